@@ -1,0 +1,292 @@
+//! The rule index: finds the one rule whose method and URL pattern match a request.
+//!
+//! Upstream tests every rule's regex on every request under one mutex. Here each rule sits in a
+//! byte trie under its literal prefixes ([`UrlMatcher::prefixes`]); a lookup walks the URL once
+//! down the trie and tests only the rules hanging off the nodes it passes, so the cost follows
+//! the number of rules that share the URL's prefix, not the number of rules. Where many
+//! linear-time patterns share a node they are tested together with one `RegexSet`.
+//!
+//! Semantics are upstream's: exactly one rule must match; none is [`FindError::NoMatch`], more
+//! than one is [`FindError::Ambiguous`]. The index is immutable once built and needs no lock.
+
+use crate::matcher::{MatchError, UrlMatcher};
+
+/// A rule as the index sees it.
+#[derive(Debug, Clone)]
+pub struct IndexEntry {
+    /// Methods the rule accepts (compared case-insensitively). Empty accepts none, as upstream.
+    pub methods: Vec<String>,
+    /// The compiled URL pattern.
+    pub matcher: UrlMatcher,
+}
+
+/// Why no single rule was found.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum FindError {
+    /// No rule matches.
+    #[error("requested url does not match any rules")]
+    NoMatch,
+    /// More than one rule matches (the positions of two of them).
+    #[error("expected exactly one rule but found multiple rules")]
+    Ambiguous {
+        /// Two of the matching entries.
+        rules: [usize; 2],
+    },
+    /// A pattern could not be evaluated.
+    #[error(transparent)]
+    Match(#[from] MatchError),
+}
+
+/// Nodes with at least this many linear patterns test them with one `RegexSet`.
+const SET_THRESHOLD: usize = 8;
+/// Patterns per `RegexSet`, keeping each set's automaton small.
+const SET_CHUNK: usize = 256;
+
+#[derive(Debug, Default)]
+struct Node {
+    /// Children sorted by byte.
+    children: Vec<(u8, u32)>,
+    /// Rules whose prefix ends at this node.
+    rules: Vec<usize>,
+    /// `RegexSet`s over the linear rules of `rules`, with their entry positions.
+    sets: Vec<(regex::RegexSet, Vec<usize>)>,
+    /// Rules of `rules` not covered by `sets`.
+    singles: Vec<usize>,
+}
+
+/// An immutable index over rules.
+#[derive(Debug, Default)]
+pub struct RuleIndex {
+    entries: Vec<IndexEntry>,
+    nodes: Vec<Node>,
+}
+
+impl RuleIndex {
+    /// Builds the index. Entry positions are preserved: [`RuleIndex::find`] returns them.
+    pub fn build(entries: Vec<IndexEntry>) -> RuleIndex {
+        let mut nodes = vec![Node::default()];
+        for (position, entry) in entries.iter().enumerate() {
+            for prefix in entry.matcher.prefixes() {
+                let mut node = 0usize;
+                for &byte in prefix {
+                    node = match nodes[node].children.binary_search_by_key(&byte, |c| c.0) {
+                        Ok(i) => nodes[node].children[i].1 as usize,
+                        Err(i) => {
+                            let child = nodes.len();
+                            nodes.push(Node::default());
+                            nodes[node].children.insert(i, (byte, child as u32));
+                            child
+                        }
+                    };
+                }
+                // A rule with two prefixes where one extends the other would be tested twice
+                // on one walk and counted as two matches: keep the shorter only.
+                if !nodes[node].rules.contains(&position) {
+                    nodes[node].rules.push(position);
+                }
+            }
+        }
+        dedupe_nested_prefixes(&mut nodes);
+        for node in &mut nodes {
+            let (linear, other): (Vec<usize>, Vec<usize>) =
+                node.rules.iter().partition(|&&i| entries[i].matcher.is_linear());
+            node.singles = other;
+            if linear.len() < SET_THRESHOLD {
+                node.singles.extend(linear);
+                continue;
+            }
+            for chunk in linear.chunks(SET_CHUNK) {
+                match regex::RegexSet::new(chunk.iter().map(|&i| entries[i].matcher.source())) {
+                    Ok(set) => node.sets.push((set, chunk.to_vec())),
+                    // Too big for one automaton: test these one by one instead.
+                    Err(_) => node.singles.extend_from_slice(chunk),
+                }
+            }
+        }
+        RuleIndex { entries, nodes }
+    }
+
+    /// The entries, in the order given to [`RuleIndex::build`].
+    pub fn entries(&self) -> &[IndexEntry] {
+        &self.entries
+    }
+
+    /// Finds the one entry matching `method` and `url`.
+    pub fn find(&self, method: &str, url: &str) -> Result<usize, FindError> {
+        let mut found: Option<usize> = None;
+        let mut record = |position: usize| -> Result<(), FindError> {
+            match found {
+                None => {
+                    found = Some(position);
+                    Ok(())
+                }
+                Some(first) => Err(FindError::Ambiguous { rules: [first, position] }),
+            }
+        };
+        let bytes = url.as_bytes();
+        let mut node = 0usize;
+        let mut depth = 0usize;
+        loop {
+            let current = &self.nodes[node];
+            for (set, positions) in &current.sets {
+                for hit in set.matches(url).iter() {
+                    let position = positions[hit];
+                    if accepts(&self.entries[position].methods, method) {
+                        record(position)?;
+                    }
+                }
+            }
+            for &position in &current.singles {
+                let entry = &self.entries[position];
+                if accepts(&entry.methods, method) && entry.matcher.is_match(url)? {
+                    record(position)?;
+                }
+            }
+            let Some(&byte) = bytes.get(depth) else { break };
+            match current.children.binary_search_by_key(&byte, |c| c.0) {
+                Ok(i) => node = current.children[i].1 as usize,
+                Err(_) => break,
+            }
+            depth += 1;
+        }
+        found.ok_or(FindError::NoMatch)
+    }
+
+    /// Pairs of entries that both match some URL, found by probing each entry's literal
+    /// prefixes. Reports common overlaps (the same URL protected twice, a catch-all beside a
+    /// specific rule); it is a load-time warning, not a proof that no other overlap exists.
+    pub fn overlaps(&self) -> Vec<[usize; 2]> {
+        let mut pairs = Vec::new();
+        for (position, entry) in self.entries.iter().enumerate() {
+            let Some(method) = entry.methods.first() else { continue };
+            for prefix in entry.matcher.prefixes() {
+                let Ok(url) = std::str::from_utf8(prefix) else { continue };
+                if !entry.matcher.is_match(url).unwrap_or(false) {
+                    continue;
+                }
+                for other in self.all_matching(method, url) {
+                    if other != position {
+                        let pair = [position.min(other), position.max(other)];
+                        if !pairs.contains(&pair) {
+                            pairs.push(pair);
+                        }
+                    }
+                }
+            }
+        }
+        pairs
+    }
+
+    fn all_matching(&self, method: &str, url: &str) -> Vec<usize> {
+        self.entries
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| accepts(&e.methods, method) && e.matcher.is_match(url).unwrap_or(false))
+            .map(|(i, _)| i)
+            .collect()
+    }
+}
+
+fn accepts(methods: &[String], method: &str) -> bool {
+    methods.iter().any(|m| m.eq_ignore_ascii_case(method))
+}
+
+/// Removes a rule from nodes below another node that already holds it.
+fn dedupe_nested_prefixes(nodes: &mut [Node]) {
+    fn walk(nodes: &mut [Node], node: usize, above: &mut Vec<usize>) {
+        nodes[node].rules.retain(|r| !above.contains(r));
+        let added = nodes[node].rules.len();
+        above.extend_from_slice(&nodes[node].rules);
+        let children: Vec<usize> = nodes[node].children.iter().map(|c| c.1 as usize).collect();
+        for child in children {
+            walk(nodes, child, above);
+        }
+        above.truncate(above.len() - added);
+    }
+    walk(nodes, 0, &mut Vec::new());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::matcher::Strategy;
+
+    fn entry(url: &str, methods: &[&str]) -> IndexEntry {
+        IndexEntry {
+            methods: methods.iter().map(|m| m.to_string()).collect(),
+            matcher: UrlMatcher::compile(url, Strategy::Regexp).unwrap(),
+        }
+    }
+
+    const METHODS: &[&str] = &["GET", "POST", "OPTION", "PUT", "PATCH", "DELETE"];
+
+    fn charm_rules() -> RuleIndex {
+        RuleIndex::build(vec![
+            entry("<^(https|http)>://example.com/<welcome((/.*$)|$)>", METHODS),
+            entry("<^(https|http)>://example.com/<about/app((/.*$)|$)>", METHODS),
+            entry("<^(https|http)>://example.com<(?!/welcome((/.*$)|$)|/about/app((/.*$)|$)).*>", METHODS),
+        ])
+    }
+
+    #[test]
+    fn charm_generated_rules_pick_exactly_one() {
+        let index = charm_rules();
+        assert_eq!(index.find("GET", "https://example.com/welcome"), Ok(0));
+        assert_eq!(index.find("GET", "http://example.com/welcome/page"), Ok(0));
+        assert_eq!(index.find("POST", "https://example.com/about/app"), Ok(1));
+        assert_eq!(index.find("GET", "https://example.com/private"), Ok(2));
+        assert_eq!(index.find("GET", "https://example.com"), Ok(2));
+        assert_eq!(index.find("get", "https://example.com/x"), Ok(2), "methods ignore case");
+        assert_eq!(index.find("HEAD", "https://example.com/x"), Err(FindError::NoMatch));
+        assert_eq!(index.find("GET", "https://other.com/x"), Err(FindError::NoMatch));
+    }
+
+    #[test]
+    fn two_matching_rules_are_ambiguous() {
+        let index = RuleIndex::build(vec![
+            entry("http://x/<.*>", &["GET"]),
+            entry("http://x/a", &["GET"]),
+        ]);
+        assert_eq!(index.find("GET", "http://x/b"), Ok(0));
+        assert_eq!(index.find("GET", "http://x/a"), Err(FindError::Ambiguous { rules: [0, 1] }));
+        assert_eq!(index.overlaps(), vec![[0, 1]]);
+    }
+
+    #[test]
+    fn rules_without_methods_never_match() {
+        let index = RuleIndex::build(vec![entry("http://x/<.*>", &[])]);
+        assert_eq!(index.find("GET", "http://x/a"), Err(FindError::NoMatch));
+    }
+
+    #[test]
+    fn many_rules_in_one_node_use_sets_and_still_find_one() {
+        let mut entries: Vec<IndexEntry> =
+            (0..600).map(|i| entry(&format!("<.*>/api/v{i}/<.*>"), &["GET"])).collect();
+        entries.push(entry("<(?!x).*>/other", &["GET"]));
+        let index = RuleIndex::build(entries);
+        assert!(!index.nodes[0].sets.is_empty());
+        assert_eq!(index.find("GET", "http://h/api/v599/x"), Ok(599));
+        assert_eq!(index.find("GET", "http://h/api/v7/x"), Ok(7));
+        assert_eq!(index.find("GET", "http://h/other"), Ok(600));
+        assert_eq!(index.find("GET", "http://h/none"), Err(FindError::NoMatch));
+    }
+
+    #[test]
+    fn many_hosts_are_told_apart_by_the_trie() {
+        let entries: Vec<IndexEntry> = (0..1000)
+            .map(|i| entry(&format!("<^(https|http)>://app{i}.example.com<.*>"), METHODS))
+            .collect();
+        let index = RuleIndex::build(entries);
+        assert_eq!(index.find("GET", "https://app123.example.com/x"), Ok(123));
+        assert_eq!(index.find("GET", "https://app1.example.com"), Ok(1));
+        // app1 is a prefix of app10..app19, app100..: a shared literal prefix is not a match.
+        assert_eq!(index.find("GET", "https://app10.example.com/"), Ok(10));
+    }
+
+    #[test]
+    fn prefix_nesting_does_not_double_count() {
+        // `a|ab` yields prefixes "a" and "ab"; the rule must be found once.
+        let index = RuleIndex::build(vec![entry("http://x/<a|ab>", &["GET"])]);
+        assert_eq!(index.find("GET", "http://x/ab"), Ok(0));
+    }
+}
