@@ -1,1 +1,697 @@
-//! placeholder
+//! The `oathkeeper.yaml` config format (YAML or JSON), field for field as Ory Oathkeeper reads it.
+//!
+//! Parsing is strict: an unknown key or a value of the wrong type is an error naming the path of
+//! the key. Defaults are upstream's and live in this file only. Environment variables override
+//! the file the way upstream maps them (dots become `_`, upper case: `SERVE_API_PORT`,
+//! `LOG_LEVEL`, `AUTHENTICATORS_COOKIE_SESSION_CONFIG_CHECK_SESSION_URL`), read through a
+//! [`Source`] so that tests never touch the process environment.
+//!
+//! Handler `config` blocks stay JSON values here: they are merged with each rule's config and
+//! decoded by the handler that owns them (see the server's pipeline).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
+
+use crate::matcher::Strategy;
+
+/// Where environment overrides come from.
+pub trait Source {
+    /// The value of variable `key`, if set.
+    fn get(&self, key: &str) -> Option<String>;
+}
+
+impl Source for BTreeMap<String, String> {
+    fn get(&self, key: &str) -> Option<String> {
+        BTreeMap::get(self, key).cloned()
+    }
+}
+
+impl Source for std::collections::HashMap<String, String> {
+    fn get(&self, key: &str) -> Option<String> {
+        std::collections::HashMap::get(self, key).cloned()
+    }
+}
+
+/// No environment at all.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoEnv;
+
+impl Source for NoEnv {
+    fn get(&self, _key: &str) -> Option<String> {
+        None
+    }
+}
+
+/// The whole config file.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Listeners.
+    #[serde(default)]
+    pub serve: Serve,
+    /// Rule repositories and matching.
+    #[serde(default)]
+    pub access_rules: AccessRules,
+    /// Authenticator switches and global configs.
+    #[serde(default)]
+    pub authenticators: Authenticators,
+    /// Authorizer switches and global configs.
+    #[serde(default)]
+    pub authorizers: Authorizers,
+    /// Mutator switches and global configs.
+    #[serde(default)]
+    pub mutators: Mutators,
+    /// Error handlers and the fallback order.
+    #[serde(default)]
+    pub errors: Errors,
+    /// Logging.
+    #[serde(default)]
+    pub log: Log,
+    /// Tracing (accepted for compatibility; exporters are configured elsewhere).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracing: Option<Value>,
+    /// Profiling mode (accepted for compatibility).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profiling: Option<String>,
+    /// Config version (informational).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+}
+
+/// `serve`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Serve {
+    /// `serve.proxy` (accepted for compatibility; this server has no reverse-proxy mode).
+    #[serde(default)]
+    pub proxy: Listener,
+    /// `serve.api`: decisions, rules, health.
+    #[serde(default)]
+    pub api: Listener,
+    /// `serve.prometheus`: metrics.
+    #[serde(default)]
+    pub prometheus: Prometheus,
+}
+
+/// `serve.api` / `serve.proxy`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Listener {
+    /// Interface to bind; empty means all interfaces.
+    #[serde(default)]
+    pub host: String,
+    /// Port; unset means the listener's default ([`Serve::api_port`], [`Serve::proxy_port`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    /// Proxy only: trust `X-Forwarded-*` from clients.
+    #[serde(default)]
+    pub trust_forwarded_headers: bool,
+    /// CORS.
+    #[serde(default)]
+    pub cors: Cors,
+    /// Timeouts.
+    #[serde(default)]
+    pub timeout: Timeouts,
+    /// TLS key and certificate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<Tls>,
+}
+
+impl Serve {
+    /// The API port (default 4456).
+    pub fn api_port(&self) -> u16 {
+        self.api.port.unwrap_or(4456)
+    }
+
+    /// The proxy port (default 4455).
+    pub fn proxy_port(&self) -> u16 {
+        self.proxy.port.unwrap_or(4455)
+    }
+}
+
+/// `serve.*.timeout`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Timeouts {
+    /// Read timeout (default 5s).
+    #[serde(default = "five_seconds", with = "go_duration")]
+    pub read: Duration,
+    /// Write timeout (default 120s).
+    #[serde(default = "two_minutes", with = "go_duration")]
+    pub write: Duration,
+    /// Idle timeout (default 120s).
+    #[serde(default = "two_minutes", with = "go_duration")]
+    pub idle: Duration,
+}
+
+fn five_seconds() -> Duration {
+    Duration::from_secs(5)
+}
+fn two_minutes() -> Duration {
+    Duration::from_secs(120)
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts { read: five_seconds(), write: two_minutes(), idle: two_minutes() }
+    }
+}
+
+/// `serve.*.tls`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tls {
+    /// Private key.
+    #[serde(default)]
+    pub key: TlsSource,
+    /// Certificate chain.
+    #[serde(default)]
+    pub cert: TlsSource,
+}
+
+/// A PEM given by path or inline base64.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSource {
+    /// File path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// Base64 PEM.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base64: Option<String>,
+}
+
+/// `serve.*.cors`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cors {
+    /// Whether CORS handling is on.
+    #[serde(default)]
+    pub enabled: bool,
+    /// Allowed origins; `*` allows any.
+    #[serde(default = "any_origin")]
+    pub allowed_origins: Vec<String>,
+    /// Allowed methods.
+    #[serde(default = "cors_methods")]
+    pub allowed_methods: Vec<String>,
+    /// Allowed request headers.
+    #[serde(default = "cors_headers")]
+    pub allowed_headers: Vec<String>,
+    /// Headers exposed to scripts.
+    #[serde(default = "cors_exposed")]
+    pub exposed_headers: Vec<String>,
+    /// Whether credentials are allowed.
+    #[serde(default)]
+    pub allow_credentials: bool,
+    /// Preflight cache lifetime in seconds (0: not sent).
+    #[serde(default)]
+    pub max_age: u64,
+    /// Debug logging of CORS decisions.
+    #[serde(default)]
+    pub debug: bool,
+}
+
+fn any_origin() -> Vec<String> {
+    vec!["*".to_owned()]
+}
+fn cors_methods() -> Vec<String> {
+    ["GET", "POST", "PUT", "PATCH", "DELETE"].map(str::to_owned).to_vec()
+}
+fn cors_headers() -> Vec<String> {
+    ["Authorization", "Content-Type"].map(str::to_owned).to_vec()
+}
+fn cors_exposed() -> Vec<String> {
+    vec!["Content-Type".to_owned()]
+}
+
+impl Default for Cors {
+    fn default() -> Self {
+        Cors {
+            enabled: false,
+            allowed_origins: any_origin(),
+            allowed_methods: cors_methods(),
+            allowed_headers: cors_headers(),
+            exposed_headers: cors_exposed(),
+            allow_credentials: false,
+            max_age: 0,
+            debug: false,
+        }
+    }
+}
+
+/// `serve.prometheus`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Prometheus {
+    /// Interface; empty means all.
+    #[serde(default)]
+    pub host: String,
+    /// Port (default 9000).
+    #[serde(default = "default_metrics_port")]
+    pub port: u16,
+    /// Path (default `/metrics`).
+    #[serde(default = "default_metrics_path")]
+    pub metrics_path: String,
+    /// Metric name prefix (default `ory_oathkeeper_`).
+    #[serde(default = "default_metric_prefix")]
+    pub metric_name_prefix: String,
+    /// Drop the `request` label.
+    #[serde(default)]
+    pub hide_request_paths: bool,
+    /// Keep only the first path segment in the `request` label (default true).
+    #[serde(default = "yes")]
+    pub collapse_request_paths: bool,
+}
+
+fn default_metrics_port() -> u16 {
+    9000
+}
+fn default_metrics_path() -> String {
+    "/metrics".to_owned()
+}
+fn default_metric_prefix() -> String {
+    "ory_oathkeeper_".to_owned()
+}
+fn yes() -> bool {
+    true
+}
+
+impl Default for Prometheus {
+    fn default() -> Self {
+        Prometheus {
+            host: String::new(),
+            port: default_metrics_port(),
+            metrics_path: default_metrics_path(),
+            metric_name_prefix: default_metric_prefix(),
+            hide_request_paths: false,
+            collapse_request_paths: true,
+        }
+    }
+}
+
+/// `access_rules`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessRules {
+    /// Repository URLs: `file://`, bare paths, `inline://<base64>`.
+    #[serde(default)]
+    pub repositories: Vec<String>,
+    /// `regexp` (default; empty also means regexp) or `glob`.
+    #[serde(default, deserialize_with = "strategy_or_empty")]
+    pub matching_strategy: Strategy,
+}
+
+fn strategy_or_empty<'de, D: Deserializer<'de>>(d: D) -> Result<Strategy, D::Error> {
+    let text = Option::<String>::deserialize(d)?.unwrap_or_default();
+    match text.as_str() {
+        "" | "regexp" => Ok(Strategy::Regexp),
+        "glob" => Ok(Strategy::Glob),
+        other => Err(serde::de::Error::custom(format!(
+            "unknown matching strategy \"{other}\", expected \"regexp\" or \"glob\""
+        ))),
+    }
+}
+
+/// A handler's global switch and config.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HandlerSwitch {
+    /// Whether rules may use the handler.
+    #[serde(default)]
+    pub enabled: bool,
+    /// Global config, merged under each rule's config.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<Value>,
+}
+
+macro_rules! handler_family {
+    ($(#[$doc:meta])* $name:ident { $($field:ident),* $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct $name {
+            $(
+                #[doc = concat!("The `", stringify!($field), "` handler.")]
+                #[serde(default)]
+                pub $field: HandlerSwitch,
+            )*
+        }
+
+        impl $name {
+            /// Every handler id of this family.
+            pub const IDS: &'static [&'static str] = &[$(stringify!($field)),*];
+
+            /// The switch for handler `id`, or `None` for an unknown id.
+            pub fn get(&self, id: &str) -> Option<&HandlerSwitch> {
+                match id {
+                    $(stringify!($field) => Some(&self.$field),)*
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+handler_family!(
+    /// `authenticators`.
+    Authenticators { anonymous, noop, unauthorized, cookie_session, bearer_token, jwt,
+        oauth2_client_credentials, oauth2_introspection }
+);
+handler_family!(
+    /// `authorizers`.
+    Authorizers { allow, deny, keto_engine_acp_ory, remote, remote_json }
+);
+handler_family!(
+    /// `mutators`.
+    Mutators { noop, header, cookie, id_token, hydrator }
+);
+
+/// `errors.handlers`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorHandlers {
+    /// `json` (enabled by default, as upstream).
+    #[serde(default = "enabled_switch")]
+    pub json: HandlerSwitch,
+    /// `redirect`.
+    #[serde(default)]
+    pub redirect: HandlerSwitch,
+    /// `www_authenticate`.
+    #[serde(default)]
+    pub www_authenticate: HandlerSwitch,
+}
+
+fn enabled_switch() -> HandlerSwitch {
+    HandlerSwitch { enabled: true, config: None }
+}
+
+impl Default for ErrorHandlers {
+    fn default() -> Self {
+        ErrorHandlers {
+            json: enabled_switch(),
+            redirect: HandlerSwitch::default(),
+            www_authenticate: HandlerSwitch::default(),
+        }
+    }
+}
+
+impl ErrorHandlers {
+    /// Every error handler id.
+    pub const IDS: &'static [&'static str] = &["json", "redirect", "www_authenticate"];
+
+    /// The switch for error handler `id`, or `None` for an unknown id.
+    pub fn get(&self, id: &str) -> Option<&HandlerSwitch> {
+        match id {
+            "json" => Some(&self.json),
+            "redirect" => Some(&self.redirect),
+            "www_authenticate" => Some(&self.www_authenticate),
+            _ => None,
+        }
+    }
+}
+
+/// `errors`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Errors {
+    /// Handlers tried, in order, when a rule's own handlers are not responsible.
+    #[serde(default = "json_fallback")]
+    pub fallback: Vec<String>,
+    /// The handlers.
+    #[serde(default)]
+    pub handlers: ErrorHandlers,
+}
+
+fn json_fallback() -> Vec<String> {
+    vec!["json".to_owned()]
+}
+
+impl Default for Errors {
+    fn default() -> Self {
+        Errors { fallback: json_fallback(), handlers: ErrorHandlers::default() }
+    }
+}
+
+/// `log.level`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[allow(missing_docs)]
+pub enum LogLevel {
+    Panic,
+    Fatal,
+    Error,
+    Warn,
+    #[default]
+    Info,
+    Debug,
+    Trace,
+}
+
+/// `log.format`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[allow(missing_docs)]
+pub enum LogFormat {
+    Json,
+    JsonPretty,
+    Gelf,
+    #[default]
+    Text,
+}
+
+/// `log`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Log {
+    /// Level.
+    #[serde(default)]
+    pub level: LogLevel,
+    /// Format.
+    #[serde(default)]
+    pub format: LogFormat,
+    /// Log credentials in clear (off by default).
+    #[serde(default)]
+    pub leak_sensitive_values: bool,
+    /// Text that replaces redacted values.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redaction_text: Option<String>,
+    /// More header names to redact.
+    #[serde(default)]
+    pub additional_redacted_headers: Vec<String>,
+}
+
+/// Why a config could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// Not YAML or JSON.
+    #[error("config is not valid YAML or JSON{}: {message}", line.map(|l| format!(" (line {l})")).unwrap_or_default())]
+    Syntax {
+        /// 1-based line, when known.
+        line: Option<usize>,
+        /// The parser's message.
+        message: String,
+    },
+    /// A key is unknown or has the wrong type.
+    #[error("invalid config key \"{path}\": {message}")]
+    Invalid {
+        /// Dotted path of the key (or of its parent, for an unknown key).
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// An environment override could not be read.
+    #[error("invalid environment variable {var}: {message}")]
+    Env {
+        /// The variable.
+        var: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// Parses a config file's text (YAML or JSON) and applies environment overrides.
+pub fn parse_config(text: &str, env: &dyn Source) -> Result<Config, ConfigError> {
+    let mut tree: Value = if text.trim().is_empty() {
+        Value::Null
+    } else if let Ok(json) = serde_json::from_str::<Value>(text) {
+        json
+    } else {
+        serde_norway::from_str(text).map_err(|e| ConfigError::Syntax {
+            line: e.location().map(|l| l.line()),
+            message: e.to_string(),
+        })?
+    };
+    if tree.is_null() {
+        tree = Value::Object(Default::default());
+    }
+    apply_env(&mut tree, env)?;
+    serde_path_to_error::deserialize(tree).map_err(|e| {
+        let path = e.path().to_string();
+        ConfigError::Invalid {
+            path: if path == "." { "(root)".to_owned() } else { path },
+            message: e.into_inner().to_string(),
+        }
+    })
+}
+
+/// How an environment value is read.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Str,
+    Int,
+    Bool,
+    /// A JSON array, or a comma-separated list.
+    List,
+    /// A JSON document (maps such as `headers`).
+    Json,
+}
+
+/// Every key an environment variable can override.
+fn env_keys() -> Vec<(String, Kind)> {
+    use Kind::*;
+    let mut keys: Vec<(String, Kind)> = Vec::new();
+    let mut add = |key: String, kind: Kind| keys.push((key, kind));
+    for listener in ["serve.api", "serve.proxy"] {
+        add(format!("{listener}.host"), Str);
+        add(format!("{listener}.port"), Int);
+        for t in ["read", "write", "idle"] {
+            add(format!("{listener}.timeout.{t}"), Str);
+        }
+        add(format!("{listener}.cors.enabled"), Bool);
+        add(format!("{listener}.cors.allow_credentials"), Bool);
+        add(format!("{listener}.cors.debug"), Bool);
+        add(format!("{listener}.cors.max_age"), Int);
+        for l in ["allowed_origins", "allowed_methods", "allowed_headers", "exposed_headers"] {
+            add(format!("{listener}.cors.{l}"), List);
+        }
+        for part in ["key", "cert"] {
+            add(format!("{listener}.tls.{part}.path"), Str);
+            add(format!("{listener}.tls.{part}.base64"), Str);
+        }
+    }
+    add("serve.proxy.trust_forwarded_headers".into(), Bool);
+    for (k, kind) in [("host", Str), ("port", Int), ("metrics_path", Str),
+        ("metric_name_prefix", Str), ("hide_request_paths", Bool), ("collapse_request_paths", Bool)]
+    {
+        add(format!("serve.prometheus.{k}"), kind);
+    }
+    add("access_rules.repositories".into(), List);
+    add("access_rules.matching_strategy".into(), Str);
+    add("log.level".into(), Str);
+    add("log.format".into(), Str);
+    add("log.leak_sensitive_values".into(), Bool);
+    add("log.redaction_text".into(), Str);
+    add("log.additional_redacted_headers".into(), List);
+    add("errors.fallback".into(), List);
+    for (family, ids) in [("authenticators", Authenticators::IDS), ("authorizers", Authorizers::IDS),
+        ("mutators", Mutators::IDS), ("errors.handlers", ErrorHandlers::IDS)]
+    {
+        for id in ids {
+            add(format!("{family}.{id}.enabled"), Bool);
+            add(format!("{family}.{id}.config"), Json);
+        }
+    }
+    let session_store = [("check_session_url", Str), ("only", List), ("preserve_path", Bool),
+        ("preserve_query", Bool), ("preserve_host", Bool), ("force_method", Str),
+        ("extra_from", Str), ("subject_from", Str), ("forward_http_headers", List),
+        ("additional_headers", Json), ("token_from", Json), ("prefix", Str), ("timeout", Json),
+        ("cache", Json)];
+    for id in ["cookie_session", "bearer_token"] {
+        for (k, kind) in session_store {
+            add(format!("authenticators.{id}.config.{k}"), kind);
+        }
+    }
+    add("authenticators.anonymous.config.subject".into(), Str);
+    add("mutators.header.config.headers".into(), Json);
+    add("mutators.cookie.config.cookies".into(), Json);
+    for (k, kind) in [("to", Str), ("code", Int), ("return_to_query_param", Str)] {
+        add(format!("errors.handlers.redirect.config.{k}"), kind);
+    }
+    add("errors.handlers.www_authenticate.config.realm".into(), Str);
+    add("errors.handlers.json.config.verbose".into(), Bool);
+    for id in ErrorHandlers::IDS {
+        add(format!("errors.handlers.{id}.config.when"), Json);
+    }
+    keys
+}
+
+/// The environment variable that overrides `key`: `serve.api.port` → `SERVE_API_PORT`.
+pub fn env_var_name(key: &str) -> String {
+    key.replace('.', "_").to_ascii_uppercase()
+}
+
+fn apply_env(tree: &mut Value, env: &dyn Source) -> Result<(), ConfigError> {
+    for (key, kind) in env_keys() {
+        let var = env_var_name(&key);
+        let Some(raw) = env.get(&var) else { continue };
+        let bad = |message: String| ConfigError::Env { var: var.clone(), message };
+        let value = match kind {
+            Kind::Str => Value::String(raw),
+            Kind::Int => Value::Number(
+                raw.trim().parse::<i64>().map_err(|_| bad(format!("\"{raw}\" is not an integer")))?.into(),
+            ),
+            Kind::Bool => Value::Bool(match raw.trim() {
+                "true" | "1" | "TRUE" | "True" => true,
+                "false" | "0" | "FALSE" | "False" => false,
+                _ => return Err(bad(format!("\"{raw}\" is not a boolean"))),
+            }),
+            Kind::List if raw.trim_start().starts_with('[') => {
+                serde_json::from_str(&raw).map_err(|e| bad(e.to_string()))?
+            }
+            Kind::List => Value::Array(
+                raw.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(|s| Value::String(s.to_owned()))
+                    .collect(),
+            ),
+            Kind::Json => serde_json::from_str(&raw).map_err(|e| bad(e.to_string()))?,
+        };
+        set_path(tree, &key, value);
+    }
+    Ok(())
+}
+
+fn set_path(tree: &mut Value, key: &str, value: Value) {
+    let mut node = tree;
+    let mut parts = key.split('.').peekable();
+    while let Some(part) = parts.next() {
+        if !node.is_object() {
+            *node = Value::Object(Default::default());
+        }
+        let Value::Object(map) = node else { return };
+        if parts.peek().is_none() {
+            map.insert(part.to_owned(), value);
+            return;
+        }
+        node = map.entry(part.to_owned()).or_insert_with(|| Value::Object(Default::default()));
+    }
+}
+
+mod go_duration {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Text(String),
+            Nanos(u64),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Text(text) => crate::duration::parse_duration(&text).map_err(serde::de::Error::custom),
+            Raw::Nanos(n) => Ok(Duration::from_nanos(n)),
+        }
+    }
+
+    pub(super) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format!("{}ms", d.as_millis()))
+    }
+}
+
+#[cfg(test)]
+mod tests;
