@@ -1,1 +1,39 @@
-fn main() {}
+//! `oathkeeper`: parse the command line, run, map errors to exit codes.
+
+use clap::Parser as _;
+use oathkeeper::cli::{Cli, Command, run_client};
+use oathkeeper::settings::{ConfigSource, ProcessEnv};
+
+fn main() {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    let code = runtime.block_on(async {
+        match cli.command {
+            Command::Serve { config, .. } => {
+                let source = config.map_or(ConfigSource::Example, ConfigSource::File);
+                match oathkeeper::serve::run(source, Box::new(ProcessEnv)).await {
+                    Ok(()) => 0,
+                    Err(e) => {
+                        eprintln!("error: {e:#}");
+                        // A bad config or an unusable address is a usage error.
+                        64
+                    }
+                }
+            }
+            command => match run_client(command).await {
+                Ok(code) => code,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    1
+                }
+            },
+        }
+    });
+    std::process::exit(code);
+}

@@ -1,0 +1,149 @@
+//! The API routes: `/decisions`, `/rules`, `/health/*`, `/version`, `/.well-known/jwks.json`.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+
+use crate::decision::{DECISIONS_PATH, decide};
+use crate::http::cors::Cors;
+use crate::pipeline::ResponseBody;
+use crate::reload::State;
+
+/// The version reported by `/version` and `oathkeeper version`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Shared by every connection.
+#[derive(Debug)]
+pub struct Api {
+    /// The reloadable state.
+    pub state: Arc<State>,
+    /// CORS, read at start.
+    pub cors: Cors,
+}
+
+/// Most rules `/rules` returns at once, as upstream.
+const MAX_LIMIT: usize = 500;
+const DEFAULT_LIMIT: usize = 50;
+
+impl Api {
+    /// Answers one request.
+    pub async fn handle<B>(&self, request: Request<B>, remote_ip: Option<IpAddr>) -> Response<ResponseBody> {
+        let started = Instant::now();
+        let (parts, _body) = request.into_parts();
+        if let Some(preflight) = self.cors.preflight(&parts.method, &parts.headers) {
+            return preflight;
+        }
+        let path = parts.uri.path();
+        let is_decision = path == DECISIONS_PATH || path.starts_with("/decisions/");
+        let (mut response, label) = if is_decision {
+            // One load per request; the snapshot is not held across awaits of other requests.
+            let snapshot = self.state.snapshot.load_full();
+            let (response, outcome) = decide(&snapshot, &parts, remote_ip).await;
+            let kind = outcome.denial.as_ref().map(|d| d.kind);
+            if let Some(denial) = &outcome.denial {
+                tracing::debug!(url = %parts.uri, rule = outcome.rule.map(|r| snapshot.compiled[r].id.as_str()).unwrap_or(""),
+                    kind = denial.kind.as_str(), reason = %denial.reason, status = response.status().as_u16(), "access request denied");
+            } else {
+                tracing::debug!(url = %parts.uri, rule = outcome.rule.map(|r| snapshot.compiled[r].id.as_str()).unwrap_or(""), "access request granted");
+            }
+            self.state.metrics.observe_decision(&parts.method, response.status().as_u16(), kind, started.elapsed());
+            (response, None)
+        } else {
+            self.route(&parts.method, path, parts.uri.query())
+        };
+        if let Some(label) = label {
+            self.state.metrics.observe_request(&parts.method, label, response.status().as_u16(), started.elapsed());
+        }
+        self.cors.decorate(&parts.headers, &mut response);
+        response
+    }
+
+    /// Non-decision routes, with the metrics `request` label (None for health routes, which
+    /// upstream excludes from metrics).
+    fn route(&self, method: &Method, path: &str, query: Option<&str>) -> (Response<ResponseBody>, Option<&'static str>) {
+        if method != Method::GET && method != Method::HEAD {
+            return (json(StatusCode::METHOD_NOT_ALLOWED, &error_body(405, "Method Not Allowed", "The requested method is not allowed")), Some("other"));
+        }
+        match path {
+            "/health/alive" => (json(StatusCode::OK, &serde_json::json!({"status": "ok"})), None),
+            "/health/ready" => (self.ready(), None),
+            "/version" => (json(StatusCode::OK, &serde_json::json!({"version": VERSION})), Some("version")),
+            "/.well-known/jwks.json" => (json(StatusCode::OK, &serde_json::json!({"keys": []})), Some(".well-known")),
+            "/rules" => (self.list_rules(query), Some("rules")),
+            _ => match path.strip_prefix("/rules/") {
+                Some(id) if !id.is_empty() => (self.get_rule(id), Some("rules")),
+                _ => (not_found(), Some("other")),
+            },
+        }
+    }
+
+    fn ready(&self) -> Response<ResponseBody> {
+        let snapshot = self.state.snapshot.load();
+        let status = self.state.status.load();
+        if snapshot.rule_count() == 0 {
+            let mut reason = String::from("No rules have been loaded yet");
+            if let Some(e) = &status.config_error {
+                reason.push_str(&format!("; config: {e}"));
+            }
+            for (repo, e) in &status.repository_errors {
+                reason.push_str(&format!("; {repo}: {e}"));
+            }
+            return json(StatusCode::SERVICE_UNAVAILABLE, &serde_json::json!({"errors": {"rules_loaded": reason}}));
+        }
+        let mut body = serde_json::json!({"status": "ok"});
+        // Beyond upstream: say what is stale, while staying ready (the last good state serves).
+        if status.config_error.is_some() || !status.repository_errors.is_empty() {
+            body["stale"] = serde_json::json!({
+                "config": status.config_error,
+                "repositories": status.repository_errors,
+            });
+        }
+        json(StatusCode::OK, &body)
+    }
+
+    fn list_rules(&self, query: Option<&str>) -> Response<ResponseBody> {
+        let mut limit = DEFAULT_LIMIT;
+        let mut offset = 0usize;
+        for pair in query.unwrap_or("").split('&') {
+            match pair.split_once('=') {
+                Some(("limit", v)) => limit = v.parse().unwrap_or(DEFAULT_LIMIT).min(MAX_LIMIT),
+                Some(("offset", v)) => offset = v.parse().unwrap_or(0),
+                _ => {}
+            }
+        }
+        let snapshot = self.state.snapshot.load();
+        let page: Vec<_> = snapshot.rules.iter().skip(offset).take(limit).collect();
+        json(StatusCode::OK, &page)
+    }
+
+    fn get_rule(&self, id: &str) -> Response<ResponseBody> {
+        let id = percent_encoding::percent_decode_str(id).decode_utf8_lossy();
+        let snapshot = self.state.snapshot.load();
+        match snapshot.rules.iter().find(|r| r.id == id) {
+            Some(rule) => json(StatusCode::OK, rule),
+            None => not_found(),
+        }
+    }
+}
+
+fn error_body(code: u16, status: &str, message: &str) -> serde_json::Value {
+    serde_json::json!({"error": {"code": code, "status": status, "message": message}})
+}
+
+fn not_found() -> Response<ResponseBody> {
+    json(StatusCode::NOT_FOUND, &error_body(404, "Not Found", "The requested resource could not be found"))
+}
+
+/// A JSON answer.
+pub fn json<T: serde::Serialize + ?Sized>(status: StatusCode, body: &T) -> Response<ResponseBody> {
+    let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
+    let mut response = Response::new(ResponseBody::from(Bytes::from(bytes)));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
+    response
+}

@@ -1,0 +1,180 @@
+//! Prometheus metrics, named with `serve.prometheus.metric_name_prefix` (upstream's
+//! `ory_oathkeeper_` by default).
+//!
+//! - `<prefix>requests_total` and `<prefix>requests_duration_seconds` with labels `service`,
+//!   `method`, `request` (first path segment), `status_code`, as upstream; health paths excluded.
+//! - `<prefix>decisions_total{result}`: `allowed` or the denial kind.
+//! - `<prefix>rules_loaded`: rules that can match.
+//! - `<prefix>reload_errors_total{source}`: config or rule files that failed to load.
+//!
+//! Labelled series are created on first use; the decision path then only touches atomics.
+//! Its (method, status) handles are cached in a fixed table, so a decision does not take the
+//! label map's lock.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+use crate::pipeline::Kind;
+
+/// Labels of the request metrics.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    service: &'static str,
+    method: &'static str,
+    request: &'static str,
+    status_code: u16,
+}
+
+/// Labels of `decisions_total`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabels {
+    result: &'static str,
+}
+
+/// Labels of `reload_errors_total`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SourceLabels {
+    source: String,
+}
+
+const SERVICE: &str = "oathkeeper-api";
+const METHODS: [&str; 9] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "OTHER"];
+const STATUSES: [u16; 11] = [200, 204, 301, 302, 400, 401, 403, 404, 429, 500, 503];
+const KINDS: [Kind; 7] = [
+    Kind::Authentication,
+    Kind::Authorization,
+    Kind::NoRule,
+    Kind::AmbiguousRule,
+    Kind::MalformedRequest,
+    Kind::UpstreamFailure,
+    Kind::Internal,
+];
+
+type Handles = (Counter, Histogram);
+
+/// Every metric of the server.
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    durations: Family<RequestLabels, Histogram>,
+    decision_handles: [[OnceLock<Handles>; STATUSES.len()]; METHODS.len()],
+    allowed: Counter,
+    denied: [Counter; KINDS.len()],
+    rules_loaded: Gauge,
+    reload_errors: Family<SourceLabels, Counter>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+fn duration_histogram() -> Histogram {
+    // Prometheus' default buckets, as upstream.
+    Histogram::new([0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0])
+}
+
+impl Metrics {
+    /// Registers every metric under `prefix`.
+    pub fn new(prefix: &str) -> Metrics {
+        let mut registry = Registry::default();
+        let requests = Family::<RequestLabels, Counter>::default();
+        let durations =
+            Family::<RequestLabels, Histogram>::new_with_constructor(duration_histogram as fn() -> Histogram);
+        let decisions = Family::<ResultLabels, Counter>::default();
+        let rules_loaded = Gauge::default();
+        let reload_errors = Family::<SourceLabels, Counter>::default();
+        // prometheus-client appends `_total` to counters itself.
+        registry.register(format!("{prefix}requests"), "Total requests", requests.clone());
+        registry.register(
+            format!("{prefix}requests_duration_seconds"),
+            "Request duration in seconds",
+            durations.clone(),
+        );
+        registry.register(format!("{prefix}decisions"), "Decisions by result", decisions.clone());
+        registry.register(format!("{prefix}rules_loaded"), "Rules that can match", rules_loaded.clone());
+        registry.register(
+            format!("{prefix}reload_errors"),
+            "Config or rule files that failed to load",
+            reload_errors.clone(),
+        );
+        let allowed = decisions.get_or_create(&ResultLabels { result: "allowed" }).clone();
+        let denied = KINDS.map(|k| decisions.get_or_create(&ResultLabels { result: k.as_str() }).clone());
+        Metrics {
+            registry,
+            requests,
+            durations,
+            decision_handles: Default::default(),
+            allowed,
+            denied,
+            rules_loaded,
+            reload_errors,
+        }
+    }
+
+    /// Records a request to an API route.
+    pub fn observe_request(&self, method: &http::Method, request: &'static str, status: u16, elapsed: Duration) {
+        let labels = RequestLabels { service: SERVICE, method: method_label(method), request, status_code: status };
+        self.requests.get_or_create(&labels).inc();
+        self.durations.get_or_create(&labels).observe(elapsed.as_secs_f64());
+    }
+
+    /// Records a decision: its request metrics and its result.
+    pub fn observe_decision(&self, method: &http::Method, status: u16, denial: Option<Kind>, elapsed: Duration) {
+        let m = METHODS.iter().position(|x| *x == method_label(method));
+        let s = STATUSES.iter().position(|x| *x == status);
+        match (m, s) {
+            (Some(m), Some(s)) => {
+                let (counter, histogram) = self.decision_handles[m][s].get_or_init(|| {
+                    let labels = RequestLabels {
+                        service: SERVICE,
+                        method: METHODS[m],
+                        request: "decisions",
+                        status_code: STATUSES[s],
+                    };
+                    (self.requests.get_or_create(&labels).clone(), self.durations.get_or_create(&labels).clone())
+                });
+                counter.inc();
+                histogram.observe(elapsed.as_secs_f64());
+            }
+            _ => self.observe_request(method, "decisions", status, elapsed),
+        }
+        match denial {
+            None => self.allowed.inc(),
+            Some(kind) => {
+                let k = KINDS.iter().position(|x| *x == kind).unwrap_or(KINDS.len() - 1);
+                self.denied[k].inc()
+            }
+        };
+    }
+
+    /// Sets the number of rules that can match.
+    pub fn set_rules_loaded(&self, count: usize) {
+        self.rules_loaded.set(i64::try_from(count).unwrap_or(i64::MAX));
+    }
+
+    /// Counts a config or rule file that failed to load.
+    pub fn reload_error(&self, source: &str) {
+        self.reload_errors.get_or_create(&SourceLabels { source: source.to_owned() }).inc();
+    }
+
+    /// The text exposition.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // invariant: encoding into a String cannot fail (fmt::Write for String is infallible).
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+fn method_label(method: &http::Method) -> &'static str {
+    METHODS.iter().find(|m| **m == method.as_str()).copied().unwrap_or("OTHER")
+}

@@ -1,0 +1,1 @@
+//! `noop`: always responsible, subject empty. The authorizer and mutators still run.

@@ -1,0 +1,1 @@
+//! `unauthorized`: always responsible, always 401 "Access credentials are invalid".

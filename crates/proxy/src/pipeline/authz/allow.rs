@@ -1,0 +1,1 @@
+//! `allow`: lets every authenticated request through.

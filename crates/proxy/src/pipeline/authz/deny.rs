@@ -1,0 +1,1 @@
+//! `deny`: refuses every request with 403.

@@ -1,0 +1,80 @@
+//! `cookie`: one `Cookie` answer header, made of the configured cookies (templates) plus the
+//! request's own cookies that the configuration does not override.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use http::HeaderValue;
+use serde::Deserialize;
+
+use crate::pipeline::{CompileCx, Denial, OriginalRequest, Session, TemplateView};
+use crate::template::Template;
+
+/// Wire config.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Cookie name → template.
+    cookies: BTreeMap<String, String>,
+}
+
+/// The compiled mutator.
+#[derive(Debug)]
+pub struct Cookie {
+    cookies: Box<[(String, Arc<Template>)]>,
+}
+
+impl Cookie {
+    /// Compiles from the merged config.
+    pub fn compile(config: &serde_json::Value, cx: &mut CompileCx) -> Result<Cookie, String> {
+        let c: Config = crate::pipeline::decode("cookie", config)?;
+        let cookies = c
+            .cookies
+            .into_iter()
+            .map(|(name, source)| {
+                let template = cx
+                    .template(&source)
+                    .map_err(|e| format!("mutator \"cookie\": cookie \"{name}\": {e}"))?;
+                Ok((name, template))
+            })
+            .collect::<Result<_, String>>()?;
+        Ok(Cookie { cookies })
+    }
+
+    /// Sets `Cookie` on the session.
+    pub fn mutate(
+        &self,
+        request: &OriginalRequest<'_>,
+        session: &mut Session,
+        buffer: &mut String,
+    ) -> Result<(), Denial> {
+        let mut out = String::new();
+        for header in request.headers.get_all(http::header::COOKIE) {
+            let Ok(text) = header.to_str() else { continue };
+            for pair in text.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+                let name = pair.split_once('=').map_or(pair, |(n, _)| n);
+                if !self.cookies.iter().any(|(n, _)| n == name) {
+                    push_cookie(&mut out, pair);
+                }
+            }
+        }
+        for (name, template) in self.cookies.iter() {
+            buffer.clear();
+            template
+                .render(&TemplateView::new(session, request), buffer)
+                .map_err(|e| Denial::internal(format!("mutator \"cookie\": {name}: {e}")))?;
+            push_cookie(&mut out, &format!("{name}={buffer}"));
+        }
+        let value = HeaderValue::from_str(&out)
+            .map_err(|_| Denial::internal("mutator \"cookie\": value is not a valid header"))?;
+        session.header.insert(http::header::COOKIE, value);
+        Ok(())
+    }
+}
+
+fn push_cookie(out: &mut String, pair: &str) {
+    if !out.is_empty() {
+        out.push_str("; ");
+    }
+    out.push_str(pair);
+}

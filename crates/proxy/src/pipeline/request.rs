@@ -1,0 +1,142 @@
+//! The original request, rebuilt from the decision request, and the authentication session.
+
+use std::net::IpAddr;
+
+use http::HeaderMap;
+use serde_json::Value;
+
+use crate::template::{Data, Value as TValue};
+
+/// The request a decision is about: what the reverse proxy forwarded to `/decisions`.
+#[derive(Debug)]
+pub struct OriginalRequest<'a> {
+    /// `X-Forwarded-Method`, else the decision request's method.
+    pub method: &'a str,
+    /// `X-Forwarded-Proto`, else `http`.
+    pub scheme: &'a str,
+    /// `X-Forwarded-Host`, else `Host`.
+    pub host: &'a str,
+    /// The cleaned path the rule matched.
+    pub path: &'a str,
+    /// The decision request's own query (upstream drops `X-Forwarded-Uri`'s), without `?`.
+    pub query: Option<&'a str>,
+    /// `X-Forwarded-Uri` as received (path and query), for `return_to`.
+    pub forwarded_uri: Option<&'a str>,
+    /// The decision request's headers (the client's, as the proxy copied them).
+    pub headers: &'a HeaderMap,
+    /// The peer address of the decision request.
+    pub remote_ip: Option<IpAddr>,
+}
+
+impl OriginalRequest<'_> {
+    /// The first value of header `name`, if it is valid text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The original URL for `return_to`: scheme, host, and `X-Forwarded-Uri` with its query,
+    /// else the matched path with the decision query.
+    pub fn original_url(&self) -> String {
+        let mut url = format!("{}://{}", self.scheme, self.host);
+        match self.forwarded_uri {
+            Some(uri) => url.push_str(uri),
+            None => {
+                url.push_str(self.path);
+                if let Some(q) = self.query {
+                    url.push('?');
+                    url.push_str(q);
+                }
+            }
+        }
+        url
+    }
+}
+
+/// What the authenticators learnt and the mutators turn into headers (upstream's
+/// `AuthenticationSession`).
+#[derive(Debug, Default)]
+pub struct Session {
+    /// Who the request is from; empty when unknown.
+    pub subject: String,
+    /// Anything else the authenticator learnt (e.g. the Kratos session), or `Null`.
+    pub extra: Value,
+    /// Headers for the 200 answer.
+    pub header: HeaderMap,
+    /// The capture groups of the matched rule (`MatchContext.RegexpCaptureGroups`).
+    pub captures: Vec<String>,
+}
+
+/// The dot of a mutator template: `.Subject`, `.Extra`, `.Header`, `.MatchContext`.
+pub struct TemplateView<'a> {
+    session: &'a Session,
+    match_context: MatchContextView<'a>,
+}
+
+impl<'a> TemplateView<'a> {
+    /// A view of `session` for a request to `request`.
+    pub fn new(session: &'a Session, request: &'a OriginalRequest<'a>) -> TemplateView<'a> {
+        TemplateView {
+            session,
+            match_context: MatchContextView { session, request, url: UrlView(request) },
+        }
+    }
+}
+
+/// `.MatchContext`: `RegexpCaptureGroups`, `URL`, `Method`, `Header`.
+struct MatchContextView<'a> {
+    session: &'a Session,
+    request: &'a OriginalRequest<'a>,
+    url: UrlView<'a>,
+}
+
+/// `.MatchContext.URL`: Go's `url.URL` fields and `String`.
+struct UrlView<'a>(&'a OriginalRequest<'a>);
+
+impl Data for TemplateView<'_> {
+    fn field(&self, name: &str) -> TValue<'_> {
+        match name {
+            "Subject" => TValue::Str(self.session.subject.as_str().into()),
+            "Extra" => match &self.session.extra {
+                Value::Null => TValue::Null,
+                extra => TValue::Json(extra),
+            },
+            "Header" => TValue::Header(&self.session.header),
+            "MatchContext" => TValue::Object(&self.match_context),
+            _ => TValue::Missing,
+        }
+    }
+}
+
+impl Data for MatchContextView<'_> {
+    fn field(&self, name: &str) -> TValue<'_> {
+        match name {
+            "RegexpCaptureGroups" => TValue::Strings(&self.session.captures),
+            "URL" => TValue::Object(&self.url),
+            "Method" => TValue::Str(self.request.method.into()),
+            "Header" => TValue::Header(self.request.headers),
+            _ => TValue::Missing,
+        }
+    }
+}
+
+impl Data for UrlView<'_> {
+    fn field(&self, name: &str) -> TValue<'_> {
+        let r = self.0;
+        match name {
+            "Scheme" => TValue::Str(r.scheme.into()),
+            "Host" => TValue::Str(r.host.into()),
+            "Path" => TValue::Str(r.path.into()),
+            "RawQuery" => TValue::Str(r.query.unwrap_or("").into()),
+            "Fragment" | "RawPath" | "Opaque" => TValue::Str("".into()),
+            "String" => {
+                let mut s = format!("{}://{}{}", r.scheme, r.host, r.path);
+                if let Some(q) = r.query {
+                    s.push('?');
+                    s.push_str(q);
+                }
+                TValue::Str(s.into())
+            }
+            _ => TValue::Missing,
+        }
+    }
+}

@@ -1,0 +1,330 @@
+//! Loading and hot reload of the config file and the rule repositories.
+//!
+//! [`Loader::load`] reads the config and every repository, keeps the last good rules of a file
+//! that fails to parse (logging the file and line and counting it in a metric), skips the work
+//! when no byte changed, and otherwise compiles a new [`Snapshot`] that [`State`] swaps in with
+//! one atomic store. [`watch`] runs it on every file-system event in the directories of the
+//! config and rule files (a Kubernetes ConfigMap update swaps a `..data` symlink in that
+//! directory), debounced, with a slow poll as a safety net.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use base64::Engine as _;
+use oathkeeper_core::config::{Config, Source, parse_config};
+use oathkeeper_core::rule::{Rule, parse_rules};
+use tokio::sync::mpsc;
+
+use crate::metrics::Metrics;
+use crate::settings::{ConfigSource, EXAMPLE_CONFIG, EXAMPLE_RULES, EXAMPLE_RULES_SOURCE};
+use crate::snapshot::{RuleFile, Severity, Snapshot, compile};
+
+/// How long to wait for more events before reloading.
+const DEBOUNCE: Duration = Duration::from_millis(50);
+/// The safety-net poll period.
+const POLL: Duration = Duration::from_secs(2);
+
+/// Why the state is not (fully) what the files say; shown by `/health/ready`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LoadStatus {
+    /// The config failed to load: the last good config is in use.
+    pub config_error: Option<String>,
+    /// Repositories that failed to load: their last good rules are in use.
+    pub repository_errors: BTreeMap<String, String>,
+}
+
+/// What every request reads: the current snapshot, swapped atomically.
+#[derive(Debug)]
+pub struct State {
+    /// The compiled snapshot.
+    pub snapshot: ArcSwap<Snapshot>,
+    /// Load problems.
+    pub status: ArcSwap<LoadStatus>,
+    /// Metrics.
+    pub metrics: Metrics,
+}
+
+/// Why the first load failed (later failures keep the last good state instead).
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The config file cannot be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The config is invalid.
+    #[error("config file {path}: {source}")]
+    Config {
+        /// The file.
+        path: String,
+        /// The cause.
+        #[source]
+        source: oathkeeper_core::config::ConfigError,
+    },
+}
+
+/// Reads config and rules, remembering the last good of each.
+pub struct Loader {
+    source: ConfigSource,
+    env: Box<dyn Source + Send + Sync>,
+    config: Option<Config>,
+    last_good: HashMap<String, Vec<Rule>>,
+    last_hash: Option<u64>,
+}
+
+impl std::fmt::Debug for Loader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Loader").field("source", &self.source).finish_non_exhaustive()
+    }
+}
+
+/// The result of one load.
+#[derive(Debug)]
+pub enum Loaded {
+    /// Nothing changed since the last load.
+    Unchanged,
+    /// A new snapshot and the load status.
+    Changed(Snapshot, LoadStatus),
+}
+
+impl Loader {
+    /// A loader for `source`, with environment overrides from `env`.
+    pub fn new(source: ConfigSource, env: Box<dyn Source + Send + Sync>) -> Loader {
+        Loader { source, env, config: None, last_good: HashMap::new(), last_hash: None }
+    }
+
+    /// The config of the last successful load.
+    pub fn config(&self) -> Option<&Config> {
+        self.config.as_ref()
+    }
+
+    /// Directories whose changes may change the state.
+    pub fn watched_dirs(&self) -> BTreeSet<PathBuf> {
+        let mut dirs = BTreeSet::new();
+        if let ConfigSource::File(path) = &self.source {
+            dirs.insert(parent_dir(path));
+        }
+        if let Some(config) = &self.config {
+            for repo in &config.access_rules.repositories {
+                if let Some(path) = file_path(repo) {
+                    dirs.insert(parent_dir(&path));
+                }
+            }
+        }
+        dirs
+    }
+
+    /// Loads everything. Fails only when there is no good config yet.
+    pub fn load(&mut self, metrics: &Metrics) -> Result<Loaded, LoadError> {
+        let mut status = LoadStatus::default();
+        let mut hasher = DefaultHasher::new();
+        let (label, text) = match &self.source {
+            ConfigSource::Example => ("embedded://examples/oathkeeper.yaml".to_owned(), Ok(EXAMPLE_CONFIG.to_owned())),
+            ConfigSource::File(path) => (path.display().to_string(), std::fs::read_to_string(path)),
+        };
+        let parsed = match text {
+            Ok(text) => {
+                text.hash(&mut hasher);
+                parse_config(&text, self.env.as_ref()).map_err(|source| LoadError::Config { path: label.clone(), source })
+            }
+            Err(source) => Err(match &self.source {
+                ConfigSource::File(path) => LoadError::Read { path: path.clone(), source },
+                ConfigSource::Example => LoadError::Read { path: PathBuf::from(&label), source },
+            }),
+        };
+        match parsed {
+            Ok(config) => {
+                if let Some(old) = &self.config {
+                    warn_restart_only(old, &config);
+                }
+                self.config = Some(config);
+            }
+            Err(e) if self.config.is_some() => {
+                tracing::error!(error = %format!("{e:#}"), "config reload failed; keeping the last good config");
+                metrics.reload_error(&label);
+                status.config_error = Some(e.to_string());
+                "config-error".hash(&mut hasher);
+            }
+            Err(e) => return Err(e),
+        }
+        // invariant: set above or returned.
+        let Some(config) = self.config.as_ref() else { return Ok(Loaded::Unchanged) };
+        let mut repositories: Vec<(String, Result<Vec<u8>, String>)> = config
+            .access_rules
+            .repositories
+            .iter()
+            .map(|repo| (repo.clone(), fetch(repo)))
+            .collect();
+        if self.source == ConfigSource::Example {
+            repositories.push((EXAMPLE_RULES_SOURCE.to_owned(), Ok(EXAMPLE_RULES.as_bytes().to_vec())));
+        }
+        for (repo, bytes) in &repositories {
+            repo.hash(&mut hasher);
+            match bytes {
+                Ok(b) => b.hash(&mut hasher),
+                Err(e) => e.hash(&mut hasher),
+            }
+        }
+        let hash = hasher.finish();
+        if self.last_hash == Some(hash) {
+            return Ok(Loaded::Unchanged);
+        }
+        self.last_hash = Some(hash);
+        let mut files = Vec::with_capacity(repositories.len());
+        for (repo, bytes) in repositories {
+            let parsed = bytes.and_then(|b| {
+                parse_rules(&b).map_err(|e| match e.line() {
+                    Some(line) => format!("{repo}:{line}: {e}"),
+                    None => format!("{repo}: {e}"),
+                })
+            });
+            let rules = match parsed {
+                Ok(rules) => {
+                    self.last_good.insert(repo.clone(), rules.clone());
+                    rules
+                }
+                Err(message) => {
+                    let kept = self.last_good.get(&repo).cloned().unwrap_or_default();
+                    tracing::error!(repository = %repo, error = %message, kept_rules = kept.len(),
+                        "cannot load rules; keeping the last good rules of this repository");
+                    metrics.reload_error(&repo);
+                    status.repository_errors.insert(repo.clone(), message);
+                    kept
+                }
+            };
+            files.push(RuleFile { source: repo, rules });
+        }
+        // Forget repositories that are no longer configured.
+        self.last_good.retain(|repo, _| files.iter().any(|f| &f.source == repo));
+        let snapshot = compile(config, &files);
+        for d in &snapshot.diagnostics {
+            match d.severity {
+                Severity::Error => tracing::error!(repository = %d.source, rule = d.rule.as_deref().unwrap_or(""), "{}", d.message),
+                Severity::Warning => tracing::warn!(repository = %d.source, rule = d.rule.as_deref().unwrap_or(""), "{}", d.message),
+            }
+        }
+        Ok(Loaded::Changed(snapshot, status))
+    }
+}
+
+/// Logs settings that changed but only apply at the next start.
+fn warn_restart_only(old: &Config, new: &Config) {
+    let checks = [
+        ("serve.api", old.serve.api != new.serve.api),
+        ("serve.proxy", old.serve.proxy != new.serve.proxy),
+        ("serve.prometheus", old.serve.prometheus != new.serve.prometheus),
+        ("log", old.log != new.log),
+    ];
+    for (key, changed) in checks {
+        if changed {
+            tracing::warn!(key, "setting changed; it applies after a restart");
+        }
+    }
+}
+
+/// Reads one repository.
+fn fetch(repo: &str) -> Result<Vec<u8>, String> {
+    if let Some(encoded) = repo.strip_prefix("inline://") {
+        return base64::engine::general_purpose::STANDARD
+            .decode(encoded.trim())
+            .map_err(|e| format!("{repo}: invalid base64: {e}"));
+    }
+    match file_path(repo) {
+        Some(path) => std::fs::read(&path).map_err(|e| format!("{repo}: cannot read {}: {e}", path.display())),
+        None => Err(format!("{repo}: unsupported repository scheme (supported: file://, inline://, plain paths)")),
+    }
+}
+
+/// The path of a `file://` or plain-path repository.
+fn file_path(repo: &str) -> Option<PathBuf> {
+    if let Some(path) = repo.strip_prefix("file://") {
+        return Some(PathBuf::from(path));
+    }
+    if repo.contains("://") {
+        return None;
+    }
+    Some(PathBuf::from(repo))
+}
+
+fn parent_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+impl State {
+    /// A state serving `snapshot`.
+    pub fn new(snapshot: Snapshot, status: LoadStatus, metrics: Metrics) -> State {
+        metrics.set_rules_loaded(snapshot.rule_count());
+        State { snapshot: ArcSwap::from_pointee(snapshot), status: ArcSwap::from_pointee(status), metrics }
+    }
+
+    /// Swaps in a new snapshot.
+    pub fn install(&self, snapshot: Snapshot, status: LoadStatus) {
+        self.metrics.set_rules_loaded(snapshot.rule_count());
+        tracing::info!(rules = snapshot.rule_count(), "rules loaded");
+        self.snapshot.store(Arc::new(snapshot));
+        self.status.store(Arc::new(status));
+    }
+}
+
+/// Reloads whenever a watched directory changes, until the process ends.
+pub async fn watch(mut loader: Loader, state: Arc<State>) {
+    let (tx, mut rx) = mpsc::unbounded_channel::<()>();
+    let mut watcher = match notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        if event.is_ok() {
+            let _ = tx.send(());
+        }
+    }) {
+        Ok(w) => Some(w),
+        Err(e) => {
+            tracing::warn!(error = %e, "file watching unavailable; polling every {:?}", POLL);
+            None
+        }
+    };
+    let mut watched = BTreeSet::new();
+    loop {
+        if let Some(w) = watcher.as_mut() {
+            rewatch(w, &mut watched, loader.watched_dirs());
+        }
+        tokio::select! {
+            event = rx.recv() => {
+                if event.is_none() {
+                    watcher = None;
+                }
+                // Debounce: a ConfigMap update is several events in a burst.
+                tokio::time::sleep(DEBOUNCE).await;
+                while rx.try_recv().is_ok() {}
+            }
+            _ = tokio::time::sleep(POLL) => {}
+        }
+        match loader.load(&state.metrics) {
+            Ok(Loaded::Changed(snapshot, status)) => state.install(snapshot, status),
+            Ok(Loaded::Unchanged) => {}
+            Err(e) => tracing::error!(error = %e, "reload failed"),
+        }
+    }
+}
+
+fn rewatch(watcher: &mut notify::RecommendedWatcher, watched: &mut BTreeSet<PathBuf>, wanted: BTreeSet<PathBuf>) {
+    use notify::Watcher as _;
+    for dir in watched.difference(&wanted) {
+        let _ = watcher.unwatch(dir);
+    }
+    let mut now = BTreeSet::new();
+    for dir in wanted {
+        if watched.contains(&dir) || watcher.watch(&dir, notify::RecursiveMode::NonRecursive).is_ok() {
+            now.insert(dir);
+        }
+    }
+    *watched = now;
+}

@@ -1,0 +1,108 @@
+//! `oathkeeper serve`: load, listen, watch, shut down on SIGTERM/SIGINT.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::{Context as _, bail};
+use oathkeeper_core::config::{Config, LogFormat, LogLevel, Source};
+use tokio::net::TcpListener;
+
+use crate::http::api::Api;
+use crate::http::cors::Cors;
+use crate::http::server::{serve_api, serve_metrics};
+use crate::metrics::Metrics;
+use crate::reload::{Loaded, Loader, State, watch};
+use crate::settings::ConfigSource;
+
+/// Runs the server until a shutdown signal.
+pub async fn run(source: ConfigSource, env: Box<dyn Source + Send + Sync>) -> anyhow::Result<()> {
+    let mut loader = Loader::new(source, env);
+    // Metrics names depend on the config: read it first with throwaway metrics.
+    let scratch = Metrics::new("");
+    let first = loader.load(&scratch).context("cannot load the config")?;
+    let config = loader.config().cloned().context("no config")?;
+    init_logging(&config);
+    let metrics = Metrics::new(&config.serve.prometheus.metric_name_prefix);
+    let (snapshot, status) = match first {
+        Loaded::Changed(snapshot, status) => (snapshot, status),
+        Loaded::Unchanged => bail!("no rules were loaded"),
+    };
+    for repo in status.repository_errors.keys() {
+        metrics.reload_error(repo);
+    }
+    if config.serve.api.tls.is_some() {
+        bail!("serve.api.tls is set, but TLS is not supported yet: terminate TLS in front of the server");
+    }
+    let state = Arc::new(State::new(snapshot, status, metrics));
+    let api_addr = address(&config.serve.api.host, config.serve.api_port())?;
+    let metrics_addr = address(&config.serve.prometheus.host, config.serve.prometheus.port)?;
+    let api_listener = TcpListener::bind(api_addr).await.with_context(|| format!("cannot listen on {api_addr}"))?;
+    let metrics_listener =
+        TcpListener::bind(metrics_addr).await.with_context(|| format!("cannot listen on {metrics_addr}"))?;
+    tracing::info!(address = %api_addr, "API listening (decisions, rules, health)");
+    tracing::info!(address = %metrics_addr, path = %config.serve.prometheus.metrics_path, "metrics listening");
+    let api = Arc::new(Api { state: Arc::clone(&state), cors: Cors::new(&config.serve.api.cors) });
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let api_task = tokio::spawn(serve_api(api_listener, api, config.serve.api.timeout.read, stopped(stop_rx.clone())));
+    let metrics_task = tokio::spawn(serve_metrics(
+        metrics_listener,
+        Arc::clone(&state),
+        config.serve.prometheus.metrics_path.clone(),
+        stopped(stop_rx),
+    ));
+    let watch_task = tokio::spawn(watch(loader, state));
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    let _ = stop_tx.send(true);
+    watch_task.abort();
+    let _ = api_task.await;
+    let _ = metrics_task.await;
+    Ok(())
+}
+
+fn address(host: &str, port: u16) -> anyhow::Result<SocketAddr> {
+    let host = if host.is_empty() { "0.0.0.0" } else { host };
+    let ip: std::net::IpAddr = host.parse().with_context(|| format!("invalid listen host \"{host}\""))?;
+    Ok(SocketAddr::new(ip, port))
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}
+
+fn init_logging(config: &Config) {
+    let level = match config.log.level {
+        LogLevel::Panic | LogLevel::Fatal | LogLevel::Error => "error",
+        LogLevel::Warn => "warn",
+        LogLevel::Info => "info",
+        LogLevel::Debug => "debug",
+        LogLevel::Trace => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::new(format!("{level},hyper=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match config.log.format {
+        LogFormat::Json | LogFormat::Gelf => builder.json().try_init(),
+        LogFormat::JsonPretty => builder.json().pretty().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}

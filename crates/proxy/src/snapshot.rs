@@ -1,0 +1,241 @@
+//! The compiled state every request reads: rule index, pipelines, error handlers.
+//!
+//! [`compile`] turns the wire config and the loaded rule files into one immutable [`Snapshot`]
+//! plus diagnostics. Nothing here is recomputed per request. A rule whose pattern cannot be
+//! compiled cannot match and is left out; a rule whose handlers cannot be compiled (unknown,
+//! disabled, bad config, bad template) still matches and answers 500, as upstream, so that its
+//! URL space fails closed rather than falling through to another rule.
+
+use std::collections::HashMap;
+
+use oathkeeper_core::config::{Config, HandlerSwitch};
+use oathkeeper_core::index::{IndexEntry, RuleIndex};
+use oathkeeper_core::matcher::{Strategy, UrlMatcher};
+use oathkeeper_core::merge::deep_merge;
+use oathkeeper_core::rule::{Handler, Rule};
+
+use crate::pipeline::error_handler::{ErrorHandler, Fallback};
+use crate::pipeline::{CompileCx, Pipeline, authn, authz, mutate};
+
+/// The rules of one repository.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuleFile {
+    /// The repository URL the rules came from.
+    pub source: String,
+    /// The rules, in file order.
+    pub rules: Vec<Rule>,
+}
+
+/// How bad a diagnostic is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    /// The rule or file is not served as written.
+    Error,
+    /// Served, but probably not what was meant.
+    Warning,
+}
+
+/// A problem found while compiling.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Diagnostic {
+    /// Error or warning.
+    pub severity: Severity,
+    /// The repository.
+    pub source: String,
+    /// The rule id, when the problem is in one rule.
+    pub rule: Option<String>,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// One rule as a request sees it.
+#[derive(Debug)]
+pub struct CompiledRule {
+    /// The rule id.
+    pub id: String,
+    /// The pipeline, or why the rule answers 500.
+    pub pipeline: Result<Pipeline, String>,
+    /// The rule's own error handlers.
+    pub errors: Box<[ErrorHandler]>,
+}
+
+/// Everything a decision reads, swapped atomically on reload.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    /// Finds the rule for a URL; entry positions index `compiled`.
+    pub index: RuleIndex,
+    /// Compiled rules, parallel to the index entries.
+    pub compiled: Vec<CompiledRule>,
+    /// Every loaded rule, in repository order (the `/rules` API).
+    pub rules: Vec<Rule>,
+    /// `errors.fallback`, compiled.
+    pub fallback: Box<[Fallback]>,
+    /// The matching strategy.
+    pub strategy: Strategy,
+    /// Problems found while compiling.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Snapshot {
+    /// Rules that can match (the `rules_loaded` readiness criterion).
+    pub fn rule_count(&self) -> usize {
+        self.compiled.len()
+    }
+}
+
+/// Compiles `config` and `files` into a snapshot.
+pub fn compile(config: &Config, files: &[RuleFile]) -> Snapshot {
+    let mut cx = CompileCx::default();
+    let mut diagnostics = Vec::new();
+    let fallback = compile_fallback(config);
+    for (name, entry) in config.errors.fallback.iter().zip(fallback.iter()) {
+        if let Err(message) = entry {
+            diagnostics.push(Diagnostic {
+                severity: Severity::Error,
+                source: "config".to_owned(),
+                rule: None,
+                message: format!("errors.fallback \"{name}\": {message}"),
+            });
+        }
+    }
+    let strategy = config.access_rules.matching_strategy;
+    let mut entries = Vec::new();
+    let mut compiled = Vec::new();
+    let mut rules = Vec::new();
+    let mut sources = Vec::new();
+    let mut seen_ids: HashMap<&str, &str> = HashMap::new();
+    for file in files {
+        for rule in &file.rules {
+            rules.push(rule.clone());
+            let mut report = |severity, message: String| {
+                diagnostics.push(Diagnostic {
+                    severity,
+                    source: file.source.clone(),
+                    rule: Some(rule.id.clone()),
+                    message,
+                })
+            };
+            if let Some(previous) = seen_ids.insert(&rule.id, &file.source) {
+                report(Severity::Warning, format!("duplicate rule id \"{}\" (also in {previous})", rule.id));
+            }
+            if rule.matcher.url.is_empty() {
+                report(Severity::Error, format!("rule \"{}\": match.url is empty; the rule is ignored", rule.id));
+                continue;
+            }
+            let matcher = match UrlMatcher::compile(&rule.matcher.url, strategy) {
+                Ok(m) => m,
+                Err(e) => {
+                    report(Severity::Error, format!("rule \"{}\": {e}; the rule is ignored", rule.id));
+                    continue;
+                }
+            };
+            let (pipeline, errors) = match compile_rule(config, rule, &mut cx) {
+                Ok((p, e)) => (Ok(p), e),
+                Err(message) => {
+                    report(
+                        Severity::Error,
+                        format!("rule \"{}\": {message}; requests matching it get 500", rule.id),
+                    );
+                    (Err(message), Box::default())
+                }
+            };
+            entries.push(IndexEntry { methods: rule.matcher.methods.clone(), matcher });
+            compiled.push(CompiledRule { id: rule.id.clone(), pipeline, errors });
+            sources.push(file.source.clone());
+        }
+    }
+    let index = RuleIndex::build(entries);
+    for [a, b] in index.overlaps() {
+        diagnostics.push(Diagnostic {
+            severity: Severity::Warning,
+            source: sources[a].clone(),
+            rule: Some(compiled[a].id.clone()),
+            message: format!(
+                "rules \"{}\" and \"{}\" (in {}) match the same URLs; requests to them get 500",
+                compiled[a].id, compiled[b].id, sources[b]
+            ),
+        });
+    }
+    Snapshot { index, compiled, rules, fallback, strategy, diagnostics }
+}
+
+fn compile_fallback(config: &Config) -> Box<[Fallback]> {
+    config
+        .errors
+        .fallback
+        .iter()
+        .map(|name| {
+            let switch = config
+                .errors
+                .handlers
+                .get(name)
+                .ok_or_else(|| format!("unknown error handler \"{name}\""))?;
+            enabled("error handler", name, switch)?;
+            ErrorHandler::compile(name, &deep_merge(switch.config.as_ref(), None))
+        })
+        .collect()
+}
+
+fn enabled(family: &str, id: &str, switch: &HandlerSwitch) -> Result<(), String> {
+    if switch.enabled {
+        Ok(())
+    } else {
+        Err(format!("{family} \"{id}\" is disabled per configuration"))
+    }
+}
+
+fn compile_rule(
+    config: &Config,
+    rule: &Rule,
+    cx: &mut CompileCx,
+) -> Result<(Pipeline, Box<[ErrorHandler]>), String> {
+    if rule.authenticators.is_empty() {
+        return Err("no authenticators are configured".to_owned());
+    }
+    if rule.authorizer.handler.is_empty() {
+        return Err("no authorizer is configured".to_owned());
+    }
+    if rule.mutators.is_empty() {
+        return Err("no mutators are configured".to_owned());
+    }
+    let authenticators = rule
+        .authenticators
+        .iter()
+        .map(|h| {
+            let config = merged("authenticator", h, config.authenticators.get(&h.handler))?;
+            authn::Authenticator::compile(&h.handler, &config, cx)
+        })
+        .collect::<Result<_, String>>()?;
+    let authorizer = {
+        let h = &rule.authorizer;
+        let merged = merged("authorizer", h, config.authorizers.get(&h.handler))?;
+        authz::Authorizer::compile(&h.handler, &merged, cx)?
+    };
+    let mutators = rule
+        .mutators
+        .iter()
+        .map(|h| {
+            let config = merged("mutator", h, config.mutators.get(&h.handler))?;
+            mutate::Mutator::compile(&h.handler, &config, cx)
+        })
+        .collect::<Result<_, String>>()?;
+    let errors = rule
+        .errors
+        .iter()
+        .map(|h| {
+            let merged = merged("error handler", h, config.errors.handlers.get(&h.handler))?;
+            ErrorHandler::compile(&h.handler, &merged)
+        })
+        .collect::<Result<_, String>>()?;
+    Ok((Pipeline { authenticators, authorizer, mutators }, errors))
+}
+
+/// Checks that handler `h` exists and is enabled, and merges its configs.
+fn merged(family: &str, h: &Handler, switch: Option<&HandlerSwitch>) -> Result<serde_json::Value, String> {
+    let switch = switch.ok_or_else(|| format!("unknown {family} \"{}\"", h.handler))?;
+    enabled(family, &h.handler, switch)?;
+    Ok(deep_merge(switch.config.as_ref(), h.config.as_ref()))
+}
+
+#[cfg(test)]
+mod tests;
