@@ -597,8 +597,8 @@ fn env_keys() -> Vec<(String, Kind)> {
     let session_store = [("check_session_url", Str), ("only", List), ("preserve_path", Bool),
         ("preserve_query", Bool), ("preserve_host", Bool), ("force_method", Str),
         ("extra_from", Str), ("subject_from", Str), ("forward_http_headers", List),
-        ("additional_headers", Json), ("token_from", Json), ("prefix", Str), ("timeout", Json),
-        ("cache", Json)];
+        ("additional_headers", Json), ("token_from", Json), ("prefix", Str), ("timeout", Str),
+        ("connect_timeout", Str), ("cache", Json)];
     for id in ["cookie_session", "bearer_token"] {
         for (k, kind) in session_store {
             add(format!("authenticators.{id}.config.{k}"), kind);

@@ -11,6 +11,7 @@
 pub mod candidate;
 pub mod config;
 pub mod duration;
+pub mod gjson;
 pub mod index;
 pub mod matcher;
 pub mod merge;

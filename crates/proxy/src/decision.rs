@@ -23,7 +23,7 @@ use oathkeeper_core::matcher::Strategy;
 use percent_encoding::percent_decode_str;
 
 use crate::pipeline::error_handler::respond;
-use crate::pipeline::{Denial, OriginalRequest, ResponseBody};
+use crate::pipeline::{Cx, Denial, OriginalRequest, ResponseBody};
 use crate::snapshot::Snapshot;
 
 /// The route prefix of the decision API.
@@ -43,6 +43,7 @@ pub async fn decide(
     snapshot: &Snapshot,
     parts: &Parts,
     remote_ip: Option<IpAddr>,
+    cx: &Cx<'_>,
 ) -> (Response<ResponseBody>, Outcome) {
     let headers = &parts.headers;
     let forwarded = |name: &str| headers.get(name).map(|v| v.to_str());
@@ -116,7 +117,7 @@ pub async fn decide(
             return (response, Outcome { rule: Some(position), denial: Some(denial) });
         }
     }
-    match pipeline.run(&request, captures).await {
+    match pipeline.run(&request, captures, cx).await {
         Ok(session) => (allow(session.header), Outcome { rule: Some(position), denial: None }),
         Err(denial) => {
             let response = respond(&rule.errors, &snapshot.fallback, &denial, &request);

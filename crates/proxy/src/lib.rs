@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod pipeline;
 pub mod reload;
 pub mod serve;
+pub mod session_cache;
 pub mod settings;
 pub mod snapshot;
 #[path = "template_stub.rs"]

@@ -38,6 +38,47 @@ struct ResultLabels {
     result: &'static str,
 }
 
+/// How a session-store call ended (metric label `outcome`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionStoreOutcome {
+    /// 200 with a body.
+    Ok,
+    /// No answer within the timeout.
+    Timeout,
+    /// Connection refused, reset, DNS, TLS.
+    Unreachable,
+    /// A status other than 200.
+    Status,
+    /// The request could not be built.
+    Invalid,
+}
+
+const OUTCOMES: [SessionStoreOutcome; 5] = [
+    SessionStoreOutcome::Ok,
+    SessionStoreOutcome::Timeout,
+    SessionStoreOutcome::Unreachable,
+    SessionStoreOutcome::Status,
+    SessionStoreOutcome::Invalid,
+];
+
+impl SessionStoreOutcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            SessionStoreOutcome::Ok => "ok",
+            SessionStoreOutcome::Timeout => "timeout",
+            SessionStoreOutcome::Unreachable => "unreachable",
+            SessionStoreOutcome::Status => "status",
+            SessionStoreOutcome::Invalid => "invalid",
+        }
+    }
+}
+
+/// Labels of the session-store metrics.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: &'static str,
+}
+
 /// Labels of `reload_errors_total`.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct SourceLabels {
@@ -69,6 +110,10 @@ pub struct Metrics {
     denied: [Counter; KINDS.len()],
     rules_loaded: Gauge,
     reload_errors: Family<SourceLabels, Counter>,
+    cache_hits: Counter,
+    cache_misses: Counter,
+    store_calls: [Counter; OUTCOMES.len()],
+    store_duration: Histogram,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -106,6 +151,21 @@ impl Metrics {
             "Config or rule files that failed to load",
             reload_errors.clone(),
         );
+        let cache = Family::<ResultLabels, Counter>::default();
+        registry.register(format!("{prefix}session_cache_lookups"), "Session cache lookups by result (hit, miss)", cache.clone());
+        let calls = Family::<OutcomeLabels, Counter>::default();
+        registry.register(format!("{prefix}session_store_requests"), "Session-store calls by outcome", calls.clone());
+        let store_duration = Histogram::new([0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0]);
+        registry.register(
+            format!("{prefix}session_store_duration_seconds"),
+            "Session-store call latency in seconds",
+            store_duration.clone(),
+        );
+        // One statement each: `get_or_create` returns a read guard that lives to the end of
+        // the statement, and a second call in the same statement would wait for it forever.
+        let cache_hits = cache.get_or_create(&ResultLabels { result: "hit" }).clone();
+        let cache_misses = cache.get_or_create(&ResultLabels { result: "miss" }).clone();
+        let store_calls = OUTCOMES.map(|o| calls.get_or_create(&OutcomeLabels { outcome: o.as_str() }).clone());
         let allowed = decisions.get_or_create(&ResultLabels { result: "allowed" }).clone();
         let denied = KINDS.map(|k| decisions.get_or_create(&ResultLabels { result: k.as_str() }).clone());
         Metrics {
@@ -117,7 +177,23 @@ impl Metrics {
             denied,
             rules_loaded,
             reload_errors,
+            cache_hits,
+            cache_misses,
+            store_calls,
+            store_duration,
         }
+    }
+
+    /// Counts a session-cache lookup.
+    pub fn session_cache(&self, hit: bool) {
+        if hit { self.cache_hits.inc() } else { self.cache_misses.inc() };
+    }
+
+    /// Records a session-store call.
+    pub fn session_store(&self, outcome: SessionStoreOutcome, elapsed: Duration) {
+        let i = OUTCOMES.iter().position(|o| *o == outcome).unwrap_or(0);
+        self.store_calls[i].inc();
+        self.store_duration.observe(elapsed.as_secs_f64());
     }
 
     /// Records a request to an API route.

@@ -78,6 +78,7 @@ pub struct Loader {
     config: Option<Config>,
     last_good: HashMap<String, Vec<Rule>>,
     last_hash: Option<u64>,
+    stores: crate::pipeline::SessionStores,
 }
 
 impl std::fmt::Debug for Loader {
@@ -98,7 +99,7 @@ pub enum Loaded {
 impl Loader {
     /// A loader for `source`, with environment overrides from `env`.
     pub fn new(source: ConfigSource, env: Box<dyn Source + Send + Sync>) -> Loader {
-        Loader { source, env, config: None, last_good: HashMap::new(), last_hash: None }
+        Loader { source, env, config: None, last_good: HashMap::new(), last_hash: None, stores: HashMap::new() }
     }
 
     /// The config of the last successful load.
@@ -204,7 +205,8 @@ impl Loader {
         }
         // Forget repositories that are no longer configured.
         self.last_good.retain(|repo, _| files.iter().any(|f| &f.source == repo));
-        let snapshot = compile(config, &files);
+        let snapshot = compile(config, &files, std::mem::take(&mut self.stores));
+        self.stores = snapshot.session_stores.clone();
         for d in &snapshot.diagnostics {
             match d.severity {
                 Severity::Error => tracing::error!(repository = %d.source, rule = d.rule.as_deref().unwrap_or(""), "{}", d.message),

@@ -15,7 +15,7 @@ use oathkeeper_core::merge::deep_merge;
 use oathkeeper_core::rule::{Handler, Rule};
 
 use crate::pipeline::error_handler::{ErrorHandler, Fallback};
-use crate::pipeline::{CompileCx, Pipeline, authn, authz, mutate};
+use crate::pipeline::{CompileCx, Pipeline, SessionStores, authn, authz, mutate};
 
 /// The rules of one repository.
 #[derive(Debug, Clone, PartialEq)]
@@ -74,6 +74,8 @@ pub struct Snapshot {
     pub strategy: Strategy,
     /// Problems found while compiling.
     pub diagnostics: Vec<Diagnostic>,
+    /// Session stores (clients and caches) in use, to be reused by the next compile.
+    pub session_stores: SessionStores,
 }
 
 impl Snapshot {
@@ -83,9 +85,10 @@ impl Snapshot {
     }
 }
 
-/// Compiles `config` and `files` into a snapshot.
-pub fn compile(config: &Config, files: &[RuleFile]) -> Snapshot {
-    let mut cx = CompileCx::default();
+/// Compiles `config` and `files` into a snapshot, reusing the session stores of the previous
+/// snapshot whose config did not change (their connections and cached sessions survive).
+pub fn compile(config: &Config, files: &[RuleFile], previous: SessionStores) -> Snapshot {
+    let mut cx = CompileCx::new(previous);
     let mut diagnostics = Vec::new();
     let fallback = compile_fallback(config);
     for (name, entry) in config.errors.fallback.iter().zip(fallback.iter()) {
@@ -156,7 +159,7 @@ pub fn compile(config: &Config, files: &[RuleFile]) -> Snapshot {
             ),
         });
     }
-    Snapshot { index, compiled, rules, fallback, strategy, diagnostics }
+    Snapshot { index, compiled, rules, fallback, strategy, diagnostics, session_stores: cx.into_stores() }
 }
 
 fn compile_fallback(config: &Config) -> Box<[Fallback]> {

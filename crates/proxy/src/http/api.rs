@@ -9,7 +9,7 @@ use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 
 use crate::decision::{DECISIONS_PATH, decide};
 use crate::http::cors::Cors;
-use crate::pipeline::ResponseBody;
+use crate::pipeline::{Cx, ResponseBody};
 use crate::reload::State;
 
 /// The version reported by `/version` and `oathkeeper version`.
@@ -41,7 +41,7 @@ impl Api {
         let (mut response, label) = if is_decision {
             // One load per request; the snapshot is not held across awaits of other requests.
             let snapshot = self.state.snapshot.load_full();
-            let (response, outcome) = decide(&snapshot, &parts, remote_ip).await;
+            let (response, outcome) = decide(&snapshot, &parts, remote_ip, &Cx { metrics: &self.state.metrics }).await;
             let kind = outcome.denial.as_ref().map(|d| d.kind);
             if let Some(denial) = &outcome.denial {
                 tracing::debug!(url = %parts.uri, rule = outcome.rule.map(|r| snapshot.compiled[r].id.as_str()).unwrap_or(""),

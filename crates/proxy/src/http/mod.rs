@@ -1,5 +1,6 @@
 //! The HTTP edge: listeners, connection handling and the API routes.
 
 pub mod api;
+pub mod client;
 pub mod cors;
 pub mod server;

@@ -21,6 +21,7 @@ use serde::de::DeserializeOwned;
 pub use denial::{Denial, Kind};
 pub use request::{OriginalRequest, Session, TemplateView};
 
+use crate::metrics::Metrics;
 use crate::template::Template;
 
 /// The body of every answer the server writes.
@@ -39,11 +40,11 @@ pub struct Pipeline {
 
 impl Pipeline {
     /// Runs the pipeline for `request`, returning the session whose headers answer a 200.
-    pub async fn run(&self, request: &OriginalRequest<'_>, captures: Vec<String>) -> Result<Session, Denial> {
+    pub async fn run(&self, request: &OriginalRequest<'_>, captures: Vec<String>, cx: &Cx<'_>) -> Result<Session, Denial> {
         let mut session = Session { captures, ..Session::default() };
         let mut authenticated = false;
         for authenticator in self.authenticators.iter() {
-            match authenticator.authenticate(request, &mut session).await? {
+            match authenticator.authenticate(request, &mut session, cx).await? {
                 authn::AuthnOutcome::Authenticated => {
                     authenticated = true;
                     break;
@@ -63,13 +64,57 @@ impl Pipeline {
     }
 }
 
-/// Shared state while compiling one snapshot: templates are parsed once per distinct text.
+/// What a request's handlers may use beyond the request: metrics (and, later, a clock).
+#[derive(Debug, Clone, Copy)]
+pub struct Cx<'a> {
+    /// Metrics.
+    pub metrics: &'a Metrics,
+}
+
+/// Session stores by handler id and merged config, kept across reloads.
+pub type SessionStores = HashMap<String, Arc<authn::session_store::SessionStore>>;
+
+/// Shared state while compiling one snapshot: templates are parsed once per distinct text,
+/// and session stores (clients, caches) are built once per distinct config and carried over
+/// from the previous snapshot when their config did not change.
 #[derive(Debug, Default)]
 pub struct CompileCx {
     templates: HashMap<String, Arc<Template>>,
+    previous_stores: SessionStores,
+    stores: SessionStores,
 }
 
 impl CompileCx {
+    /// A context reusing the session stores of the previous snapshot.
+    pub fn new(previous_stores: SessionStores) -> CompileCx {
+        CompileCx { previous_stores, ..CompileCx::default() }
+    }
+
+    /// The session stores built or reused, to keep in the snapshot.
+    pub fn into_stores(self) -> SessionStores {
+        self.stores
+    }
+
+    /// The session store for handler `id` with merged `config`, built by `build` only when
+    /// neither this nor the previous snapshot has one with exactly this config.
+    pub fn session_store(
+        &mut self,
+        id: &str,
+        config: &serde_json::Value,
+        build: impl FnOnce() -> Result<authn::session_store::SessionStore, String>,
+    ) -> Result<Arc<authn::session_store::SessionStore>, String> {
+        let key = format!("{id}\0{config}");
+        if let Some(store) = self.stores.get(&key) {
+            return Ok(Arc::clone(store));
+        }
+        let store = match self.previous_stores.remove(&key) {
+            Some(store) => store,
+            None => Arc::new(build()?),
+        };
+        self.stores.insert(key, Arc::clone(&store));
+        Ok(store)
+    }
+
     /// The parsed template for `source`, shared between every handler that uses the same text.
     /// Keyed by content, so an edited template always takes effect (upstream #272).
     pub fn template(&mut self, source: &str) -> Result<Arc<Template>, String> {

@@ -1,6 +1,7 @@
 //! The original request, rebuilt from the decision request, and the authentication session.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use http::HeaderMap;
 use serde_json::Value;
@@ -58,8 +59,9 @@ impl OriginalRequest<'_> {
 pub struct Session {
     /// Who the request is from; empty when unknown.
     pub subject: String,
-    /// Anything else the authenticator learnt (e.g. the Kratos session), or `Null`.
-    pub extra: Value,
+    /// Anything else the authenticator learnt (e.g. the Kratos session); shared with the
+    /// session cache, so a cache hit copies nothing.
+    pub extra: Option<Arc<Value>>,
     /// Headers for the 200 answer.
     pub header: HeaderMap,
     /// The capture groups of the matched rule (`MatchContext.RegexpCaptureGroups`).
@@ -97,8 +99,8 @@ impl Data for TemplateView<'_> {
         match name {
             "Subject" => TValue::Str(self.session.subject.as_str().into()),
             "Extra" => match &self.session.extra {
-                Value::Null => TValue::Null,
-                extra => TValue::Json(extra),
+                None => TValue::Null,
+                Some(extra) => TValue::Json(extra),
             },
             "Header" => TValue::Header(&self.session.header),
             "MatchContext" => TValue::Object(&self.match_context),

@@ -189,7 +189,6 @@ impl Lexer<'_> {
             return Err(self.err("comment ends before closing delimiter", self.pos));
         }
         self.push(Tok::Open, open, false);
-        // Parenthesis depth, only so that `)` without `(` is reported early.
         loop {
             let before = self.pos;
             while self.bytes.get(self.pos).copied().is_some_and(is_space) {

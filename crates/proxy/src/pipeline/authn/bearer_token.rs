@@ -1,0 +1,95 @@
+//! `bearer_token`: checks a token against a session store.
+//!
+//! The token comes from `token_from` (a header, a query parameter of the original request or
+//! a cookie), by default from `Authorization: Bearer <token>`. Responsible when a token is
+//! found and starts with `prefix`. `Authorization` is always forwarded to the session store.
+
+use std::sync::Arc;
+
+use percent_encoding::percent_decode_str;
+
+use crate::pipeline::{Cx, Denial, OriginalRequest, Session};
+
+use super::AuthnOutcome;
+use super::cookie_session::cookies;
+use super::session_store::{Config, SessionStore, TokenFrom};
+
+/// Where the token is.
+#[derive(Debug, Clone, PartialEq)]
+enum Source {
+    Bearer,
+    Header(http::HeaderName),
+    Query(String),
+    Cookie(String),
+}
+
+/// The compiled authenticator.
+#[derive(Debug)]
+pub struct BearerToken {
+    source: Source,
+    prefix: String,
+    store: Arc<SessionStore>,
+}
+
+/// The `bearer_token`-specific part of the config.
+#[derive(Debug)]
+pub struct Specific {
+    source: Source,
+    prefix: String,
+}
+
+impl BearerToken {
+    /// Checks the `bearer_token`-specific keys.
+    pub fn config_specific(config: &Config) -> Result<Specific, String> {
+        let bad = |what: &str| format!("invalid config for handler \"bearer_token\": {what}");
+        if config.only.is_some() {
+            return Err(bad("only belongs to cookie_session"));
+        }
+        let source = match &config.token_from {
+            None => Source::Bearer,
+            Some(TokenFrom { header: Some(h), query_parameter: None, cookie: None }) => {
+                Source::Header(http::HeaderName::try_from(h.as_str()).map_err(|_| bad("token_from.header is not a header name"))?)
+            }
+            Some(TokenFrom { header: None, query_parameter: Some(q), cookie: None }) => Source::Query(q.clone()),
+            Some(TokenFrom { header: None, query_parameter: None, cookie: Some(c) }) => Source::Cookie(c.clone()),
+            Some(_) => return Err(bad("token_from needs exactly one of header, query_parameter, cookie")),
+        };
+        Ok(Specific { source, prefix: config.prefix.clone().unwrap_or_default() })
+    }
+
+    /// Builds the authenticator around a compiled store.
+    pub fn new(specific: Specific, store: Arc<SessionStore>) -> BearerToken {
+        BearerToken { source: specific.source, prefix: specific.prefix, store }
+    }
+
+    fn token<'r>(&self, request: &'r OriginalRequest<'_>) -> Option<std::borrow::Cow<'r, str>> {
+        use std::borrow::Cow;
+        match &self.source {
+            Source::Bearer => {
+                let value = request.header("authorization")?;
+                let (scheme, token) = value.split_once(' ')?;
+                scheme.eq_ignore_ascii_case("bearer").then(|| Cow::Borrowed(token))
+            }
+            Source::Header(name) => request.headers.get(name)?.to_str().ok().map(Cow::Borrowed),
+            Source::Query(name) => request.query?.split('&').find_map(|pair| {
+                let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+                (percent_decode_str(&k.replace('+', " ")).decode_utf8_lossy() == name.as_str())
+                    .then(|| Cow::Owned(percent_decode_str(&v.replace('+', " ")).decode_utf8_lossy().into_owned()))
+            }),
+            Source::Cookie(name) => cookies(request).find(|(n, _)| n == name).map(|(_, v)| Cow::Borrowed(v)),
+        }
+        .filter(|t| !t.is_empty())
+    }
+
+    /// Authenticates with the session store.
+    pub async fn authenticate(&self, request: &OriginalRequest<'_>, session: &mut Session, cx: &Cx<'_>) -> Result<AuthnOutcome, Denial> {
+        let Some(token) = self.token(request) else { return Ok(AuthnOutcome::NotResponsible) };
+        if !token.starts_with(&self.prefix) {
+            return Ok(AuthnOutcome::NotResponsible);
+        }
+        let verdict = self.store.check(request, &token, cx).await?;
+        session.subject.clone_from(&verdict.subject);
+        session.extra.clone_from(&verdict.extra);
+        Ok(AuthnOutcome::Authenticated)
+    }
+}

@@ -1,0 +1,71 @@
+//! `cookie_session`: checks the request's cookies against a session store (Kratos).
+//!
+//! Responsible when `only` is empty and the request has a cookie, or when a cookie named in
+//! `only` is present; otherwise not responsible, so the next authenticator is tried.
+
+use std::sync::Arc;
+
+use crate::pipeline::{Cx, Denial, OriginalRequest, Session};
+
+use super::AuthnOutcome;
+use super::session_store::{Config, SessionStore};
+
+/// The compiled authenticator.
+#[derive(Debug)]
+pub struct CookieSession {
+    only: Box<[String]>,
+    store: Arc<SessionStore>,
+}
+
+impl CookieSession {
+    /// Checks the `cookie_session`-specific keys; the store is compiled by the caller.
+    pub fn config_only(config: &Config) -> Result<Vec<String>, String> {
+        if config.token_from.is_some() || config.prefix.is_some() {
+            return Err("invalid config for handler \"cookie_session\": token_from and prefix belong to bearer_token".to_owned());
+        }
+        Ok(config.only.clone().unwrap_or_default())
+    }
+
+    /// Compiles from the merged config, reusing `store` when one with the same config exists.
+    pub fn new(only: Vec<String>, store: Arc<SessionStore>) -> CookieSession {
+        CookieSession { only: only.into_boxed_slice(), store }
+    }
+
+    /// The credential (a cache key part): the `only` cookies, or every cookie without `only`.
+    fn credential(&self, request: &OriginalRequest<'_>) -> Option<String> {
+        let mut credential = String::new();
+        for (name, value) in cookies(request) {
+            if self.only.is_empty() || self.only.iter().any(|o| o == name) {
+                credential.push_str(name);
+                credential.push('=');
+                credential.push_str(value);
+                credential.push(';');
+            }
+        }
+        (!credential.is_empty()).then_some(credential)
+    }
+
+    /// Authenticates with the session store.
+    pub async fn authenticate(&self, request: &OriginalRequest<'_>, session: &mut Session, cx: &Cx<'_>) -> Result<AuthnOutcome, Denial> {
+        let Some(credential) = self.credential(request) else { return Ok(AuthnOutcome::NotResponsible) };
+        let verdict = self.store.check(request, &credential, cx).await?;
+        session.subject.clone_from(&verdict.subject);
+        session.extra.clone_from(&verdict.extra);
+        Ok(AuthnOutcome::Authenticated)
+    }
+}
+
+/// The request's cookies as (name, value), in order.
+pub(crate) fn cookies<'r>(request: &'r OriginalRequest<'_>) -> impl Iterator<Item = (&'r str, &'r str)> {
+    request
+        .headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|line| line.split(';'))
+        .filter_map(|pair| {
+            let (name, value) = pair.trim().split_once('=')?;
+            let name = name.trim();
+            (!name.is_empty()).then(|| (name, value.trim().trim_matches('"')))
+        })
+}

@@ -1,0 +1,225 @@
+//! The session cache of `cookie_session` / `bearer_token` (beyond upstream, which calls the
+//! session store on every request).
+//!
+//! Keyed by the session-store URL and the forwarded credential only. An entry lives at most
+//! `ttl` and never past the session's own `expires_at`; only sessions the store vouched for are
+//! cached. Concurrent checks of one key make one session-store call whose result they share.
+//! Memory is bounded by `max_entries`.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::pipeline::Denial;
+
+/// Wire config: `cache: {enabled, ttl, max_entries}`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Off by default: a drop-in keeps upstream's immediate revocation.
+    #[serde(default)]
+    pub enabled: bool,
+    /// Longest life of an entry (default 10s).
+    #[serde(default = "default_ttl")]
+    pub ttl: String,
+    /// Most entries kept (default 10000).
+    #[serde(default = "default_max_entries")]
+    pub max_entries: u64,
+}
+
+fn default_ttl() -> String {
+    "10s".to_owned()
+}
+fn default_max_entries() -> u64 {
+    10_000
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config { enabled: false, ttl: default_ttl(), max_entries: default_max_entries() }
+    }
+}
+
+/// What the session store said about a credential.
+#[derive(Debug)]
+pub struct Verdict {
+    /// The subject.
+    pub subject: String,
+    /// The extra data.
+    pub extra: Option<Arc<Value>>,
+    /// When the session ends, from its `expires_at`.
+    pub expires_at: Option<SystemTime>,
+}
+
+/// One entry and how long it may live.
+#[derive(Debug, Clone)]
+struct Entry {
+    verdict: Arc<Verdict>,
+    lifetime: Duration,
+}
+
+struct Lifetime;
+
+impl moka::Expiry<String, Entry> for Lifetime {
+    fn expire_after_create(&self, _key: &String, entry: &Entry, _now: Instant) -> Option<Duration> {
+        Some(entry.lifetime)
+    }
+}
+
+/// A bounded, coalescing cache of verdicts.
+#[derive(Clone)]
+pub struct SessionCache {
+    ttl: Duration,
+    entries: moka::future::Cache<String, Entry>,
+}
+
+impl std::fmt::Debug for SessionCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionCache").field("ttl", &self.ttl).field("entries", &self.entries.entry_count()).finish()
+    }
+}
+
+/// Whether a lookup was served from the cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lookup {
+    /// Served from the cache.
+    Hit,
+    /// Fetched (or waited for a concurrent fetch).
+    Miss,
+}
+
+impl SessionCache {
+    /// A cache keeping entries at most `ttl`, at most `max_entries` of them.
+    pub fn new(ttl: Duration, max_entries: u64) -> SessionCache {
+        SessionCache {
+            ttl,
+            entries: moka::future::Cache::builder().max_capacity(max_entries).expire_after(Lifetime).build(),
+        }
+    }
+
+    /// The verdict for `key`, calling `fetch` once for all concurrent misses of the same key.
+    /// Denials are shared with the concurrent waiters but never cached.
+    pub async fn get_or_fetch<F>(&self, key: String, fetch: F) -> (Result<Arc<Verdict>, Denial>, Lookup)
+    where
+        F: Future<Output = Result<Verdict, Denial>>,
+    {
+        if let Some(entry) = self.entries.get(&key).await {
+            if entry.verdict.expires_at.is_none_or(|at| at > SystemTime::now()) {
+                return (Ok(entry.verdict), Lookup::Hit);
+            }
+        }
+        let ttl = self.ttl;
+        let result = self
+            .entries
+            .try_get_with(key, async move {
+                let verdict = fetch.await?;
+                Ok::<_, Denial>(Entry { lifetime: lifetime(ttl, verdict.expires_at), verdict: Arc::new(verdict) })
+            })
+            .await;
+        match result {
+            Ok(entry) => (Ok(entry.verdict), Lookup::Miss),
+            Err(denial) => (Err(Denial::clone(&denial)), Lookup::Miss),
+        }
+    }
+}
+
+/// `ttl`, cut short by the session's own expiry (zero when already expired).
+fn lifetime(ttl: Duration, expires_at: Option<SystemTime>) -> Duration {
+    match expires_at {
+        Some(at) => ttl.min(at.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO)),
+        None => ttl,
+    }
+}
+
+/// Parses an RFC 3339 timestamp (`2026-11-28T13:00:00.123456Z`, `...+01:00`).
+pub fn parse_rfc3339(text: &str) -> Option<SystemTime> {
+    let b = text.as_bytes();
+    let num = |range: std::ops::Range<usize>| -> Option<i64> {
+        let s = text.get(range)?;
+        if !s.bytes().all(|c| c.is_ascii_digit()) {
+            return None;
+        }
+        s.parse().ok()
+    };
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') || b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60 {
+        return None;
+    }
+    let mut rest = &text[19..];
+    let mut nanos = 0u32;
+    if let Some(fraction) = rest.strip_prefix('.') {
+        let digits = fraction.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return None;
+        }
+        let mut padded = fraction[..digits.min(9)].to_owned();
+        while padded.len() < 9 {
+            padded.push('0');
+        }
+        nanos = padded.parse().ok()?;
+        rest = &fraction[digits..];
+    }
+    let offset = match rest {
+        "Z" | "z" => 0,
+        _ => {
+            let sign = match rest.as_bytes().first()? {
+                b'+' => 1,
+                b'-' => -1,
+                _ => return None,
+            };
+            if rest.len() != 6 || rest.as_bytes()[3] != b':' {
+                return None;
+            }
+            sign * (rest[1..3].parse::<i64>().ok()? * 3600 + rest[4..6].parse::<i64>().ok()? * 60)
+        }
+    };
+    let days = days_from_civil(year, month, day);
+    let seconds = days * 86_400 + hour * 3600 + minute * 60 + second - offset;
+    let seconds = u64::try_from(seconds).ok()?;
+    UNIX_EPOCH.checked_add(Duration::new(seconds, nanos))
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date.
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_timestamps_parse() {
+        let t = |s| parse_rfc3339(s).map(|t| t.duration_since(UNIX_EPOCH).unwrap().as_secs_f64());
+        assert_eq!(t("1970-01-01T00:00:00Z"), Some(0.0));
+        assert_eq!(t("2026-11-28T13:00:00Z"), Some(1_795_870_800.0));
+        assert_eq!(t("2026-11-28T14:00:00+01:00"), Some(1_795_870_800.0));
+        assert_eq!(t("2026-11-28T13:00:00.5Z"), Some(1_795_870_800.5));
+        assert_eq!(t("2026-11-28T13:00:00.123456789Z").map(|x| (x * 10.0).round()), Some(17_958_708_001.0));
+        for bad in ["", "2026-11-28", "2026-13-01T00:00:00Z", "2026-11-28T13:00:00", "2026-11-28T13:00:00+0100", "x026-11-28T13:00:00Z"] {
+            assert!(parse_rfc3339(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn lifetime_never_passes_the_session_expiry() {
+        let soon = SystemTime::now() + Duration::from_secs(2);
+        assert!(lifetime(Duration::from_secs(60), Some(soon)) <= Duration::from_secs(2));
+        assert_eq!(lifetime(Duration::from_secs(60), None), Duration::from_secs(60));
+        let past = SystemTime::now() - Duration::from_secs(1);
+        assert_eq!(lifetime(Duration::from_secs(60), Some(past)), Duration::ZERO);
+    }
+}
