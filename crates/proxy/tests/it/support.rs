@@ -1,0 +1,302 @@
+//! Test support: a fake session store (Kratos) that records calls, a raw HTTP/1.1 client, and
+//! a running `oathkeeper` binary.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener as StdListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+
+/// What the fake session store saw.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub method: String,
+    pub path: String,
+    pub query: Option<String>,
+    pub headers: http::HeaderMap,
+    pub body_len: usize,
+}
+
+/// How the fake answers: status, extra headers, body, delay.
+pub struct Answer {
+    pub status: u16,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: String,
+    pub delay: Duration,
+}
+
+impl Answer {
+    pub fn ok(body: impl Into<String>) -> Answer {
+        Answer { status: 200, headers: Vec::new(), body: body.into(), delay: Duration::ZERO }
+    }
+    pub fn status(status: u16) -> Answer {
+        Answer { status, headers: Vec::new(), body: "{}".into(), delay: Duration::ZERO }
+    }
+}
+
+type Behaviour = dyn Fn(&Seen) -> Answer + Send + Sync;
+
+/// A fake Kratos `/sessions/whoami` on 127.0.0.1, counting calls.
+pub struct FakeKratos {
+    pub addr: SocketAddr,
+    calls: Arc<AtomicUsize>,
+    seen: Arc<tokio::sync::Mutex<Vec<Seen>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl FakeKratos {
+    pub async fn start(behaviour: impl Fn(&Seen) -> Answer + Send + Sync + 'static) -> FakeKratos {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let calls = Arc::new(AtomicUsize::new(0));
+        let seen = Arc::new(tokio::sync::Mutex::new(Vec::new()));
+        let behaviour: Arc<Behaviour> = Arc::new(behaviour);
+        let (c, s) = (Arc::clone(&calls), Arc::clone(&seen));
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else { return };
+                let (c, s, b) = (Arc::clone(&c), Arc::clone(&s), Arc::clone(&behaviour));
+                tokio::spawn(async move {
+                    let service = service_fn(move |request: Request<Incoming>| {
+                        let (c, s, b) = (Arc::clone(&c), Arc::clone(&s), Arc::clone(&b));
+                        async move {
+                            let (parts, body) = request.into_parts();
+                            let body = http_body_util::BodyExt::collect(body).await.unwrap().to_bytes();
+                            let seen = Seen {
+                                method: parts.method.to_string(),
+                                path: parts.uri.path().to_owned(),
+                                query: parts.uri.query().map(str::to_owned),
+                                headers: parts.headers,
+                                body_len: body.len(),
+                            };
+                            c.fetch_add(1, Ordering::SeqCst);
+                            let answer = b(&seen);
+                            s.lock().await.push(seen);
+                            tokio::time::sleep(answer.delay).await;
+                            let mut response = Response::new(Full::new(Bytes::from(answer.body)));
+                            *response.status_mut() = StatusCode::from_u16(answer.status).unwrap();
+                            for (name, value) in answer.headers {
+                                response.headers_mut().insert(name, value.parse().unwrap());
+                            }
+                            Ok::<_, std::convert::Infallible>(response)
+                        }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        FakeKratos { addr, calls, seen, task }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+
+    pub async fn last(&self) -> Seen {
+        self.seen.lock().await.last().cloned().expect("the session store was called")
+    }
+}
+
+impl Drop for FakeKratos {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A Kratos session JSON for identity `id`, expiring at `expires_at` (RFC 3339).
+pub fn kratos_session(id: &str, email: &str, name: &str, expires_at: &str) -> String {
+    serde_json::json!({
+        "id": "session-1",
+        "active": true,
+        "expires_at": expires_at,
+        "authenticated_at": "2026-11-28T12:00:00Z",
+        "authenticator_assurance_level": "aal1",
+        "issued_at": "2026-11-28T12:00:00Z",
+        "identity": {
+            "id": id,
+            "schema_id": "default",
+            "traits": {"email": email, "name": name},
+        },
+    })
+    .to_string()
+}
+
+/// An RFC 3339 timestamp `secs` seconds from now.
+pub fn rfc3339_in(secs: i64) -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let t = now + secs;
+    let days = t.div_euclid(86_400);
+    let rem = t.rem_euclid(86_400);
+    // civil_from_days
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = if m <= 2 { y + 1 } else { y };
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+/// An answer from the raw client.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: BTreeMap<String, String>,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(&name.to_ascii_lowercase()).map(String::as_str)
+    }
+}
+
+/// One HTTP/1.1 request on a fresh connection (so tests see exactly what the server sends).
+pub fn http_get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> std::io::Result<Reply> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut request = format!("GET {path} HTTP/1.1\r\nConnection: close\r\n");
+    if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("host")) {
+        request.push_str(&format!("Host: {addr}\r\n"));
+    }
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes())?;
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    reader.read_line(&mut line)?;
+    let status: u16 = line.split_whitespace().nth(1).and_then(|s| s.parse().ok()).ok_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::InvalidData, format!("bad status line {line:?}"))
+    })?;
+    let mut headers = BTreeMap::new();
+    loop {
+        line.clear();
+        reader.read_line(&mut line)?;
+        let trimmed = line.trim_end();
+        if trimmed.is_empty() {
+            break;
+        }
+        if let Some((n, v)) = trimmed.split_once(':') {
+            headers.insert(n.trim().to_ascii_lowercase(), v.trim().to_owned());
+        }
+    }
+    let mut body = String::new();
+    reader.read_to_string(&mut body)?;
+    Ok(Reply { status, headers, body })
+}
+
+/// A free loopback port (bound and released; the server binds it right after).
+pub fn free_port() -> u16 {
+    StdListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A running `oathkeeper serve`, killed on drop.
+pub struct Server {
+    pub child: Child,
+    pub api: SocketAddr,
+    pub metrics: SocketAddr,
+}
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_oathkeeper");
+
+impl Server {
+    /// Starts `oathkeeper serve -c config` on free ports (via the environment, as upstream maps
+    /// it) and waits until `/health/alive` answers.
+    pub fn start(config: &Path) -> Server {
+        Server::start_with_env(config, &[])
+    }
+
+    pub fn start_with_env(config: &Path, env: &[(&str, &str)]) -> Server {
+        let api_port = free_port();
+        let metrics_port = free_port();
+        let mut command = Command::new(BIN);
+        command
+            .args(["serve", "-c"])
+            .arg(config)
+            .env("SERVE_API_HOST", "127.0.0.1")
+            .env("SERVE_API_PORT", api_port.to_string())
+            .env("SERVE_PROMETHEUS_HOST", "127.0.0.1")
+            .env("SERVE_PROMETHEUS_PORT", metrics_port.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let child = command.spawn().expect("start oathkeeper");
+        let server = Server {
+            child,
+            api: SocketAddr::from(([127, 0, 0, 1], api_port)),
+            metrics: SocketAddr::from(([127, 0, 0, 1], metrics_port)),
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if http_get(server.api, "/health/alive", &[]).is_ok_and(|r| r.status == 200) {
+                return server;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("oathkeeper did not become alive within 10s");
+    }
+
+    pub fn get(&self, path: &str, headers: &[(&str, &str)]) -> Reply {
+        http_get(self.api, path, headers).expect("request to oathkeeper")
+    }
+
+    /// Asks `/decisions` about `method url` the way Traefik does.
+    pub fn decide(&self, url: &str, extra: &[(&str, &str)]) -> Reply {
+        let (scheme, rest) = url.split_once("://").unwrap();
+        let (host, uri) = rest.find('/').map_or((rest, "/"), |i| (&rest[..i], &rest[i..]));
+        let mut headers = vec![
+            ("X-Forwarded-Method", "GET"),
+            ("X-Forwarded-Proto", scheme),
+            ("X-Forwarded-Host", host),
+            ("X-Forwarded-Uri", uri),
+        ];
+        headers.extend_from_slice(extra);
+        self.get("/decisions", &headers)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls `check` every 20 ms until it holds or `timeout` passes.
+pub fn eventually(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if check() {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
