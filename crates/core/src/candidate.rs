@@ -52,7 +52,8 @@ fn is_clean(path: &str) -> bool {
         return false;
     }
     let body = path.strip_prefix('/').unwrap_or(path);
-    body.split('/').all(|e| !e.is_empty() && e != "." && e != "..")
+    body.split('/')
+        .all(|e| !e.is_empty() && e != "." && e != "..")
 }
 
 #[cfg(test)]
@@ -90,6 +91,9 @@ mod tests {
 
     #[test]
     fn match_url_joins_scheme_host_and_path() {
-        assert_eq!(match_url("https", "localhost:1234", "/x"), "https://localhost:1234/x");
+        assert_eq!(
+            match_url("https", "localhost:1234", "/x"),
+            "https://localhost:1234/x"
+        );
     }
 }

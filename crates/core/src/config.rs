@@ -156,7 +156,11 @@ fn two_minutes() -> Duration {
 
 impl Default for Timeouts {
     fn default() -> Self {
-        Timeouts { read: five_seconds(), write: two_minutes(), idle: two_minutes() }
+        Timeouts {
+            read: five_seconds(),
+            write: two_minutes(),
+            idle: two_minutes(),
+        }
     }
 }
 
@@ -218,10 +222,14 @@ fn any_origin() -> Vec<String> {
     vec!["*".to_owned()]
 }
 fn cors_methods() -> Vec<String> {
-    ["GET", "POST", "PUT", "PATCH", "DELETE"].map(str::to_owned).to_vec()
+    ["GET", "POST", "PUT", "PATCH", "DELETE"]
+        .map(str::to_owned)
+        .to_vec()
 }
 fn cors_headers() -> Vec<String> {
-    ["Authorization", "Content-Type"].map(str::to_owned).to_vec()
+    ["Authorization", "Content-Type"]
+        .map(str::to_owned)
+        .to_vec()
 }
 fn cors_exposed() -> Vec<String> {
     vec!["Content-Type".to_owned()]
@@ -385,7 +393,10 @@ pub struct ErrorHandlers {
 }
 
 fn enabled_switch() -> HandlerSwitch {
-    HandlerSwitch { enabled: true, config: None }
+    HandlerSwitch {
+        enabled: true,
+        config: None,
+    }
 }
 
 impl Default for ErrorHandlers {
@@ -431,7 +442,10 @@ fn json_fallback() -> Vec<String> {
 
 impl Default for Errors {
     fn default() -> Self {
-        Errors { fallback: json_fallback(), handlers: ErrorHandlers::default() }
+        Errors {
+            fallback: json_fallback(),
+            handlers: ErrorHandlers::default(),
+        }
     }
 }
 
@@ -531,7 +545,11 @@ pub fn parse_config(text: &str, env: &dyn Source) -> Result<Config, ConfigError>
     serde_path_to_error::deserialize(tree).map_err(|e| {
         let path = e.path().to_string();
         ConfigError::Invalid {
-            path: if path == "." { "(root)".to_owned() } else { path },
+            path: if path == "." {
+                "(root)".to_owned()
+            } else {
+                path
+            },
             message: e.into_inner().to_string(),
         }
     })
@@ -564,7 +582,12 @@ fn env_keys() -> Vec<(String, Kind)> {
         add(format!("{listener}.cors.allow_credentials"), Bool);
         add(format!("{listener}.cors.debug"), Bool);
         add(format!("{listener}.cors.max_age"), Int);
-        for l in ["allowed_origins", "allowed_methods", "allowed_headers", "exposed_headers"] {
+        for l in [
+            "allowed_origins",
+            "allowed_methods",
+            "allowed_headers",
+            "exposed_headers",
+        ] {
             add(format!("{listener}.cors.{l}"), List);
         }
         for part in ["key", "cert"] {
@@ -573,9 +596,14 @@ fn env_keys() -> Vec<(String, Kind)> {
         }
     }
     add("serve.proxy.trust_forwarded_headers".into(), Bool);
-    for (k, kind) in [("host", Str), ("port", Int), ("metrics_path", Str),
-        ("metric_name_prefix", Str), ("hide_request_paths", Bool), ("collapse_request_paths", Bool)]
-    {
+    for (k, kind) in [
+        ("host", Str),
+        ("port", Int),
+        ("metrics_path", Str),
+        ("metric_name_prefix", Str),
+        ("hide_request_paths", Bool),
+        ("collapse_request_paths", Bool),
+    ] {
         add(format!("serve.prometheus.{k}"), kind);
     }
     add("access_rules.repositories".into(), List);
@@ -586,19 +614,34 @@ fn env_keys() -> Vec<(String, Kind)> {
     add("log.redaction_text".into(), Str);
     add("log.additional_redacted_headers".into(), List);
     add("errors.fallback".into(), List);
-    for (family, ids) in [("authenticators", Authenticators::IDS), ("authorizers", Authorizers::IDS),
-        ("mutators", Mutators::IDS), ("errors.handlers", ErrorHandlers::IDS)]
-    {
+    for (family, ids) in [
+        ("authenticators", Authenticators::IDS),
+        ("authorizers", Authorizers::IDS),
+        ("mutators", Mutators::IDS),
+        ("errors.handlers", ErrorHandlers::IDS),
+    ] {
         for id in ids {
             add(format!("{family}.{id}.enabled"), Bool);
             add(format!("{family}.{id}.config"), Json);
         }
     }
-    let session_store = [("check_session_url", Str), ("only", List), ("preserve_path", Bool),
-        ("preserve_query", Bool), ("preserve_host", Bool), ("force_method", Str),
-        ("extra_from", Str), ("subject_from", Str), ("forward_http_headers", List),
-        ("additional_headers", Json), ("token_from", Json), ("prefix", Str), ("timeout", Str),
-        ("connect_timeout", Str), ("cache", Json)];
+    let session_store = [
+        ("check_session_url", Str),
+        ("only", List),
+        ("preserve_path", Bool),
+        ("preserve_query", Bool),
+        ("preserve_host", Bool),
+        ("force_method", Str),
+        ("extra_from", Str),
+        ("subject_from", Str),
+        ("forward_http_headers", List),
+        ("additional_headers", Json),
+        ("token_from", Json),
+        ("prefix", Str),
+        ("timeout", Str),
+        ("connect_timeout", Str),
+        ("cache", Json),
+    ];
     for id in ["cookie_session", "bearer_token"] {
         for (k, kind) in session_store {
             add(format!("authenticators.{id}.config.{k}"), kind);
@@ -627,11 +670,17 @@ fn apply_env(tree: &mut Value, env: &dyn Source) -> Result<(), ConfigError> {
     for (key, kind) in env_keys() {
         let var = env_var_name(&key);
         let Some(raw) = env.get(&var) else { continue };
-        let bad = |message: String| ConfigError::Env { var: var.clone(), message };
+        let bad = |message: String| ConfigError::Env {
+            var: var.clone(),
+            message,
+        };
         let value = match kind {
             Kind::Str => Value::String(raw),
             Kind::Int => Value::Number(
-                raw.trim().parse::<i64>().map_err(|_| bad(format!("\"{raw}\" is not an integer")))?.into(),
+                raw.trim()
+                    .parse::<i64>()
+                    .map_err(|_| bad(format!("\"{raw}\" is not an integer")))?
+                    .into(),
             ),
             Kind::Bool => Value::Bool(match raw.trim() {
                 "true" | "1" | "TRUE" | "True" => true,
@@ -667,7 +716,9 @@ fn set_path(tree: &mut Value, key: &str, value: Value) {
             map.insert(part.to_owned(), value);
             return;
         }
-        node = map.entry(part.to_owned()).or_insert_with(|| Value::Object(Default::default()));
+        node = map
+            .entry(part.to_owned())
+            .or_insert_with(|| Value::Object(Default::default()));
     }
 }
 
@@ -683,7 +734,9 @@ mod go_duration {
             Nanos(u64),
         }
         match Raw::deserialize(d)? {
-            Raw::Text(text) => crate::duration::parse_duration(&text).map_err(serde::de::Error::custom),
+            Raw::Text(text) => {
+                crate::duration::parse_duration(&text).map_err(serde::de::Error::custom)
+            }
             Raw::Nanos(n) => Ok(Duration::from_nanos(n)),
         }
     }

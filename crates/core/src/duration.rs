@@ -14,14 +14,19 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let mut rest = s;
     let mut total = 0f64;
     while !rest.is_empty() {
-        let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
         if num_len == 0 {
             return Err(format!("invalid duration \"{text}\": expected a number"));
         }
-        let value: f64 =
-            rest[..num_len].parse().map_err(|_| format!("invalid duration \"{text}\""))?;
+        let value: f64 = rest[..num_len]
+            .parse()
+            .map_err(|_| format!("invalid duration \"{text}\""))?;
         rest = &rest[num_len..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
         let scale = match &rest[..unit_len] {
             "ns" => 1e-9,
             "us" | "µs" | "μs" => 1e-6,
@@ -30,7 +35,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             "m" => 60.0,
             "h" => 3600.0,
             "" => return Err(format!("invalid duration \"{text}\": missing unit")),
-            unit => return Err(format!("invalid duration \"{text}\": unknown unit \"{unit}\"")),
+            unit => {
+                return Err(format!(
+                    "invalid duration \"{text}\": unknown unit \"{unit}\""
+                ));
+            }
         };
         total += value * scale;
         rest = &rest[unit_len..];

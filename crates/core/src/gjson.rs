@@ -59,7 +59,10 @@ mod tests {
     fn paths_walk_objects_and_arrays() {
         let doc = json!({"identity": {"id": "u1", "traits": {"email": "a@b"}}, "list": [1, {"x": 2}], "a.b": 3});
         assert_eq!(get(&doc, "identity.id").unwrap().as_ref(), &json!("u1"));
-        assert_eq!(get(&doc, "identity.traits.email").unwrap().as_ref(), &json!("a@b"));
+        assert_eq!(
+            get(&doc, "identity.traits.email").unwrap().as_ref(),
+            &json!("a@b")
+        );
         assert_eq!(get(&doc, "list.1.x").unwrap().as_ref(), &json!(2));
         assert_eq!(get(&doc, "list.#").unwrap().as_ref(), &json!(2));
         assert_eq!(get(&doc, r"a\.b").unwrap().as_ref(), &json!(3));

@@ -88,8 +88,10 @@ impl RuleIndex {
         }
         dedupe_nested_prefixes(&mut nodes);
         for node in &mut nodes {
-            let (linear, other): (Vec<usize>, Vec<usize>) =
-                node.rules.iter().partition(|&&i| entries[i].matcher.is_linear());
+            let (linear, other): (Vec<usize>, Vec<usize>) = node
+                .rules
+                .iter()
+                .partition(|&&i| entries[i].matcher.is_linear());
             node.singles = other;
             if linear.len() < SET_THRESHOLD {
                 node.singles.extend(linear);
@@ -120,7 +122,9 @@ impl RuleIndex {
                     found = Some(position);
                     Ok(())
                 }
-                Some(first) => Err(FindError::Ambiguous { rules: [first, position] }),
+                Some(first) => Err(FindError::Ambiguous {
+                    rules: [first, position],
+                }),
             }
         };
         let bytes = url.as_bytes();
@@ -158,9 +162,13 @@ impl RuleIndex {
     pub fn overlaps(&self) -> Vec<[usize; 2]> {
         let mut pairs = Vec::new();
         for (position, entry) in self.entries.iter().enumerate() {
-            let Some(method) = entry.methods.first() else { continue };
+            let Some(method) = entry.methods.first() else {
+                continue;
+            };
             for prefix in entry.matcher.prefixes() {
-                let Ok(url) = std::str::from_utf8(prefix) else { continue };
+                let Ok(url) = std::str::from_utf8(prefix) else {
+                    continue;
+                };
                 if !entry.matcher.is_match(url).unwrap_or(false) {
                     continue;
                 }
@@ -181,7 +189,9 @@ impl RuleIndex {
         self.entries
             .iter()
             .enumerate()
-            .filter(|(_, e)| accepts(&e.methods, method) && e.matcher.is_match(url).unwrap_or(false))
+            .filter(|(_, e)| {
+                accepts(&e.methods, method) && e.matcher.is_match(url).unwrap_or(false)
+            })
             .map(|(i, _)| i)
             .collect()
     }
@@ -223,8 +233,14 @@ mod tests {
     fn charm_rules() -> RuleIndex {
         RuleIndex::build(vec![
             entry("<^(https|http)>://example.com/<welcome((/.*$)|$)>", METHODS),
-            entry("<^(https|http)>://example.com/<about/app((/.*$)|$)>", METHODS),
-            entry("<^(https|http)>://example.com<(?!/welcome((/.*$)|$)|/about/app((/.*$)|$)).*>", METHODS),
+            entry(
+                "<^(https|http)>://example.com/<about/app((/.*$)|$)>",
+                METHODS,
+            ),
+            entry(
+                "<^(https|http)>://example.com<(?!/welcome((/.*$)|$)|/about/app((/.*$)|$)).*>",
+                METHODS,
+            ),
         ])
     }
 
@@ -236,9 +252,19 @@ mod tests {
         assert_eq!(index.find("POST", "https://example.com/about/app"), Ok(1));
         assert_eq!(index.find("GET", "https://example.com/private"), Ok(2));
         assert_eq!(index.find("GET", "https://example.com"), Ok(2));
-        assert_eq!(index.find("get", "https://example.com/x"), Ok(2), "methods ignore case");
-        assert_eq!(index.find("HEAD", "https://example.com/x"), Err(FindError::NoMatch));
-        assert_eq!(index.find("GET", "https://other.com/x"), Err(FindError::NoMatch));
+        assert_eq!(
+            index.find("get", "https://example.com/x"),
+            Ok(2),
+            "methods ignore case"
+        );
+        assert_eq!(
+            index.find("HEAD", "https://example.com/x"),
+            Err(FindError::NoMatch)
+        );
+        assert_eq!(
+            index.find("GET", "https://other.com/x"),
+            Err(FindError::NoMatch)
+        );
     }
 
     #[test]
@@ -248,7 +274,10 @@ mod tests {
             entry("http://x/a", &["GET"]),
         ]);
         assert_eq!(index.find("GET", "http://x/b"), Ok(0));
-        assert_eq!(index.find("GET", "http://x/a"), Err(FindError::Ambiguous { rules: [0, 1] }));
+        assert_eq!(
+            index.find("GET", "http://x/a"),
+            Err(FindError::Ambiguous { rules: [0, 1] })
+        );
         assert_eq!(index.overlaps(), vec![[0, 1]]);
     }
 
@@ -260,8 +289,9 @@ mod tests {
 
     #[test]
     fn many_rules_in_one_node_use_sets_and_still_find_one() {
-        let mut entries: Vec<IndexEntry> =
-            (0..600).map(|i| entry(&format!("<.*>/api/v{i}/<.*>"), &["GET"])).collect();
+        let mut entries: Vec<IndexEntry> = (0..600)
+            .map(|i| entry(&format!("<.*>/api/v{i}/<.*>"), &["GET"]))
+            .collect();
         entries.push(entry("<(?!x).*>/other", &["GET"]));
         let index = RuleIndex::build(entries);
         assert!(!index.nodes[0].sets.is_empty());
@@ -274,7 +304,12 @@ mod tests {
     #[test]
     fn many_hosts_are_told_apart_by_the_trie() {
         let entries: Vec<IndexEntry> = (0..1000)
-            .map(|i| entry(&format!("<^(https|http)>://app{i}.example.com<.*>"), METHODS))
+            .map(|i| {
+                entry(
+                    &format!("<^(https|http)>://app{i}.example.com<.*>"),
+                    METHODS,
+                )
+            })
             .collect();
         let index = RuleIndex::build(entries);
         assert_eq!(index.find("GET", "https://app123.example.com/x"), Ok(123));

@@ -52,6 +52,9 @@ mod tests {
     #[test]
     fn absent_configs_give_an_empty_object() {
         assert_eq!(deep_merge(None, None), json!({}));
-        assert_eq!(deep_merge(Some(&Value::Null), Some(&Value::Null)), json!({}));
+        assert_eq!(
+            deep_merge(Some(&Value::Null), Some(&Value::Null)),
+            json!({})
+        );
     }
 }

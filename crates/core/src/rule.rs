@@ -124,10 +124,11 @@ pub fn parse_rules(bytes: &[u8]) -> Result<Vec<Rule>, ParseError> {
     if serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok() {
         return parse_json_strict(bytes);
     }
-    let rules: Option<Vec<Rule>> = serde_norway::from_slice(bytes).map_err(|e| ParseError::Yaml {
-        line: e.location().map(|l| l.line()),
-        message: e.to_string(),
-    })?;
+    let rules: Option<Vec<Rule>> =
+        serde_norway::from_slice(bytes).map_err(|e| ParseError::Yaml {
+            line: e.location().map(|l| l.line()),
+            message: e.to_string(),
+        })?;
     Ok(rules.unwrap_or_default())
 }
 
@@ -137,7 +138,11 @@ fn parse_json_strict(bytes: &[u8]) -> Result<Vec<Rule>, ParseError> {
     let rules: Option<Vec<Rule>> = serde_ignored::deserialize(&mut de, |path| {
         unknown.get_or_insert_with(|| display_path(&path.to_string()));
     })
-    .map_err(|e| ParseError::Json { line: e.line(), column: e.column(), message: e.to_string() })?;
+    .map_err(|e| ParseError::Json {
+        line: e.line(),
+        column: e.column(),
+        message: e.to_string(),
+    })?;
     if let Some(path) = unknown {
         return Err(ParseError::UnknownField { path });
     }
@@ -170,7 +175,10 @@ mod tests {
         let rules = parse_rules(CHARM_PYTHON_REPR.as_bytes()).unwrap();
         assert_eq!(rules.len(), 1);
         assert_eq!(rules[0].id, "requirer:welcome:0:allow");
-        assert_eq!(rules[0].matcher.url, "<^(https|http)>://example.com/<welcome((/.*$)|$)>");
+        assert_eq!(
+            rules[0].matcher.url,
+            "<^(https|http)>://example.com/<welcome((/.*$)|$)>"
+        );
         assert_eq!(rules[0].matcher.methods[2], "OPTION");
         assert_eq!(rules[0].authorizer.handler, "allow");
         assert_eq!(rules[0].errors[0].handler, "json");
@@ -212,7 +220,10 @@ mod tests {
     fn rule_serialises_like_upstream_api() {
         let rules = parse_rules(br#"[{"id":"a","match":{"url":"u","methods":["GET"]}}]"#).unwrap();
         let json: serde_json::Value = serde_json::from_str(&to_json(&rules)).unwrap();
-        assert_eq!(json[0]["authorizer"], serde_json::json!({"handler": "", "config": null}));
+        assert_eq!(
+            json[0]["authorizer"],
+            serde_json::json!({"handler": "", "config": null})
+        );
         assert_eq!(json[0]["upstream"]["preserve_host"], false);
         assert_eq!(json[0]["match"]["methods"][0], "GET");
     }

@@ -10,7 +10,11 @@ use clap::{Parser, Subcommand};
 
 /// Command-line arguments.
 #[derive(Debug, Parser)]
-#[command(name = "oathkeeper", about = "An Ory Oathkeeper-compatible forward-auth decision server", disable_version_flag = true)]
+#[command(
+    name = "oathkeeper",
+    about = "An Ory Oathkeeper-compatible forward-auth decision server",
+    disable_version_flag = true
+)]
 pub struct Cli {
     /// The command.
     #[command(subcommand)]
@@ -88,7 +92,9 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 /// A minimal HTTP/1.1 GET over a fresh connection: status and body.
 pub async fn get(endpoint: &str, path_and_query: &str) -> anyhow::Result<(u16, String)> {
     let base = endpoint.trim_end_matches('/');
-    let url: http::Uri = format!("{base}{path_and_query}").parse().with_context(|| format!("invalid endpoint \"{endpoint}\""))?;
+    let url: http::Uri = format!("{base}{path_and_query}")
+        .parse()
+        .with_context(|| format!("invalid endpoint \"{endpoint}\""))?;
     if url.scheme_str() != Some("http") {
         bail!("endpoint \"{endpoint}\": only http:// endpoints are supported");
     }
@@ -106,10 +112,14 @@ pub async fn get(endpoint: &str, path_and_query: &str) -> anyhow::Result<(u16, S
             .body(http_body_util::Empty::<bytes::Bytes>::new())?;
         let response = sender.send_request(request).await?;
         let status = response.status().as_u16();
-        let body = http_body_util::BodyExt::collect(response.into_body()).await?.to_bytes();
+        let body = http_body_util::BodyExt::collect(response.into_body())
+            .await?
+            .to_bytes();
         anyhow::Ok((status, String::from_utf8_lossy(&body).into_owned()))
     };
-    tokio::time::timeout(TIMEOUT, work).await.context("request timed out")?
+    tokio::time::timeout(TIMEOUT, work)
+        .await
+        .context("request timed out")?
 }
 
 /// Runs a client command, returning the exit code.
@@ -119,14 +129,18 @@ pub async fn run_client(command: Command) -> anyhow::Result<i32> {
             let endpoint = endpoint.context("--endpoint is required")?;
             match command {
                 RulesCommand::List { limit, offset } => {
-                    let (status, body) = get(&endpoint, &format!("/rules?limit={limit}&offset={offset}")).await?;
+                    let (status, body) =
+                        get(&endpoint, &format!("/rules?limit={limit}&offset={offset}")).await?;
                     if status != 200 {
                         bail!("Could not list rules: status {status}: {body}");
                     }
                     println!("{}", pretty(&body));
                 }
                 RulesCommand::Get { id } => {
-                    let encoded = percent_encoding::utf8_percent_encode(&id, percent_encoding::NON_ALPHANUMERIC);
+                    let encoded = percent_encoding::utf8_percent_encode(
+                        &id,
+                        percent_encoding::NON_ALPHANUMERIC,
+                    );
                     let (status, body) = get(&endpoint, &format!("/rules/{encoded}")).await?;
                     if status != 200 {
                         bail!("Could not get rule \"{id}\": status {status}: {body}");

@@ -65,7 +65,13 @@ pub async fn decide(
             let request = fallback_request(parts, remote_ip);
             let denial = Denial::malformed("X-Forwarded-* headers must be visible ASCII");
             let response = respond(&[], &snapshot.fallback, &denial, &request);
-            return (response, Outcome { rule: None, denial: Some(denial) });
+            return (
+                response,
+                Outcome {
+                    rule: None,
+                    denial: Some(denial),
+                },
+            );
         }
     };
     let raw_path: Cow<'_, str> = match forwarded_uri {
@@ -96,7 +102,13 @@ pub async fn decide(
                 FindError::Match(e) => Denial::internal(e.to_string()),
             };
             let response = respond(&[], &snapshot.fallback, &denial, &request);
-            return (response, Outcome { rule: None, denial: Some(denial) });
+            return (
+                response,
+                Outcome {
+                    rule: None,
+                    denial: Some(denial),
+                },
+            );
         }
     };
     let rule = &snapshot.compiled[position];
@@ -105,7 +117,13 @@ pub async fn decide(
         Err(reason) => {
             let denial = Denial::internal(reason.clone());
             let response = respond(&rule.errors, &snapshot.fallback, &denial, &request);
-            return (response, Outcome { rule: Some(position), denial: Some(denial) });
+            return (
+                response,
+                Outcome {
+                    rule: Some(position),
+                    denial: Some(denial),
+                },
+            );
         }
     };
     let mut captures = Vec::new();
@@ -114,14 +132,32 @@ pub async fn decide(
         if let Err(e) = matcher.captures_into(&url, snapshot.strategy, &mut captures) {
             let denial = Denial::internal(e.to_string());
             let response = respond(&rule.errors, &snapshot.fallback, &denial, &request);
-            return (response, Outcome { rule: Some(position), denial: Some(denial) });
+            return (
+                response,
+                Outcome {
+                    rule: Some(position),
+                    denial: Some(denial),
+                },
+            );
         }
     }
     match pipeline.run(&request, captures, cx).await {
-        Ok(session) => (allow(session.header), Outcome { rule: Some(position), denial: None }),
+        Ok(session) => (
+            allow(session.header),
+            Outcome {
+                rule: Some(position),
+                denial: None,
+            },
+        ),
         Err(denial) => {
             let response = respond(&rule.errors, &snapshot.fallback, &denial, &request);
-            (response, Outcome { rule: Some(position), denial: Some(denial) })
+            (
+                response,
+                Outcome {
+                    rule: Some(position),
+                    denial: Some(denial),
+                },
+            )
         }
     }
 }
@@ -140,7 +176,11 @@ fn fallback_request(parts: &Parts, remote_ip: Option<IpAddr>) -> OriginalRequest
     OriginalRequest {
         method: parts.method.as_str(),
         scheme: "http",
-        host: parts.headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or(""),
+        host: parts
+            .headers
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or(""),
         path: "",
         query: None,
         forwarded_uri: None,

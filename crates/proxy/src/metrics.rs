@@ -86,7 +86,9 @@ struct SourceLabels {
 }
 
 const SERVICE: &str = "oathkeeper-api";
-const METHODS: [&str; 9] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "OTHER"];
+const METHODS: [&str; 9] = [
+    "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "OTHER",
+];
 const STATUSES: [u16; 11] = [200, 204, 301, 302, 400, 401, 403, 404, 429, 500, 503];
 const KINDS: [Kind; 7] = [
     Kind::Authentication,
@@ -124,7 +126,9 @@ impl std::fmt::Debug for Metrics {
 
 fn duration_histogram() -> Histogram {
     // Prometheus' default buckets, as upstream.
-    Histogram::new([0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0])
+    Histogram::new([
+        0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+    ])
 }
 
 impl Metrics {
@@ -132,30 +136,53 @@ impl Metrics {
     pub fn new(prefix: &str) -> Metrics {
         let mut registry = Registry::default();
         let requests = Family::<RequestLabels, Counter>::default();
-        let durations =
-            Family::<RequestLabels, Histogram>::new_with_constructor(duration_histogram as fn() -> Histogram);
+        let durations = Family::<RequestLabels, Histogram>::new_with_constructor(
+            duration_histogram as fn() -> Histogram,
+        );
         let decisions = Family::<ResultLabels, Counter>::default();
         let rules_loaded = Gauge::default();
         let reload_errors = Family::<SourceLabels, Counter>::default();
         // prometheus-client appends `_total` to counters itself.
-        registry.register(format!("{prefix}requests"), "Total requests", requests.clone());
+        registry.register(
+            format!("{prefix}requests"),
+            "Total requests",
+            requests.clone(),
+        );
         registry.register(
             format!("{prefix}requests_duration_seconds"),
             "Request duration in seconds",
             durations.clone(),
         );
-        registry.register(format!("{prefix}decisions"), "Decisions by result", decisions.clone());
-        registry.register(format!("{prefix}rules_loaded"), "Rules that can match", rules_loaded.clone());
+        registry.register(
+            format!("{prefix}decisions"),
+            "Decisions by result",
+            decisions.clone(),
+        );
+        registry.register(
+            format!("{prefix}rules_loaded"),
+            "Rules that can match",
+            rules_loaded.clone(),
+        );
         registry.register(
             format!("{prefix}reload_errors"),
             "Config or rule files that failed to load",
             reload_errors.clone(),
         );
         let cache = Family::<ResultLabels, Counter>::default();
-        registry.register(format!("{prefix}session_cache_lookups"), "Session cache lookups by result (hit, miss)", cache.clone());
+        registry.register(
+            format!("{prefix}session_cache_lookups"),
+            "Session cache lookups by result (hit, miss)",
+            cache.clone(),
+        );
         let calls = Family::<OutcomeLabels, Counter>::default();
-        registry.register(format!("{prefix}session_store_requests"), "Session-store calls by outcome", calls.clone());
-        let store_duration = Histogram::new([0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0]);
+        registry.register(
+            format!("{prefix}session_store_requests"),
+            "Session-store calls by outcome",
+            calls.clone(),
+        );
+        let store_duration = Histogram::new([
+            0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+        ]);
         registry.register(
             format!("{prefix}session_store_duration_seconds"),
             "Session-store call latency in seconds",
@@ -164,10 +191,24 @@ impl Metrics {
         // One statement each: `get_or_create` returns a read guard that lives to the end of
         // the statement, and a second call in the same statement would wait for it forever.
         let cache_hits = cache.get_or_create(&ResultLabels { result: "hit" }).clone();
-        let cache_misses = cache.get_or_create(&ResultLabels { result: "miss" }).clone();
-        let store_calls = OUTCOMES.map(|o| calls.get_or_create(&OutcomeLabels { outcome: o.as_str() }).clone());
-        let allowed = decisions.get_or_create(&ResultLabels { result: "allowed" }).clone();
-        let denied = KINDS.map(|k| decisions.get_or_create(&ResultLabels { result: k.as_str() }).clone());
+        let cache_misses = cache
+            .get_or_create(&ResultLabels { result: "miss" })
+            .clone();
+        let store_calls = OUTCOMES.map(|o| {
+            calls
+                .get_or_create(&OutcomeLabels {
+                    outcome: o.as_str(),
+                })
+                .clone()
+        });
+        let allowed = decisions
+            .get_or_create(&ResultLabels { result: "allowed" })
+            .clone();
+        let denied = KINDS.map(|k| {
+            decisions
+                .get_or_create(&ResultLabels { result: k.as_str() })
+                .clone()
+        });
         Metrics {
             registry,
             requests,
@@ -186,7 +227,11 @@ impl Metrics {
 
     /// Counts a session-cache lookup.
     pub fn session_cache(&self, hit: bool) {
-        if hit { self.cache_hits.inc() } else { self.cache_misses.inc() };
+        if hit {
+            self.cache_hits.inc()
+        } else {
+            self.cache_misses.inc()
+        };
     }
 
     /// Records a session-store call.
@@ -197,14 +242,33 @@ impl Metrics {
     }
 
     /// Records a request to an API route.
-    pub fn observe_request(&self, method: &http::Method, request: &'static str, status: u16, elapsed: Duration) {
-        let labels = RequestLabels { service: SERVICE, method: method_label(method), request, status_code: status };
+    pub fn observe_request(
+        &self,
+        method: &http::Method,
+        request: &'static str,
+        status: u16,
+        elapsed: Duration,
+    ) {
+        let labels = RequestLabels {
+            service: SERVICE,
+            method: method_label(method),
+            request,
+            status_code: status,
+        };
         self.requests.get_or_create(&labels).inc();
-        self.durations.get_or_create(&labels).observe(elapsed.as_secs_f64());
+        self.durations
+            .get_or_create(&labels)
+            .observe(elapsed.as_secs_f64());
     }
 
     /// Records a decision: its request metrics and its result.
-    pub fn observe_decision(&self, method: &http::Method, status: u16, denial: Option<Kind>, elapsed: Duration) {
+    pub fn observe_decision(
+        &self,
+        method: &http::Method,
+        status: u16,
+        denial: Option<Kind>,
+        elapsed: Duration,
+    ) {
         let m = METHODS.iter().position(|x| *x == method_label(method));
         let s = STATUSES.iter().position(|x| *x == status);
         match (m, s) {
@@ -216,7 +280,10 @@ impl Metrics {
                         request: "decisions",
                         status_code: STATUSES[s],
                     };
-                    (self.requests.get_or_create(&labels).clone(), self.durations.get_or_create(&labels).clone())
+                    (
+                        self.requests.get_or_create(&labels).clone(),
+                        self.durations.get_or_create(&labels).clone(),
+                    )
                 });
                 counter.inc();
                 histogram.observe(elapsed.as_secs_f64());
@@ -226,7 +293,10 @@ impl Metrics {
         match denial {
             None => self.allowed.inc(),
             Some(kind) => {
-                let k = KINDS.iter().position(|x| *x == kind).unwrap_or(KINDS.len() - 1);
+                let k = KINDS
+                    .iter()
+                    .position(|x| *x == kind)
+                    .unwrap_or(KINDS.len() - 1);
                 self.denied[k].inc()
             }
         };
@@ -234,12 +304,17 @@ impl Metrics {
 
     /// Sets the number of rules that can match.
     pub fn set_rules_loaded(&self, count: usize) {
-        self.rules_loaded.set(i64::try_from(count).unwrap_or(i64::MAX));
+        self.rules_loaded
+            .set(i64::try_from(count).unwrap_or(i64::MAX));
     }
 
     /// Counts a config or rule file that failed to load.
     pub fn reload_error(&self, source: &str) {
-        self.reload_errors.get_or_create(&SourceLabels { source: source.to_owned() }).inc();
+        self.reload_errors
+            .get_or_create(&SourceLabels {
+                source: source.to_owned(),
+            })
+            .inc();
     }
 
     /// The text exposition.
@@ -252,5 +327,9 @@ impl Metrics {
 }
 
 fn method_label(method: &http::Method) -> &'static str {
-    METHODS.iter().find(|m| **m == method.as_str()).copied().unwrap_or("OTHER")
+    METHODS
+        .iter()
+        .find(|m| **m == method.as_str())
+        .copied()
+        .unwrap_or("OTHER")
 }

@@ -83,7 +83,9 @@ pub struct Loader {
 
 impl std::fmt::Debug for Loader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Loader").field("source", &self.source).finish_non_exhaustive()
+        f.debug_struct("Loader")
+            .field("source", &self.source)
+            .finish_non_exhaustive()
     }
 }
 
@@ -93,13 +95,20 @@ pub enum Loaded {
     /// Nothing changed since the last load.
     Unchanged,
     /// A new snapshot and the load status.
-    Changed(Snapshot, LoadStatus),
+    Changed(Box<Snapshot>, LoadStatus),
 }
 
 impl Loader {
     /// A loader for `source`, with environment overrides from `env`.
     pub fn new(source: ConfigSource, env: Box<dyn Source + Send + Sync>) -> Loader {
-        Loader { source, env, config: None, last_good: HashMap::new(), last_hash: None, stores: HashMap::new() }
+        Loader {
+            source,
+            env,
+            config: None,
+            last_good: HashMap::new(),
+            last_hash: None,
+            stores: HashMap::new(),
+        }
     }
 
     /// The config of the last successful load.
@@ -128,17 +137,29 @@ impl Loader {
         let mut status = LoadStatus::default();
         let mut hasher = DefaultHasher::new();
         let (label, text) = match &self.source {
-            ConfigSource::Example => ("embedded://examples/oathkeeper.yaml".to_owned(), Ok(EXAMPLE_CONFIG.to_owned())),
+            ConfigSource::Example => (
+                "embedded://examples/oathkeeper.yaml".to_owned(),
+                Ok(EXAMPLE_CONFIG.to_owned()),
+            ),
             ConfigSource::File(path) => (path.display().to_string(), std::fs::read_to_string(path)),
         };
         let parsed = match text {
             Ok(text) => {
                 text.hash(&mut hasher);
-                parse_config(&text, self.env.as_ref()).map_err(|source| LoadError::Config { path: label.clone(), source })
+                parse_config(&text, self.env.as_ref()).map_err(|source| LoadError::Config {
+                    path: label.clone(),
+                    source,
+                })
             }
             Err(source) => Err(match &self.source {
-                ConfigSource::File(path) => LoadError::Read { path: path.clone(), source },
-                ConfigSource::Example => LoadError::Read { path: PathBuf::from(&label), source },
+                ConfigSource::File(path) => LoadError::Read {
+                    path: path.clone(),
+                    source,
+                },
+                ConfigSource::Example => LoadError::Read {
+                    path: PathBuf::from(&label),
+                    source,
+                },
             }),
         };
         match parsed {
@@ -157,7 +178,9 @@ impl Loader {
             Err(e) => return Err(e),
         }
         // invariant: set above or returned.
-        let Some(config) = self.config.as_ref() else { return Ok(Loaded::Unchanged) };
+        let Some(config) = self.config.as_ref() else {
+            return Ok(Loaded::Unchanged);
+        };
         let mut repositories: Vec<(String, Result<Vec<u8>, String>)> = config
             .access_rules
             .repositories
@@ -165,7 +188,10 @@ impl Loader {
             .map(|repo| (repo.clone(), fetch(repo)))
             .collect();
         if self.source == ConfigSource::Example {
-            repositories.push((EXAMPLE_RULES_SOURCE.to_owned(), Ok(EXAMPLE_RULES.as_bytes().to_vec())));
+            repositories.push((
+                EXAMPLE_RULES_SOURCE.to_owned(),
+                Ok(EXAMPLE_RULES.as_bytes().to_vec()),
+            ));
         }
         for (repo, bytes) in &repositories {
             repo.hash(&mut hasher);
@@ -201,19 +227,27 @@ impl Loader {
                     kept
                 }
             };
-            files.push(RuleFile { source: repo, rules });
+            files.push(RuleFile {
+                source: repo,
+                rules,
+            });
         }
         // Forget repositories that are no longer configured.
-        self.last_good.retain(|repo, _| files.iter().any(|f| &f.source == repo));
+        self.last_good
+            .retain(|repo, _| files.iter().any(|f| &f.source == repo));
         let snapshot = compile(config, &files, std::mem::take(&mut self.stores));
         self.stores = snapshot.session_stores.clone();
         for d in &snapshot.diagnostics {
             match d.severity {
-                Severity::Error => tracing::error!(repository = %d.source, rule = d.rule.as_deref().unwrap_or(""), "{}", d.message),
-                Severity::Warning => tracing::warn!(repository = %d.source, rule = d.rule.as_deref().unwrap_or(""), "{}", d.message),
+                Severity::Error => {
+                    tracing::error!(repository = %d.source, rule = d.rule.as_deref().unwrap_or(""), "{}", d.message)
+                }
+                Severity::Warning => {
+                    tracing::warn!(repository = %d.source, rule = d.rule.as_deref().unwrap_or(""), "{}", d.message)
+                }
             }
         }
-        Ok(Loaded::Changed(snapshot, status))
+        Ok(Loaded::Changed(Box::new(snapshot), status))
     }
 }
 
@@ -222,7 +256,10 @@ fn warn_restart_only(old: &Config, new: &Config) {
     let checks = [
         ("serve.api", old.serve.api != new.serve.api),
         ("serve.proxy", old.serve.proxy != new.serve.proxy),
-        ("serve.prometheus", old.serve.prometheus != new.serve.prometheus),
+        (
+            "serve.prometheus",
+            old.serve.prometheus != new.serve.prometheus,
+        ),
         ("log", old.log != new.log),
     ];
     for (key, changed) in checks {
@@ -240,8 +277,12 @@ fn fetch(repo: &str) -> Result<Vec<u8>, String> {
             .map_err(|e| format!("{repo}: invalid base64: {e}"));
     }
     match file_path(repo) {
-        Some(path) => std::fs::read(&path).map_err(|e| format!("{repo}: cannot read {}: {e}", path.display())),
-        None => Err(format!("{repo}: unsupported repository scheme (supported: file://, inline://, plain paths)")),
+        Some(path) => {
+            std::fs::read(&path).map_err(|e| format!("{repo}: cannot read {}: {e}", path.display()))
+        }
+        None => Err(format!(
+            "{repo}: unsupported repository scheme (supported: file://, inline://, plain paths)"
+        )),
     }
 }
 
@@ -267,7 +308,11 @@ impl State {
     /// A state serving `snapshot`.
     pub fn new(snapshot: Snapshot, status: LoadStatus, metrics: Metrics) -> State {
         metrics.set_rules_loaded(snapshot.rule_count());
-        State { snapshot: ArcSwap::from_pointee(snapshot), status: ArcSwap::from_pointee(status), metrics }
+        State {
+            snapshot: ArcSwap::from_pointee(snapshot),
+            status: ArcSwap::from_pointee(status),
+            metrics,
+        }
     }
 
     /// Swaps in a new snapshot.
@@ -282,17 +327,18 @@ impl State {
 /// Reloads whenever a watched directory changes, until the process ends.
 pub async fn watch(mut loader: Loader, state: Arc<State>) {
     let (tx, mut rx) = mpsc::unbounded_channel::<()>();
-    let mut watcher = match notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        if event.is_ok() {
-            let _ = tx.send(());
-        }
-    }) {
-        Ok(w) => Some(w),
-        Err(e) => {
-            tracing::warn!(error = %e, "file watching unavailable; polling every {:?}", POLL);
-            None
-        }
-    };
+    let mut watcher =
+        match notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+            if event.is_ok() {
+                let _ = tx.send(());
+            }
+        }) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                tracing::warn!(error = %e, "file watching unavailable; polling every {:?}", POLL);
+                None
+            }
+        };
     let mut watched = BTreeSet::new();
     loop {
         if let Some(w) = watcher.as_mut() {
@@ -310,21 +356,29 @@ pub async fn watch(mut loader: Loader, state: Arc<State>) {
             _ = tokio::time::sleep(POLL) => {}
         }
         match loader.load(&state.metrics) {
-            Ok(Loaded::Changed(snapshot, status)) => state.install(snapshot, status),
+            Ok(Loaded::Changed(snapshot, status)) => state.install(*snapshot, status),
             Ok(Loaded::Unchanged) => {}
             Err(e) => tracing::error!(error = %e, "reload failed"),
         }
     }
 }
 
-fn rewatch(watcher: &mut notify::RecommendedWatcher, watched: &mut BTreeSet<PathBuf>, wanted: BTreeSet<PathBuf>) {
+fn rewatch(
+    watcher: &mut notify::RecommendedWatcher,
+    watched: &mut BTreeSet<PathBuf>,
+    wanted: BTreeSet<PathBuf>,
+) {
     use notify::Watcher as _;
     for dir in watched.difference(&wanted) {
         let _ = watcher.unwatch(dir);
     }
     let mut now = BTreeSet::new();
     for dir in wanted {
-        if watched.contains(&dir) || watcher.watch(&dir, notify::RecursiveMode::NonRecursive).is_ok() {
+        if watched.contains(&dir)
+            || watcher
+                .watch(&dir, notify::RecursiveMode::NonRecursive)
+                .is_ok()
+        {
             now.insert(dir);
         }
     }

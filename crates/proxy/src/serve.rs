@@ -24,29 +24,42 @@ pub async fn run(source: ConfigSource, env: Box<dyn Source + Send + Sync>) -> an
     init_logging(&config);
     let metrics = Metrics::new(&config.serve.prometheus.metric_name_prefix);
     let (snapshot, status) = match first {
-        Loaded::Changed(snapshot, status) => (snapshot, status),
+        Loaded::Changed(snapshot, status) => (*snapshot, status),
         Loaded::Unchanged => bail!("no rules were loaded"),
     };
     for repo in status.repository_errors.keys() {
         metrics.reload_error(repo);
     }
     if config.serve.api.tls.is_some() {
-        bail!("serve.api.tls is set, but TLS is not supported yet: terminate TLS in front of the server");
+        bail!(
+            "serve.api.tls is set, but TLS is not supported yet: terminate TLS in front of the server"
+        );
     }
     let state = Arc::new(State::new(snapshot, status, metrics));
     let api_addr = address(&config.serve.api.host, config.serve.api_port())?;
     let metrics_addr = address(&config.serve.prometheus.host, config.serve.prometheus.port)?;
-    let api_listener = TcpListener::bind(api_addr).await.with_context(|| format!("cannot listen on {api_addr}"))?;
-    let metrics_listener =
-        TcpListener::bind(metrics_addr).await.with_context(|| format!("cannot listen on {metrics_addr}"))?;
+    let api_listener = TcpListener::bind(api_addr)
+        .await
+        .with_context(|| format!("cannot listen on {api_addr}"))?;
+    let metrics_listener = TcpListener::bind(metrics_addr)
+        .await
+        .with_context(|| format!("cannot listen on {metrics_addr}"))?;
     tracing::info!(address = %api_addr, "API listening (decisions, rules, health)");
     tracing::info!(address = %metrics_addr, path = %config.serve.prometheus.metrics_path, "metrics listening");
-    let api = Arc::new(Api { state: Arc::clone(&state), cors: Cors::new(&config.serve.api.cors) });
+    let api = Arc::new(Api {
+        state: Arc::clone(&state),
+        cors: Cors::new(&config.serve.api.cors),
+    });
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
-    let api_task = tokio::spawn(serve_api(api_listener, api, config.serve.api.timeout.read, stopped(stop_rx.clone())));
+    let api_task = tokio::spawn(serve_api(
+        api_listener,
+        api,
+        config.serve.api.timeout.read,
+        stopped(stop_rx.clone()),
+    ));
     let metrics_task = tokio::spawn(serve_metrics(
         metrics_listener,
         Arc::clone(&state),
@@ -65,7 +78,9 @@ pub async fn run(source: ConfigSource, env: Box<dyn Source + Send + Sync>) -> an
 
 fn address(host: &str, port: u16) -> anyhow::Result<SocketAddr> {
     let host = if host.is_empty() { "0.0.0.0" } else { host };
-    let ip: std::net::IpAddr = host.parse().with_context(|| format!("invalid listen host \"{host}\""))?;
+    let ip: std::net::IpAddr = host
+        .parse()
+        .with_context(|| format!("invalid listen host \"{host}\""))?;
     Ok(SocketAddr::new(ip, port))
 }
 
@@ -99,7 +114,9 @@ fn init_logging(config: &Config) {
         LogLevel::Trace => "trace",
     };
     let filter = tracing_subscriber::EnvFilter::new(format!("{level},hyper=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = match config.log.format {
         LogFormat::Json | LogFormat::Gelf => builder.json().try_init(),
         LogFormat::JsonPretty => builder.json().pretty().try_init(),

@@ -39,7 +39,11 @@ fn default_max_entries() -> u64 {
 
 impl Default for Config {
     fn default() -> Self {
-        Config { enabled: false, ttl: default_ttl(), max_entries: default_max_entries() }
+        Config {
+            enabled: false,
+            ttl: default_ttl(),
+            max_entries: default_max_entries(),
+        }
     }
 }
 
@@ -78,7 +82,10 @@ pub struct SessionCache {
 
 impl std::fmt::Debug for SessionCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SessionCache").field("ttl", &self.ttl).field("entries", &self.entries.entry_count()).finish()
+        f.debug_struct("SessionCache")
+            .field("ttl", &self.ttl)
+            .field("entries", &self.entries.entry_count())
+            .finish()
     }
 }
 
@@ -96,27 +103,40 @@ impl SessionCache {
     pub fn new(ttl: Duration, max_entries: u64) -> SessionCache {
         SessionCache {
             ttl,
-            entries: moka::future::Cache::builder().max_capacity(max_entries).expire_after(Lifetime).build(),
+            entries: moka::future::Cache::builder()
+                .max_capacity(max_entries)
+                .expire_after(Lifetime)
+                .build(),
         }
     }
 
     /// The verdict for `key`, calling `fetch` once for all concurrent misses of the same key.
     /// Denials are shared with the concurrent waiters but never cached.
-    pub async fn get_or_fetch<F>(&self, key: String, fetch: F) -> (Result<Arc<Verdict>, Denial>, Lookup)
+    pub async fn get_or_fetch<F>(
+        &self,
+        key: String,
+        fetch: F,
+    ) -> (Result<Arc<Verdict>, Denial>, Lookup)
     where
         F: Future<Output = Result<Verdict, Denial>>,
     {
-        if let Some(entry) = self.entries.get(&key).await {
-            if entry.verdict.expires_at.is_none_or(|at| at > SystemTime::now()) {
-                return (Ok(entry.verdict), Lookup::Hit);
-            }
+        if let Some(entry) = self.entries.get(&key).await
+            && entry
+                .verdict
+                .expires_at
+                .is_none_or(|at| at > SystemTime::now())
+        {
+            return (Ok(entry.verdict), Lookup::Hit);
         }
         let ttl = self.ttl;
         let result = self
             .entries
             .try_get_with(key, async move {
                 let verdict = fetch.await?;
-                Ok::<_, Denial>(Entry { lifetime: lifetime(ttl, verdict.expires_at), verdict: Arc::new(verdict) })
+                Ok::<_, Denial>(Entry {
+                    lifetime: lifetime(ttl, verdict.expires_at),
+                    verdict: Arc::new(verdict),
+                })
             })
             .await;
         match result {
@@ -129,7 +149,10 @@ impl SessionCache {
 /// `ttl`, cut short by the session's own expiry (zero when already expired).
 fn lifetime(ttl: Duration, expires_at: Option<SystemTime>) -> Duration {
     match expires_at {
-        Some(at) => ttl.min(at.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO)),
+        Some(at) => ttl.min(
+            at.duration_since(SystemTime::now())
+                .unwrap_or(Duration::ZERO),
+        ),
         None => ttl,
     }
 }
@@ -144,12 +167,23 @@ pub fn parse_rfc3339(text: &str) -> Option<SystemTime> {
         }
         s.parse().ok()
     };
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') || b[13] != b':' || b[16] != b':' {
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !matches!(b[10], b'T' | b't' | b' ')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
         return None;
     }
     let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
     let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60 {
+    if !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
         return None;
     }
     let mut rest = &text[19..];
@@ -208,8 +242,18 @@ mod tests {
         assert_eq!(t("2026-11-28T13:00:00Z"), Some(1_795_870_800.0));
         assert_eq!(t("2026-11-28T14:00:00+01:00"), Some(1_795_870_800.0));
         assert_eq!(t("2026-11-28T13:00:00.5Z"), Some(1_795_870_800.5));
-        assert_eq!(t("2026-11-28T13:00:00.123456789Z").map(|x| (x * 10.0).round()), Some(17_958_708_001.0));
-        for bad in ["", "2026-11-28", "2026-13-01T00:00:00Z", "2026-11-28T13:00:00", "2026-11-28T13:00:00+0100", "x026-11-28T13:00:00Z"] {
+        assert_eq!(
+            t("2026-11-28T13:00:00.123456789Z").map(|x| (x * 10.0).round()),
+            Some(17_958_708_001.0)
+        );
+        for bad in [
+            "",
+            "2026-11-28",
+            "2026-13-01T00:00:00Z",
+            "2026-11-28T13:00:00",
+            "2026-11-28T13:00:00+0100",
+            "x026-11-28T13:00:00Z",
+        ] {
             assert!(parse_rfc3339(bad).is_none(), "{bad}");
         }
     }
@@ -218,8 +262,14 @@ mod tests {
     fn lifetime_never_passes_the_session_expiry() {
         let soon = SystemTime::now() + Duration::from_secs(2);
         assert!(lifetime(Duration::from_secs(60), Some(soon)) <= Duration::from_secs(2));
-        assert_eq!(lifetime(Duration::from_secs(60), None), Duration::from_secs(60));
+        assert_eq!(
+            lifetime(Duration::from_secs(60), None),
+            Duration::from_secs(60)
+        );
         let past = SystemTime::now() - Duration::from_secs(1);
-        assert_eq!(lifetime(Duration::from_secs(60), Some(past)), Duration::ZERO);
+        assert_eq!(
+            lifetime(Duration::from_secs(60), Some(past)),
+            Duration::ZERO
+        );
     }
 }

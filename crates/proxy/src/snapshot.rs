@@ -119,16 +119,28 @@ pub fn compile(config: &Config, files: &[RuleFile], previous: SessionStores) -> 
                 })
             };
             if let Some(previous) = seen_ids.insert(&rule.id, &file.source) {
-                report(Severity::Warning, format!("duplicate rule id \"{}\" (also in {previous})", rule.id));
+                report(
+                    Severity::Warning,
+                    format!("duplicate rule id \"{}\" (also in {previous})", rule.id),
+                );
             }
             if rule.matcher.url.is_empty() {
-                report(Severity::Error, format!("rule \"{}\": match.url is empty; the rule is ignored", rule.id));
+                report(
+                    Severity::Error,
+                    format!(
+                        "rule \"{}\": match.url is empty; the rule is ignored",
+                        rule.id
+                    ),
+                );
                 continue;
             }
             let matcher = match UrlMatcher::compile(&rule.matcher.url, strategy) {
                 Ok(m) => m,
                 Err(e) => {
-                    report(Severity::Error, format!("rule \"{}\": {e}; the rule is ignored", rule.id));
+                    report(
+                        Severity::Error,
+                        format!("rule \"{}\": {e}; the rule is ignored", rule.id),
+                    );
                     continue;
                 }
             };
@@ -137,13 +149,23 @@ pub fn compile(config: &Config, files: &[RuleFile], previous: SessionStores) -> 
                 Err(message) => {
                     report(
                         Severity::Error,
-                        format!("rule \"{}\": {message}; requests matching it get 500", rule.id),
+                        format!(
+                            "rule \"{}\": {message}; requests matching it get 500",
+                            rule.id
+                        ),
                     );
                     (Err(message), Box::default())
                 }
             };
-            entries.push(IndexEntry { methods: rule.matcher.methods.clone(), matcher });
-            compiled.push(CompiledRule { id: rule.id.clone(), pipeline, errors });
+            entries.push(IndexEntry {
+                methods: rule.matcher.methods.clone(),
+                matcher,
+            });
+            compiled.push(CompiledRule {
+                id: rule.id.clone(),
+                pipeline,
+                errors,
+            });
             sources.push(file.source.clone());
         }
     }
@@ -159,7 +181,15 @@ pub fn compile(config: &Config, files: &[RuleFile], previous: SessionStores) -> 
             ),
         });
     }
-    Snapshot { index, compiled, rules, fallback, strategy, diagnostics, session_stores: cx.into_stores() }
+    Snapshot {
+        index,
+        compiled,
+        rules,
+        fallback,
+        strategy,
+        diagnostics,
+        session_stores: cx.into_stores(),
+    }
 }
 
 fn compile_fallback(config: &Config) -> Box<[Fallback]> {
@@ -230,11 +260,22 @@ fn compile_rule(
             ErrorHandler::compile(&h.handler, &merged)
         })
         .collect::<Result<_, String>>()?;
-    Ok((Pipeline { authenticators, authorizer, mutators }, errors))
+    Ok((
+        Pipeline {
+            authenticators,
+            authorizer,
+            mutators,
+        },
+        errors,
+    ))
 }
 
 /// Checks that handler `h` exists and is enabled, and merges its configs.
-fn merged(family: &str, h: &Handler, switch: Option<&HandlerSwitch>) -> Result<serde_json::Value, String> {
+fn merged(
+    family: &str,
+    h: &Handler,
+    switch: Option<&HandlerSwitch>,
+) -> Result<serde_json::Value, String> {
     let switch = switch.ok_or_else(|| format!("unknown {family} \"{}\"", h.handler))?;
     enabled(family, &h.handler, switch)?;
     Ok(deep_merge(switch.config.as_ref(), h.config.as_ref()))

@@ -1,7 +1,10 @@
 use super::*;
 
 fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 /// The config the upstream charm renders, spec/charm-parity.md §6.6.
@@ -116,7 +119,10 @@ fn json_config_is_accepted() {
 fn unknown_keys_are_rejected_naming_the_path() {
     let err = parse_config("serve:\n  api:\n    prot: 1\n", &NoEnv).unwrap_err();
     let text = err.to_string();
-    assert!(text.contains("serve.api") && text.contains("prot"), "{text}");
+    assert!(
+        text.contains("serve.api") && text.contains("prot"),
+        "{text}"
+    );
     let err = parse_config("authenticators:\n  nope:\n    enabled: true\n", &NoEnv).unwrap_err();
     assert!(err.to_string().contains("nope"), "{err}");
 }
@@ -126,7 +132,10 @@ fn wrong_types_are_rejected_naming_the_path() {
     let err = parse_config("serve:\n  api:\n    port: abc\n", &NoEnv).unwrap_err();
     assert!(err.to_string().contains("\"serve.api.port\""), "{err}");
     let err = parse_config("access_rules:\n  matching_strategy: fuzzy\n", &NoEnv).unwrap_err();
-    assert!(err.to_string().contains("access_rules.matching_strategy"), "{err}");
+    assert!(
+        err.to_string().contains("access_rules.matching_strategy"),
+        "{err}"
+    );
     let err = parse_config("serve:\n  api:\n    timeout:\n      read: soon\n", &NoEnv).unwrap_err();
     assert!(err.to_string().contains("serve.api.timeout.read"), "{err}");
 }
@@ -134,7 +143,10 @@ fn wrong_types_are_rejected_naming_the_path() {
 #[test]
 fn syntax_errors_carry_the_line() {
     let err = parse_config("serve:\n  api: [\n", &NoEnv).unwrap_err();
-    assert!(matches!(err, ConfigError::Syntax { line: Some(_), .. }), "{err}");
+    assert!(
+        matches!(err, ConfigError::Syntax { line: Some(_), .. }),
+        "{err}"
+    );
 }
 
 #[test]
@@ -144,17 +156,26 @@ fn environment_overrides_the_file_as_upstream_maps_it() {
         ("LOG_LEVEL", "debug"),
         ("ACCESS_RULES_REPOSITORIES", "file:///a.json, inline://W10="),
         ("ACCESS_RULES_MATCHING_STRATEGY", "glob"),
-        ("AUTHENTICATORS_COOKIE_SESSION_CONFIG_CHECK_SESSION_URL", "http://other/whoami"),
+        (
+            "AUTHENTICATORS_COOKIE_SESSION_CONFIG_CHECK_SESSION_URL",
+            "http://other/whoami",
+        ),
         ("AUTHENTICATORS_JWT_ENABLED", "true"),
     ]);
     let c = parse_config(CHARM_CONFIG, &vars).unwrap();
     assert_eq!(c.serve.api_port(), 5000);
     assert_eq!(c.log.level, LogLevel::Debug);
-    assert_eq!(c.access_rules.repositories, ["file:///a.json", "inline://W10="]);
+    assert_eq!(
+        c.access_rules.repositories,
+        ["file:///a.json", "inline://W10="]
+    );
     assert_eq!(c.access_rules.matching_strategy, Strategy::Glob);
     let cs = c.authenticators.cookie_session.config.unwrap();
     assert_eq!(cs["check_session_url"], "http://other/whoami");
-    assert_eq!(cs["preserve_path"], true, "other keys of the block are kept");
+    assert_eq!(
+        cs["preserve_path"], true,
+        "other keys of the block are kept"
+    );
     assert!(c.authenticators.jwt.enabled);
 }
 
@@ -167,5 +188,8 @@ fn bad_environment_values_name_the_variable() {
 #[test]
 fn env_var_names_follow_upstream() {
     assert_eq!(env_var_name("serve.api.port"), "SERVE_API_PORT");
-    assert_eq!(env_var_name("access_rules.matching_strategy"), "ACCESS_RULES_MATCHING_STRATEGY");
+    assert_eq!(
+        env_var_name("access_rules.matching_strategy"),
+        "ACCESS_RULES_MATCHING_STRATEGY"
+    );
 }

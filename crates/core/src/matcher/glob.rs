@@ -16,7 +16,12 @@ pub fn to_regex(glob: &str) -> Result<String, String> {
     Ok(out)
 }
 
-fn translate(chars: &[char], pos: &mut usize, out: &mut String, braces: usize) -> Result<(), String> {
+fn translate(
+    chars: &[char],
+    pos: &mut usize,
+    out: &mut String,
+    braces: usize,
+) -> Result<(), String> {
     let any_but_sep = format!("[^{}]", regex_syntax::escape(SEPARATORS));
     while *pos < chars.len() {
         let c = chars[*pos];

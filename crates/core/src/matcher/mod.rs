@@ -65,7 +65,9 @@ pub(crate) enum Segment<'a> {
 
 /// Splits a pattern into literal text and top-level `<...>` sections, counting nesting.
 pub(crate) fn split_sections(pattern: &str) -> Result<Vec<Segment<'_>>, PatternError> {
-    let unbalanced = || PatternError::Unbalanced { pattern: pattern.to_owned() };
+    let unbalanced = || PatternError::Unbalanced {
+        pattern: pattern.to_owned(),
+    };
     let mut segments = Vec::new();
     let mut depth = 0usize;
     let mut start = 0usize;
@@ -127,7 +129,10 @@ impl UrlMatcher {
     /// Compiles `pattern` with `strategy`.
     pub fn compile(pattern: &str, strategy: Strategy) -> Result<UrlMatcher, PatternError> {
         let segments = split_sections(pattern)?;
-        let invalid = |message: String| PatternError::Invalid { pattern: pattern.to_owned(), message };
+        let invalid = |message: String| PatternError::Invalid {
+            pattern: pattern.to_owned(),
+            message,
+        };
         let mut source = String::from("^");
         let mut section_sources = Vec::with_capacity(segments.len());
         for segment in &segments {
@@ -161,7 +166,12 @@ impl UrlMatcher {
             }
         };
         let prefixes = literal_prefixes(&section_sources);
-        Ok(UrlMatcher { pattern: pattern.to_owned(), source, engine, prefixes })
+        Ok(UrlMatcher {
+            pattern: pattern.to_owned(),
+            source,
+            engine,
+            prefixes,
+        })
     }
 
     /// The pattern as written in the rule.
@@ -207,12 +217,20 @@ impl UrlMatcher {
         match &self.engine {
             Engine::Linear(re) => {
                 if let Some(caps) = re.captures(url) {
-                    groups.extend(caps.iter().skip(1).map(|m| m.map_or("", |m| m.as_str()).to_owned()));
+                    groups.extend(
+                        caps.iter()
+                            .skip(1)
+                            .map(|m| m.map_or("", |m| m.as_str()).to_owned()),
+                    );
                 }
             }
             Engine::Backtracking(re) => {
                 if let Some(caps) = re.captures(url).map_err(|_| self.backtrack_error())? {
-                    groups.extend(caps.iter().skip(1).map(|m| m.map_or("", |m| m.as_str()).to_owned()));
+                    groups.extend(
+                        caps.iter()
+                            .skip(1)
+                            .map(|m| m.map_or("", |m| m.as_str()).to_owned()),
+                    );
                 }
             }
         }
@@ -220,7 +238,9 @@ impl UrlMatcher {
     }
 
     fn backtrack_error(&self) -> MatchError {
-        MatchError::BacktrackLimit { pattern: self.pattern.clone() }
+        MatchError::BacktrackLimit {
+            pattern: self.pattern.clone(),
+        }
     }
 }
 
@@ -233,11 +253,17 @@ impl UrlMatcher {
 fn literal_prefixes(pieces: &[(bool, String)]) -> Vec<Vec<u8>> {
     let mut prefixes: Vec<Vec<u8>> = vec![Vec::new()];
     for (is_literal, source) in pieces {
-        let Ok(hir) = regex_syntax::Parser::new().parse(source) else { break };
+        let Ok(hir) = regex_syntax::Parser::new().parse(source) else {
+            break;
+        };
         let mut extractor = Extractor::new();
-        extractor.kind(ExtractKind::Prefix).limit_total(MAX_PREFIXES);
+        extractor
+            .kind(ExtractKind::Prefix)
+            .limit_total(MAX_PREFIXES);
         let seq = extractor.extract(&hir);
-        let Some(literals) = seq.literals() else { break };
+        let Some(literals) = seq.literals() else {
+            break;
+        };
         if literals.is_empty() || literals.len() * prefixes.len() > MAX_PREFIXES {
             break;
         }

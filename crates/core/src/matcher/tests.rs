@@ -18,7 +18,11 @@ fn captures(m: &UrlMatcher, url: &str) -> Vec<String> {
 fn delimiters_nest_and_must_balance() {
     assert_eq!(
         split_sections("a<b<c>d>e").unwrap(),
-        vec![Segment::Literal("a"), Segment::Section("b<c>d"), Segment::Literal("e")]
+        vec![
+            Segment::Literal("a"),
+            Segment::Section("b<c>d"),
+            Segment::Literal("e")
+        ]
     );
     assert_eq!(split_sections("<>").unwrap(), vec![Segment::Section("")]);
     assert_eq!(
@@ -88,12 +92,24 @@ fn ports_are_part_of_the_url() {
 fn charm_deny_rule_excludes_allowed_endpoints() {
     // spec/charm-parity.md §6.4
     let m = re("<^(https|http)>://example.com<(?!/welcome((/.*$)|$)|/about/app((/.*$)|$)).*>");
-    for url in ["https://example.com", "https://example.com/", "http://example.com/private",
-        "https://example.com/welcomeX", "https://example.com/about"] {
-        assert!(m.is_match(url).unwrap(), "{url} should be denied by the deny rule");
+    for url in [
+        "https://example.com",
+        "https://example.com/",
+        "http://example.com/private",
+        "https://example.com/welcomeX",
+        "https://example.com/about",
+    ] {
+        assert!(
+            m.is_match(url).unwrap(),
+            "{url} should be denied by the deny rule"
+        );
     }
-    for url in ["https://example.com/welcome", "https://example.com/welcome/x",
-        "http://example.com/about/app", "https://example.com/about/app/more"] {
+    for url in [
+        "https://example.com/welcome",
+        "https://example.com/welcome/x",
+        "http://example.com/about/app",
+        "https://example.com/about/app/more",
+    ] {
         assert!(!m.is_match(url).unwrap(), "{url} is an allowed endpoint");
     }
 }
@@ -118,7 +134,10 @@ fn bad_regex_is_an_error_naming_the_pattern() {
 fn catastrophic_backtracking_is_bounded() {
     let m = re("http://x/<((?=a)a|a)*b>");
     let url = format!("http://x/{}", "a".repeat(64));
-    assert!(matches!(m.is_match(&url), Err(MatchError::BacktrackLimit { .. })));
+    assert!(matches!(
+        m.is_match(&url),
+        Err(MatchError::BacktrackLimit { .. })
+    ));
 }
 
 #[test]
@@ -160,7 +179,8 @@ fn glob_literal_text_is_quoted() {
 fn glob_has_no_capture_groups() {
     let m = glob("http://x/<*>");
     let mut groups = Vec::new();
-    m.captures_into("http://x/a", Strategy::Glob, &mut groups).unwrap();
+    m.captures_into("http://x/a", Strategy::Glob, &mut groups)
+        .unwrap();
     assert!(groups.is_empty());
 }
 
@@ -172,7 +192,10 @@ fn bad_globs_are_errors() {
 }
 
 fn prefixes(m: &UrlMatcher) -> Vec<String> {
-    m.prefixes().iter().map(|p| String::from_utf8(p.clone()).unwrap()).collect()
+    m.prefixes()
+        .iter()
+        .map(|p| String::from_utf8(p.clone()).unwrap())
+        .collect()
 }
 
 #[test]
@@ -181,8 +204,11 @@ fn prefixes_expand_finite_sections() {
     assert_eq!(prefixes(&m), ["http://example.com", "https://example.com"]);
     let m = re("<^(https|http)>://example.com/<welcome((/.*$)|$)>");
     let p = prefixes(&m);
-    assert!(p.iter().all(|p| p.starts_with("http://example.com/welcome")
-        || p.starts_with("https://example.com/welcome")), "{p:?}");
+    assert!(
+        p.iter().all(|p| p.starts_with("http://example.com/welcome")
+            || p.starts_with("https://example.com/welcome")),
+        "{p:?}"
+    );
 }
 
 #[test]

@@ -14,18 +14,35 @@ fn snapshot(config: &str, files: &[&str]) -> Snapshot {
     let files: Vec<RuleFile> = files
         .iter()
         .enumerate()
-        .map(|(i, text)| RuleFile { source: format!("test-{i}"), rules: parse_rules(text.as_bytes()).unwrap() })
+        .map(|(i, text)| RuleFile {
+            source: format!("test-{i}"),
+            rules: parse_rules(text.as_bytes()).unwrap(),
+        })
         .collect();
     compile(&config, &files, Default::default())
 }
 
-async fn ask(snapshot: &Snapshot, method: &str, uri: &str, headers: &[(&str, &str)]) -> Response<ResponseBody> {
+async fn ask(
+    snapshot: &Snapshot,
+    method: &str,
+    uri: &str,
+    headers: &[(&str, &str)],
+) -> Response<ResponseBody> {
     let mut request = Request::builder().method(method).uri(uri);
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
     let (parts, ()) = request.body(()).unwrap().into_parts();
-    decide(snapshot, &parts, Some("127.0.0.1".parse().unwrap()), &Cx { metrics: &crate::metrics::Metrics::new("") }).await.0
+    decide(
+        snapshot,
+        &parts,
+        Some("127.0.0.1".parse().unwrap()),
+        &Cx {
+            metrics: &crate::metrics::Metrics::new(""),
+        },
+    )
+    .await
+    .0
 }
 
 const SIMPLE_CONFIG: &str = r#"
@@ -49,62 +66,228 @@ fn rules(list: &[String]) -> String {
 
 #[tokio::test]
 async fn url_rebuild_uses_forwarded_headers_first() {
-    let s = snapshot(SIMPLE_CONFIG, &[&rules(&[rule("r", "https://foobar.ory/some/path", r#"["POST"]"#, "noop", "allow", "noop")])]);
+    let s = snapshot(
+        SIMPLE_CONFIG,
+        &[&rules(&[rule(
+            "r",
+            "https://foobar.ory/some/path",
+            r#"["POST"]"#,
+            "noop",
+            "allow",
+            "noop",
+        )])],
+    );
     let forwarded = [
         ("X-Forwarded-Method", "POST"),
         ("X-Forwarded-Proto", "https"),
         ("X-Forwarded-Host", "foobar.ory"),
         ("X-Forwarded-Uri", "/some/path?x=1"),
     ];
-    assert_eq!(ask(&s, "GET", "http://oathkeeper:4456/decisions", &forwarded).await.status(), StatusCode::OK);
+    assert_eq!(
+        ask(&s, "GET", "http://oathkeeper:4456/decisions", &forwarded)
+            .await
+            .status(),
+        StatusCode::OK
+    );
     // Without them: the decision request's own method, http, Host and path suffix.
-    let r = ask(&s, "POST", "/decisions/some/path", &[("Host", "foobar.ory")]).await;
+    let r = ask(
+        &s,
+        "POST",
+        "/decisions/some/path",
+        &[("Host", "foobar.ory")],
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND, "scheme defaults to http");
-    let s = snapshot(SIMPLE_CONFIG, &[&rules(&[rule("r", "http://foobar.ory/some/path", r#"["POST"]"#, "noop", "allow", "noop")])]);
-    assert_eq!(ask(&s, "POST", "/decisions/some/path", &[("Host", "foobar.ory")]).await.status(), StatusCode::OK);
-    assert_eq!(ask(&s, "GET", "/decisions/some/path", &[("Host", "foobar.ory")]).await.status(), StatusCode::NOT_FOUND);
+    let s = snapshot(
+        SIMPLE_CONFIG,
+        &[&rules(&[rule(
+            "r",
+            "http://foobar.ory/some/path",
+            r#"["POST"]"#,
+            "noop",
+            "allow",
+            "noop",
+        )])],
+    );
+    assert_eq!(
+        ask(
+            &s,
+            "POST",
+            "/decisions/some/path",
+            &[("Host", "foobar.ory")]
+        )
+        .await
+        .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        ask(&s, "GET", "/decisions/some/path", &[("Host", "foobar.ory")])
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
 }
 
 #[tokio::test]
 async fn host_keeps_its_port() {
-    let s = snapshot(SIMPLE_CONFIG, &[&rules(&[rule("r", "http://oathkeeper-api:4456/x", r#"["GET"]"#, "noop", "allow", "noop")])]);
-    assert_eq!(ask(&s, "GET", "/decisions/x", &[("Host", "oathkeeper-api:4456")]).await.status(), StatusCode::OK);
-    assert_eq!(ask(&s, "GET", "/decisions/x", &[("Host", "oathkeeper-api")]).await.status(), StatusCode::NOT_FOUND);
+    let s = snapshot(
+        SIMPLE_CONFIG,
+        &[&rules(&[rule(
+            "r",
+            "http://oathkeeper-api:4456/x",
+            r#"["GET"]"#,
+            "noop",
+            "allow",
+            "noop",
+        )])],
+    );
+    assert_eq!(
+        ask(
+            &s,
+            "GET",
+            "/decisions/x",
+            &[("Host", "oathkeeper-api:4456")]
+        )
+        .await
+        .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        ask(&s, "GET", "/decisions/x", &[("Host", "oathkeeper-api")])
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
 }
 
 #[tokio::test]
 async fn path_is_cleaned_before_matching() {
-    let s = snapshot(SIMPLE_CONFIG, &[&rules(&[rule("r", "https://localhost/admin/<.*>", r#"["GET"]"#, "noop", "allow", "noop")])]);
-    let h = |uri| [("X-Forwarded-Proto", "https"), ("X-Forwarded-Host", "localhost"), ("X-Forwarded-Uri", uri)];
-    assert_eq!(ask(&s, "GET", "/decisions", &h("/public/../admin/secrets")).await.status(), StatusCode::OK);
-    assert_eq!(ask(&s, "GET", "/decisions", &h("/admin//secrets/")).await.status(), StatusCode::OK);
-    assert_eq!(ask(&s, "GET", "/decisions", &h("/admin/x/../../public")).await.status(), StatusCode::NOT_FOUND);
+    let s = snapshot(
+        SIMPLE_CONFIG,
+        &[&rules(&[rule(
+            "r",
+            "https://localhost/admin/<.*>",
+            r#"["GET"]"#,
+            "noop",
+            "allow",
+            "noop",
+        )])],
+    );
+    let h = |uri| {
+        [
+            ("X-Forwarded-Proto", "https"),
+            ("X-Forwarded-Host", "localhost"),
+            ("X-Forwarded-Uri", uri),
+        ]
+    };
+    assert_eq!(
+        ask(&s, "GET", "/decisions", &h("/public/../admin/secrets"))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        ask(&s, "GET", "/decisions", &h("/admin//secrets/"))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        ask(&s, "GET", "/decisions", &h("/admin/x/../../public"))
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
 }
 
 #[tokio::test]
 async fn forwarded_uri_stays_encoded_and_suffix_is_decoded() {
-    let s = snapshot(SIMPLE_CONFIG, &[&rules(&[rule("r", "http://h/a b", r#"["GET"]"#, "noop", "allow", "noop")])]);
-    assert_eq!(ask(&s, "GET", "/decisions/a%20b", &[("Host", "h")]).await.status(), StatusCode::OK);
+    let s = snapshot(
+        SIMPLE_CONFIG,
+        &[&rules(&[rule(
+            "r",
+            "http://h/a b",
+            r#"["GET"]"#,
+            "noop",
+            "allow",
+            "noop",
+        )])],
+    );
     assert_eq!(
-        ask(&s, "GET", "/decisions", &[("Host", "h"), ("X-Forwarded-Uri", "/a%20b")]).await.status(),
+        ask(&s, "GET", "/decisions/a%20b", &[("Host", "h")])
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        ask(
+            &s,
+            "GET",
+            "/decisions",
+            &[("Host", "h"), ("X-Forwarded-Uri", "/a%20b")]
+        )
+        .await
+        .status(),
         StatusCode::NOT_FOUND
     );
 }
 
 #[tokio::test]
 async fn query_is_ignored_for_matching() {
-    let s = snapshot(SIMPLE_CONFIG, &[&rules(&[rule("r", "http://h/users/<[0-9]+>", r#"["GET"]"#, "noop", "allow", "noop")])]);
-    assert_eq!(ask(&s, "GET", "/decisions/users/1234?key=value", &[("Host", "h")]).await.status(), StatusCode::OK);
+    let s = snapshot(
+        SIMPLE_CONFIG,
+        &[&rules(&[rule(
+            "r",
+            "http://h/users/<[0-9]+>",
+            r#"["GET"]"#,
+            "noop",
+            "allow",
+            "noop",
+        )])],
+    );
     assert_eq!(
-        ask(&s, "GET", "/decisions", &[("Host", "h"), ("X-Forwarded-Uri", "/users/1234?key=value")]).await.status(),
+        ask(
+            &s,
+            "GET",
+            "/decisions/users/1234?key=value",
+            &[("Host", "h")]
+        )
+        .await
+        .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        ask(
+            &s,
+            "GET",
+            "/decisions",
+            &[("Host", "h"), ("X-Forwarded-Uri", "/users/1234?key=value")]
+        )
+        .await
+        .status(),
         StatusCode::OK
     );
 }
 
 #[tokio::test]
 async fn bare_decisions_matches_an_empty_path() {
-    let s = snapshot(SIMPLE_CONFIG, &[&rules(&[rule("r", "http://h", r#"["GET"]"#, "noop", "allow", "noop")])]);
-    assert_eq!(ask(&s, "GET", "/decisions", &[("Host", "h")]).await.status(), StatusCode::OK);
+    let s = snapshot(
+        SIMPLE_CONFIG,
+        &[&rules(&[rule(
+            "r",
+            "http://h",
+            r#"["GET"]"#,
+            "noop",
+            "allow",
+            "noop",
+        )])],
+    );
+    assert_eq!(
+        ask(&s, "GET", "/decisions", &[("Host", "h")])
+            .await
+            .status(),
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
@@ -116,9 +299,24 @@ async fn no_rule_is_404_and_two_rules_are_500() {
             rule("b", "http://h/x", r#"["GET"]"#, "noop", "allow", "noop"),
         ])],
     );
-    assert_eq!(ask(&s, "GET", "/decisions/y", &[("Host", "other")]).await.status(), StatusCode::NOT_FOUND);
-    assert_eq!(ask(&s, "GET", "/decisions/x", &[("Host", "h")]).await.status(), StatusCode::INTERNAL_SERVER_ERROR);
-    assert_eq!(ask(&s, "GET", "/decisions/y", &[("Host", "h")]).await.status(), StatusCode::OK);
+    assert_eq!(
+        ask(&s, "GET", "/decisions/y", &[("Host", "other")])
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        ask(&s, "GET", "/decisions/x", &[("Host", "h")])
+            .await
+            .status(),
+        StatusCode::INTERNAL_SERVER_ERROR
+    );
+    assert_eq!(
+        ask(&s, "GET", "/decisions/y", &[("Host", "h")])
+            .await
+            .status(),
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
@@ -126,21 +324,65 @@ async fn handler_outcomes_map_to_upstream_statuses() {
     let s = snapshot(
         SIMPLE_CONFIG,
         &[&rules(&[
-            rule("anon", "http://h/anon", r#"["GET"]"#, "anonymous", "allow", "noop"),
-            rule("deny", "http://h/deny", r#"["GET"]"#, "anonymous", "deny", "noop"),
-            rule("unauth", "http://h/unauth", r#"["GET"]"#, "unauthorized", "allow", "noop"),
-            rule("disabled", "http://h/disabled", r#"["GET"]"#, "anonymous", "allow", "cookie"),
+            rule(
+                "anon",
+                "http://h/anon",
+                r#"["GET"]"#,
+                "anonymous",
+                "allow",
+                "noop",
+            ),
+            rule(
+                "deny",
+                "http://h/deny",
+                r#"["GET"]"#,
+                "anonymous",
+                "deny",
+                "noop",
+            ),
+            rule(
+                "unauth",
+                "http://h/unauth",
+                r#"["GET"]"#,
+                "unauthorized",
+                "allow",
+                "noop",
+            ),
+            rule(
+                "disabled",
+                "http://h/disabled",
+                r#"["GET"]"#,
+                "anonymous",
+                "allow",
+                "cookie",
+            ),
         ])],
     );
     let h = [("Host", "h")];
-    assert_eq!(ask(&s, "GET", "/decisions/anon", &h).await.status(), StatusCode::OK);
     assert_eq!(
-        ask(&s, "GET", "/decisions/anon", &[("Host", "h"), ("Authorization", "Basic x")]).await.status(),
+        ask(&s, "GET", "/decisions/anon", &h).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        ask(
+            &s,
+            "GET",
+            "/decisions/anon",
+            &[("Host", "h"), ("Authorization", "Basic x")]
+        )
+        .await
+        .status(),
         StatusCode::UNAUTHORIZED,
         "anonymous is not responsible when Authorization is sent"
     );
-    assert_eq!(ask(&s, "GET", "/decisions/deny", &h).await.status(), StatusCode::FORBIDDEN);
-    assert_eq!(ask(&s, "GET", "/decisions/unauth", &h).await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        ask(&s, "GET", "/decisions/deny", &h).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        ask(&s, "GET", "/decisions/unauth", &h).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
     assert_eq!(
         ask(&s, "GET", "/decisions/disabled", &h).await.status(),
         StatusCode::INTERNAL_SERVER_ERROR,
@@ -150,10 +392,26 @@ async fn handler_outcomes_map_to_upstream_statuses() {
 
 #[tokio::test]
 async fn json_errors_use_the_herodot_envelope() {
-    let s = snapshot(SIMPLE_CONFIG, &[&rules(&[rule("u", "http://h/u", r#"["GET"]"#, "unauthorized", "allow", "noop")])]);
+    let s = snapshot(
+        SIMPLE_CONFIG,
+        &[&rules(&[rule(
+            "u",
+            "http://h/u",
+            r#"["GET"]"#,
+            "unauthorized",
+            "allow",
+            "noop",
+        )])],
+    );
     let r = ask(&s, "GET", "/decisions/u", &[("Host", "h")]).await;
-    assert_eq!(r.headers()["content-type"], "application/json; charset=utf-8");
-    let body = http_body_util::BodyExt::collect(r.into_body()).await.unwrap().to_bytes();
+    assert_eq!(
+        r.headers()["content-type"],
+        "application/json; charset=utf-8"
+    );
+    let body = http_body_util::BodyExt::collect(r.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
     assert_eq!(
         &body[..],
         br#"{"error":{"code":401,"status":"Unauthorized","message":"The request could not be authorized"}}"#
@@ -162,10 +420,34 @@ async fn json_errors_use_the_herodot_envelope() {
 
 #[tokio::test]
 async fn noop_mutator_does_not_echo_client_headers() {
-    let s = snapshot(SIMPLE_CONFIG, &[&rules(&[rule("r", "http://h/x", r#"["GET"]"#, "noop", "allow", "noop")])]);
-    let r = ask(&s, "GET", "/decisions/x", &[("Host", "h"), ("X-User", "admin"), ("Cookie", "a=b"), ("Content-Length", "0")]).await;
+    let s = snapshot(
+        SIMPLE_CONFIG,
+        &[&rules(&[rule(
+            "r",
+            "http://h/x",
+            r#"["GET"]"#,
+            "noop",
+            "allow",
+            "noop",
+        )])],
+    );
+    let r = ask(
+        &s,
+        "GET",
+        "/decisions/x",
+        &[
+            ("Host", "h"),
+            ("X-User", "admin"),
+            ("Cookie", "a=b"),
+            ("Content-Length", "0"),
+        ],
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::OK);
-    assert!(r.headers().get("x-user").is_none(), "a client's X-User must not come back");
+    assert!(
+        r.headers().get("x-user").is_none(),
+        "a client's X-User must not come back"
+    );
     assert!(r.headers().get("cookie").is_none());
     assert!(r.headers().get("content-length").is_none());
 }
@@ -175,36 +457,98 @@ async fn charm_rules_decide_per_path() {
     // spec/charm-parity.md §6.4 with the §6.6 config: allowed endpoints pass without a
     // session; everything else under the URL needs one.
     let s = snapshot(CHARM_CONFIG, &[CHARM_ALLOW, CHARM_DENY]);
-    assert!(s.diagnostics.iter().all(|d| d.severity != crate::snapshot::Severity::Error), "{:?}", s.diagnostics);
+    assert!(
+        s.diagnostics
+            .iter()
+            .all(|d| d.severity != crate::snapshot::Severity::Error),
+        "{:?}",
+        s.diagnostics
+    );
     let ask_path = |uri: &'static str, accept: &'static str| {
         let s = &s;
         async move {
-            ask(s, "GET", "/decisions", &[("X-Forwarded-Proto", "https"), ("X-Forwarded-Host", "example.com"),
-                ("X-Forwarded-Uri", uri), ("Accept", accept)]).await
+            ask(
+                s,
+                "GET",
+                "/decisions",
+                &[
+                    ("X-Forwarded-Proto", "https"),
+                    ("X-Forwarded-Host", "example.com"),
+                    ("X-Forwarded-Uri", uri),
+                    ("Accept", accept),
+                ],
+            )
+            .await
         }
     };
-    for allowed in ["/welcome", "/welcome/", "/welcome/page", "/about/app", "/about/app/x?y=1"] {
-        assert_eq!(ask_path(allowed, "*/*").await.status(), StatusCode::OK, "{allowed}");
+    for allowed in [
+        "/welcome",
+        "/welcome/",
+        "/welcome/page",
+        "/about/app",
+        "/about/app/x?y=1",
+    ] {
+        assert_eq!(
+            ask_path(allowed, "*/*").await.status(),
+            StatusCode::OK,
+            "{allowed}"
+        );
     }
     for protected in ["/", "/private", "/welcomeX", "/about", "/about/other"] {
         let r = ask_path(protected, "text/html").await;
-        assert_eq!(r.status(), StatusCode::FOUND, "{protected}: browsers go to the login page");
+        assert_eq!(
+            r.status(),
+            StatusCode::FOUND,
+            "{protected}: browsers go to the login page"
+        );
         let location = r.headers()["location"].to_str().unwrap().to_owned();
-        assert!(location.starts_with("http://127.0.0.1:9/self-service/login/browser?return_to=https%3A%2F%2Fexample.com"), "{location}");
+        assert!(
+            location.starts_with(
+                "http://127.0.0.1:9/self-service/login/browser?return_to=https%3A%2F%2Fexample.com"
+            ),
+            "{location}"
+        );
         let r = ask_path(protected, "*/*").await;
-        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{protected}: API clients get 401");
-        assert_eq!(r.headers()["content-type"], "application/json; charset=utf-8");
+        assert_eq!(
+            r.status(),
+            StatusCode::UNAUTHORIZED,
+            "{protected}: API clients get 401"
+        );
+        assert_eq!(
+            r.headers()["content-type"],
+            "application/json; charset=utf-8"
+        );
     }
-    let r = ask(&s, "GET", "/decisions", &[("X-Forwarded-Host", "other.com"), ("X-Forwarded-Uri", "/")]).await;
-    assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "no rule: www_authenticate answers");
+    let r = ask(
+        &s,
+        "GET",
+        "/decisions",
+        &[("X-Forwarded-Host", "other.com"), ("X-Forwarded-Uri", "/")],
+    )
+    .await;
+    assert_eq!(
+        r.status(),
+        StatusCode::UNAUTHORIZED,
+        "no rule: www_authenticate answers"
+    );
     assert_eq!(r.headers()["www-authenticate"], "Basic realm=unauthorized");
 }
 
 #[tokio::test]
 async fn return_to_keeps_the_original_query() {
     let s = snapshot(CHARM_CONFIG, &[CHARM_ALLOW, CHARM_DENY]);
-    let r = ask(&s, "GET", "/decisions", &[("X-Forwarded-Proto", "https"), ("X-Forwarded-Host", "example.com"),
-        ("X-Forwarded-Uri", "/private/page?a=1&b=2"), ("Accept", "text/html,application/xhtml+xml")]).await;
+    let r = ask(
+        &s,
+        "GET",
+        "/decisions",
+        &[
+            ("X-Forwarded-Proto", "https"),
+            ("X-Forwarded-Host", "example.com"),
+            ("X-Forwarded-Uri", "/private/page?a=1&b=2"),
+            ("Accept", "text/html,application/xhtml+xml"),
+        ],
+    )
+    .await;
     assert_eq!(
         r.headers()["location"],
         "http://127.0.0.1:9/self-service/login/browser?return_to=https%3A%2F%2Fexample.com%2Fprivate%2Fpage%3Fa%3D1%26b%3D2"

@@ -30,7 +30,11 @@ const DEFAULT_LIMIT: usize = 50;
 
 impl Api {
     /// Answers one request.
-    pub async fn handle<B>(&self, request: Request<B>, remote_ip: Option<IpAddr>) -> Response<ResponseBody> {
+    pub async fn handle<B>(
+        &self,
+        request: Request<B>,
+        remote_ip: Option<IpAddr>,
+    ) -> Response<ResponseBody> {
         let started = Instant::now();
         let (parts, _body) = request.into_parts();
         if let Some(preflight) = self.cors.preflight(&parts.method, &parts.headers) {
@@ -41,7 +45,15 @@ impl Api {
         let (mut response, label) = if is_decision {
             // One load per request; the snapshot is not held across awaits of other requests.
             let snapshot = self.state.snapshot.load_full();
-            let (response, outcome) = decide(&snapshot, &parts, remote_ip, &Cx { metrics: &self.state.metrics }).await;
+            let (response, outcome) = decide(
+                &snapshot,
+                &parts,
+                remote_ip,
+                &Cx {
+                    metrics: &self.state.metrics,
+                },
+            )
+            .await;
             let kind = outcome.denial.as_ref().map(|d| d.kind);
             if let Some(denial) = &outcome.denial {
                 tracing::debug!(url = %parts.uri, rule = outcome.rule.map(|r| snapshot.compiled[r].id.as_str()).unwrap_or(""),
@@ -49,13 +61,23 @@ impl Api {
             } else {
                 tracing::debug!(url = %parts.uri, rule = outcome.rule.map(|r| snapshot.compiled[r].id.as_str()).unwrap_or(""), "access request granted");
             }
-            self.state.metrics.observe_decision(&parts.method, response.status().as_u16(), kind, started.elapsed());
+            self.state.metrics.observe_decision(
+                &parts.method,
+                response.status().as_u16(),
+                kind,
+                started.elapsed(),
+            );
             (response, None)
         } else {
             self.route(&parts.method, path, parts.uri.query())
         };
         if let Some(label) = label {
-            self.state.metrics.observe_request(&parts.method, label, response.status().as_u16(), started.elapsed());
+            self.state.metrics.observe_request(
+                &parts.method,
+                label,
+                response.status().as_u16(),
+                started.elapsed(),
+            );
         }
         self.cors.decorate(&parts.headers, &mut response);
         response
@@ -63,15 +85,39 @@ impl Api {
 
     /// Non-decision routes, with the metrics `request` label (None for health routes, which
     /// upstream excludes from metrics).
-    fn route(&self, method: &Method, path: &str, query: Option<&str>) -> (Response<ResponseBody>, Option<&'static str>) {
+    fn route(
+        &self,
+        method: &Method,
+        path: &str,
+        query: Option<&str>,
+    ) -> (Response<ResponseBody>, Option<&'static str>) {
         if method != Method::GET && method != Method::HEAD {
-            return (json(StatusCode::METHOD_NOT_ALLOWED, &error_body(405, "Method Not Allowed", "The requested method is not allowed")), Some("other"));
+            return (
+                json(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    &error_body(
+                        405,
+                        "Method Not Allowed",
+                        "The requested method is not allowed",
+                    ),
+                ),
+                Some("other"),
+            );
         }
         match path {
-            "/health/alive" => (json(StatusCode::OK, &serde_json::json!({"status": "ok"})), None),
+            "/health/alive" => (
+                json(StatusCode::OK, &serde_json::json!({"status": "ok"})),
+                None,
+            ),
             "/health/ready" => (self.ready(), None),
-            "/version" => (json(StatusCode::OK, &serde_json::json!({"version": VERSION})), Some("version")),
-            "/.well-known/jwks.json" => (json(StatusCode::OK, &serde_json::json!({"keys": []})), Some(".well-known")),
+            "/version" => (
+                json(StatusCode::OK, &serde_json::json!({"version": VERSION})),
+                Some("version"),
+            ),
+            "/.well-known/jwks.json" => (
+                json(StatusCode::OK, &serde_json::json!({"keys": []})),
+                Some(".well-known"),
+            ),
             "/rules" => (self.list_rules(query), Some("rules")),
             _ => match path.strip_prefix("/rules/") {
                 Some(id) if !id.is_empty() => (self.get_rule(id), Some("rules")),
@@ -91,7 +137,10 @@ impl Api {
             for (repo, e) in &status.repository_errors {
                 reason.push_str(&format!("; {repo}: {e}"));
             }
-            return json(StatusCode::SERVICE_UNAVAILABLE, &serde_json::json!({"errors": {"rules_loaded": reason}}));
+            return json(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &serde_json::json!({"errors": {"rules_loaded": reason}}),
+            );
         }
         let mut body = serde_json::json!({"status": "ok"});
         // Beyond upstream: say what is stale, while staying ready (the last good state serves).
@@ -134,7 +183,14 @@ fn error_body(code: u16, status: &str, message: &str) -> serde_json::Value {
 }
 
 fn not_found() -> Response<ResponseBody> {
-    json(StatusCode::NOT_FOUND, &error_body(404, "Not Found", "The requested resource could not be found"))
+    json(
+        StatusCode::NOT_FOUND,
+        &error_body(
+            404,
+            "Not Found",
+            "The requested resource could not be found",
+        ),
+    )
 }
 
 /// A JSON answer.
@@ -142,8 +198,9 @@ pub fn json<T: serde::Serialize + ?Sized>(status: StatusCode, body: &T) -> Respo
     let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
     let mut response = Response::new(ResponseBody::from(Bytes::from(bytes)));
     *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
     response
 }

@@ -34,9 +34,13 @@ pub fn build(connect_timeout: Duration) -> OutboundClient {
                 .wrap_connector(http)
         }
     };
-    Client::builder(TokioExecutor::new()).pool_idle_timeout(POOL_IDLE).build(https)
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(POOL_IDLE)
+        .build(https)
 }
 
 fn empty_roots() -> rustls::ClientConfig {
-    rustls::ClientConfig::builder().with_root_certificates(rustls::RootCertStore::empty()).with_no_client_auth()
+    rustls::ClientConfig::builder()
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth()
 }

@@ -23,13 +23,23 @@ pub struct Cors {
 impl Cors {
     /// Compiles the config.
     pub fn new(config: &Config) -> Cors {
-        let join = |list: &[String]| HeaderValue::try_from(list.join(", ")).unwrap_or(HeaderValue::from_static(""));
+        let join = |list: &[String]| {
+            HeaderValue::try_from(list.join(", ")).unwrap_or(HeaderValue::from_static(""))
+        };
         Cors {
             enabled: config.enabled,
             any_origin: config.allowed_origins.iter().any(|o| o == "*"),
-            origins: config.allowed_origins.iter().map(|o| o.to_ascii_lowercase()).collect(),
+            origins: config
+                .allowed_origins
+                .iter()
+                .map(|o| o.to_ascii_lowercase())
+                .collect(),
             methods: join(&config.allowed_methods),
-            method_list: config.allowed_methods.iter().map(|m| m.to_ascii_uppercase()).collect(),
+            method_list: config
+                .allowed_methods
+                .iter()
+                .map(|m| m.to_ascii_uppercase())
+                .collect(),
             headers: join(&config.allowed_headers),
             exposed: (!config.exposed_headers.is_empty()).then(|| join(&config.exposed_headers)),
             credentials: config.allow_credentials,
@@ -38,31 +48,56 @@ impl Cors {
     }
 
     fn origin_allowed(&self, origin: &str) -> bool {
-        self.any_origin || self.origins.iter().any(|o| o.eq_ignore_ascii_case(origin) || wildcard(o, origin))
+        self.any_origin
+            || self
+                .origins
+                .iter()
+                .any(|o| o.eq_ignore_ascii_case(origin) || wildcard(o, origin))
     }
 
     /// Answers a preflight request, if this is one.
-    pub fn preflight(&self, method: &Method, headers: &HeaderMap) -> Option<Response<ResponseBody>> {
-        if !self.enabled || method != Method::OPTIONS || !headers.contains_key(header::ACCESS_CONTROL_REQUEST_METHOD) {
+    pub fn preflight(
+        &self,
+        method: &Method,
+        headers: &HeaderMap,
+    ) -> Option<Response<ResponseBody>> {
+        if !self.enabled
+            || method != Method::OPTIONS
+            || !headers.contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
+        {
             return None;
         }
         let origin = headers.get(header::ORIGIN)?;
         let mut response = Response::new(ResponseBody::default());
         *response.status_mut() = StatusCode::NO_CONTENT;
         let out = response.headers_mut();
-        out.insert(header::VARY, HeaderValue::from_static("Origin, Access-Control-Request-Method, Access-Control-Request-Headers"));
+        out.insert(
+            header::VARY,
+            HeaderValue::from_static(
+                "Origin, Access-Control-Request-Method, Access-Control-Request-Headers",
+            ),
+        );
         let requested = headers
             .get(header::ACCESS_CONTROL_REQUEST_METHOD)
             .and_then(|m| m.to_str().ok())
             .unwrap_or("");
         let allowed = origin.to_str().is_ok_and(|o| self.origin_allowed(o))
-            && self.method_list.iter().any(|m| m.eq_ignore_ascii_case(requested));
+            && self
+                .method_list
+                .iter()
+                .any(|m| m.eq_ignore_ascii_case(requested));
         if allowed {
-            out.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, self.allow_origin(origin));
+            out.insert(
+                header::ACCESS_CONTROL_ALLOW_ORIGIN,
+                self.allow_origin(origin),
+            );
             out.insert(header::ACCESS_CONTROL_ALLOW_METHODS, self.methods.clone());
             out.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, self.headers.clone());
             if self.credentials {
-                out.insert(header::ACCESS_CONTROL_ALLOW_CREDENTIALS, HeaderValue::from_static("true"));
+                out.insert(
+                    header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+                    HeaderValue::from_static("true"),
+                );
             }
             if let Some(age) = &self.max_age {
                 out.insert(header::ACCESS_CONTROL_MAX_AGE, age.clone());
@@ -76,24 +111,36 @@ impl Cors {
         if !self.enabled {
             return;
         }
-        let Some(origin) = request_headers.get(header::ORIGIN) else { return };
+        let Some(origin) = request_headers.get(header::ORIGIN) else {
+            return;
+        };
         let out = response.headers_mut();
         out.append(header::VARY, HeaderValue::from_static("Origin"));
         if !origin.to_str().is_ok_and(|o| self.origin_allowed(o)) {
             return;
         }
-        out.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, self.allow_origin(origin));
+        out.insert(
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            self.allow_origin(origin),
+        );
         if let Some(exposed) = &self.exposed {
             out.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, exposed.clone());
         }
         if self.credentials {
-            out.insert(header::ACCESS_CONTROL_ALLOW_CREDENTIALS, HeaderValue::from_static("true"));
+            out.insert(
+                header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+                HeaderValue::from_static("true"),
+            );
         }
     }
 
     fn allow_origin(&self, origin: &HeaderValue) -> HeaderValue {
         // With credentials, `*` is not allowed by browsers: echo the origin.
-        if self.any_origin && !self.credentials { HeaderValue::from_static("*") } else { origin.clone() }
+        if self.any_origin && !self.credentials {
+            HeaderValue::from_static("*")
+        } else {
+            origin.clone()
+        }
     }
 }
 

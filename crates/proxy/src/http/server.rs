@@ -22,39 +22,66 @@ use crate::reload::State;
 const DRAIN: Duration = Duration::from_secs(10);
 
 /// Serves the API on `listener` until `shutdown` resolves.
-pub async fn serve_api(listener: TcpListener, api: Arc<Api>, read_timeout: Duration, shutdown: impl Future<Output = ()>) {
-    serve(listener, read_timeout, shutdown, move |request: Request<Incoming>, peer: SocketAddr| {
-        let api = Arc::clone(&api);
-        async move { api.handle(request, Some(peer.ip())).await }
-    })
+pub async fn serve_api(
+    listener: TcpListener,
+    api: Arc<Api>,
+    read_timeout: Duration,
+    shutdown: impl Future<Output = ()>,
+) {
+    serve(
+        listener,
+        read_timeout,
+        shutdown,
+        move |request: Request<Incoming>, peer: SocketAddr| {
+            let api = Arc::clone(&api);
+            async move { api.handle(request, Some(peer.ip())).await }
+        },
+    )
     .await
 }
 
 /// Serves the metrics on `listener` until `shutdown` resolves.
-pub async fn serve_metrics(listener: TcpListener, state: Arc<State>, path: String, shutdown: impl Future<Output = ()>) {
+pub async fn serve_metrics(
+    listener: TcpListener,
+    state: Arc<State>,
+    path: String,
+    shutdown: impl Future<Output = ()>,
+) {
     let path: Arc<str> = path.into();
-    serve(listener, Duration::from_secs(5), shutdown, move |request: Request<Incoming>, _peer| {
-        let state = Arc::clone(&state);
-        let path = Arc::clone(&path);
-        async move {
-            if request.uri().path() != &*path {
-                let mut response = Response::new(ResponseBody::from(Bytes::from_static(b"404 page not found\n")));
-                *response.status_mut() = StatusCode::NOT_FOUND;
-                return response;
+    serve(
+        listener,
+        Duration::from_secs(5),
+        shutdown,
+        move |request: Request<Incoming>, _peer| {
+            let state = Arc::clone(&state);
+            let path = Arc::clone(&path);
+            async move {
+                if request.uri().path() != &*path {
+                    let mut response = Response::new(ResponseBody::from(Bytes::from_static(
+                        b"404 page not found\n",
+                    )));
+                    *response.status_mut() = StatusCode::NOT_FOUND;
+                    return response;
+                }
+                let mut response =
+                    Response::new(ResponseBody::from(Bytes::from(state.metrics.encode())));
+                response.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+                );
+                response
             }
-            let mut response = Response::new(ResponseBody::from(Bytes::from(state.metrics.encode())));
-            response.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-            );
-            response
-        }
-    })
+        },
+    )
     .await
 }
 
-async fn serve<F, Fut>(listener: TcpListener, read_timeout: Duration, shutdown: impl Future<Output = ()>, handler: F)
-where
+async fn serve<F, Fut>(
+    listener: TcpListener,
+    read_timeout: Duration,
+    shutdown: impl Future<Output = ()>,
+    handler: F,
+) where
     F: Fn(Request<Incoming>, SocketAddr) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = Response<ResponseBody>> + Send + 'static,
 {
@@ -80,7 +107,10 @@ where
             async move { Ok::<_, Infallible>(handler(request, peer).await) }
         });
         let mut builder = hyper::server::conn::http1::Builder::new();
-        builder.timer(TokioTimer::new()).header_read_timeout(read_timeout).keep_alive(true);
+        builder
+            .timer(TokioTimer::new())
+            .header_read_timeout(read_timeout)
+            .keep_alive(true);
         let connection = builder.serve_connection(TokioIo::new(stream), service);
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
@@ -90,7 +120,10 @@ where
         });
     }
     drop(listener);
-    if tokio::time::timeout(DRAIN, graceful.shutdown()).await.is_err() {
+    if tokio::time::timeout(DRAIN, graceful.shutdown())
+        .await
+        .is_err()
+    {
         tracing::warn!("connections still open after {:?}; closing them", DRAIN);
     }
 }

@@ -57,7 +57,12 @@ pub struct Denial {
 
 impl Denial {
     fn new(kind: Kind, status: StatusCode, reason: impl Into<Cow<'static, str>>) -> Denial {
-        Denial { kind, status, reason: reason.into(), headers: None }
+        Denial {
+            kind,
+            status,
+            reason: reason.into(),
+            headers: None,
+        }
     }
 
     /// 401: credentials missing or invalid.
@@ -72,7 +77,11 @@ impl Denial {
 
     /// 404: no rule matches.
     pub fn no_rule() -> Denial {
-        Denial::new(Kind::NoRule, StatusCode::NOT_FOUND, "Requested url does not match any rules")
+        Denial::new(
+            Kind::NoRule,
+            StatusCode::NOT_FOUND,
+            "Requested url does not match any rules",
+        )
     }
 
     /// 500: several rules match.

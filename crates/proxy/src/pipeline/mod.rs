@@ -40,11 +40,22 @@ pub struct Pipeline {
 
 impl Pipeline {
     /// Runs the pipeline for `request`, returning the session whose headers answer a 200.
-    pub async fn run(&self, request: &OriginalRequest<'_>, captures: Vec<String>, cx: &Cx<'_>) -> Result<Session, Denial> {
-        let mut session = Session { captures, ..Session::default() };
+    pub async fn run(
+        &self,
+        request: &OriginalRequest<'_>,
+        captures: Vec<String>,
+        cx: &Cx<'_>,
+    ) -> Result<Session, Denial> {
+        let mut session = Session {
+            captures,
+            ..Session::default()
+        };
         let mut authenticated = false;
         for authenticator in self.authenticators.iter() {
-            match authenticator.authenticate(request, &mut session, cx).await? {
+            match authenticator
+                .authenticate(request, &mut session, cx)
+                .await?
+            {
                 authn::AuthnOutcome::Authenticated => {
                     authenticated = true;
                     break;
@@ -53,7 +64,9 @@ impl Pipeline {
             }
         }
         if !authenticated {
-            return Err(Denial::unauthorized("No authentication handler was responsible for handling the authentication request"));
+            return Err(Denial::unauthorized(
+                "No authentication handler was responsible for handling the authentication request",
+            ));
         }
         self.authorizer.authorize()?;
         let mut buffer = String::new();
@@ -87,7 +100,10 @@ pub struct CompileCx {
 impl CompileCx {
     /// A context reusing the session stores of the previous snapshot.
     pub fn new(previous_stores: SessionStores) -> CompileCx {
-        CompileCx { previous_stores, ..CompileCx::default() }
+        CompileCx {
+            previous_stores,
+            ..CompileCx::default()
+        }
     }
 
     /// The session stores built or reused, to keep in the snapshot.
@@ -121,14 +137,20 @@ impl CompileCx {
         if let Some(t) = self.templates.get(source) {
             return Ok(Arc::clone(t));
         }
-        let template = Arc::new(Template::parse(source).map_err(|e| format!("invalid template \"{source}\": {e}"))?);
-        self.templates.insert(source.to_owned(), Arc::clone(&template));
+        let template = Arc::new(
+            Template::parse(source).map_err(|e| format!("invalid template \"{source}\": {e}"))?,
+        );
+        self.templates
+            .insert(source.to_owned(), Arc::clone(&template));
         Ok(template)
     }
 }
 
 /// Decodes a handler's merged config into its wire struct, naming the handler and key on error.
-pub(crate) fn decode<T: DeserializeOwned>(handler: &str, config: &serde_json::Value) -> Result<T, String> {
+pub(crate) fn decode<T: DeserializeOwned>(
+    handler: &str,
+    config: &serde_json::Value,
+) -> Result<T, String> {
     T::deserialize(config).map_err(|e| format!("invalid config for handler \"{handler}\": {e}"))
 }
 

@@ -79,7 +79,11 @@ impl<'a> TemplateView<'a> {
     pub fn new(session: &'a Session, request: &'a OriginalRequest<'a>) -> TemplateView<'a> {
         TemplateView {
             session,
-            match_context: MatchContextView { session, request, url: UrlView(request) },
+            match_context: MatchContextView {
+                session,
+                request,
+                url: UrlView(request),
+            },
         }
     }
 }

@@ -1,0 +1,147 @@
+use oathkeeper_core::config::{NoEnv, parse_config};
+use oathkeeper_core::rule::parse_rules;
+
+use super::*;
+
+fn compile_text(config: &str, rules: &str) -> Snapshot {
+    let config = parse_config(config, &NoEnv).unwrap();
+    compile(
+        &config,
+        &[RuleFile {
+            source: "rules.json".into(),
+            rules: parse_rules(rules.as_bytes()).unwrap(),
+        }],
+        Default::default(),
+    )
+}
+
+const CONFIG: &str = "
+authenticators: {anonymous: {enabled: true}, noop: {enabled: true}}
+authorizers: {allow: {enabled: true}}
+mutators: {noop: {enabled: true}, header: {enabled: true, config: {headers: {X-User: '{{ print .Subject }}'}}}}
+";
+
+fn errors(s: &Snapshot) -> Vec<String> {
+    s.diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .map(|d| d.message.clone())
+        .collect()
+}
+
+fn warnings(s: &Snapshot) -> Vec<String> {
+    s.diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Warning)
+        .map(|d| d.message.clone())
+        .collect()
+}
+
+#[test]
+fn handler_problems_invalidate_the_rule_but_keep_it_matching() {
+    let s = compile_text(
+        CONFIG,
+        r#"[
+        {"id":"disabled","match":{"url":"http://h/a","methods":["GET"]},"authenticators":[{"handler":"cookie_session"}],"authorizer":{"handler":"allow"},"mutators":[{"handler":"noop"}]},
+        {"id":"unknown","match":{"url":"http://h/b","methods":["GET"]},"authenticators":[{"handler":"magic"}],"authorizer":{"handler":"allow"},"mutators":[{"handler":"noop"}]},
+        {"id":"no-mutators","match":{"url":"http://h/c","methods":["GET"]},"authenticators":[{"handler":"noop"}],"authorizer":{"handler":"allow"},"mutators":[]},
+        {"id":"bad-config","match":{"url":"http://h/d","methods":["GET"]},"authenticators":[{"handler":"anonymous","config":{"subjekt":"x"}}],"authorizer":{"handler":"allow"},"mutators":[{"handler":"noop"}]},
+        {"id":"bad-template","match":{"url":"http://h/e","methods":["GET"]},"authenticators":[{"handler":"noop"}],"authorizer":{"handler":"allow"},"mutators":[{"handler":"header","config":{"headers":{"X":"{{ nosuchfunc }}"}}}]}
+    ]"#,
+    );
+    let e = errors(&s);
+    assert!(
+        e[0].contains("authenticator \"cookie_session\" is disabled per configuration"),
+        "{e:?}"
+    );
+    assert!(e[1].contains("unknown authenticator \"magic\""), "{e:?}");
+    assert!(e[2].contains("no mutators"), "{e:?}");
+    assert!(e[3].contains("subjekt"), "{e:?}");
+    assert_eq!(
+        s.rule_count(),
+        5,
+        "invalid rules still match (and answer 500)"
+    );
+    assert!(s.compiled.iter().all(|r| r.pipeline.is_err()));
+}
+
+#[test]
+fn rules_whose_pattern_cannot_compile_are_left_out() {
+    let s = compile_text(
+        CONFIG,
+        r#"[{"id":"bad","match":{"url":"http://h/<(>","methods":["GET"]},"authenticators":[{"handler":"noop"}],"authorizer":{"handler":"allow"},"mutators":[{"handler":"noop"}]},
+            {"id":"empty","match":{"url":"","methods":["GET"]},"authenticators":[{"handler":"noop"}],"authorizer":{"handler":"allow"},"mutators":[{"handler":"noop"}]}]"#,
+    );
+    assert_eq!(s.rule_count(), 0);
+    assert_eq!(s.rules.len(), 2, "the API still lists them");
+    let e = errors(&s);
+    assert!(
+        e[0].contains("rule \"bad\"") && e[0].contains("ignored"),
+        "{e:?}"
+    );
+    assert!(e[1].contains("match.url is empty"), "{e:?}");
+}
+
+#[test]
+fn overlaps_and_duplicate_ids_are_reported_at_load() {
+    let s = compile_text(
+        CONFIG,
+        r#"[{"id":"a","match":{"url":"http://h/<.*>","methods":["GET"]},"authenticators":[{"handler":"noop"}],"authorizer":{"handler":"allow"},"mutators":[{"handler":"noop"}]},
+            {"id":"a","match":{"url":"http://h/x","methods":["GET"]},"authenticators":[{"handler":"noop"}],"authorizer":{"handler":"allow"},"mutators":[{"handler":"noop"}]}]"#,
+    );
+    let w = warnings(&s);
+    assert!(
+        w.iter().any(|m| m.contains("duplicate rule id \"a\"")),
+        "{w:?}"
+    );
+    assert!(w.iter().any(|m| m.contains("match the same URLs")), "{w:?}");
+}
+
+#[test]
+fn unknown_or_disabled_fallback_is_reported() {
+    let s = compile_text("errors: {fallback: [redirect, nope]}", "[]");
+    let e = errors(&s);
+    assert!(
+        e[0].contains("redirect") && e[0].contains("disabled"),
+        "{e:?}"
+    );
+    assert!(e[1].contains("unknown error handler \"nope\""), "{e:?}");
+}
+
+#[test]
+fn identical_templates_are_parsed_once() {
+    let mut cx = CompileCx::default();
+    let a = cx.template("{{ print .Subject }}").unwrap();
+    let b = cx.template("{{ print .Subject }}").unwrap();
+    assert!(std::sync::Arc::ptr_eq(&a, &b));
+}
+
+#[test]
+fn session_stores_survive_a_reload_with_the_same_config() {
+    let config = "
+authenticators: {cookie_session: {enabled: true, config: {check_session_url: 'http://k/whoami'}}}
+authorizers: {allow: {enabled: true}}
+mutators: {noop: {enabled: true}}
+";
+    let rules = r#"[{"id":"a","match":{"url":"http://h/<.*>","methods":["GET"]},"authenticators":[{"handler":"cookie_session"}],"authorizer":{"handler":"allow"},"mutators":[{"handler":"noop"}]}]"#;
+    let first = compile_text(config, rules);
+    let parsed = parse_config(config, &NoEnv).unwrap();
+    let files = [RuleFile {
+        source: "r".into(),
+        rules: parse_rules(rules.as_bytes()).unwrap(),
+    }];
+    let second = compile(&parsed, &files, first.session_stores.clone());
+    let a = first.session_stores.values().next().unwrap();
+    let b = second.session_stores.values().next().unwrap();
+    assert!(std::sync::Arc::ptr_eq(a, b));
+    let changed = parse_config(
+        &config.replace("http://k/whoami", "http://k2/whoami"),
+        &NoEnv,
+    )
+    .unwrap();
+    let third = compile(&changed, &files, second.session_stores.clone());
+    assert!(!std::sync::Arc::ptr_eq(
+        b,
+        third.session_stores.values().next().unwrap()
+    ));
+}

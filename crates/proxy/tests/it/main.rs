@@ -1,6 +1,9 @@
 //! Integration tests of the decision server: the library against a fake Kratos, and the real
 //! `oathkeeper` binary over loopback HTTP.
 
+// Test helpers outside #[test] functions unwrap too: a failed setup is a failed test.
+#![allow(clippy::unwrap_used, unreachable_pub)]
+
 mod cli;
 mod reload;
 mod server;

@@ -1,0 +1,261 @@
+//! The real binary over loopback HTTP: the charm's config and rules, the API routes, metrics,
+//! readiness, bad configs.
+
+use crate::support::{
+    Answer, FakeKratos, Server, http_get, http_request, kratos_session, rfc3339_in,
+};
+
+const CHARM_CONFIG: &str = include_str!("../fixtures/charm-oathkeeper.yaml");
+const CHARM_ALLOW: &str = include_str!("../fixtures/access-rules-requirer-allow.json");
+const CHARM_DENY: &str = include_str!("../fixtures/access-rules-requirer-deny.json");
+
+/// Writes the charm's config and its generated rules (Python repr, as upstream writes them)
+/// into a directory, with Kratos at `kratos`.
+pub(crate) fn charm_files(kratos: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let rules_dir = dir.path().join("access-rules");
+    std::fs::create_dir(&rules_dir).unwrap();
+    std::fs::write(
+        rules_dir.join("access-rules-requirer-allow.json"),
+        CHARM_ALLOW,
+    )
+    .unwrap();
+    std::fs::write(
+        rules_dir.join("access-rules-requirer-deny.json"),
+        CHARM_DENY,
+    )
+    .unwrap();
+    let config = CHARM_CONFIG
+        .replace("__KRATOS__", kratos)
+        .replace("__RULES_DIR__", rules_dir.to_str().unwrap());
+    std::fs::write(dir.path().join("oathkeeper.yaml"), config).unwrap();
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn upstream_charm_config_and_rules_work_unchanged() {
+    let kratos = FakeKratos::start(|seen| {
+        if seen
+            .headers
+            .get("cookie")
+            .is_some_and(|c| c.to_str().unwrap().contains("ory_kratos_session=good"))
+        {
+            Answer::ok(kratos_session(
+                "user-1",
+                "ann@example.com",
+                "Ann",
+                &rfc3339_in(3600),
+            ))
+        } else {
+            Answer::status(401)
+        }
+    })
+    .await;
+    let dir = charm_files(&kratos.url());
+    let server = tokio::task::spawn_blocking(move || {
+        let server = Server::start(&dir.path().join("oathkeeper.yaml"));
+        (server, dir)
+    })
+    .await
+    .unwrap();
+    let (server, _dir) = server;
+    let check = tokio::task::spawn_blocking(move || {
+        let s = &server;
+        // Allowed endpoints: no session needed, and a client's X-User is not echoed.
+        for path in ["/welcome", "/welcome/x", "/about/app/page?q=1"] {
+            let r = s.decide(
+                &format!("https://example.com{path}"),
+                &[("X-User", "admin")],
+            );
+            assert_eq!(r.status, 200, "{path}");
+            assert!(
+                r.header("x-user").is_none(),
+                "{path}: X-User must not be echoed"
+            );
+        }
+        // Protected: browser → 302 to the login page with return_to; API → 401 JSON.
+        let r = s.decide(
+            "https://example.com/private?a=b",
+            &[("Accept", "text/html")],
+        );
+        assert_eq!(r.status, 302);
+        let location = r.header("location").unwrap();
+        assert!(
+            location.ends_with(
+                "/self-service/login/browser?return_to=https%3A%2F%2Fexample.com%2Fprivate%3Fa%3Db"
+            ),
+            "{location}"
+        );
+        assert!(
+            location.starts_with("http://127.0.0.1:"),
+            "absolute Location: {location}"
+        );
+        let r = s.decide("https://example.com/private", &[("Accept", "*/*")]);
+        assert_eq!(r.status, 401);
+        assert_eq!(
+            r.body,
+            r#"{"error":{"code":401,"status":"Unauthorized","message":"The request could not be authorized"}}"#
+        );
+        // With the session cookie: 200 and the identity headers.
+        let r = s.decide(
+            "https://example.com/private",
+            &[("Cookie", "ory_kratos_session=good")],
+        );
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("x-user"), Some("user-1"));
+        assert_eq!(r.header("x-email"), Some("ann@example.com"));
+        assert_eq!(r.header("x-name"), Some("Ann"));
+        let r = s.decide(
+            "https://example.com/private",
+            &[("Cookie", "ory_kratos_session=bad")],
+        );
+        assert_eq!(r.status, 401);
+        // No rule: the www_authenticate fallback.
+        let r = s.decide("https://other.example/x", &[]);
+        assert_eq!(r.status, 401);
+        assert_eq!(
+            r.header("www-authenticate"),
+            Some("Basic realm=unauthorized")
+        );
+        assert_eq!(r.body, "Unauthorized\n");
+        // Metrics with the charm's prefix and path.
+        let m = http_get(s.metrics, "/metrics/prometheus", &[]).unwrap();
+        assert_eq!(m.status, 200);
+        assert!(m.body.contains(r#"oathkeeper_requests_total{service="oathkeeper-api",method="GET",request="decisions",status_code="302"} 1"#), "{}", m.body);
+        assert!(m.body.contains("oathkeeper_rules_loaded 3"), "{}", m.body);
+    });
+    check.await.unwrap();
+}
+
+#[test]
+fn api_routes_answer_like_upstream() {
+    let dir = charm_files("http://127.0.0.1:9");
+    let s = Server::start(&dir.path().join("oathkeeper.yaml"));
+    let r = s.get("/health/alive", &[]);
+    assert_eq!((r.status, r.body.as_str()), (200, r#"{"status":"ok"}"#));
+    let r = s.get("/health/ready", &[]);
+    assert_eq!((r.status, r.body.as_str()), (200, r#"{"status":"ok"}"#));
+    let r = s.get("/version", &[]);
+    assert_eq!(r.status, 200);
+    assert!(r.body.contains(r#""version":"#));
+    let r = s.get("/.well-known/jwks.json", &[]);
+    assert_eq!((r.status, r.body.as_str()), (200, r#"{"keys":[]}"#));
+    let rules: serde_json::Value = serde_json::from_str(&s.get("/rules", &[]).body).unwrap();
+    let ids: Vec<&str> = rules
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "requirer:welcome:0:allow",
+            "requirer:about/app:0:allow",
+            "requirer:0:deny"
+        ]
+    );
+    let page: serde_json::Value =
+        serde_json::from_str(&s.get("/rules?limit=1&offset=1", &[]).body).unwrap();
+    assert_eq!(page.as_array().unwrap().len(), 1);
+    assert_eq!(page[0]["id"], "requirer:about/app:0:allow");
+    let r = s.get("/rules/requirer:0:deny", &[]);
+    assert_eq!(r.status, 200);
+    let rule: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(rule["authenticators"][0]["handler"], "cookie_session");
+    assert_eq!(
+        rule["match"]["methods"][2], "OPTION",
+        "rules are served as stored"
+    );
+    assert_eq!(s.get("/rules/nope", &[]).status, 404);
+    // CORS is on in the charm's config: a preflight is answered, never authenticated.
+    let preflight = [
+        ("Origin", "https://a.example"),
+        ("Access-Control-Request-Method", "GET"),
+    ];
+    let r = http_request(s.api, "OPTIONS", "/decisions", &preflight).unwrap();
+    assert_eq!(r.status, 204);
+    assert_eq!(r.header("access-control-allow-origin"), Some("*"));
+    assert_eq!(
+        r.header("access-control-allow-methods"),
+        Some("GET, POST, PUT, PATCH, DELETE")
+    );
+    let r = s.get("/decisions", &preflight);
+    assert_eq!(
+        r.status, 401,
+        "a GET is not a preflight: no rule, so www_authenticate answers"
+    );
+    assert_eq!(r.header("access-control-allow-origin"), Some("*"));
+}
+
+#[test]
+fn not_ready_until_a_rule_is_loaded() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("oathkeeper.yaml");
+    std::fs::write(
+        &config,
+        "access_rules:\n  repositories: [file:///nonexistent/rules.json]\n",
+    )
+    .unwrap();
+    let s = Server::start(&config);
+    let r = s.get("/health/ready", &[]);
+    assert_eq!(r.status, 503);
+    let body: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    let reason = body["errors"]["rules_loaded"].as_str().unwrap();
+    assert!(
+        reason.contains("/nonexistent/rules.json"),
+        "the reason names the repository: {reason}"
+    );
+    assert_eq!(s.get("/health/alive", &[]).status, 200);
+}
+
+#[test]
+fn bad_config_exits_64_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("oathkeeper.yaml");
+    std::fs::write(&config, "serve:\n  api:\n    port: lots\n").unwrap();
+    let output = std::process::Command::new(crate::support::BIN)
+        .arg("serve")
+        .arg("-c")
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(64));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("serve.api.port"), "{stderr}");
+    std::fs::write(&config, "serve:\n  api:\n    prot: 1\n").unwrap();
+    let output = std::process::Command::new(crate::support::BIN)
+        .arg("serve")
+        .arg("-c")
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("prot"));
+}
+
+#[test]
+fn embedded_example_serves_the_quickstart_answers() {
+    let s = Server::start_with_env(None, &[]);
+    // The example rules name port 4456; the quickstart runs there. Here the port is free, so
+    // speak for 4456 through X-Forwarded-Host as a proxy would.
+    let fwd = |uri: &'static str| {
+        [
+            ("X-Forwarded-Host", "127.0.0.1:4456"),
+            ("X-Forwarded-Uri", uri),
+        ]
+    };
+    let r = s.get("/decisions", &fwd("/public/hello"));
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("x-user"), Some("anonymous"));
+    let mut h = fwd("/private").to_vec();
+    h.push(("Accept", "text/html"));
+    let r = s.get("/decisions", &h);
+    assert_eq!(r.status, 302);
+    assert!(
+        r.header("location")
+            .unwrap()
+            .starts_with("http://127.0.0.1:4455/self-service/login/browser?return_to=")
+    );
+    assert_eq!(s.get("/decisions", &fwd("/private")).status, 401);
+}

@@ -34,9 +34,16 @@ fn snapshot(kratos: &str, session_config: &str, authenticators: &str) -> Snapsho
         "authenticators":{authenticators},"authorizer":{{"handler":"allow"}},"mutators":[{{"handler":"header"}}],
         "errors":[{{"handler":"redirect"}}]}}]"#
     );
-    let files = [RuleFile { source: "test".into(), rules: parse_rules(rules.as_bytes()).unwrap() }];
+    let files = [RuleFile {
+        source: "test".into(),
+        rules: parse_rules(rules.as_bytes()).unwrap(),
+    }];
     let snapshot = compile(&config, &files, Default::default());
-    let errors: Vec<_> = snapshot.diagnostics.iter().filter(|d| d.severity == Severity::Error).collect();
+    let errors: Vec<_> = snapshot
+        .diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .collect();
     assert!(errors.is_empty(), "{errors:?}");
     snapshot
 }
@@ -55,15 +62,25 @@ async fn ask(snapshot: &Snapshot, uri: &str, headers: &[(&str, &str)]) -> Respon
     ask_with(snapshot, &metrics, uri, headers).await
 }
 
-async fn ask_with(snapshot: &Snapshot, metrics: &Metrics, uri: &str, headers: &[(&str, &str)]) -> Response<ResponseBody> {
+async fn ask_with(
+    snapshot: &Snapshot,
+    metrics: &Metrics,
+    uri: &str,
+    headers: &[(&str, &str)],
+) -> Response<ResponseBody> {
     let (scheme, rest) = uri.split_once("://").unwrap();
-    let (host, path) = rest.find('/').map_or((rest, "/"), |i| (&rest[..i], &rest[i..]));
+    let (host, path) = rest
+        .find('/')
+        .map_or((rest, "/"), |i| (&rest[..i], &rest[i..]));
     let mut request = Request::builder()
         .uri("/decisions")
         .header("X-Forwarded-Proto", scheme)
         .header("X-Forwarded-Host", host)
         .header("X-Forwarded-Uri", path);
-    if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("x-forwarded-method")) {
+    if !headers
+        .iter()
+        .any(|(n, _)| n.eq_ignore_ascii_case("x-forwarded-method"))
+    {
         request = request.header("X-Forwarded-Method", "GET");
     }
     for (n, v) in headers {
@@ -83,33 +100,59 @@ fn valid_session() -> String {
 async fn charm_headers_come_from_the_kratos_session() {
     let kratos = FakeKratos::start(|_| Answer::ok(valid_session())).await;
     let s = snapshot(&kratos.url(), &charm_session(&kratos, ""), COOKIE_ONLY);
-    let r = ask(&s, "https://example.com/app/page", &[SESSION_COOKIE, ("Accept", "text/html")]).await;
+    let r = ask(
+        &s,
+        "https://example.com/app/page",
+        &[SESSION_COOKIE, ("Accept", "text/html")],
+    )
+    .await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["x-user"], "u1");
     assert_eq!(r.headers()["x-email"], "ann@example.com");
     assert_eq!(r.headers()["x-name"], "Ann");
     let seen = kratos.last().await;
     assert_eq!(seen.method, "GET");
-    assert_eq!(seen.path, "/sessions/whoami", "preserve_path keeps the whoami path");
-    assert_eq!(seen.headers["cookie"], "theme=dark; ory_kratos_session=secret-1", "Cookie is always forwarded");
+    assert_eq!(
+        seen.path, "/sessions/whoami",
+        "preserve_path keeps the whoami path"
+    );
+    assert_eq!(
+        seen.headers["cookie"], "theme=dark; ory_kratos_session=secret-1",
+        "Cookie is always forwarded"
+    );
     assert_eq!(seen.body_len, 0, "no body is forwarded");
 }
 
 #[tokio::test]
 async fn without_preserve_path_the_original_path_is_sent() {
     let kratos = FakeKratos::start(|_| Answer::ok(valid_session())).await;
-    let config = format!(r#"{{check_session_url: "{}/sessions/whoami?a=1", subject_from: "identity.id"}}"#, kratos.url());
+    let config = format!(
+        r#"{{check_session_url: "{}/sessions/whoami?a=1", subject_from: "identity.id"}}"#,
+        kratos.url()
+    );
     let s = snapshot(&kratos.url(), &config, COOKIE_ONLY);
-    assert_eq!(ask(&s, "https://example.com/app/page?b=2", &[SESSION_COOKIE]).await.status(), 200);
+    assert_eq!(
+        ask(&s, "https://example.com/app/page?b=2", &[SESSION_COOKIE])
+            .await
+            .status(),
+        200
+    );
     let seen = kratos.last().await;
     assert_eq!(seen.path, "/app/page");
-    assert_eq!(seen.query.as_deref(), Some("a=1"), "preserve_query defaults to true");
+    assert_eq!(
+        seen.query.as_deref(),
+        Some("a=1"),
+        "preserve_query defaults to true"
+    );
 }
 
 #[tokio::test]
 async fn preserve_query_off_sends_the_decision_query() {
     let kratos = FakeKratos::start(|_| Answer::ok(valid_session())).await;
-    let config = format!(r#"{{check_session_url: "{}/whoami?a=1", preserve_path: true, preserve_query: false}}"#, kratos.url());
+    let config = format!(
+        r#"{{check_session_url: "{}/whoami?a=1", preserve_path: true, preserve_query: false}}"#,
+        kratos.url()
+    );
     let s = snapshot(&kratos.url(), &config, COOKIE_ONLY);
     let metrics = Metrics::new("");
     let (parts, ()) = Request::builder()
@@ -120,14 +163,24 @@ async fn preserve_query_off_sends_the_decision_query() {
         .body(())
         .unwrap()
         .into_parts();
-    assert_eq!(decide(&s, &parts, None, &Cx { metrics: &metrics }).await.0.status(), 200);
+    assert_eq!(
+        decide(&s, &parts, None, &Cx { metrics: &metrics })
+            .await
+            .0
+            .status(),
+        200
+    );
     assert_eq!(kratos.last().await.query.as_deref(), Some("token=t"));
 }
 
 #[tokio::test]
 async fn only_names_the_cookies_that_make_it_responsible() {
     let kratos = FakeKratos::start(|_| Answer::ok(valid_session())).await;
-    let s = snapshot(&kratos.url(), &charm_session(&kratos, ""), r#"[{"handler":"cookie_session"},{"handler":"anonymous"}]"#);
+    let s = snapshot(
+        &kratos.url(),
+        &charm_session(&kratos, ""),
+        r#"[{"handler":"cookie_session"},{"handler":"anonymous"}]"#,
+    );
     let r = ask(&s, "https://example.com/x", &[("Cookie", "theme=dark")]).await;
     assert_eq!(r.status(), 200, "falls through to anonymous");
     assert_eq!(r.headers()["x-user"], "anonymous");
@@ -142,18 +195,41 @@ async fn only_names_the_cookies_that_make_it_responsible() {
 #[tokio::test]
 async fn failing_session_check_does_not_fall_through() {
     let kratos = FakeKratos::start(|_| Answer::status(401)).await;
-    let s = snapshot(&kratos.url(), &charm_session(&kratos, ""), r#"[{"handler":"cookie_session"},{"handler":"anonymous"}]"#);
-    assert_eq!(ask(&s, "https://example.com/x", &[SESSION_COOKIE]).await.status(), 401);
+    let s = snapshot(
+        &kratos.url(),
+        &charm_session(&kratos, ""),
+        r#"[{"handler":"cookie_session"},{"handler":"anonymous"}]"#,
+    );
+    assert_eq!(
+        ask(&s, "https://example.com/x", &[SESSION_COOKIE])
+            .await
+            .status(),
+        401
+    );
 }
 
 #[tokio::test]
 async fn method_is_forwarded_unless_forced() {
     let kratos = FakeKratos::start(|_| Answer::ok(valid_session())).await;
     let s = snapshot(&kratos.url(), &charm_session(&kratos, ""), COOKIE_ONLY);
-    ask(&s, "https://example.com/x", &[SESSION_COOKIE, ("X-Forwarded-Method", "DELETE")]).await;
+    ask(
+        &s,
+        "https://example.com/x",
+        &[SESSION_COOKIE, ("X-Forwarded-Method", "DELETE")],
+    )
+    .await;
     assert_eq!(kratos.last().await.method, "DELETE");
-    let s = snapshot(&kratos.url(), &charm_session(&kratos, ", force_method: GET"), COOKIE_ONLY);
-    ask(&s, "https://example.com/x", &[SESSION_COOKIE, ("X-Forwarded-Method", "DELETE")]).await;
+    let s = snapshot(
+        &kratos.url(),
+        &charm_session(&kratos, ", force_method: GET"),
+        COOKIE_ONLY,
+    );
+    ask(
+        &s,
+        "https://example.com/x",
+        &[SESSION_COOKIE, ("X-Forwarded-Method", "DELETE")],
+    )
+    .await;
     assert_eq!(kratos.last().await.method, "GET");
 }
 
@@ -162,11 +238,24 @@ async fn only_listed_headers_are_forwarded() {
     let kratos = FakeKratos::start(|_| Answer::ok(valid_session())).await;
     let extra = r#", forward_http_headers: [X-Request-Id], additional_headers: {X-Added: yes, X-Forwarded-Host: spoof}, preserve_host: true"#;
     let s = snapshot(&kratos.url(), &charm_session(&kratos, extra), COOKIE_ONLY);
-    ask(&s, "https://example.com/x", &[SESSION_COOKIE, ("X-Request-Id", "r1"), ("Authorization", "Bearer t"), ("X-Other", "o")]).await;
+    ask(
+        &s,
+        "https://example.com/x",
+        &[
+            SESSION_COOKIE,
+            ("X-Request-Id", "r1"),
+            ("Authorization", "Bearer t"),
+            ("X-Other", "o"),
+        ],
+    )
+    .await;
     let seen = kratos.last().await;
     assert_eq!(seen.headers["x-request-id"], "r1");
     assert_eq!(seen.headers["x-added"], "yes");
-    assert_eq!(seen.headers["x-forwarded-host"], "example.com", "preserve_host wins over additional_headers");
+    assert_eq!(
+        seen.headers["x-forwarded-host"], "example.com",
+        "preserve_host wins over additional_headers"
+    );
     assert!(seen.headers.get("authorization").is_none());
     assert!(seen.headers.get("x-other").is_none());
 }
@@ -178,7 +267,11 @@ async fn session_store_statuses_map_like_upstream() {
         if cookie.contains("=limited") {
             Answer {
                 status: 429,
-                headers: vec![("retry-after", "7".into()), ("x-ratelimit-limit", "10".into()), ("x-other", "no".into())],
+                headers: vec![
+                    ("retry-after", "7".into()),
+                    ("x-ratelimit-limit", "10".into()),
+                    ("x-other", "no".into()),
+                ],
                 body: "{}".into(),
                 delay: Duration::ZERO,
             }
@@ -204,25 +297,48 @@ async fn session_store_statuses_map_like_upstream() {
         }
     };
     assert_eq!(status("expired").await.status(), 401);
-    assert_eq!(status("broken").await.status(), 401, "any other status is 401");
+    assert_eq!(
+        status("broken").await.status(),
+        401,
+        "any other status is 401"
+    );
     let r = status("limited").await;
     assert_eq!(r.status(), 429);
     assert_eq!(r.headers()["retry-after"], "7");
     assert_eq!(r.headers()["x-ratelimit-limit"], "10");
     assert!(r.headers().get("x-other").is_none());
-    assert_eq!(status("numeric").await.status(), 403, "subject_from type error");
+    assert_eq!(
+        status("numeric").await.status(),
+        403,
+        "subject_from type error"
+    );
     assert_eq!(status("garbage").await.status(), 403, "garbage JSON denies");
-    assert_eq!(status("inactive").await.status(), 401, "an inactive session denies");
+    assert_eq!(
+        status("inactive").await.status(),
+        401,
+        "an inactive session denies"
+    );
 }
 
 #[tokio::test]
 async fn slow_session_store_denies_after_the_timeout() {
-    let kratos = FakeKratos::start(|_| Answer { delay: Duration::from_secs(10), ..Answer::ok(valid_session()) }).await;
-    let s = snapshot(&kratos.url(), &charm_session(&kratos, ", timeout: 200ms"), COOKIE_ONLY);
+    let kratos = FakeKratos::start(|_| Answer {
+        delay: Duration::from_secs(10),
+        ..Answer::ok(valid_session())
+    })
+    .await;
+    let s = snapshot(
+        &kratos.url(),
+        &charm_session(&kratos, ", timeout: 200ms"),
+        COOKIE_ONLY,
+    );
     let started = Instant::now();
     let r = ask(&s, "https://example.com/x", &[SESSION_COOKIE]).await;
     assert_eq!(r.status(), 403);
-    assert!(started.elapsed() < Duration::from_secs(5), "the timeout, not the store, ended the call");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the timeout, not the store, ended the call"
+    );
     assert_eq!(kratos.calls(), 1);
 }
 
@@ -231,9 +347,23 @@ async fn unreachable_session_store_denies_with_403() {
     let url = format!("http://127.0.0.1:{}", free_port());
     let config = format!(r#"{{check_session_url: "{url}/sessions/whoami", preserve_path: true}}"#);
     let s = snapshot(&url, &config, COOKIE_ONLY);
-    assert_eq!(ask(&s, "https://example.com/x", &[SESSION_COOKIE]).await.status(), 403);
-    let html = ask(&s, "https://example.com/x", &[SESSION_COOKIE, ("Accept", "text/html")]).await;
-    assert_eq!(html.status(), 302, "browsers are still sent to the login page, never let through");
+    assert_eq!(
+        ask(&s, "https://example.com/x", &[SESSION_COOKIE])
+            .await
+            .status(),
+        403
+    );
+    let html = ask(
+        &s,
+        "https://example.com/x",
+        &[SESSION_COOKIE, ("Accept", "text/html")],
+    )
+    .await;
+    assert_eq!(
+        html.status(),
+        302,
+        "browsers are still sent to the login page, never let through"
+    );
 }
 
 fn cached(ttl: &str) -> String {
@@ -243,7 +373,11 @@ fn cached(ttl: &str) -> String {
 #[tokio::test]
 async fn cache_hit_avoids_a_call() {
     let kratos = FakeKratos::start(|_| Answer::ok(valid_session())).await;
-    let s = snapshot(&kratos.url(), &charm_session(&kratos, &cached("60s")), COOKIE_ONLY);
+    let s = snapshot(
+        &kratos.url(),
+        &charm_session(&kratos, &cached("60s")),
+        COOKIE_ONLY,
+    );
     let metrics = Metrics::new("t_");
     for _ in 0..3 {
         let r = ask_with(&s, &metrics, "https://example.com/x", &[SESSION_COOKIE]).await;
@@ -251,23 +385,51 @@ async fn cache_hit_avoids_a_call() {
     }
     assert_eq!(kratos.calls(), 1);
     let text = metrics.encode();
-    assert!(text.contains(r#"t_session_cache_lookups_total{result="hit"} 2"#), "{text}");
-    assert!(text.contains(r#"t_session_store_requests_total{outcome="ok"} 1"#), "{text}");
+    assert!(
+        text.contains(r#"t_session_cache_lookups_total{result="hit"} 2"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"t_session_store_requests_total{outcome="ok"} 1"#),
+        "{text}"
+    );
     // Another credential is another entry; other cookies do not matter.
-    ask(&s, "https://example.com/x", &[("Cookie", "ory_kratos_session=secret-2")]).await;
-    ask(&s, "https://example.com/y", &[("Cookie", "ory_kratos_session=secret-1; theme=light")]).await;
+    ask(
+        &s,
+        "https://example.com/x",
+        &[("Cookie", "ory_kratos_session=secret-2")],
+    )
+    .await;
+    ask(
+        &s,
+        "https://example.com/y",
+        &[("Cookie", "ory_kratos_session=secret-1; theme=light")],
+    )
+    .await;
     assert_eq!(kratos.calls(), 2);
 }
 
 #[tokio::test]
 async fn concurrent_identical_checks_make_one_call() {
-    let kratos = FakeKratos::start(|_| Answer { delay: Duration::from_millis(300), ..Answer::ok(valid_session()) }).await;
-    let s = Arc::new(snapshot(&kratos.url(), &charm_session(&kratos, &cached("60s")), COOKIE_ONLY));
+    let kratos = FakeKratos::start(|_| Answer {
+        delay: Duration::from_millis(300),
+        ..Answer::ok(valid_session())
+    })
+    .await;
+    let s = Arc::new(snapshot(
+        &kratos.url(),
+        &charm_session(&kratos, &cached("60s")),
+        COOKIE_ONLY,
+    ));
     let metrics = Arc::new(Metrics::new(""));
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..100 {
         let (s, metrics) = (Arc::clone(&s), Arc::clone(&metrics));
-        tasks.spawn(async move { ask_with(&s, &metrics, "https://example.com/x", &[SESSION_COOKIE]).await.status() });
+        tasks.spawn(async move {
+            ask_with(&s, &metrics, "https://example.com/x", &[SESSION_COOKIE])
+                .await
+                .status()
+        });
     }
     while let Some(status) = tasks.join_next().await {
         assert_eq!(status.unwrap(), 200);
@@ -277,14 +439,23 @@ async fn concurrent_identical_checks_make_one_call() {
 
 #[tokio::test]
 async fn cached_sessions_end_at_expires_at() {
-    let kratos = FakeKratos::start(|_| Answer::ok(kratos_session("u1", "a@b", "A", &rfc3339_in(2)))).await;
-    let s = snapshot(&kratos.url(), &charm_session(&kratos, &cached("1h")), COOKIE_ONLY);
+    let kratos =
+        FakeKratos::start(|_| Answer::ok(kratos_session("u1", "a@b", "A", &rfc3339_in(2)))).await;
+    let s = snapshot(
+        &kratos.url(),
+        &charm_session(&kratos, &cached("1h")),
+        COOKIE_ONLY,
+    );
     ask(&s, "https://example.com/x", &[SESSION_COOKIE]).await;
     ask(&s, "https://example.com/x", &[SESSION_COOKIE]).await;
     assert_eq!(kratos.calls(), 1);
     tokio::time::sleep(Duration::from_millis(2500)).await;
     ask(&s, "https://example.com/x", &[SESSION_COOKIE]).await;
-    assert_eq!(kratos.calls(), 2, "the session expired, so the store is asked again");
+    assert_eq!(
+        kratos.calls(),
+        2,
+        "the session expired, so the store is asked again"
+    );
 }
 
 #[tokio::test]
@@ -292,7 +463,12 @@ async fn disabled_cache_calls_every_time() {
     let kratos = FakeKratos::start(|_| Answer::ok(valid_session())).await;
     let s = snapshot(&kratos.url(), &charm_session(&kratos, ""), COOKIE_ONLY);
     for _ in 0..3 {
-        assert_eq!(ask(&s, "https://example.com/x", &[SESSION_COOKIE]).await.status(), 200);
+        assert_eq!(
+            ask(&s, "https://example.com/x", &[SESSION_COOKIE])
+                .await
+                .status(),
+            200
+        );
     }
     assert_eq!(kratos.calls(), 3);
 }
@@ -300,24 +476,68 @@ async fn disabled_cache_calls_every_time() {
 #[tokio::test]
 async fn denials_are_not_cached() {
     let kratos = FakeKratos::start(|_| Answer::status(401)).await;
-    let s = snapshot(&kratos.url(), &charm_session(&kratos, &cached("60s")), COOKIE_ONLY);
+    let s = snapshot(
+        &kratos.url(),
+        &charm_session(&kratos, &cached("60s")),
+        COOKIE_ONLY,
+    );
     for _ in 0..2 {
-        assert_eq!(ask(&s, "https://example.com/x", &[SESSION_COOKIE]).await.status(), 401);
+        assert_eq!(
+            ask(&s, "https://example.com/x", &[SESSION_COOKIE])
+                .await
+                .status(),
+            401
+        );
     }
     assert_eq!(kratos.calls(), 2);
 }
 
 #[tokio::test]
 async fn bearer_token_reads_the_authorization_header() {
-    let kratos = FakeKratos::start(|_| Answer::ok(r#"{"sub": "client-1", "extra": {"identity": {"traits": {"email": "c@d"}}}}"#)).await;
-    let config = format!(r#"{{check_session_url: "{}/check", preserve_path: true, prefix: "ory_"}}"#, kratos.url());
-    let s = snapshot(&kratos.url(), &config, r#"[{"handler":"bearer_token"},{"handler":"anonymous"}]"#);
-    let r = ask(&s, "https://example.com/x", &[("Authorization", "Bearer ory_abc")]).await;
-    assert_eq!(r.headers()["x-user"], "client-1", "subject_from defaults to sub");
-    assert_eq!(r.headers()["x-email"], "c@d", "extra_from defaults to extra");
-    assert_eq!(kratos.last().await.headers["authorization"], "Bearer ory_abc");
-    let r = ask(&s, "https://example.com/x", &[("Authorization", "Bearer other")]).await;
-    assert_eq!(r.status(), 401, "wrong prefix: not responsible, and anonymous refuses an Authorization header");
+    let kratos = FakeKratos::start(|_| {
+        Answer::ok(r#"{"sub": "client-1", "extra": {"identity": {"traits": {"email": "c@d"}}}}"#)
+    })
+    .await;
+    let config = format!(
+        r#"{{check_session_url: "{}/check", preserve_path: true, prefix: "ory_"}}"#,
+        kratos.url()
+    );
+    let s = snapshot(
+        &kratos.url(),
+        &config,
+        r#"[{"handler":"bearer_token"},{"handler":"anonymous"}]"#,
+    );
+    let r = ask(
+        &s,
+        "https://example.com/x",
+        &[("Authorization", "Bearer ory_abc")],
+    )
+    .await;
+    assert_eq!(
+        r.headers()["x-user"],
+        "client-1",
+        "subject_from defaults to sub"
+    );
+    assert_eq!(
+        r.headers()["x-email"],
+        "c@d",
+        "extra_from defaults to extra"
+    );
+    assert_eq!(
+        kratos.last().await.headers["authorization"],
+        "Bearer ory_abc"
+    );
+    let r = ask(
+        &s,
+        "https://example.com/x",
+        &[("Authorization", "Bearer other")],
+    )
+    .await;
+    assert_eq!(
+        r.status(),
+        401,
+        "wrong prefix: not responsible, and anonymous refuses an Authorization header"
+    );
     assert_eq!(kratos.calls(), 1);
 }
 
@@ -346,11 +566,30 @@ async fn bearer_token_from_a_query_parameter() {
 #[tokio::test]
 async fn bad_session_store_config_is_a_load_error() {
     let mut config = CHARM_CONFIG.replace("__KRATOS__", "http://k");
-    config = config.replace("preserve_path: true", "preserve_path: true\n      timeout: soon");
+    config = config.replace(
+        "preserve_path: true",
+        "preserve_path: true\n      timeout: soon",
+    );
     let config = parse_config(&config, &NoEnv).unwrap();
-    let rules = parse_rules(include_str!("../fixtures/access-rules-requirer-deny.json").as_bytes()).unwrap();
-    let s = compile(&config, &[RuleFile { source: "deny.json".into(), rules }], Default::default());
-    let error = s.diagnostics.iter().find(|d| d.severity == Severity::Error).expect("a diagnostic");
-    assert!(error.message.contains("timeout") && error.message.contains("cookie_session"), "{}", error.message);
+    let rules = parse_rules(include_str!("../fixtures/access-rules-requirer-deny.json").as_bytes())
+        .unwrap();
+    let s = compile(
+        &config,
+        &[RuleFile {
+            source: "deny.json".into(),
+            rules,
+        }],
+        Default::default(),
+    );
+    let error = s
+        .diagnostics
+        .iter()
+        .find(|d| d.severity == Severity::Error)
+        .expect("a diagnostic");
+    assert!(
+        error.message.contains("timeout") && error.message.contains("cookie_session"),
+        "{}",
+        error.message
+    );
     assert_eq!(error.rule.as_deref(), Some("requirer:0:deny"));
 }

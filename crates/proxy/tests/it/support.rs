@@ -38,10 +38,20 @@ pub struct Answer {
 
 impl Answer {
     pub fn ok(body: impl Into<String>) -> Answer {
-        Answer { status: 200, headers: Vec::new(), body: body.into(), delay: Duration::ZERO }
+        Answer {
+            status: 200,
+            headers: Vec::new(),
+            body: body.into(),
+            delay: Duration::ZERO,
+        }
     }
     pub fn status(status: u16) -> Answer {
-        Answer { status, headers: Vec::new(), body: "{}".into(), delay: Duration::ZERO }
+        Answer {
+            status,
+            headers: Vec::new(),
+            body: "{}".into(),
+            delay: Duration::ZERO,
+        }
     }
 }
 
@@ -65,14 +75,19 @@ impl FakeKratos {
         let (c, s) = (Arc::clone(&calls), Arc::clone(&seen));
         let task = tokio::spawn(async move {
             loop {
-                let Ok((stream, _)) = listener.accept().await else { return };
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
                 let (c, s, b) = (Arc::clone(&c), Arc::clone(&s), Arc::clone(&behaviour));
                 tokio::spawn(async move {
                     let service = service_fn(move |request: Request<Incoming>| {
                         let (c, s, b) = (Arc::clone(&c), Arc::clone(&s), Arc::clone(&b));
                         async move {
                             let (parts, body) = request.into_parts();
-                            let body = http_body_util::BodyExt::collect(body).await.unwrap().to_bytes();
+                            let body = http_body_util::BodyExt::collect(body)
+                                .await
+                                .unwrap()
+                                .to_bytes();
                             let seen = Seen {
                                 method: parts.method.to_string(),
                                 path: parts.uri.path().to_owned(),
@@ -98,7 +113,12 @@ impl FakeKratos {
                 });
             }
         });
-        FakeKratos { addr, calls, seen, task }
+        FakeKratos {
+            addr,
+            calls,
+            seen,
+            task,
+        }
     }
 
     pub fn url(&self) -> String {
@@ -110,7 +130,12 @@ impl FakeKratos {
     }
 
     pub async fn last(&self) -> Seen {
-        self.seen.lock().await.last().cloned().expect("the session store was called")
+        self.seen
+            .lock()
+            .await
+            .last()
+            .cloned()
+            .expect("the session store was called")
     }
 }
 
@@ -140,7 +165,10 @@ pub fn kratos_session(id: &str, email: &str, name: &str, expires_at: &str) -> St
 
 /// An RFC 3339 timestamp `secs` seconds from now.
 pub fn rfc3339_in(secs: i64) -> String {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
     let t = now + secs;
     let days = t.div_euclid(86_400);
     let rem = t.rem_euclid(86_400);
@@ -155,7 +183,12 @@ pub fn rfc3339_in(secs: i64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = if m <= 2 { y + 1 } else { y };
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 /// An answer from the raw client.
@@ -168,15 +201,27 @@ pub struct Reply {
 
 impl Reply {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(&name.to_ascii_lowercase()).map(String::as_str)
+        self.headers
+            .get(&name.to_ascii_lowercase())
+            .map(String::as_str)
     }
 }
 
-/// One HTTP/1.1 request on a fresh connection (so tests see exactly what the server sends).
+/// One HTTP/1.1 GET on a fresh connection (so tests see exactly what the server sends).
 pub fn http_get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> std::io::Result<Reply> {
+    http_request(addr, "GET", path, headers)
+}
+
+/// One HTTP/1.1 request without a body on a fresh connection.
+pub fn http_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> std::io::Result<Reply> {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let mut request = format!("GET {path} HTTP/1.1\r\nConnection: close\r\n");
+    let mut request = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
     if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("host")) {
         request.push_str(&format!("Host: {addr}\r\n"));
     }
@@ -188,9 +233,16 @@ pub fn http_get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> std::
     let mut reader = BufReader::new(stream);
     let mut line = String::new();
     reader.read_line(&mut line)?;
-    let status: u16 = line.split_whitespace().nth(1).and_then(|s| s.parse().ok()).ok_or_else(|| {
-        std::io::Error::new(std::io::ErrorKind::InvalidData, format!("bad status line {line:?}"))
-    })?;
+    let status: u16 = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("bad status line {line:?}"),
+            )
+        })?;
     let mut headers = BTreeMap::new();
     loop {
         line.clear();
@@ -205,12 +257,77 @@ pub fn http_get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> std::
     }
     let mut body = String::new();
     reader.read_to_string(&mut body)?;
-    Ok(Reply { status, headers, body })
+    Ok(Reply {
+        status,
+        headers,
+        body,
+    })
 }
 
 /// A free loopback port (bound and released; the server binds it right after).
 pub fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    StdListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Runs an `oathkeeper` client command, returning exit code, stdout and stderr.
+pub fn run_cli(args: &[&str]) -> (i32, String, String) {
+    let output = Command::new(BIN)
+        .args(args)
+        .output()
+        .expect("run oathkeeper");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// A directory laid out like a Kubernetes ConfigMap volume: each key is a symlink into
+/// `..data`, itself a symlink to a timestamped directory that kubelet swaps atomically.
+pub struct ConfigMapDir {
+    pub dir: tempfile::TempDir,
+    generation: usize,
+}
+
+impl ConfigMapDir {
+    pub fn new(files: &[(&str, &str)]) -> ConfigMapDir {
+        let mut volume = ConfigMapDir {
+            dir: tempfile::tempdir().unwrap(),
+            generation: 0,
+        };
+        volume.update(files);
+        for (name, _) in files {
+            std::os::unix::fs::symlink(format!("..data/{name}"), volume.dir.path().join(name))
+                .unwrap();
+        }
+        volume
+    }
+
+    pub fn path(&self, name: &str) -> std::path::PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Writes a new generation and swaps `..data` to it with a rename, as kubelet does.
+    pub fn update(&mut self, files: &[(&str, &str)]) {
+        self.generation += 1;
+        let root = self.dir.path();
+        let generation = format!("..2026_11_28_{:06}", self.generation);
+        std::fs::create_dir(root.join(&generation)).unwrap();
+        for (name, content) in files {
+            std::fs::write(root.join(&generation).join(name), content).unwrap();
+        }
+        let tmp = root.join("..data_tmp");
+        std::os::unix::fs::symlink(&generation, &tmp).unwrap();
+        std::fs::rename(&tmp, root.join("..data")).unwrap();
+        if self.generation > 1 {
+            let old = format!("..2026_11_28_{:06}", self.generation - 1);
+            std::fs::remove_dir_all(root.join(old)).unwrap();
+        }
+    }
 }
 
 /// A running `oathkeeper serve`, killed on drop.
@@ -226,22 +343,30 @@ impl Server {
     /// Starts `oathkeeper serve -c config` on free ports (via the environment, as upstream maps
     /// it) and waits until `/health/alive` answers.
     pub fn start(config: &Path) -> Server {
-        Server::start_with_env(config, &[])
+        Server::start_with_env(Some(config), &[])
     }
 
-    pub fn start_with_env(config: &Path, env: &[(&str, &str)]) -> Server {
+    /// Starts with `config` (or the embedded example when `None`) and extra environment.
+    pub fn start_with_env(config: Option<&Path>, env: &[(&str, &str)]) -> Server {
         let api_port = free_port();
         let metrics_port = free_port();
         let mut command = Command::new(BIN);
+        command.arg("serve");
+        if let Some(config) = config {
+            command.arg("-c").arg(config);
+        }
         command
-            .args(["serve", "-c"])
-            .arg(config)
             .env("SERVE_API_HOST", "127.0.0.1")
             .env("SERVE_API_PORT", api_port.to_string())
             .env("SERVE_PROMETHEUS_HOST", "127.0.0.1")
             .env("SERVE_PROMETHEUS_PORT", metrics_port.to_string())
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit());
+            // The server's logs: set OATHKEEPER_TEST_LOGS=1 to see them.
+            .stderr(if std::env::var_os("OATHKEEPER_TEST_LOGS").is_some() {
+                Stdio::inherit()
+            } else {
+                Stdio::null()
+            });
         for (k, v) in env {
             command.env(k, v);
         }
@@ -268,7 +393,9 @@ impl Server {
     /// Asks `/decisions` about `method url` the way Traefik does.
     pub fn decide(&self, url: &str, extra: &[(&str, &str)]) -> Reply {
         let (scheme, rest) = url.split_once("://").unwrap();
-        let (host, uri) = rest.find('/').map_or((rest, "/"), |i| (&rest[..i], &rest[i..]));
+        let (host, uri) = rest
+            .find('/')
+            .map_or((rest, "/"), |i| (&rest[..i], &rest[i..]));
         let mut headers = vec![
             ("X-Forwarded-Method", "GET"),
             ("X-Forwarded-Proto", scheme),

@@ -33,7 +33,11 @@ impl Anonymous {
     }
 
     /// Any `Authorization` value, even a non-bearer one, makes this not responsible.
-    pub fn authenticate(&self, request: &OriginalRequest<'_>, session: &mut Session) -> AuthnOutcome {
+    pub fn authenticate(
+        &self,
+        request: &OriginalRequest<'_>,
+        session: &mut Session,
+    ) -> AuthnOutcome {
         let has_authorization = request
             .headers
             .get(http::header::AUTHORIZATION)

@@ -47,19 +47,43 @@ impl BearerToken {
         }
         let source = match &config.token_from {
             None => Source::Bearer,
-            Some(TokenFrom { header: Some(h), query_parameter: None, cookie: None }) => {
-                Source::Header(http::HeaderName::try_from(h.as_str()).map_err(|_| bad("token_from.header is not a header name"))?)
+            Some(TokenFrom {
+                header: Some(h),
+                query_parameter: None,
+                cookie: None,
+            }) => Source::Header(
+                http::HeaderName::try_from(h.as_str())
+                    .map_err(|_| bad("token_from.header is not a header name"))?,
+            ),
+            Some(TokenFrom {
+                header: None,
+                query_parameter: Some(q),
+                cookie: None,
+            }) => Source::Query(q.clone()),
+            Some(TokenFrom {
+                header: None,
+                query_parameter: None,
+                cookie: Some(c),
+            }) => Source::Cookie(c.clone()),
+            Some(_) => {
+                return Err(bad(
+                    "token_from needs exactly one of header, query_parameter, cookie",
+                ));
             }
-            Some(TokenFrom { header: None, query_parameter: Some(q), cookie: None }) => Source::Query(q.clone()),
-            Some(TokenFrom { header: None, query_parameter: None, cookie: Some(c) }) => Source::Cookie(c.clone()),
-            Some(_) => return Err(bad("token_from needs exactly one of header, query_parameter, cookie")),
         };
-        Ok(Specific { source, prefix: config.prefix.clone().unwrap_or_default() })
+        Ok(Specific {
+            source,
+            prefix: config.prefix.clone().unwrap_or_default(),
+        })
     }
 
     /// Builds the authenticator around a compiled store.
     pub fn new(specific: Specific, store: Arc<SessionStore>) -> BearerToken {
-        BearerToken { source: specific.source, prefix: specific.prefix, store }
+        BearerToken {
+            source: specific.source,
+            prefix: specific.prefix,
+            store,
+        }
     }
 
     fn token<'r>(&self, request: &'r OriginalRequest<'_>) -> Option<std::borrow::Cow<'r, str>> {
@@ -68,22 +92,39 @@ impl BearerToken {
             Source::Bearer => {
                 let value = request.header("authorization")?;
                 let (scheme, token) = value.split_once(' ')?;
-                scheme.eq_ignore_ascii_case("bearer").then(|| Cow::Borrowed(token))
+                scheme
+                    .eq_ignore_ascii_case("bearer")
+                    .then_some(Cow::Borrowed(token))
             }
             Source::Header(name) => request.headers.get(name)?.to_str().ok().map(Cow::Borrowed),
             Source::Query(name) => request.query?.split('&').find_map(|pair| {
                 let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
                 (percent_decode_str(&k.replace('+', " ")).decode_utf8_lossy() == name.as_str())
-                    .then(|| Cow::Owned(percent_decode_str(&v.replace('+', " ")).decode_utf8_lossy().into_owned()))
+                    .then(|| {
+                        Cow::Owned(
+                            percent_decode_str(&v.replace('+', " "))
+                                .decode_utf8_lossy()
+                                .into_owned(),
+                        )
+                    })
             }),
-            Source::Cookie(name) => cookies(request).find(|(n, _)| n == name).map(|(_, v)| Cow::Borrowed(v)),
+            Source::Cookie(name) => cookies(request)
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| Cow::Borrowed(v)),
         }
         .filter(|t| !t.is_empty())
     }
 
     /// Authenticates with the session store.
-    pub async fn authenticate(&self, request: &OriginalRequest<'_>, session: &mut Session, cx: &Cx<'_>) -> Result<AuthnOutcome, Denial> {
-        let Some(token) = self.token(request) else { return Ok(AuthnOutcome::NotResponsible) };
+    pub async fn authenticate(
+        &self,
+        request: &OriginalRequest<'_>,
+        session: &mut Session,
+        cx: &Cx<'_>,
+    ) -> Result<AuthnOutcome, Denial> {
+        let Some(token) = self.token(request) else {
+            return Ok(AuthnOutcome::NotResponsible);
+        };
         if !token.starts_with(&self.prefix) {
             return Ok(AuthnOutcome::NotResponsible);
         }

@@ -28,7 +28,10 @@ impl CookieSession {
 
     /// Compiles from the merged config, reusing `store` when one with the same config exists.
     pub fn new(only: Vec<String>, store: Arc<SessionStore>) -> CookieSession {
-        CookieSession { only: only.into_boxed_slice(), store }
+        CookieSession {
+            only: only.into_boxed_slice(),
+            store,
+        }
     }
 
     /// The credential (a cache key part): the `only` cookies, or every cookie without `only`.
@@ -46,8 +49,15 @@ impl CookieSession {
     }
 
     /// Authenticates with the session store.
-    pub async fn authenticate(&self, request: &OriginalRequest<'_>, session: &mut Session, cx: &Cx<'_>) -> Result<AuthnOutcome, Denial> {
-        let Some(credential) = self.credential(request) else { return Ok(AuthnOutcome::NotResponsible) };
+    pub async fn authenticate(
+        &self,
+        request: &OriginalRequest<'_>,
+        session: &mut Session,
+        cx: &Cx<'_>,
+    ) -> Result<AuthnOutcome, Denial> {
+        let Some(credential) = self.credential(request) else {
+            return Ok(AuthnOutcome::NotResponsible);
+        };
         let verdict = self.store.check(request, &credential, cx).await?;
         session.subject.clone_from(&verdict.subject);
         session.extra.clone_from(&verdict.extra);
@@ -56,7 +66,9 @@ impl CookieSession {
 }
 
 /// The request's cookies as (name, value), in order.
-pub(crate) fn cookies<'r>(request: &'r OriginalRequest<'_>) -> impl Iterator<Item = (&'r str, &'r str)> {
+pub(crate) fn cookies<'r>(
+    request: &'r OriginalRequest<'_>,
+) -> impl Iterator<Item = (&'r str, &'r str)> {
     request
         .headers
         .get_all(http::header::COOKIE)

@@ -37,27 +37,51 @@ pub enum Authenticator {
 }
 
 /// Every authenticator id this server implements.
-pub const IMPLEMENTED: &[&str] = &["noop", "anonymous", "unauthorized", "cookie_session", "bearer_token"];
+pub const IMPLEMENTED: &[&str] = &[
+    "noop",
+    "anonymous",
+    "unauthorized",
+    "cookie_session",
+    "bearer_token",
+];
 
 impl Authenticator {
     /// Compiles authenticator `id` from its merged config.
-    pub fn compile(id: &str, config: &serde_json::Value, cx: &mut CompileCx) -> Result<Self, String> {
+    pub fn compile(
+        id: &str,
+        config: &serde_json::Value,
+        cx: &mut CompileCx,
+    ) -> Result<Self, String> {
         match id {
             "cookie_session" => {
                 let wire: session_store::Config = super::decode(id, config)?;
                 let only = cookie_session::CookieSession::config_only(&wire)?;
                 let store = cx.session_store(id, config, || {
-                    session_store::SessionStore::compile(id, &wire, session_store::Credential::Cookie, "subject")
+                    session_store::SessionStore::compile(
+                        id,
+                        &wire,
+                        session_store::Credential::Cookie,
+                        "subject",
+                    )
                 })?;
-                Ok(Authenticator::CookieSession(cookie_session::CookieSession::new(only, store)))
+                Ok(Authenticator::CookieSession(
+                    cookie_session::CookieSession::new(only, store),
+                ))
             }
             "bearer_token" => {
                 let wire: session_store::Config = super::decode(id, config)?;
                 let specific = bearer_token::BearerToken::config_specific(&wire)?;
                 let store = cx.session_store(id, config, || {
-                    session_store::SessionStore::compile(id, &wire, session_store::Credential::Authorization, "sub")
+                    session_store::SessionStore::compile(
+                        id,
+                        &wire,
+                        session_store::Credential::Authorization,
+                        "sub",
+                    )
                 })?;
-                Ok(Authenticator::BearerToken(bearer_token::BearerToken::new(specific, store)))
+                Ok(Authenticator::BearerToken(bearer_token::BearerToken::new(
+                    specific, store,
+                )))
             }
             "noop" => super::no_config(id, config).map(|()| Authenticator::Noop),
             "unauthorized" => super::no_config(id, config).map(|()| Authenticator::Unauthorized),
@@ -78,7 +102,9 @@ impl Authenticator {
             Authenticator::BearerToken(a) => a.authenticate(request, session, cx).await,
             Authenticator::Noop => Ok(AuthnOutcome::Authenticated),
             Authenticator::Anonymous(a) => Ok(a.authenticate(request, session)),
-            Authenticator::Unauthorized => Err(Denial::unauthorized("Access credentials are invalid")),
+            Authenticator::Unauthorized => {
+                Err(Denial::unauthorized("Access credentials are invalid"))
+            }
         }
     }
 }

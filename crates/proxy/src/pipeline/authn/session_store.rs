@@ -129,46 +129,77 @@ pub struct SessionStore {
 
 impl SessionStore {
     /// Compiles the shared part of the config. `handler` names the handler in errors.
-    pub fn compile(handler: &str, config: &Config, credential: Credential, default_subject_from: &str) -> Result<SessionStore, String> {
+    pub fn compile(
+        handler: &str,
+        config: &Config,
+        credential: Credential,
+        default_subject_from: &str,
+    ) -> Result<SessionStore, String> {
         let bad = |what: String| format!("authenticator \"{handler}\": {what}");
-        let url = config.check_session_url.as_deref().filter(|u| !u.is_empty()).ok_or_else(|| bad("check_session_url is required".into()))?;
-        let base: Uri = url.parse().map_err(|e| bad(format!("invalid check_session_url \"{url}\": {e}")))?;
+        let url = config
+            .check_session_url
+            .as_deref()
+            .filter(|u| !u.is_empty())
+            .ok_or_else(|| bad("check_session_url is required".into()))?;
+        let base: Uri = url
+            .parse()
+            .map_err(|e| bad(format!("invalid check_session_url \"{url}\": {e}")))?;
         if !matches!(base.scheme_str(), Some("http" | "https")) || base.authority().is_none() {
-            return Err(bad(format!("check_session_url \"{url}\" must be an absolute http(s) URL")));
+            return Err(bad(format!(
+                "check_session_url \"{url}\" must be an absolute http(s) URL"
+            )));
         }
         let force_method = config
             .force_method
             .as_deref()
             .filter(|m| !m.is_empty())
-            .map(|m| Method::from_bytes(m.to_ascii_uppercase().as_bytes()).map_err(|_| bad(format!("invalid force_method \"{m}\""))))
+            .map(|m| {
+                Method::from_bytes(m.to_ascii_uppercase().as_bytes())
+                    .map_err(|_| bad(format!("invalid force_method \"{m}\"")))
+            })
             .transpose()?;
         let forward = config
             .forward_http_headers
             .iter()
-            .map(|h| HeaderName::try_from(h.as_str()).map_err(|_| bad(format!("invalid header name \"{h}\" in forward_http_headers"))))
+            .map(|h| {
+                HeaderName::try_from(h.as_str()).map_err(|_| {
+                    bad(format!(
+                        "invalid header name \"{h}\" in forward_http_headers"
+                    ))
+                })
+            })
             .collect::<Result<_, _>>()?;
         let additional = config
             .additional_headers
             .iter()
             .map(|(k, v)| {
-                let name = HeaderName::try_from(k.as_str()).map_err(|_| bad(format!("invalid header name \"{k}\" in additional_headers")))?;
-                let value = HeaderValue::try_from(v.as_str()).map_err(|_| bad(format!("invalid value of additional header \"{k}\"")))?;
+                let name = HeaderName::try_from(k.as_str()).map_err(|_| {
+                    bad(format!("invalid header name \"{k}\" in additional_headers"))
+                })?;
+                let value = HeaderValue::try_from(v.as_str())
+                    .map_err(|_| bad(format!("invalid value of additional header \"{k}\"")))?;
                 Ok((name, value))
             })
             .collect::<Result<_, String>>()?;
-        let duration = |text: Option<&str>, default: Duration, key: &str| -> Result<Duration, String> {
-            match text {
-                None => Ok(default),
-                Some(t) => parse_duration(t).map_err(|e| bad(format!("{key}: {e}"))),
-            }
-        };
+        let duration =
+            |text: Option<&str>, default: Duration, key: &str| -> Result<Duration, String> {
+                match text {
+                    None => Ok(default),
+                    Some(t) => parse_duration(t).map_err(|e| bad(format!("{key}: {e}"))),
+                }
+            };
         let timeout = duration(config.timeout.as_deref(), Duration::from_secs(5), "timeout")?;
-        let connect_timeout = duration(config.connect_timeout.as_deref(), Duration::from_secs(1), "connect_timeout")?;
+        let connect_timeout = duration(
+            config.connect_timeout.as_deref(),
+            Duration::from_secs(1),
+            "connect_timeout",
+        )?;
         if timeout.is_zero() || connect_timeout.is_zero() {
             return Err(bad("timeouts must be greater than zero".into()));
         }
         let cache = if config.cache.enabled {
-            let ttl = parse_duration(&config.cache.ttl).map_err(|e| bad(format!("cache.ttl: {e}")))?;
+            let ttl =
+                parse_duration(&config.cache.ttl).map_err(|e| bad(format!("cache.ttl: {e}")))?;
             if config.cache.max_entries == 0 {
                 return Err(bad("cache.max_entries must be greater than zero".into()));
             }
@@ -185,8 +216,14 @@ impl SessionStore {
             forward,
             additional,
             credential,
-            subject_from: config.subject_from.clone().unwrap_or_else(|| default_subject_from.to_owned()),
-            extra_from: config.extra_from.clone().unwrap_or_else(|| "extra".to_owned()),
+            subject_from: config
+                .subject_from
+                .clone()
+                .unwrap_or_else(|| default_subject_from.to_owned()),
+            extra_from: config
+                .extra_from
+                .clone()
+                .unwrap_or_else(|| "extra".to_owned()),
             timeout,
             client: build(connect_timeout),
             cache,
@@ -200,8 +237,16 @@ impl SessionStore {
         url.push_str(self.base.scheme_str().unwrap_or("http"));
         url.push_str("://");
         url.push_str(self.base.authority().map_or("", |a| a.as_str()));
-        url.push_str(if self.preserve_path { self.base.path() } else { request.path });
-        let query = if self.preserve_query { self.base.query() } else { request.query };
+        url.push_str(if self.preserve_path {
+            self.base.path()
+        } else {
+            request.path
+        });
+        let query = if self.preserve_query {
+            self.base.query()
+        } else {
+            request.query
+        };
         if let Some(q) = query.filter(|q| !q.is_empty()) {
             url.push('?');
             url.push_str(q);
@@ -211,7 +256,12 @@ impl SessionStore {
 
     /// Checks the credential: from the cache when enabled, else from the session store.
     /// `credential` is the cache key's credential part (cookie values or token).
-    pub async fn check(&self, request: &OriginalRequest<'_>, credential: &str, cx: &Cx<'_>) -> Result<Arc<Verdict>, Denial> {
+    pub async fn check(
+        &self,
+        request: &OriginalRequest<'_>,
+        credential: &str,
+        cx: &Cx<'_>,
+    ) -> Result<Arc<Verdict>, Denial> {
         let url = self.url(request);
         match &self.cache {
             None => self.fetch(request, &url, cx).await.map(Arc::new),
@@ -227,7 +277,12 @@ impl SessionStore {
         }
     }
 
-    async fn fetch(&self, request: &OriginalRequest<'_>, url: &str, cx: &Cx<'_>) -> Result<Verdict, Denial> {
+    async fn fetch(
+        &self,
+        request: &OriginalRequest<'_>,
+        url: &str,
+        cx: &Cx<'_>,
+    ) -> Result<Verdict, Denial> {
         let started = Instant::now();
         let result = self.call(request, url).await;
         let outcome = match &result {
@@ -248,10 +303,13 @@ impl SessionStore {
     async fn call(&self, request: &OriginalRequest<'_>, url: &str) -> Result<Bytes, Failure> {
         let method = match &self.force_method {
             Some(m) => m.clone(),
-            None => Method::from_bytes(request.method.as_bytes()).map_err(|_| Failure::Invalid("the original method is not a valid method"))?,
+            None => Method::from_bytes(request.method.as_bytes())
+                .map_err(|_| Failure::Invalid("the original method is not a valid method"))?,
         };
         let mut outbound = http::Request::builder().method(method).uri(url);
-        let headers = outbound.headers_mut().ok_or(Failure::Invalid("invalid session-store request"))?;
+        let headers = outbound
+            .headers_mut()
+            .ok_or(Failure::Invalid("invalid session-store request"))?;
         for name in self.forward.iter() {
             for value in request.headers.get_all(name) {
                 headers.append(name.clone(), value.clone());
@@ -270,15 +328,25 @@ impl SessionStore {
             headers.insert(name.clone(), value.clone());
         }
         if self.preserve_host {
-            let host = HeaderValue::from_str(request.host).map_err(|_| Failure::Invalid("invalid host"))?;
+            let host = HeaderValue::from_str(request.host)
+                .map_err(|_| Failure::Invalid("invalid host"))?;
             headers.insert(HeaderName::from_static("x-forwarded-host"), host);
         }
-        let outbound = outbound.body(Empty::<Bytes>::new()).map_err(|_| Failure::Invalid("invalid session-store request"))?;
+        let outbound = outbound
+            .body(Empty::<Bytes>::new())
+            .map_err(|_| Failure::Invalid("invalid session-store request"))?;
         let exchange = async {
-            let response = self.client.request(outbound).await.map_err(|e| Failure::Unreachable(e.to_string()))?;
+            let response = self
+                .client
+                .request(outbound)
+                .await
+                .map_err(|e| Failure::Unreachable(e.to_string()))?;
             let status = response.status();
             if status != StatusCode::OK {
-                return Err(Failure::Status(status, Box::new(response.headers().clone())));
+                return Err(Failure::Status(
+                    status,
+                    Box::new(response.headers().clone()),
+                ));
             }
             let body = Limited::new(response.into_body(), MAX_BODY)
                 .collect()
@@ -286,22 +354,33 @@ impl SessionStore {
                 .map_err(|e| Failure::Unreachable(format!("reading the answer: {e}")))?;
             Ok(body.to_bytes())
         };
-        tokio::time::timeout(self.timeout, exchange).await.map_err(|_| Failure::Timeout)?
+        tokio::time::timeout(self.timeout, exchange)
+            .await
+            .map_err(|_| Failure::Timeout)?
     }
 
     /// Reads subject and extra from a 200 answer.
     fn read(&self, body: &[u8]) -> Result<Verdict, Denial> {
-        let document: Value = serde_json::from_slice(body)
-            .map_err(|_| Denial::upstream(StatusCode::FORBIDDEN, "the session store answered 200 with a body that is not JSON"))?;
+        let document: Value = serde_json::from_slice(body).map_err(|_| {
+            Denial::upstream(
+                StatusCode::FORBIDDEN,
+                "the session store answered 200 with a body that is not JSON",
+            )
+        })?;
         // Beyond upstream: a session the store itself marks inactive is not a session.
         if document.get("active") == Some(&Value::Bool(false)) {
-            return Err(Denial::unauthorized("the session store reports the session as inactive"));
+            return Err(Denial::unauthorized(
+                "the session store reports the session as inactive",
+            ));
         }
         let subject = match gjson::get(&document, &self.subject_from).as_deref() {
             None | Some(Value::Null) => String::new(),
             Some(Value::String(s)) => s.clone(),
             Some(_) => {
-                return Err(Denial::upstream(StatusCode::FORBIDDEN, "The configured subject_from GJSON path returned an error on JSON output: it is not a string"));
+                return Err(Denial::upstream(
+                    StatusCode::FORBIDDEN,
+                    "The configured subject_from GJSON path returned an error on JSON output: it is not a string",
+                ));
             }
         };
         let extra = match gjson::get(&document, &self.extra_from) {
@@ -309,11 +388,21 @@ impl SessionStore {
             Some(v) if v.is_null() => None,
             Some(v) if v.is_object() => Some(Arc::new(v.into_owned())),
             Some(_) => {
-                return Err(Denial::upstream(StatusCode::FORBIDDEN, "The configured extra_from GJSON path returned an error on JSON output: it is not an object"));
+                return Err(Denial::upstream(
+                    StatusCode::FORBIDDEN,
+                    "The configured extra_from GJSON path returned an error on JSON output: it is not an object",
+                ));
             }
         };
-        let expires_at = document.get("expires_at").and_then(Value::as_str).and_then(session_cache::parse_rfc3339);
-        Ok(Verdict { subject, extra, expires_at })
+        let expires_at = document
+            .get("expires_at")
+            .and_then(Value::as_str)
+            .and_then(session_cache::parse_rfc3339);
+        Ok(Verdict {
+            subject,
+            extra,
+            expires_at,
+        })
     }
 }
 
@@ -328,21 +417,34 @@ enum Failure {
 impl Failure {
     fn into_denial(self) -> Denial {
         match self {
-            Failure::Timeout => Denial::upstream(StatusCode::FORBIDDEN, "the session store did not answer in time"),
-            Failure::Unreachable(e) => Denial::upstream(StatusCode::FORBIDDEN, format!("the session store is unreachable: {e}")),
+            Failure::Timeout => Denial::upstream(
+                StatusCode::FORBIDDEN,
+                "the session store did not answer in time",
+            ),
+            Failure::Unreachable(e) => Denial::upstream(
+                StatusCode::FORBIDDEN,
+                format!("the session store is unreachable: {e}"),
+            ),
             Failure::Invalid(what) => Denial::malformed(what),
             Failure::Status(StatusCode::TOO_MANY_REQUESTS, headers) => {
                 let mut passed = HeaderMap::new();
                 for (name, value) in headers.iter() {
-                    if name == http::header::RETRY_AFTER || name.as_str().starts_with("x-ratelimit-") {
+                    if name == http::header::RETRY_AFTER
+                        || name.as_str().starts_with("x-ratelimit-")
+                    {
                         passed.append(name.clone(), value.clone());
                     }
                 }
-                let mut denial = Denial::upstream(StatusCode::TOO_MANY_REQUESTS, "the session store is rate limiting");
+                let mut denial = Denial::upstream(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "the session store is rate limiting",
+                );
                 denial.headers = Some(Box::new(passed));
                 denial
             }
-            Failure::Status(status, _) => Denial::unauthorized(format!("the session store answered {status}")),
+            Failure::Status(status, _) => {
+                Denial::unauthorized(format!("the session store answered {status}"))
+            }
         }
     }
 }

@@ -19,7 +19,11 @@ pub const IMPLEMENTED: &[&str] = &["allow", "deny"];
 
 impl Authorizer {
     /// Compiles authorizer `id` from its merged config.
-    pub fn compile(id: &str, config: &serde_json::Value, _cx: &mut CompileCx) -> Result<Self, String> {
+    pub fn compile(
+        id: &str,
+        config: &serde_json::Value,
+        _cx: &mut CompileCx,
+    ) -> Result<Self, String> {
         match id {
             "allow" => super::no_config(id, config).map(|()| Authorizer::Allow),
             "deny" => super::no_config(id, config).map(|()| Authorizer::Deny),

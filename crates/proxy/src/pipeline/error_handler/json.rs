@@ -33,7 +33,10 @@ impl Json {
     /// Compiles from the merged config.
     pub fn compile(config: &serde_json::Value) -> Result<Json, String> {
         let c: Config = crate::pipeline::decode("json", config)?;
-        Ok(Json { verbose: c.verbose, when: When::compile(&c.when)? })
+        Ok(Json {
+            verbose: c.verbose,
+            when: When::compile(&c.when)?,
+        })
     }
 
     /// Writes the error.

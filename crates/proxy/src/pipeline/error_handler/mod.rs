@@ -31,9 +31,8 @@ impl ErrorHandler {
         match id {
             "json" => json::Json::compile(config).map(ErrorHandler::Json),
             "redirect" => redirect::Redirect::compile(config).map(ErrorHandler::Redirect),
-            "www_authenticate" => {
-                www_authenticate::WwwAuthenticate::compile(config).map(ErrorHandler::WwwAuthenticate)
-            }
+            "www_authenticate" => www_authenticate::WwwAuthenticate::compile(config)
+                .map(ErrorHandler::WwwAuthenticate),
             other => Err(format!("unknown error handler \"{other}\"")),
         }
     }
@@ -78,7 +77,9 @@ pub fn select<'h>(
     for handler in rule_handlers {
         if handler.responsible(denial, request) {
             if chosen.is_some() {
-                return Err(Denial::internal("Found more than one error handlers to be responsible"));
+                return Err(Denial::internal(
+                    "Found more than one error handlers to be responsible",
+                ));
             }
             chosen = Some(handler);
         }
@@ -93,7 +94,9 @@ pub fn select<'h>(
             Err(reason) => return Err(Denial::internal(reason.clone())),
         }
     }
-    Err(Denial::internal("no matching error handling strategy was found"))
+    Err(Denial::internal(
+        "no matching error handling strategy was found",
+    ))
 }
 
 /// Answers `denial` with the selected handler, or a plain JSON 500 when none can be selected.

@@ -41,23 +41,39 @@ impl Redirect {
     /// Compiles from the merged config; `to` is required.
     pub fn compile(config: &serde_json::Value) -> Result<Redirect, String> {
         let c: Config = crate::pipeline::decode("redirect", config)?;
-        let to = c.to.filter(|t| !t.is_empty()).ok_or("error handler \"redirect\": \"to\" is required")?;
-        if !c.return_to_query_param.bytes().all(|b| b.is_ascii_alphanumeric() || b",._~-".contains(&b)) {
+        let to =
+            c.to.filter(|t| !t.is_empty())
+                .ok_or("error handler \"redirect\": \"to\" is required")?;
+        if !c
+            .return_to_query_param
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b",._~-".contains(&b))
+        {
             return Err(format!(
                 "error handler \"redirect\": invalid return_to_query_param \"{}\"",
                 c.return_to_query_param
             ));
         }
         // Upstream: any code other than 301 becomes 302.
-        let status = if c.code == Some(301) { StatusCode::MOVED_PERMANENTLY } else { StatusCode::FOUND };
-        Ok(Redirect { to, status, return_to: c.return_to_query_param, when: When::compile(&c.when)? })
+        let status = if c.code == Some(301) {
+            StatusCode::MOVED_PERMANENTLY
+        } else {
+            StatusCode::FOUND
+        };
+        Ok(Redirect {
+            to,
+            status,
+            return_to: c.return_to_query_param,
+            when: When::compile(&c.when)?,
+        })
     }
 
     /// Writes the redirect.
     pub fn handle(&self, request: &OriginalRequest<'_>) -> Result<Response<ResponseBody>, Denial> {
         let location = self.location(request);
-        let value = HeaderValue::try_from(location)
-            .map_err(|_| Denial::internal("error handler \"redirect\": location is not a valid header"))?;
+        let value = HeaderValue::try_from(location).map_err(|_| {
+            Denial::internal("error handler \"redirect\": location is not a valid header")
+        })?;
         let mut response = Response::new(ResponseBody::from(Bytes::new()));
         *response.status_mut() = self.status;
         response.headers_mut().insert(header::LOCATION, value);
@@ -101,9 +117,11 @@ impl Redirect {
 
 /// Resolves `to` against the original request's scheme and host when it is not absolute.
 fn absolute(to: &str, request: &OriginalRequest<'_>) -> String {
-    let has_scheme = to
-        .split_once("://")
-        .is_some_and(|(s, _)| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b)));
+    let has_scheme = to.split_once("://").is_some_and(|(s, _)| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+    });
     if has_scheme {
         to.to_owned()
     } else if let Some(rest) = to.strip_prefix("//") {
@@ -117,12 +135,20 @@ fn absolute(to: &str, request: &OriginalRequest<'_>) -> String {
 }
 
 /// Go's `url.QueryEscape`: unreserved characters stay, space becomes `+`, the rest `%XX`.
-const QUERY: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+const QUERY: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
 
 fn query_escape(text: &str) -> String {
-    utf8_percent_encode(text, QUERY).to_string().replace("%20", "+")
+    utf8_percent_encode(text, QUERY)
+        .to_string()
+        .replace("%20", "+")
 }
 
 fn query_unescape(text: &str) -> String {
-    percent_decode_str(&text.replace('+', " ")).decode_utf8_lossy().into_owned()
+    percent_decode_str(&text.replace('+', " "))
+        .decode_utf8_lossy()
+        .into_owned()
 }

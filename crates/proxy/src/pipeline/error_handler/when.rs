@@ -84,7 +84,10 @@ impl MediaType {
         if main.is_empty() || sub.is_empty() {
             return None;
         }
-        Some(MediaType { main: main.to_owned(), sub: sub.to_owned() })
+        Some(MediaType {
+            main: main.to_owned(),
+            sub: sub.to_owned(),
+        })
     }
 
     /// Whether this pattern (wildcards allowed) matches `text` (wildcards literal).
@@ -106,14 +109,19 @@ impl When {
                 let media = |list: Option<&Vec<String>>| -> Result<Box<[MediaType]>, String> {
                     list.into_iter()
                         .flatten()
-                        .map(|t| MediaType::parse(t).ok_or_else(|| format!("when: invalid media type \"{t}\"")))
+                        .map(|t| {
+                            MediaType::parse(t)
+                                .ok_or_else(|| format!("when: invalid media type \"{t}\""))
+                        })
                         .collect()
                 };
                 let remote = c.request.as_ref().and_then(|r| r.remote_ip.as_ref());
                 let networks = remote
                     .into_iter()
                     .flat_map(|r| r.networks.iter())
-                    .map(|n| parse_network(n).ok_or_else(|| format!("when: invalid network \"{n}\"")))
+                    .map(|n| {
+                        parse_network(n).ok_or_else(|| format!("when: invalid network \"{n}\""))
+                    })
                     .collect::<Result<_, String>>()?;
                 Ok(Clause {
                     errors: c.error.clone().into_boxed_slice(),
@@ -139,15 +147,24 @@ impl Clause {
             return false;
         }
         if !self.accept.is_empty()
-            && !media_matches(&self.accept, request.header("accept").unwrap_or(DEFAULT_MEDIA_TYPE))
+            && !media_matches(
+                &self.accept,
+                request.header("accept").unwrap_or(DEFAULT_MEDIA_TYPE),
+            )
         {
             return false;
         }
         if !self.content_type.is_empty() {
             let ct = request.header("content-type").unwrap_or(DEFAULT_MEDIA_TYPE);
             // Content-Type is one type: a comma is not a list separator there.
-            let Some(actual) = MediaType::parse(ct) else { return false };
-            if !self.content_type.iter().any(|p| p.matches(&actual.main, &actual.sub)) {
+            let Some(actual) = MediaType::parse(ct) else {
+                return false;
+            };
+            if !self
+                .content_type
+                .iter()
+                .any(|p| p.matches(&actual.main, &actual.sub))
+            {
                 return false;
             }
         }
@@ -165,7 +182,9 @@ impl Clause {
         self.respect_forwarded_for
             && request.headers.get_all("x-forwarded-for").iter().any(|v| {
                 v.to_str().is_ok_and(|list| {
-                    list.split(',').filter_map(|s| s.trim().parse::<IpAddr>().ok()).any(in_networks)
+                    list.split(',')
+                        .filter_map(|s| s.trim().parse::<IpAddr>().ok())
+                        .any(in_networks)
                 })
             })
     }
@@ -173,12 +192,19 @@ impl Clause {
 
 /// Whether any type of an `Accept` list matches any pattern.
 fn media_matches(patterns: &[MediaType], accept: &str) -> bool {
-    accept.split(',').filter_map(MediaType::parse).any(|actual| {
-        patterns.iter().any(|p| p.matches(&actual.main, &actual.sub))
-    })
+    accept
+        .split(',')
+        .filter_map(MediaType::parse)
+        .any(|actual| {
+            patterns
+                .iter()
+                .any(|p| p.matches(&actual.main, &actual.sub))
+        })
 }
 
 /// A CIDR, or a bare address as a one-address network.
 fn parse_network(text: &str) -> Option<IpNet> {
-    text.parse::<IpNet>().ok().or_else(|| text.parse::<IpAddr>().ok().map(IpNet::from))
+    text.parse::<IpNet>()
+        .ok()
+        .or_else(|| text.parse::<IpAddr>().ok().map(IpNet::from))
 }

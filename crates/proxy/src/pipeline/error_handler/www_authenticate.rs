@@ -34,9 +34,17 @@ impl WwwAuthenticate {
     /// Compiles from the merged config.
     pub fn compile(config: &serde_json::Value) -> Result<WwwAuthenticate, String> {
         let c: Config = crate::pipeline::decode("www_authenticate", config)?;
-        let challenge = HeaderValue::try_from(format!("Basic realm={}", c.realm))
-            .map_err(|_| format!("error handler \"www_authenticate\": invalid realm \"{}\"", c.realm))?;
-        Ok(WwwAuthenticate { challenge, when: When::compile(&c.when)? })
+        let challenge =
+            HeaderValue::try_from(format!("Basic realm={}", c.realm)).map_err(|_| {
+                format!(
+                    "error handler \"www_authenticate\": invalid realm \"{}\"",
+                    c.realm
+                )
+            })?;
+        Ok(WwwAuthenticate {
+            challenge,
+            when: When::compile(&c.when)?,
+        })
     }
 
     /// Writes the challenge.
@@ -45,8 +53,14 @@ impl WwwAuthenticate {
         *response.status_mut() = StatusCode::UNAUTHORIZED;
         let headers = response.headers_mut();
         headers.insert(header::WWW_AUTHENTICATE, self.challenge.clone());
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
-        headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        headers.insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
         response
     }
 }

@@ -55,7 +55,9 @@ impl Header {
                 .render(&TemplateView::new(session, request), buffer)
                 .map_err(|e| Denial::internal(format!("mutator \"header\": {name}: {e}")))?;
             let value = HeaderValue::from_str(buffer).map_err(|_| {
-                Denial::internal(format!("mutator \"header\": {name}: value is not a valid header"))
+                Denial::internal(format!(
+                    "mutator \"header\": {name}: value is not a valid header"
+                ))
             })?;
             session.header.insert(name.clone(), value);
         }

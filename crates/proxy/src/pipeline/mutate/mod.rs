@@ -22,7 +22,11 @@ pub const IMPLEMENTED: &[&str] = &["noop", "header", "cookie"];
 
 impl Mutator {
     /// Compiles mutator `id` from its merged config.
-    pub fn compile(id: &str, config: &serde_json::Value, cx: &mut CompileCx) -> Result<Self, String> {
+    pub fn compile(
+        id: &str,
+        config: &serde_json::Value,
+        cx: &mut CompileCx,
+    ) -> Result<Self, String> {
         match id {
             "noop" => super::no_config(id, config).map(|()| Mutator::Noop),
             "header" => header::Header::compile(config, cx).map(Mutator::Header),
