@@ -325,3 +325,38 @@ mod tests {
         assert_eq!(index.find("GET", "http://x/ab"), Ok(0));
     }
 }
+
+#[cfg(test)]
+mod fixture_tests {
+    use super::*;
+    use crate::matcher::Strategy;
+    use crate::testing::many_rules;
+
+    #[test]
+    fn bench_fixture_urls_find_exactly_one_rule() {
+        let rules = many_rules(1000);
+        let index = RuleIndex::build(
+            rules
+                .iter()
+                .map(|r| IndexEntry {
+                    methods: r.matcher.methods.clone(),
+                    matcher: UrlMatcher::compile(&r.matcher.url, Strategy::Regexp).unwrap(),
+                })
+                .collect(),
+        );
+        let found = |url: &str| index.find("GET", url).map(|i| rules[i].id.clone());
+        assert_eq!(
+            found("https://app166.example.com/private/page").unwrap(),
+            "app166:0:deny"
+        );
+        assert_eq!(
+            found("https://shared.example.com/model-app167-ui/welcome/x").unwrap(),
+            "app167:welcome:0:allow"
+        );
+        assert_eq!(found("http://svc.internal/api/v0/x").unwrap(), "generic:0");
+        assert_eq!(
+            found("https://nowhere.example.org/x"),
+            Err(FindError::NoMatch)
+        );
+    }
+}

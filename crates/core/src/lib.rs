@@ -16,3 +16,5 @@ pub mod index;
 pub mod matcher;
 pub mod merge;
 pub mod rule;
+#[cfg(any(test, feature = "test-util"))]
+pub mod testing;

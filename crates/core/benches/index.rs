@@ -1,0 +1,75 @@
+//! Rule lookup cost at 10, 1,000 and 10,000 rules: it must stay flat, since the index only
+//! tests the rules sharing the URL's literal prefix (upstream scans every rule).
+
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use oathkeeper_core::candidate::{clean_path, match_url};
+use oathkeeper_core::index::{IndexEntry, RuleIndex};
+use oathkeeper_core::matcher::{Strategy, UrlMatcher};
+use oathkeeper_core::testing::many_rules;
+use std::hint::black_box;
+
+fn index(n: usize) -> RuleIndex {
+    let entries = many_rules(n)
+        .into_iter()
+        .map(|r| IndexEntry {
+            methods: r.matcher.methods,
+            matcher: UrlMatcher::compile(&r.matcher.url, Strategy::Regexp).unwrap(),
+        })
+        .collect();
+    RuleIndex::build(entries)
+}
+
+fn lookups(c: &mut Criterion) {
+    let mut group = c.benchmark_group("find");
+    for n in [10usize, 1_000, 10_000] {
+        let index = index(n);
+        // An app in the middle of the list, on its own host and under the shared host.
+        let own = format!("https://app{}.example.com/private/page", (n / 6) & !1);
+        let shared = format!(
+            "https://shared.example.com/model-app{}-ui/welcome/x",
+            (n / 6) | 1
+        );
+        for (name, url) in [
+            ("deny-own-host", own),
+            ("allow-shared-host", shared),
+            ("generic", "http://svc.internal/api/v0/x".to_owned()),
+            ("miss", "https://nowhere.example.org/x".to_owned()),
+        ] {
+            group.bench_with_input(BenchmarkId::new(name, n), &url, |b, url| {
+                b.iter(|| black_box(index.find("GET", black_box(url))))
+            });
+        }
+    }
+    group.finish();
+}
+
+fn build(c: &mut Criterion) {
+    let mut group = c.benchmark_group("build");
+    group.sample_size(10);
+    for n in [1_000usize, 10_000] {
+        group.bench_function(BenchmarkId::from_parameter(n), |b| {
+            b.iter(|| black_box(index(n)))
+        });
+    }
+    group.finish();
+}
+
+fn url_rebuild(c: &mut Criterion) {
+    c.bench_function("url_rebuild/clean", |b| {
+        b.iter(|| {
+            let path = clean_path(black_box("/model-app1/welcome/page"));
+            black_box(match_url("https", black_box("shared.example.com"), &path))
+        })
+    });
+    c.bench_function("url_rebuild/dotdot", |b| {
+        b.iter(|| {
+            let path = clean_path(black_box("/public/../admin//secrets/"));
+            black_box(match_url("https", black_box("shared.example.com"), &path))
+        })
+    });
+}
+
+criterion_group!(benches, lookups, build, url_rebuild);
+criterion_main!(benches);
