@@ -19,5 +19,4 @@ pub mod serve;
 pub mod session_cache;
 pub mod settings;
 pub mod snapshot;
-#[path = "template_stub.rs"]
 pub mod template;

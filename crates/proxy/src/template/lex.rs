@@ -168,7 +168,11 @@ impl Lexer<'_> {
     fn action(&mut self, open: usize) -> Result<bool, ParseError> {
         // A comment must fill the whole action: `{{/* ... */}}`.
         let after_space = self.pos + self.rest().iter().take_while(|b| is_space(**b)).count();
-        if self.bytes.get(after_space..).is_some_and(|r| r.starts_with(b"/*")) {
+        if self
+            .bytes
+            .get(after_space..)
+            .is_some_and(|r| r.starts_with(b"/*"))
+        {
             let body = after_space + 2;
             let Some(close) = self.bytes.get(body..).and_then(|r| find(r, b"*/")) else {
                 return Err(ParseError::UnclosedComment {
@@ -178,7 +182,12 @@ impl Lexer<'_> {
             self.pos = body + close + 2;
             let end_space = self.rest().iter().take_while(|b| is_space(**b)).count();
             let after = self.pos + end_space;
-            if end_space > 0 && self.bytes.get(after..).is_some_and(|r| r.starts_with(b"-}}")) {
+            if end_space > 0
+                && self
+                    .bytes
+                    .get(after..)
+                    .is_some_and(|r| r.starts_with(b"-}}"))
+            {
                 self.pos = after + 3;
                 return Ok(true);
             }
@@ -228,11 +237,11 @@ impl Lexer<'_> {
             '.' if next.is_some_and(|b| b.is_ascii_digit()) => self.number(space),
             '.' => {
                 self.pos += 1;
-                let name = self.ident();
+                let name = self.ident().to_owned();
                 if name.is_empty() {
                     self.push(Tok::Dot, start, space);
                 } else {
-                    self.push(Tok::Field(name.to_owned()), start, space);
+                    self.push(Tok::Field(name), start, space);
                 }
                 Ok(())
             }
@@ -246,7 +255,9 @@ impl Lexer<'_> {
             '`' => self.raw(space),
             '\'' => self.char_lit(space),
             '0'..='9' => self.number(space),
-            '+' | '-' if next.is_some_and(|b| b.is_ascii_digit() || b == b'.') => self.number(space),
+            '+' | '-' if next.is_some_and(|b| b.is_ascii_digit() || b == b'.') => {
+                self.number(space)
+            }
             '(' => self.single(Tok::LParen, space),
             ')' => self.single(Tok::RParen, space),
             '|' => self.single(Tok::Pipe, space),
@@ -262,10 +273,7 @@ impl Lexer<'_> {
                 self.push(Tok::Ident(name), start, space);
                 Ok(())
             }
-            c => Err(self.err(
-                format!("unrecognized character in action: {c:?}"),
-                start,
-            )),
+            c => Err(self.err(format!("unrecognized character in action: {c:?}"), start)),
         }
     }
 
@@ -307,7 +315,8 @@ impl Lexer<'_> {
         }
         self.pos += len;
         let text = rest.get(..len).unwrap_or_default();
-        let kind = parse_number(text).ok_or_else(|| self.err(format!("bad number syntax: {text:?}"), start))?;
+        let kind = parse_number(text)
+            .ok_or_else(|| self.err(format!("bad number syntax: {text:?}"), start))?;
         self.push(kind, start, space);
         Ok(())
     }
@@ -334,7 +343,8 @@ impl Lexer<'_> {
                 }
             }
         }
-        let s = String::from_utf8(buf).map_err(|_| self.err("string literal is not valid UTF-8", start))?;
+        let s = String::from_utf8(buf)
+            .map_err(|_| self.err("string literal is not valid UTF-8", start))?;
         self.push(Tok::Str(s), start, space);
         Ok(())
     }
@@ -342,7 +352,11 @@ impl Lexer<'_> {
     fn raw(&mut self, space: bool) -> Result<(), ParseError> {
         let start = self.pos;
         let body = start + 1;
-        let Some(len) = self.bytes.get(body..).and_then(|r| r.iter().position(|b| *b == b'`')) else {
+        let Some(len) = self
+            .bytes
+            .get(body..)
+            .and_then(|r| r.iter().position(|b| *b == b'`'))
+        else {
             return Err(self.err("unterminated raw quoted string", start));
         };
         // Go drops carriage returns from raw strings.
@@ -377,7 +391,9 @@ impl Lexer<'_> {
         self.pos += 1;
         // A `\xHH` escape yields a byte, any other form a whole character.
         let value = match std::str::from_utf8(&buf) {
-            Ok(s) if s.chars().count() == 1 => s.chars().next().map_or(0, |c| i64::from(u32::from(c))),
+            Ok(s) if s.chars().count() == 1 => {
+                s.chars().next().map_or(0, |c| i64::from(u32::from(c)))
+            }
             _ if buf.len() == 1 => buf.first().map_or(0, |b| i64::from(*b)),
             _ => return Err(self.err("bad character constant", start)),
         };
@@ -416,7 +432,11 @@ impl Lexer<'_> {
             '0'..='7' => (2, 8),
             _ => return Err(self.err(format!("invalid escape sequence \\{c}"), start)),
         };
-        let mut value: u32 = if radix == 8 { c.to_digit(8).unwrap_or(0) } else { 0 };
+        let mut value: u32 = if radix == 8 {
+            c.to_digit(8).unwrap_or(0)
+        } else {
+            0
+        };
         for _ in 0..digits {
             let d = self
                 .peek_char()
@@ -427,12 +447,14 @@ impl Lexer<'_> {
         }
         match c {
             'x' | '0'..='7' => {
-                let b = u8::try_from(value).map_err(|_| self.err("octal escape value > 255", start))?;
+                let b =
+                    u8::try_from(value).map_err(|_| self.err("octal escape value > 255", start))?;
                 buf.push(b);
             }
             _ => {
-                let ch = char::from_u32(value)
-                    .ok_or_else(|| self.err(format!("invalid unicode escape \\{c}{value:x}"), start))?;
+                let ch = char::from_u32(value).ok_or_else(|| {
+                    self.err(format!("invalid unicode escape \\{c}{value:x}"), start)
+                })?;
                 let mut tmp = [0u8; 4];
                 buf.extend_from_slice(ch.encode_utf8(&mut tmp).as_bytes());
             }
@@ -485,7 +507,10 @@ fn parse_number(text: &str) -> Option<Tok> {
     }
     // Rust's float grammar is close to Go's decimal one, but accepts words
     // like `inf`; only digits, one dot and an exponent are allowed here.
-    if !lower.chars().all(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | '+' | '-')) {
+    if !lower
+        .chars()
+        .all(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | '+' | '-'))
+    {
         return None;
     }
     let v: f64 = clean.parse().ok()?;

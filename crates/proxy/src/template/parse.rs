@@ -100,7 +100,7 @@ impl Operand {
 
 /// How a list ended.
 enum Term {
-    Eof(usize),
+    Eof,
     End(usize),
     Else(ElseKind, usize),
 }
@@ -152,7 +152,7 @@ pub(crate) fn parse(src: &str) -> Result<Vec<Node>, ParseError> {
     };
     let (nodes, term) = p.list()?;
     match term {
-        Term::Eof(_) => Ok(nodes),
+        Term::Eof => Ok(nodes),
         Term::End(at) => Err(p.unexpected_at("{{end}}".to_owned(), "text or action", at)),
         Term::Else(_, at) => Err(p.unexpected_at("{{else}}".to_owned(), "text or action", at)),
     }
@@ -214,7 +214,9 @@ impl Parser<'_> {
     fn enter(&mut self, offset: usize) -> Result<(), ParseError> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
-            return Err(ParseError::TooDeep { pos: self.pos(offset) });
+            return Err(ParseError::TooDeep {
+                pos: self.pos(offset),
+            });
         }
         Ok(())
     }
@@ -234,7 +236,7 @@ impl Parser<'_> {
             let tok = self.next();
             match tok.kind {
                 Tok::Text(a, b) => nodes.push(Node::Text(a, b)),
-                Tok::Eof => return Ok((nodes, Term::Eof(tok.offset))),
+                Tok::Eof => return Ok((nodes, Term::Eof)),
                 Tok::Open => {
                     let start = tok.offset;
                     let keyword = match self.peek_kind() {
@@ -262,7 +264,11 @@ impl Parser<'_> {
                                     self.i += 1;
                                     ElseKind::With
                                 }
-                                _ => return Err(self.unexpected("\"}}\", \"if\" or \"with\" after else")),
+                                _ => {
+                                    return Err(
+                                        self.unexpected("\"}}\", \"if\" or \"with\" after else")
+                                    );
+                                }
                             };
                             return Ok((nodes, Term::Else(kind, start)));
                         }
@@ -285,7 +291,11 @@ impl Parser<'_> {
                             }
                             self.i += 1;
                             self.expect_close()?;
-                            nodes.push(if keyword == "break" { Node::Break } else { Node::Continue });
+                            nodes.push(if keyword == "break" {
+                                Node::Break
+                            } else {
+                                Node::Continue
+                            });
                         }
                         "define" | "template" | "block" => {
                             return Err(ParseError::Unsupported {
@@ -334,12 +344,12 @@ impl Parser<'_> {
         };
         let otherwise = match term {
             Term::End(_) => Vec::new(),
-            Term::Eof(_) => return Err(missing_end),
+            Term::Eof => return Err(missing_end),
             Term::Else(ElseKind::Plain, _) => {
                 let (list, term) = self.list()?;
                 match term {
                     Term::End(_) => list,
-                    Term::Eof(_) => return Err(missing_end),
+                    Term::Eof => return Err(missing_end),
                     Term::Else(_, at) => {
                         return Err(self.unexpected_at("{{else}}".to_owned(), "{{end}}", at));
                     }
@@ -347,7 +357,9 @@ impl Parser<'_> {
             }
             // `{{else if x}}...{{end}}` is `{{else}}{{if x}}...{{end}}{{end}}`:
             // the nested control consumes the shared `{{end}}`.
-            Term::Else(ElseKind::If, at) if control == Control::If => vec![self.control(Control::If, at)?],
+            Term::Else(ElseKind::If, at) if control == Control::If => {
+                vec![self.control(Control::If, at)?]
+            }
             Term::Else(ElseKind::With, at) if control == Control::With => {
                 vec![self.control(Control::With, at)?]
             }
@@ -359,7 +371,11 @@ impl Parser<'_> {
                 ));
             }
         };
-        let branch = Box::new(Branch { pipe, then, otherwise });
+        let branch = Box::new(Branch {
+            pipe,
+            then,
+            otherwise,
+        });
         Ok(match control {
             Control::If => Node::If(branch),
             Control::With => Node::With(branch),
@@ -384,7 +400,13 @@ impl Parser<'_> {
                 Tok::Comma if control == Control::Range => {
                     let second = match (self.peek_at(2), self.peek_at(3)) {
                         (Tok::Var(second), Tok::Declare | Tok::Assign) => second.clone(),
-                        _ => return Err(self.unexpected_at("\",\"".to_owned(), "\":=\" after range variables", start)),
+                        _ => {
+                            return Err(self.unexpected_at(
+                                "\",\"".to_owned(),
+                                "\":=\" after range variables",
+                                start,
+                            ));
+                        }
                     };
                     declare = *self.peek_at(3) == Tok::Declare;
                     let first_at = self.offset();
@@ -423,19 +445,30 @@ impl Parser<'_> {
                 match self.resolve(&name, at)? {
                     Some(slot) => slots.push(slot),
                     None => {
-                        return Err(self.unexpected_at("\"$\"".to_owned(), "an assignable variable", at));
+                        return Err(self.unexpected_at(
+                            "\"$\"".to_owned(),
+                            "an assignable variable",
+                            at,
+                        ));
                     }
                 }
             }
         }
-        Ok(Pipeline { declare, slots, cmds })
+        Ok(Pipeline {
+            declare,
+            slots,
+            cmds,
+        })
     }
 
     /// Parses one command: operands up to `|`, `}}` or `)`.
     fn command(&mut self) -> Result<Command, ParseError> {
         let start = self.offset();
         let mut ops = Vec::new();
-        while !matches!(self.peek_kind(), Tok::Pipe | Tok::Close | Tok::RParen | Tok::Eof) {
+        while !matches!(
+            self.peek_kind(),
+            Tok::Pipe | Tok::Close | Tok::RParen | Tok::Eof
+        ) {
             ops.push(self.operand()?);
         }
         let mut ops = ops.into_iter();
@@ -444,7 +477,11 @@ impl Parser<'_> {
         };
         let args: Vec<Operand> = ops.collect();
         if matches!(head, Operand::Nil) {
-            return Err(self.unexpected_at("nil".to_owned(), "a command (nil is not a command)", start));
+            return Err(self.unexpected_at(
+                "nil".to_owned(),
+                "a command (nil is not a command)",
+                start,
+            ));
         }
         if !args.is_empty() && !head.callable() {
             return Err(self.unexpected_at(
@@ -530,7 +567,11 @@ impl Parser<'_> {
                 "nil" => Operand::Nil,
                 "if" | "else" | "end" | "range" | "with" | "break" | "continue" | "define"
                 | "template" | "block" => {
-                    return Err(self.unexpected_at(format!("keyword {name:?}"), "an operand", tok.offset));
+                    return Err(self.unexpected_at(
+                        format!("keyword {name:?}"),
+                        "an operand",
+                        tok.offset,
+                    ));
                 }
                 _ => match Func::from_name(&name) {
                     Some(f) => Operand::Func(f),
@@ -551,7 +592,11 @@ impl Parser<'_> {
             offset,
         }) = self.peek()
         {
-            return Err(self.unexpected_at("field".to_owned(), "a space before the next operand", *offset));
+            return Err(self.unexpected_at(
+                "field".to_owned(),
+                "a space before the next operand",
+                *offset,
+            ));
         }
         Ok(op)
     }
