@@ -23,7 +23,7 @@ use oathkeeper_core::matcher::Strategy;
 use percent_encoding::percent_decode_str;
 
 use crate::pipeline::error_handler::respond;
-use crate::pipeline::{Cx, Denial, OriginalRequest, ResponseBody};
+use crate::pipeline::{Cx, Denial, OriginalRequest, ResponseBody, Session};
 use crate::snapshot::Snapshot;
 
 /// The route prefix of the decision API.
@@ -93,73 +93,58 @@ pub async fn decide(
         remote_ip,
     };
     let url = match_url(scheme, host, &path);
-    let position = match snapshot.index.find(method, &url) {
-        Ok(position) => position,
-        Err(e) => {
-            let denial = match e {
-                FindError::NoMatch => Denial::no_rule(),
-                FindError::Ambiguous { .. } => Denial::ambiguous(),
-                FindError::Match(e) => Denial::internal(e.to_string()),
-            };
-            let response = respond(&[], &snapshot.fallback, &denial, &request);
-            return (
-                response,
-                Outcome {
-                    rule: None,
-                    denial: Some(denial),
-                },
-            );
-        }
-    };
-    let rule = &snapshot.compiled[position];
-    let pipeline = match &rule.pipeline {
-        Ok(pipeline) => pipeline,
-        Err(reason) => {
-            let denial = Denial::internal(reason.clone());
-            let response = respond(&rule.errors, &snapshot.fallback, &denial, &request);
-            return (
-                response,
-                Outcome {
-                    rule: Some(position),
-                    denial: Some(denial),
-                },
-            );
-        }
-    };
-    let mut captures = Vec::new();
-    if snapshot.strategy == Strategy::Regexp {
-        let matcher = &snapshot.index.entries()[position].matcher;
-        if let Err(e) = matcher.captures_into(&url, snapshot.strategy, &mut captures) {
-            let denial = Denial::internal(e.to_string());
-            let response = respond(&rule.errors, &snapshot.fallback, &denial, &request);
-            return (
-                response,
-                Outcome {
-                    rule: Some(position),
-                    denial: Some(denial),
-                },
-            );
-        }
-    }
-    match pipeline.run(&request, captures, cx).await {
-        Ok(session) => (
+    match judge(snapshot, &request, &url, cx).await {
+        Ok((position, session)) => (
             allow(session.header),
             Outcome {
                 rule: Some(position),
                 denial: None,
             },
         ),
-        Err(denial) => {
-            let response = respond(&rule.errors, &snapshot.fallback, &denial, &request);
+        Err((rule, denial)) => {
+            let errors = rule.map_or(&[][..], |p| &snapshot.compiled[p].errors[..]);
+            let response = respond(errors, &snapshot.fallback, &denial, &request);
             (
                 response,
                 Outcome {
-                    rule: Some(position),
+                    rule,
                     denial: Some(denial),
                 },
             )
         }
     }
+}
+
+/// Finds the rule and runs its pipeline: the rule and session, or the rule (if one matched)
+/// and the denial.
+async fn judge(
+    snapshot: &Snapshot,
+    request: &OriginalRequest<'_>,
+    url: &str,
+    cx: &Cx<'_>,
+) -> Result<(usize, Session), (Option<usize>, Denial)> {
+    let position = snapshot.index.find(request.method, url).map_err(|e| {
+        let denial = match e {
+            FindError::NoMatch => Denial::no_rule(),
+            FindError::Ambiguous { .. } => Denial::ambiguous(),
+            FindError::Match(e) => Denial::internal(e.to_string()),
+        };
+        (None, denial)
+    })?;
+    let failed = |denial: Denial| (Some(position), denial);
+    let pipeline = snapshot.compiled[position]
+        .pipeline
+        .as_ref()
+        .map_err(|reason| failed(Denial::internal(reason.clone())))?;
+    let mut captures = Vec::new();
+    if snapshot.strategy == Strategy::Regexp {
+        let matcher = &snapshot.index.entries()[position].matcher;
+        matcher
+            .captures_into(url, snapshot.strategy, &mut captures)
+            .map_err(|e| failed(Denial::internal(e.to_string())))?;
+    }
+    let session = pipeline.run(request, captures, cx).await.map_err(failed)?;
+    Ok((position, session))
 }
 
 /// 200 with the session headers, never `Content-Length` (upstream #422).

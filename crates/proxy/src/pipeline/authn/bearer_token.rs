@@ -128,9 +128,6 @@ impl BearerToken {
         if !token.starts_with(&self.prefix) {
             return Ok(AuthnOutcome::NotResponsible);
         }
-        let verdict = self.store.check(request, &token, cx).await?;
-        session.subject.clone_from(&verdict.subject);
-        session.extra.clone_from(&verdict.extra);
-        Ok(AuthnOutcome::Authenticated)
+        self.store.authenticate(request, &token, session, cx).await
     }
 }

@@ -58,10 +58,9 @@ impl CookieSession {
         let Some(credential) = self.credential(request) else {
             return Ok(AuthnOutcome::NotResponsible);
         };
-        let verdict = self.store.check(request, &credential, cx).await?;
-        session.subject.clone_from(&verdict.subject);
-        session.extra.clone_from(&verdict.extra);
-        Ok(AuthnOutcome::Authenticated)
+        self.store
+            .authenticate(request, &credential, session, cx)
+            .await
     }
 }
 

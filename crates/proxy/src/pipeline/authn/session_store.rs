@@ -25,7 +25,9 @@ use serde_json::Value;
 
 use crate::http::client::{OutboundClient, build};
 use crate::metrics::SessionStoreOutcome;
-use crate::pipeline::{Cx, Denial, OriginalRequest};
+use crate::pipeline::{Cx, Denial, OriginalRequest, Session};
+
+use super::AuthnOutcome;
 use crate::session_cache::{self, Lookup, SessionCache, Verdict};
 
 /// Largest session-store answer read.
@@ -252,6 +254,20 @@ impl SessionStore {
             url.push_str(q);
         }
         url
+    }
+
+    /// Authenticates `credential` and fills the session with the store's subject and extra.
+    pub async fn authenticate(
+        &self,
+        request: &OriginalRequest<'_>,
+        credential: &str,
+        session: &mut Session,
+        cx: &Cx<'_>,
+    ) -> Result<AuthnOutcome, Denial> {
+        let verdict = self.check(request, credential, cx).await?;
+        session.subject.clone_from(&verdict.subject);
+        session.extra.clone_from(&verdict.extra);
+        Ok(AuthnOutcome::Authenticated)
     }
 
     /// Checks the credential: from the cache when enabled, else from the session store.

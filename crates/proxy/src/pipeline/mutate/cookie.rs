@@ -2,13 +2,11 @@
 //! request's own cookies that the configuration does not override.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use http::HeaderValue;
 use serde::Deserialize;
 
-use crate::pipeline::{CompileCx, Denial, OriginalRequest, Session, TemplateView};
-use crate::template::Template;
+use crate::pipeline::{CompileCx, Denial, OriginalRequest, Session};
 
 /// Wire config.
 #[derive(Debug, Deserialize)]
@@ -21,23 +19,15 @@ pub struct Config {
 /// The compiled mutator.
 #[derive(Debug)]
 pub struct Cookie {
-    cookies: Box<[(String, Arc<Template>)]>,
+    cookies: super::Templates<String>,
 }
 
 impl Cookie {
     /// Compiles from the merged config.
     pub fn compile(config: &serde_json::Value, cx: &mut CompileCx) -> Result<Cookie, String> {
         let c: Config = crate::pipeline::decode("cookie", config)?;
-        let cookies = c
-            .cookies
-            .into_iter()
-            .map(|(name, source)| {
-                let template = cx
-                    .template(&source)
-                    .map_err(|e| format!("mutator \"cookie\": cookie \"{name}\": {e}"))?;
-                Ok((name, template))
-            })
-            .collect::<Result<_, String>>()?;
+        let cookies =
+            super::compile_templates("cookie", &c.cookies, cx, |name| Some(name.to_owned()))?;
         Ok(Cookie { cookies })
     }
 
@@ -59,10 +49,7 @@ impl Cookie {
             }
         }
         for (name, template) in self.cookies.iter() {
-            buffer.clear();
-            template
-                .render(&TemplateView::new(session, request), buffer)
-                .map_err(|e| Denial::internal(format!("mutator \"cookie\": {name}: {e}")))?;
+            super::render("cookie", name, template, request, session, buffer)?;
             push_cookie(&mut out, &format!("{name}={buffer}"));
         }
         let value = HeaderValue::from_str(&out)

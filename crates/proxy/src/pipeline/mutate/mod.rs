@@ -4,7 +4,12 @@ pub mod cookie;
 pub mod header;
 pub mod noop;
 
-use super::{CompileCx, Denial, OriginalRequest, Session};
+use std::collections::BTreeMap;
+use std::fmt::Display;
+use std::sync::Arc;
+
+use super::{CompileCx, Denial, OriginalRequest, Session, TemplateView};
+use crate::template::Template;
 
 /// A compiled mutator.
 #[derive(Debug)]
@@ -50,4 +55,43 @@ impl Mutator {
             Mutator::Cookie(c) => c.mutate(request, session, buffer),
         }
     }
+}
+
+/// Templates by the name they set (a header name, a cookie name).
+pub(crate) type Templates<K> = Box<[(K, Arc<Template>)]>;
+
+/// Parses a `name → template` map of mutator `mutator`, turning each name into a `K` with
+/// `key`; errors name the mutator and the entry.
+pub(crate) fn compile_templates<K>(
+    mutator: &str,
+    entries: &BTreeMap<String, String>,
+    cx: &mut CompileCx,
+    key: impl Fn(&str) -> Option<K>,
+) -> Result<Templates<K>, String> {
+    entries
+        .iter()
+        .map(|(name, source)| {
+            let k = key(name)
+                .ok_or_else(|| format!("mutator \"{mutator}\": invalid name \"{name}\""))?;
+            let template = cx
+                .template(source)
+                .map_err(|e| format!("mutator \"{mutator}\": \"{name}\": {e}"))?;
+            Ok((k, template))
+        })
+        .collect()
+}
+
+/// Renders `template` for the request into `buffer` (cleared first).
+pub(crate) fn render(
+    mutator: &str,
+    name: &impl Display,
+    template: &Template,
+    request: &OriginalRequest<'_>,
+    session: &Session,
+    buffer: &mut String,
+) -> Result<(), Denial> {
+    buffer.clear();
+    template
+        .render(&TemplateView::new(session, request), buffer)
+        .map_err(|e| Denial::internal(format!("mutator \"{mutator}\": {name}: {e}")))
 }
