@@ -6,16 +6,18 @@
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use oathkeeper_core::candidate::{clean_path, match_url};
 use oathkeeper_core::index::{IndexEntry, RuleIndex};
-use oathkeeper_core::matcher::{Strategy, UrlMatcher};
+use oathkeeper_core::matcher::{Compiler, Strategy};
 use oathkeeper_core::testing::many_rules;
 use std::hint::black_box;
 
 fn index(n: usize) -> RuleIndex {
+    // As the server compiles them: one compiler sharing engines, no capture groups.
+    let mut compiler = Compiler::new(Strategy::Regexp);
     let entries = many_rules(n)
         .into_iter()
         .map(|r| IndexEntry {
             methods: r.matcher.methods,
-            matcher: UrlMatcher::compile(&r.matcher.url, Strategy::Regexp).unwrap(),
+            matcher: compiler.compile(&r.matcher.url, false).unwrap(),
         })
         .collect();
     RuleIndex::build(entries)

@@ -42,14 +42,16 @@ const SET_THRESHOLD: usize = 8;
 /// Patterns per `RegexSet`, keeping each set's automaton small.
 const SET_CHUNK: usize = 256;
 
+/// Rules of one trie node, grouped by how they are tested.
 #[derive(Debug, Default)]
 struct Node {
     /// Children sorted by byte.
     children: Vec<(u8, u32)>,
     /// Rules whose prefix ends at this node.
     rules: Vec<usize>,
-    /// `RegexSet`s over the linear rules of `rules`, with their entry positions.
-    sets: Vec<(regex::RegexSet, Vec<usize>)>,
+    /// `RegexSet`s over linear rules of `rules`, with their entry positions; `true` when the
+    /// set runs on the text after this node's prefix (split rules), `false` on the whole URL.
+    sets: Vec<(regex::RegexSet, Vec<usize>, bool)>,
     /// Rules of `rules` not covered by `sets`.
     singles: Vec<usize>,
 }
@@ -79,29 +81,35 @@ impl RuleIndex {
                         }
                     };
                 }
-                // A rule with two prefixes where one extends the other would be tested twice
-                // on one walk and counted as two matches: keep the shorter only.
                 if !nodes[node].rules.contains(&position) {
                     nodes[node].rules.push(position);
                 }
             }
         }
-        dedupe_nested_prefixes(&mut nodes);
+        // A whole-pattern rule reached through two nested prefixes would be tested twice on
+        // one walk: keep it at the shorter only. (Split rules test different text at each.)
+        dedupe_nested_prefixes(&mut nodes, &entries);
         for node in &mut nodes {
-            let (linear, other): (Vec<usize>, Vec<usize>) = node
-                .rules
-                .iter()
-                .partition(|&&i| entries[i].matcher.is_linear());
-            node.singles = other;
-            if linear.len() < SET_THRESHOLD {
-                node.singles.extend(linear);
-                continue;
+            let mut groups: [(Vec<usize>, bool); 2] = [(Vec::new(), true), (Vec::new(), false)];
+            for &i in &node.rules {
+                let m = &entries[i].matcher;
+                if m.is_linear() {
+                    groups[usize::from(!m.is_split())].0.push(i);
+                } else {
+                    node.singles.push(i);
+                }
             }
-            for chunk in linear.chunks(SET_CHUNK) {
-                match regex::RegexSet::new(chunk.iter().map(|&i| entries[i].matcher.source())) {
-                    Ok(set) => node.sets.push((set, chunk.to_vec())),
-                    // Too big for one automaton: test these one by one instead.
-                    Err(_) => node.singles.extend_from_slice(chunk),
+            for (linear, split) in groups {
+                if linear.len() < SET_THRESHOLD {
+                    node.singles.extend(linear);
+                    continue;
+                }
+                for chunk in linear.chunks(SET_CHUNK) {
+                    match regex::RegexSet::new(chunk.iter().map(|&i| entries[i].matcher.source())) {
+                        Ok(set) => node.sets.push((set, chunk.to_vec(), split)),
+                        // Too big for one automaton: test these one by one instead.
+                        Err(_) => node.singles.extend_from_slice(chunk),
+                    }
                 }
             }
         }
@@ -116,34 +124,58 @@ impl RuleIndex {
     /// Finds the one entry matching `method` and `url`.
     pub fn find(&self, method: &str, url: &str) -> Result<usize, FindError> {
         let mut found: Option<usize> = None;
-        let mut record = |position: usize| -> Result<(), FindError> {
-            match found {
-                None => {
-                    found = Some(position);
-                    Ok(())
-                }
-                Some(first) => Err(FindError::Ambiguous {
-                    rules: [first, position],
-                }),
+        self.walk(method, url, |position| match found {
+            None => {
+                found = Some(position);
+                Ok(true)
             }
+            Some(first) => Err(FindError::Ambiguous {
+                rules: [first, position],
+            }),
+        })?;
+        found.ok_or(FindError::NoMatch)
+    }
+
+    /// Calls `hit` once for every entry matching `method` and `url`, walking the URL down the
+    /// trie and testing only the rules on its way. `hit` may stop the walk with an error.
+    fn walk(
+        &self,
+        method: &str,
+        url: &str,
+        mut hit: impl FnMut(usize) -> Result<bool, FindError>,
+    ) -> Result<(), FindError> {
+        // A split rule with nested prefixes (`<a|ab>`) can match at two nodes of one walk;
+        // it is one match. Walks see few rules, so a short list beats a set.
+        let mut seen: Vec<usize> = Vec::new();
+        let mut report = |position: usize| -> Result<(), FindError> {
+            if !seen.contains(&position) {
+                seen.push(position);
+                hit(position)?;
+            }
+            Ok(())
         };
         let bytes = url.as_bytes();
         let mut node = 0usize;
         let mut depth = 0usize;
         loop {
             let current = &self.nodes[node];
-            for (set, positions) in &current.sets {
-                for hit in set.matches(url).iter() {
-                    let position = positions[hit];
+            for (set, positions, split) in &current.sets {
+                let text = if *split {
+                    url.get(depth..).unwrap_or("")
+                } else {
+                    url
+                };
+                for i in set.matches(text).iter() {
+                    let position = positions[i];
                     if accepts(&self.entries[position].methods, method) {
-                        record(position)?;
+                        report(position)?;
                     }
                 }
             }
             for &position in &current.singles {
                 let entry = &self.entries[position];
-                if accepts(&entry.methods, method) && entry.matcher.is_match(url)? {
-                    record(position)?;
+                if accepts(&entry.methods, method) && entry.matcher.matches_after(url, depth)? {
+                    report(position)?;
                 }
             }
             let Some(&byte) = bytes.get(depth) else { break };
@@ -153,7 +185,7 @@ impl RuleIndex {
             }
             depth += 1;
         }
-        found.ok_or(FindError::NoMatch)
+        Ok(())
     }
 
     /// Pairs of entries that both match some URL, found by probing each entry's literal
@@ -172,28 +204,20 @@ impl RuleIndex {
                 if !entry.matcher.is_match(url).unwrap_or(false) {
                     continue;
                 }
-                for other in self.all_matching(method, url) {
-                    if other != position {
-                        let pair = [position.min(other), position.max(other)];
-                        if !pairs.contains(&pair) {
-                            pairs.push(pair);
-                        }
+                let mut others = Vec::new();
+                let _ = self.walk(method, url, |other| {
+                    others.push(other);
+                    Ok(true)
+                });
+                for other in others.into_iter().filter(|o| *o != position) {
+                    let pair = [position.min(other), position.max(other)];
+                    if !pairs.contains(&pair) {
+                        pairs.push(pair);
                     }
                 }
             }
         }
         pairs
-    }
-
-    fn all_matching(&self, method: &str, url: &str) -> Vec<usize> {
-        self.entries
-            .iter()
-            .enumerate()
-            .filter(|(_, e)| {
-                accepts(&e.methods, method) && e.matcher.is_match(url).unwrap_or(false)
-            })
-            .map(|(i, _)| i)
-            .collect()
     }
 }
 
@@ -201,19 +225,27 @@ fn accepts(methods: &[String], method: &str) -> bool {
     methods.iter().any(|m| m.eq_ignore_ascii_case(method))
 }
 
-/// Removes a rule from nodes below another node that already holds it.
-fn dedupe_nested_prefixes(nodes: &mut [Node]) {
-    fn walk(nodes: &mut [Node], node: usize, above: &mut Vec<usize>) {
-        nodes[node].rules.retain(|r| !above.contains(r));
-        let added = nodes[node].rules.len();
-        above.extend_from_slice(&nodes[node].rules);
+/// Removes a whole-pattern rule from nodes below another node that already holds it.
+fn dedupe_nested_prefixes(nodes: &mut [Node], entries: &[IndexEntry]) {
+    fn walk(nodes: &mut [Node], entries: &[IndexEntry], node: usize, above: &mut Vec<usize>) {
+        nodes[node]
+            .rules
+            .retain(|r| entries[*r].matcher.is_split() || !above.contains(r));
+        let mine: Vec<usize> = nodes[node]
+            .rules
+            .iter()
+            .copied()
+            .filter(|r| !entries[*r].matcher.is_split())
+            .collect();
+        let added = mine.len();
+        above.extend_from_slice(&mine);
         let children: Vec<usize> = nodes[node].children.iter().map(|c| c.1 as usize).collect();
         for child in children {
-            walk(nodes, child, above);
+            walk(nodes, entries, child, above);
         }
         above.truncate(above.len() - added);
     }
-    walk(nodes, 0, &mut Vec::new());
+    walk(nodes, entries, 0, &mut Vec::new());
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use oathkeeper_core::config::{Config, HandlerSwitch};
 use oathkeeper_core::index::{IndexEntry, RuleIndex};
-use oathkeeper_core::matcher::{Strategy, UrlMatcher};
+use oathkeeper_core::matcher::{Compiler, Strategy};
 use oathkeeper_core::merge::deep_merge;
 use oathkeeper_core::rule::{Handler, Rule};
 
@@ -102,6 +102,7 @@ pub fn compile(config: &Config, files: &[RuleFile], previous: SessionStores) -> 
         }
     }
     let strategy = config.access_rules.matching_strategy;
+    let mut compiler = Compiler::new(strategy);
     let mut entries = Vec::new();
     let mut compiled = Vec::new();
     let mut rules = Vec::new();
@@ -134,16 +135,7 @@ pub fn compile(config: &Config, files: &[RuleFile], previous: SessionStores) -> 
                 );
                 continue;
             }
-            let matcher = match UrlMatcher::compile(&rule.matcher.url, strategy) {
-                Ok(m) => m,
-                Err(e) => {
-                    report(
-                        Severity::Error,
-                        format!("rule \"{}\": {e}; the rule is ignored", rule.id),
-                    );
-                    continue;
-                }
-            };
+            cx.begin_rule();
             let (pipeline, errors) = match compile_rule(config, rule, &mut cx) {
                 Ok((p, e)) => (Ok(p), e),
                 Err(message) => {
@@ -155,6 +147,16 @@ pub fn compile(config: &Config, files: &[RuleFile], previous: SessionStores) -> 
                         ),
                     );
                     (Err(message), Box::default())
+                }
+            };
+            let matcher = match compiler.compile(&rule.matcher.url, cx.rule_uses_match_context()) {
+                Ok(m) => m,
+                Err(e) => {
+                    report(
+                        Severity::Error,
+                        format!("rule \"{}\": {e}; the rule is ignored", rule.id),
+                    );
+                    continue;
                 }
             };
             entries.push(IndexEntry {

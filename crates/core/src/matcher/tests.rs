@@ -203,11 +203,15 @@ fn prefixes_expand_finite_sections() {
     let m = re("<^(https|http)>://example.com<(?!/welcome).*>");
     assert_eq!(prefixes(&m), ["http://example.com", "https://example.com"]);
     let m = re("<^(https|http)>://example.com/<welcome((/.*$)|$)>");
-    let p = prefixes(&m);
-    assert!(
-        p.iter().all(|p| p.starts_with("http://example.com/welcome")
-            || p.starts_with("https://example.com/welcome")),
-        "{p:?}"
+    assert_eq!(
+        prefixes(&m),
+        ["http://example.com/", "https://example.com/"]
+    );
+    assert!(m.is_split());
+    assert_eq!(
+        m.source(),
+        "^(welcome((/.*$)|$))$",
+        "only the rest runs per request"
     );
 }
 
@@ -216,4 +220,51 @@ fn prefixes_stop_at_open_sections() {
     assert_eq!(prefixes(&re("http://x/<.*>/y")), ["http://x/"]);
     assert_eq!(prefixes(&re("<.*>/y")), [""]);
     assert_eq!(prefixes(&glob("http://x/<*>")), ["http://x/"]);
+}
+
+#[test]
+fn rules_differing_in_literals_share_their_compiled_rest() {
+    let mut compiler = Compiler::new(Strategy::Regexp);
+    let a = compiler
+        .compile("<^(https|http)>://a.example.com<(?!/welcome).*>", false)
+        .unwrap();
+    let b = compiler
+        .compile("<^(https|http)>://b.example.com<(?!/welcome).*>", false)
+        .unwrap();
+    assert!(std::sync::Arc::ptr_eq(&a.rest, &b.rest));
+    assert!(a.is_match("https://a.example.com/x").unwrap());
+    assert!(!a.is_match("https://b.example.com/x").unwrap());
+    assert!(!a.is_match("https://a.example.com/welcome").unwrap());
+}
+
+#[test]
+fn rests_that_look_back_are_matched_whole() {
+    // `^` after the start can never hold; split off, it would.
+    let m = re("http://x/<^a>");
+    assert!(!m.is_split());
+    assert!(!m.is_match("http://x/a").unwrap());
+    // A word boundary looks at the prefix's last character.
+    let m = re("http://x<\\Ba>");
+    assert!(!m.is_split());
+    assert!(m.is_match("http://xa").unwrap());
+    // A backreference counts groups of the prefix.
+    let m = re("<(a)>/<\\1>");
+    assert!(!m.is_split());
+    assert!(m.is_match("a/a").unwrap());
+    assert!(!m.is_match("a/b").unwrap());
+}
+
+#[test]
+fn captures_need_the_whole_pattern() {
+    let mut compiler = Compiler::new(Strategy::Regexp);
+    let without = compiler.compile("<https|http>://x/<.*>", false).unwrap();
+    let mut groups = Vec::new();
+    without
+        .captures_into("http://x/a", Strategy::Regexp, &mut groups)
+        .unwrap();
+    assert!(groups.is_empty(), "not requested, not computed");
+    let with = compiler.compile("<https|http>://x/<.*>", true).unwrap();
+    with.captures_into("http://x/a", Strategy::Regexp, &mut groups)
+        .unwrap();
+    assert_eq!(groups, ["http", "a"]);
 }

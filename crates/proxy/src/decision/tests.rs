@@ -554,3 +554,76 @@ async fn return_to_keeps_the_original_query() {
         "http://127.0.0.1:9/self-service/login/browser?return_to=https%3A%2F%2Fexample.com%2Fprivate%2Fpage%3Fa%3D1%26b%3D2"
     );
 }
+
+#[tokio::test]
+async fn templates_read_the_match_context_and_capture_groups() {
+    let config = r#"
+authenticators: {anonymous: {enabled: true}}
+authorizers: {allow: {enabled: true}}
+mutators:
+  header:
+    enabled: true
+    config:
+      headers:
+        X-Scheme: "{{ printIndex .MatchContext.RegexpCaptureGroups 0 }}"
+        X-Page: "{{ printIndex .MatchContext.RegexpCaptureGroups 1 }}"
+        X-Method: "{{ .MatchContext.Method }}"
+        X-Path: "{{ .MatchContext.URL.Path }}"
+        X-Foo: '{{ .MatchContext.Header.Get "X-Foo" }}'
+"#;
+    let s = snapshot(
+        config,
+        &[&rules(&[rule(
+            "r",
+            "<https|http>://h/<.*>",
+            r#"["GET"]"#,
+            "anonymous",
+            "allow",
+            "header",
+        )])],
+    );
+    let r = ask(
+        &s,
+        "GET",
+        "/decisions/docs/page?q=1",
+        &[("Host", "h"), ("X-Foo", "bar")],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["x-scheme"], "http");
+    assert_eq!(r.headers()["x-page"], "docs/page");
+    assert_eq!(r.headers()["x-method"], "GET");
+    assert_eq!(r.headers()["x-path"], "/docs/page");
+    assert_eq!(r.headers()["x-foo"], "bar");
+}
+
+#[tokio::test]
+async fn edited_templates_apply_on_reload_oathkeeper_272() {
+    let rules_text = rules(&[rule(
+        "r",
+        "http://h/x",
+        r#"["GET"]"#,
+        "anonymous",
+        "allow",
+        "header",
+    )]);
+    let config = |template: &str| {
+        format!(
+            "authenticators: {{anonymous: {{enabled: true}}}}\nauthorizers: {{allow: {{enabled: true}}}}\nmutators: {{header: {{enabled: true, config: {{headers: {{X-User: '{template}'}}}}}}}}\n"
+        )
+    };
+    let before = snapshot(&config("{{ print .Subject }}"), &[&rules_text]);
+    let after = snapshot(&config("user-{{ print .Subject }}"), &[&rules_text]);
+    assert_eq!(
+        ask(&before, "GET", "/decisions/x", &[("Host", "h")])
+            .await
+            .headers()["x-user"],
+        "anonymous"
+    );
+    assert_eq!(
+        ask(&after, "GET", "/decisions/x", &[("Host", "h")])
+            .await
+            .headers()["x-user"],
+        "user-anonymous"
+    );
+}

@@ -95,6 +95,7 @@ pub struct CompileCx {
     templates: HashMap<String, Arc<Template>>,
     previous_stores: SessionStores,
     stores: SessionStores,
+    match_context: bool,
 }
 
 impl CompileCx {
@@ -131,9 +132,21 @@ impl CompileCx {
         Ok(store)
     }
 
+    /// Starts compiling a rule: forgets whether the previous one used its match context.
+    pub fn begin_rule(&mut self) {
+        self.match_context = false;
+    }
+
+    /// Whether a template of the current rule reads `.MatchContext` (so the rule's capture
+    /// groups must be computed).
+    pub fn rule_uses_match_context(&self) -> bool {
+        self.match_context
+    }
+
     /// The parsed template for `source`, shared between every handler that uses the same text.
     /// Keyed by content, so an edited template always takes effect (upstream #272).
     pub fn template(&mut self, source: &str) -> Result<Arc<Template>, String> {
+        self.match_context |= source.contains("MatchContext");
         if let Some(t) = self.templates.get(source) {
             return Ok(Arc::clone(t));
         }
