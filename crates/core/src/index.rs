@@ -42,78 +42,107 @@ const SET_THRESHOLD: usize = 8;
 /// Patterns per `RegexSet`, keeping each set's automaton small.
 const SET_CHUNK: usize = 256;
 
-/// Rules of one trie node, grouped by how they are tested.
+/// A node of the radix trie: an edge label and the rules whose prefix ends here.
 #[derive(Debug, Default)]
 struct Node {
-    /// Children sorted by byte.
-    children: Vec<(u8, u32)>,
-    /// Rules whose prefix ends at this node.
+    /// The bytes on the edge from the parent (empty for the root). Chains without branches or
+    /// rules are one edge, so ten thousand hosts make tens of thousands of nodes, not a node per
+    /// byte.
+    label: Box<[u8]>,
+    /// Children, sorted by the first byte of their label.
+    children: Vec<u32>,
+    /// Index into `groups`, or `NO_GROUP`.
+    group: u32,
+}
+
+const NO_GROUP: u32 = u32::MAX;
+
+/// The rules of one node, grouped by how they are tested.
+#[derive(Debug, Default)]
+struct Group {
+    /// Every rule whose prefix ends at the node.
     rules: Vec<usize>,
     /// `RegexSet`s over linear rules of `rules`, with their entry positions; `true` when the
-    /// set runs on the text after this node's prefix (split rules), `false` on the whole URL.
+    /// set runs on the text after the node's prefix (split rules), `false` on the whole URL.
     sets: Vec<(regex::RegexSet, Vec<usize>, bool)>,
     /// Rules of `rules` not covered by `sets`.
     singles: Vec<usize>,
 }
 
 /// An immutable index over rules.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct RuleIndex {
     entries: Vec<IndexEntry>,
     nodes: Vec<Node>,
+    groups: Vec<Group>,
+}
+
+impl Default for RuleIndex {
+    fn default() -> Self {
+        RuleIndex::build(Vec::new())
+    }
+}
+
+fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
 }
 
 impl RuleIndex {
     /// Builds the index. Entry positions are preserved: [`RuleIndex::find`] returns them.
     pub fn build(entries: Vec<IndexEntry>) -> RuleIndex {
-        let mut nodes = vec![Node::default()];
+        let mut nodes = vec![Node {
+            group: NO_GROUP,
+            ..Node::default()
+        }];
+        let mut groups: Vec<Group> = Vec::new();
         for (position, entry) in entries.iter().enumerate() {
             for prefix in entry.matcher.prefixes() {
-                let mut node = 0usize;
-                for &byte in prefix {
-                    node = match nodes[node].children.binary_search_by_key(&byte, |c| c.0) {
-                        Ok(i) => nodes[node].children[i].1 as usize,
-                        Err(i) => {
-                            let child = nodes.len();
-                            nodes.push(Node::default());
-                            nodes[node].children.insert(i, (byte, child as u32));
-                            child
-                        }
-                    };
+                let node = insert(&mut nodes, prefix);
+                if nodes[node].group == NO_GROUP {
+                    nodes[node].group = groups.len() as u32;
+                    groups.push(Group::default());
                 }
-                if !nodes[node].rules.contains(&position) {
-                    nodes[node].rules.push(position);
+                let group = &mut groups[nodes[node].group as usize];
+                if !group.rules.contains(&position) {
+                    group.rules.push(position);
                 }
             }
         }
         // A whole-pattern rule reached through two nested prefixes would be tested twice on
         // one walk: keep it at the shorter only. (Split rules test different text at each.)
-        dedupe_nested_prefixes(&mut nodes, &entries);
-        for node in &mut nodes {
-            let mut groups: [(Vec<usize>, bool); 2] = [(Vec::new(), true), (Vec::new(), false)];
-            for &i in &node.rules {
+        dedupe_nested_prefixes(&nodes, &mut groups, &entries);
+        for group in &mut groups {
+            let mut by_mode: [(Vec<usize>, bool); 2] = [(Vec::new(), true), (Vec::new(), false)];
+            for &i in &group.rules {
                 let m = &entries[i].matcher;
                 if m.is_linear() {
-                    groups[usize::from(!m.is_split())].0.push(i);
+                    by_mode[usize::from(!m.is_split())].0.push(i);
                 } else {
-                    node.singles.push(i);
+                    group.singles.push(i);
                 }
             }
-            for (linear, split) in groups {
+            for (linear, split) in by_mode {
                 if linear.len() < SET_THRESHOLD {
-                    node.singles.extend(linear);
+                    group.singles.extend(linear);
                     continue;
                 }
                 for chunk in linear.chunks(SET_CHUNK) {
                     match regex::RegexSet::new(chunk.iter().map(|&i| entries[i].matcher.source())) {
-                        Ok(set) => node.sets.push((set, chunk.to_vec(), split)),
+                        Ok(set) => group.sets.push((set, chunk.to_vec(), split)),
                         // Too big for one automaton: test these one by one instead.
-                        Err(_) => node.singles.extend_from_slice(chunk),
+                        Err(_) => group.singles.extend_from_slice(chunk),
                     }
                 }
             }
         }
-        RuleIndex { entries, nodes }
+        for node in &mut nodes {
+            node.children.shrink_to_fit();
+        }
+        RuleIndex {
+            entries,
+            nodes,
+            groups,
+        }
     }
 
     /// The entries, in the order given to [`RuleIndex::build`].
@@ -159,7 +188,8 @@ impl RuleIndex {
         let mut depth = 0usize;
         loop {
             let current = &self.nodes[node];
-            for (set, positions, split) in &current.sets {
+            let group = self.groups.get(current.group as usize);
+            for (set, positions, split) in group.map_or(&[][..], |g| &g.sets[..]) {
                 let text = if *split {
                     url.get(depth..).unwrap_or("")
                 } else {
@@ -172,18 +202,26 @@ impl RuleIndex {
                     }
                 }
             }
-            for &position in &current.singles {
+            for &position in group.map_or(&[][..], |g| &g.singles[..]) {
                 let entry = &self.entries[position];
                 if accepts(&entry.methods, method) && entry.matcher.matches_after(url, depth)? {
                     report(position)?;
                 }
             }
             let Some(&byte) = bytes.get(depth) else { break };
-            match current.children.binary_search_by_key(&byte, |c| c.0) {
-                Ok(i) => node = current.children[i].1 as usize,
-                Err(_) => break,
+            let Ok(i) = current
+                .children
+                .binary_search_by_key(&byte, |&c| self.nodes[c as usize].label[0])
+            else {
+                break;
+            };
+            let child = current.children[i] as usize;
+            let label = &self.nodes[child].label;
+            if !bytes[depth..].starts_with(label) {
+                break;
             }
-            depth += 1;
+            node = child;
+            depth += label.len();
         }
         Ok(())
     }
@@ -225,27 +263,79 @@ fn accepts(methods: &[String], method: &str) -> bool {
     methods.iter().any(|m| m.eq_ignore_ascii_case(method))
 }
 
+/// Inserts `prefix` into the radix trie, splitting an edge where needed; the node it ends at.
+fn insert(nodes: &mut Vec<Node>, prefix: &[u8]) -> usize {
+    let mut node = 0usize;
+    let mut rest = prefix;
+    while let Some(&first) = rest.first() {
+        let found = nodes[node]
+            .children
+            .binary_search_by_key(&first, |&c| nodes[c as usize].label[0]);
+        match found {
+            Err(slot) => {
+                let child = nodes.len();
+                nodes.push(Node {
+                    label: rest.into(),
+                    children: Vec::new(),
+                    group: NO_GROUP,
+                });
+                nodes[node].children.insert(slot, child as u32);
+                return child;
+            }
+            Ok(slot) => {
+                let child = nodes[node].children[slot] as usize;
+                let shared = common_prefix(&nodes[child].label, rest);
+                if shared < nodes[child].label.len() {
+                    // Split the edge: a new node for the shared part, the old child below it.
+                    let middle = nodes.len();
+                    let label = std::mem::take(&mut nodes[child].label);
+                    nodes[child].label = label[shared..].into();
+                    nodes.push(Node {
+                        label: label[..shared].into(),
+                        children: vec![child as u32],
+                        group: NO_GROUP,
+                    });
+                    nodes[node].children[slot] = middle as u32;
+                    node = middle;
+                } else {
+                    node = child;
+                }
+                rest = &rest[shared..];
+            }
+        }
+    }
+    node
+}
+
 /// Removes a whole-pattern rule from nodes below another node that already holds it.
-fn dedupe_nested_prefixes(nodes: &mut [Node], entries: &[IndexEntry]) {
-    fn walk(nodes: &mut [Node], entries: &[IndexEntry], node: usize, above: &mut Vec<usize>) {
-        nodes[node]
-            .rules
-            .retain(|r| entries[*r].matcher.is_split() || !above.contains(r));
-        let mine: Vec<usize> = nodes[node]
-            .rules
-            .iter()
-            .copied()
-            .filter(|r| !entries[*r].matcher.is_split())
-            .collect();
-        let added = mine.len();
-        above.extend_from_slice(&mine);
-        let children: Vec<usize> = nodes[node].children.iter().map(|c| c.1 as usize).collect();
-        for child in children {
-            walk(nodes, entries, child, above);
+fn dedupe_nested_prefixes(nodes: &[Node], groups: &mut [Group], entries: &[IndexEntry]) {
+    fn walk(
+        nodes: &[Node],
+        groups: &mut [Group],
+        entries: &[IndexEntry],
+        node: usize,
+        above: &mut Vec<usize>,
+    ) {
+        let mut added = 0;
+        if let Some(group) = groups.get_mut(nodes[node].group as usize) {
+            group
+                .rules
+                .retain(|r| entries[*r].matcher.is_split() || !above.contains(r));
+            let mine: Vec<usize> = group
+                .rules
+                .iter()
+                .copied()
+                .filter(|r| !entries[*r].matcher.is_split())
+                .collect();
+            added = mine.len();
+            above.extend_from_slice(&mine);
+        }
+        for &child in &nodes[node].children {
+            walk(nodes, groups, entries, child as usize, above);
         }
         above.truncate(above.len() - added);
     }
-    walk(nodes, entries, 0, &mut Vec::new());
+    walk(nodes, groups, entries, 0, &mut Vec::new());
 }
 
 #[cfg(test)]
@@ -326,7 +416,7 @@ mod tests {
             .collect();
         entries.push(entry("<(?!x).*>/other", &["GET"]));
         let index = RuleIndex::build(entries);
-        assert!(!index.nodes[0].sets.is_empty());
+        assert!(!index.groups[index.nodes[0].group as usize].sets.is_empty());
         assert_eq!(index.find("GET", "http://h/api/v599/x"), Ok(599));
         assert_eq!(index.find("GET", "http://h/api/v7/x"), Ok(7));
         assert_eq!(index.find("GET", "http://h/other"), Ok(600));
@@ -348,6 +438,40 @@ mod tests {
         assert_eq!(index.find("GET", "https://app1.example.com"), Ok(1));
         // app1 is a prefix of app10..app19, app100..: a shared literal prefix is not a match.
         assert_eq!(index.find("GET", "https://app10.example.com/"), Ok(10));
+    }
+
+    #[test]
+    fn the_trie_is_compressed_and_splits_edges_correctly() {
+        let hosts = [
+            "a.example",
+            "ab.example",
+            "abc.example",
+            "b.example",
+            "c.example",
+        ];
+        let index = RuleIndex::build(
+            hosts
+                .iter()
+                .map(|h| entry(&format!("http://{h}<.*>"), &["GET"]))
+                .collect(),
+        );
+        for (i, h) in hosts.iter().enumerate() {
+            assert_eq!(index.find("GET", &format!("http://{h}/x")), Ok(i), "{h}");
+        }
+        assert_eq!(
+            index.find("GET", "http://a.exampl"),
+            Err(FindError::NoMatch)
+        );
+        let many = RuleIndex::build(
+            (0..1000)
+                .map(|i| entry(&format!("https://app{i}.example.com<.*>"), &["GET"]))
+                .collect(),
+        );
+        assert!(
+            many.nodes.len() < 2500,
+            "one node per branch, not per byte: {}",
+            many.nodes.len()
+        );
     }
 
     #[test]

@@ -56,10 +56,10 @@ pub fn charm_app_rules(app: &str, url: &str, allowed: &[&str]) -> Vec<Rule> {
 
 /// About `n` rules shaped like a large deployment: charm-generated allow/deny pairs for apps on
 /// their own hosts and apps under path prefixes of one shared host, plus a few generic
-/// regexp rules that every request is tested against.
+/// regexp rules (at most ten) tested against every request of their scheme.
 pub fn many_rules(n: usize) -> Vec<Rule> {
     let mut rules = Vec::with_capacity(n);
-    let generic = (n / 100).clamp(1, 20);
+    let generic = (n / 10).clamp(1, 10);
     for i in 0..generic {
         rules.push(Rule {
             id: format!("generic:{i}"),

@@ -355,11 +355,25 @@ pub async fn watch(mut loader: Loader, state: Arc<State>) {
             }
             _ = tokio::time::sleep(POLL) => {}
         }
-        match loader.load(&state.metrics) {
-            Ok(Loaded::Changed(snapshot, status)) => state.install(*snapshot, status),
-            Ok(Loaded::Unchanged) => {}
-            Err(e) => tracing::error!(error = %e, "reload failed"),
-        }
+        // Reading and compiling is blocking work: keep it off the threads that answer requests.
+        // The old snapshot is dropped there too, once no request holds it any more.
+        let shared = Arc::clone(&state);
+        let reloaded = tokio::task::spawn_blocking(move || {
+            match loader.load(&shared.metrics) {
+                Ok(Loaded::Changed(snapshot, status)) => shared.install(*snapshot, status),
+                Ok(Loaded::Unchanged) => {}
+                Err(e) => tracing::error!(error = %e, "reload failed"),
+            }
+            loader
+        })
+        .await;
+        loader = match reloaded {
+            Ok(loader) => loader,
+            Err(e) => {
+                tracing::error!(error = %e, "the reload task failed; file watching stops");
+                return;
+            }
+        };
     }
 }
 
