@@ -1,0 +1,1 @@
+//! A Juju charm runtime for compiled charms (work in progress: see issue 4).
