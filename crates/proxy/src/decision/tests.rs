@@ -627,3 +627,19 @@ async fn edited_templates_apply_on_reload_oathkeeper_272() {
         "user-anonymous"
     );
 }
+
+#[test]
+fn the_decision_future_stays_small() {
+    // Session-store calls are boxed so that the common path does not carry (and copy) them.
+    let s = Snapshot::default();
+    let (parts, ()) = Request::builder()
+        .uri("/decisions")
+        .body(())
+        .unwrap()
+        .into_parts();
+    let metrics = crate::metrics::Metrics::new("");
+    let cx = Cx { metrics: &metrics };
+    let future = decide(&s, &parts, None, &cx);
+    let size = std::mem::size_of_val(&future);
+    assert!(size < 2048, "the decision future is {size} bytes");
+}

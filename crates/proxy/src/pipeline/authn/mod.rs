@@ -98,8 +98,10 @@ impl Authenticator {
         cx: &Cx<'_>,
     ) -> Result<AuthnOutcome, Denial> {
         match self {
-            Authenticator::CookieSession(a) => a.authenticate(request, session, cx).await,
-            Authenticator::BearerToken(a) => a.authenticate(request, session, cx).await,
+            // Boxed: a session-store call is a large future (HTTP client, cache), and inlined it
+            // would make every decision's future that large, copied on every request.
+            Authenticator::CookieSession(a) => Box::pin(a.authenticate(request, session, cx)).await,
+            Authenticator::BearerToken(a) => Box::pin(a.authenticate(request, session, cx)).await,
             Authenticator::Noop => Ok(AuthnOutcome::Authenticated),
             Authenticator::Anonymous(a) => Ok(a.authenticate(request, session)),
             Authenticator::Unauthorized => {
