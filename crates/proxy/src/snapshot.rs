@@ -8,7 +8,9 @@
 
 use std::collections::HashMap;
 
-use oathkeeper_core::config::{Config, HandlerSwitch};
+use oathkeeper_core::config::{
+    Authenticators, Authorizers, Config, ErrorHandlers, HandlerSwitch, Mutators,
+};
 use oathkeeper_core::index::{IndexEntry, RuleIndex};
 use oathkeeper_core::matcher::{Compiler, Strategy};
 use oathkeeper_core::merge::deep_merge;
@@ -101,6 +103,7 @@ pub fn compile(config: &Config, files: &[RuleFile], previous: SessionStores) -> 
             });
         }
     }
+    check_global_handlers(config, &mut cx, &mut diagnostics);
     let strategy = config.access_rules.matching_strategy;
     let mut compiler = Compiler::new(strategy);
     let mut entries = Vec::new();
@@ -191,6 +194,55 @@ pub fn compile(config: &Config, files: &[RuleFile], previous: SessionStores) -> 
         strategy,
         diagnostics,
         session_stores: cx.into_stores(),
+    }
+}
+
+/// Compiles every enabled handler's global config on its own, so that a typo or a wrong type
+/// in `oathkeeper.yaml` is reported at load even before a rule uses the handler. Keys a rule
+/// may still supply (missing required fields) are not reported here.
+fn check_global_handlers(config: &Config, cx: &mut CompileCx, diagnostics: &mut Vec<Diagnostic>) {
+    let mut problems = Vec::new();
+    for id in Authenticators::IDS {
+        if let Some(switch) = config.authenticators.get(id).filter(|s| s.enabled) {
+            let merged = deep_merge(switch.config.as_ref(), None);
+            if let Err(e) = authn::Authenticator::compile(id, &merged, cx) {
+                problems.push((format!("authenticators.{id}"), e));
+            }
+        }
+    }
+    for id in Authorizers::IDS {
+        if let Some(switch) = config.authorizers.get(id).filter(|s| s.enabled) {
+            let merged = deep_merge(switch.config.as_ref(), None);
+            if let Err(e) = authz::Authorizer::compile(id, &merged, cx) {
+                problems.push((format!("authorizers.{id}"), e));
+            }
+        }
+    }
+    for id in Mutators::IDS {
+        if let Some(switch) = config.mutators.get(id).filter(|s| s.enabled) {
+            let merged = deep_merge(switch.config.as_ref(), None);
+            if let Err(e) = mutate::Mutator::compile(id, &merged, cx) {
+                problems.push((format!("mutators.{id}"), e));
+            }
+        }
+    }
+    for id in ErrorHandlers::IDS {
+        if let Some(switch) = config.errors.handlers.get(id).filter(|s| s.enabled) {
+            if let Err(e) = ErrorHandler::compile(id, &deep_merge(switch.config.as_ref(), None)) {
+                problems.push((format!("errors.handlers.{id}"), e));
+            }
+        }
+    }
+    for (key, message) in problems {
+        if message.contains("missing field") || message.contains("is required") {
+            continue;
+        }
+        diagnostics.push(Diagnostic {
+            severity: Severity::Warning,
+            source: "config".to_owned(),
+            rule: None,
+            message: format!("{key}: {message}"),
+        });
     }
 }
 

@@ -145,3 +145,34 @@ mutators: {noop: {enabled: true}}
         third.session_stores.values().next().unwrap()
     ));
 }
+
+#[test]
+fn typos_in_global_handler_configs_are_reported_at_load() {
+    let s = compile_text(
+        "
+authenticators: {anonymous: {enabled: true, config: {subjekt: x}}, jwt: {enabled: true}}
+mutators: {header: {enabled: true}}
+errors: {handlers: {redirect: {enabled: true}}}
+",
+        "[]",
+    );
+    let w = warnings(&s);
+    assert!(
+        w.iter()
+            .any(|m| m.starts_with("authenticators.anonymous") && m.contains("subjekt")),
+        "{w:?}"
+    );
+    assert!(
+        w.iter()
+            .any(|m| m.starts_with("authenticators.jwt") && m.contains("not supported")),
+        "{w:?}"
+    );
+    assert!(
+        !w.iter().any(|m| m.starts_with("mutators.header")),
+        "headers may come from rules: {w:?}"
+    );
+    assert!(
+        !w.iter().any(|m| m.starts_with("errors.handlers.redirect")),
+        "to may come from rules: {w:?}"
+    );
+}
