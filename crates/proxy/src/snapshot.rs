@@ -202,37 +202,34 @@ pub fn compile(config: &Config, files: &[RuleFile], previous: SessionStores) -> 
 /// may still supply (missing required fields) are not reported here.
 fn check_global_handlers(config: &Config, cx: &mut CompileCx, diagnostics: &mut Vec<Diagnostic>) {
     let mut problems = Vec::new();
-    for id in Authenticators::IDS {
-        if let Some(switch) = config.authenticators.get(id).filter(|s| s.enabled) {
-            let merged = deep_merge(switch.config.as_ref(), None);
-            if let Err(e) = authn::Authenticator::compile(id, &merged, cx) {
-                problems.push((format!("authenticators.{id}"), e));
-            }
-        }
-    }
-    for id in Authorizers::IDS {
-        if let Some(switch) = config.authorizers.get(id).filter(|s| s.enabled) {
-            let merged = deep_merge(switch.config.as_ref(), None);
-            if let Err(e) = authz::Authorizer::compile(id, &merged, cx) {
-                problems.push((format!("authorizers.{id}"), e));
-            }
-        }
-    }
-    for id in Mutators::IDS {
-        if let Some(switch) = config.mutators.get(id).filter(|s| s.enabled) {
-            let merged = deep_merge(switch.config.as_ref(), None);
-            if let Err(e) = mutate::Mutator::compile(id, &merged, cx) {
-                problems.push((format!("mutators.{id}"), e));
-            }
-        }
-    }
-    for id in ErrorHandlers::IDS {
-        if let Some(switch) = config.errors.handlers.get(id).filter(|s| s.enabled) {
-            if let Err(e) = ErrorHandler::compile(id, &deep_merge(switch.config.as_ref(), None)) {
-                problems.push((format!("errors.handlers.{id}"), e));
-            }
-        }
-    }
+    check_family(
+        "authenticators",
+        Authenticators::IDS,
+        |id| config.authenticators.get(id),
+        &mut problems,
+        |id, c| authn::Authenticator::compile(id, c, cx).map(drop),
+    );
+    check_family(
+        "authorizers",
+        Authorizers::IDS,
+        |id| config.authorizers.get(id),
+        &mut problems,
+        |id, c| authz::Authorizer::compile(id, c, cx).map(drop),
+    );
+    check_family(
+        "mutators",
+        Mutators::IDS,
+        |id| config.mutators.get(id),
+        &mut problems,
+        |id, c| mutate::Mutator::compile(id, c, cx).map(drop),
+    );
+    check_family(
+        "errors.handlers",
+        ErrorHandlers::IDS,
+        |id| config.errors.handlers.get(id),
+        &mut problems,
+        |id, c| ErrorHandler::compile(id, c).map(drop),
+    );
     for (key, message) in problems {
         if message.contains("missing field") || message.contains("is required") {
             continue;
@@ -243,6 +240,24 @@ fn check_global_handlers(config: &Config, cx: &mut CompileCx, diagnostics: &mut 
             rule: None,
             message: format!("{key}: {message}"),
         });
+    }
+}
+
+/// Compiles the global config of every enabled handler of one family, collecting failures
+/// as `(key, message)`.
+fn check_family<'c>(
+    family: &str,
+    ids: &[&str],
+    switch: impl Fn(&str) -> Option<&'c HandlerSwitch>,
+    problems: &mut Vec<(String, String)>,
+    mut compile: impl FnMut(&str, &serde_json::Value) -> Result<(), String>,
+) {
+    for id in ids {
+        if let Some(switch) = switch(id).filter(|s| s.enabled)
+            && let Err(e) = compile(id, &deep_merge(switch.config.as_ref(), None))
+        {
+            problems.push((format!("{family}.{id}"), e));
+        }
     }
 }
 
