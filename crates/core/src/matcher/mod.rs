@@ -356,20 +356,25 @@ fn exact_prefixes(pieces: &[String]) -> (usize, Vec<Vec<u8>>) {
         {
             break;
         }
-        let mut next = Vec::with_capacity(literals.len() * prefixes.len());
-        for prefix in &prefixes {
-            for literal in literals {
-                let mut p = prefix.clone();
-                p.extend_from_slice(literal.as_bytes());
-                next.push(p);
-            }
-        }
-        next.sort();
-        next.dedup();
-        prefixes = next;
+        prefixes = cross(&prefixes, literals);
         consumed += 1;
     }
     (consumed, prefixes)
+}
+
+/// Every prefix followed by every literal, sorted and without duplicates.
+fn cross(prefixes: &[Vec<u8>], literals: &[regex_syntax::hir::literal::Literal]) -> Vec<Vec<u8>> {
+    let mut next = Vec::with_capacity(literals.len() * prefixes.len());
+    for prefix in prefixes {
+        for literal in literals {
+            let mut p = prefix.clone();
+            p.extend_from_slice(literal.as_bytes());
+            next.push(p);
+        }
+    }
+    next.sort();
+    next.dedup();
+    next
 }
 
 /// Literal prefixes for indexing a pattern that is tested whole: exact pieces, then the
@@ -392,17 +397,7 @@ fn index_prefixes(pieces: &[String]) -> Vec<Vec<u8>> {
         if literals.is_empty() || literals.len() * prefixes.len() > MAX_PREFIXES {
             break;
         }
-        let mut next = Vec::with_capacity(literals.len() * prefixes.len());
-        for prefix in &prefixes {
-            for literal in literals {
-                let mut p = prefix.clone();
-                p.extend_from_slice(literal.as_bytes());
-                next.push(p);
-            }
-        }
-        next.sort();
-        next.dedup();
-        prefixes = next;
+        prefixes = cross(&prefixes, literals);
         if !literals.iter().all(|l| l.is_exact()) {
             break;
         }
