@@ -6,6 +6,7 @@
 
 mod cli;
 mod reload;
+mod robustness;
 mod server;
 mod session;
 mod support;
