@@ -21,7 +21,7 @@ use tokio::sync::mpsc;
 
 use crate::metrics::Metrics;
 use crate::settings::{ConfigSource, EXAMPLE_CONFIG, EXAMPLE_RULES, EXAMPLE_RULES_SOURCE};
-use crate::snapshot::{RuleFile, Severity, Snapshot, compile};
+use crate::snapshot::{RuleFile, Severity, Snapshot, compile_rules};
 
 /// How long to wait for more events before reloading.
 const DEBOUNCE: Duration = Duration::from_millis(50);
@@ -235,19 +235,24 @@ impl Loader {
         // Forget repositories that are no longer configured.
         self.last_good
             .retain(|repo, _| files.iter().any(|f| &f.source == repo));
-        let snapshot = compile(config, &files, std::mem::take(&mut self.stores));
+        let snapshot = compile_rules(config, &files, std::mem::take(&mut self.stores));
         self.stores = snapshot.session_stores.clone();
-        for d in &snapshot.diagnostics {
-            match d.severity {
-                Severity::Error => {
-                    tracing::error!(repository = %d.source, rule = d.rule.as_deref().unwrap_or(""), "{}", d.message)
-                }
-                Severity::Warning => {
-                    tracing::warn!(repository = %d.source, rule = d.rule.as_deref().unwrap_or(""), "{}", d.message)
-                }
+        log_diagnostics(&snapshot.diagnostics);
+        Ok(Loaded::Changed(Box::new(snapshot), status))
+    }
+}
+
+/// Logs diagnostics: errors at error level, warnings at warn level.
+pub fn log_diagnostics(diagnostics: &[crate::snapshot::Diagnostic]) {
+    for d in diagnostics {
+        match d.severity {
+            Severity::Error => {
+                tracing::error!(repository = %d.source, rule = d.rule.as_deref().unwrap_or(""), "{}", d.message)
+            }
+            Severity::Warning => {
+                tracing::warn!(repository = %d.source, rule = d.rule.as_deref().unwrap_or(""), "{}", d.message)
             }
         }
-        Ok(Loaded::Changed(Box::new(snapshot), status))
     }
 }
 
@@ -360,7 +365,11 @@ pub async fn watch(mut loader: Loader, state: Arc<State>) {
         let shared = Arc::clone(&state);
         let reloaded = tokio::task::spawn_blocking(move || {
             match loader.load(&shared.metrics) {
-                Ok(Loaded::Changed(snapshot, status)) => shared.install(*snapshot, status),
+                Ok(Loaded::Changed(snapshot, status)) => {
+                    shared.install(*snapshot, status);
+                    // Served first, probed after: overlap warnings do not delay the new rules.
+                    log_diagnostics(&shared.snapshot.load().overlap_diagnostics());
+                }
                 Ok(Loaded::Unchanged) => {}
                 Err(e) => tracing::error!(error = %e, "reload failed"),
             }

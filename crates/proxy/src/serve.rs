@@ -66,6 +66,11 @@ pub async fn run(source: ConfigSource, env: Box<dyn Source + Send + Sync>) -> an
         config.serve.prometheus.metrics_path.clone(),
         stopped(stop_rx),
     ));
+    // Overlap warnings for the first rules, without delaying readiness.
+    let first = Arc::clone(&state);
+    tokio::task::spawn_blocking(move || {
+        crate::reload::log_diagnostics(&first.snapshot.load().overlap_diagnostics())
+    });
     let watch_task = tokio::spawn(watch(loader, state));
     shutdown_signal().await;
     tracing::info!("shutting down");

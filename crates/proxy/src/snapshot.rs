@@ -55,6 +55,8 @@ pub struct Diagnostic {
 pub struct CompiledRule {
     /// The rule id.
     pub id: String,
+    /// The repository it came from.
+    pub source: String,
     /// The pipeline, or why the rule answers 500.
     pub pipeline: Result<Pipeline, String>,
     /// The rule's own error handlers.
@@ -81,15 +83,45 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    /// Warnings for pairs of rules that match the same URLs (each answers 500 there).
+    pub fn overlap_diagnostics(&self) -> Vec<Diagnostic> {
+        self.index
+            .overlaps()
+            .into_iter()
+            .map(|[a, b]| {
+                let (a, b) = (&self.compiled[a], &self.compiled[b]);
+                Diagnostic {
+                    severity: Severity::Warning,
+                    source: a.source.clone(),
+                    rule: Some(a.id.clone()),
+                    message: format!(
+                        "rules \"{}\" and \"{}\" (in {}) match the same URLs; requests to them get 500",
+                        a.id, b.id, b.source
+                    ),
+                }
+            })
+            .collect()
+    }
+
     /// Rules that can match (the `rules_loaded` readiness criterion).
     pub fn rule_count(&self) -> usize {
         self.compiled.len()
     }
 }
 
+/// Compiles `config` and `files` into a snapshot, with every diagnostic, overlaps included.
+pub fn compile(config: &Config, files: &[RuleFile], previous: SessionStores) -> Snapshot {
+    let mut snapshot = compile_rules(config, files, previous);
+    let overlaps = snapshot.overlap_diagnostics();
+    snapshot.diagnostics.extend(overlaps);
+    snapshot
+}
+
 /// Compiles `config` and `files` into a snapshot, reusing the session stores of the previous
 /// snapshot whose config did not change (their connections and cached sessions survive).
-pub fn compile(config: &Config, files: &[RuleFile], previous: SessionStores) -> Snapshot {
+/// Overlaps are not probed here: [`Snapshot::overlap_diagnostics`] does it, so a reload can
+/// serve the new rules first and look for overlaps afterwards.
+pub fn compile_rules(config: &Config, files: &[RuleFile], previous: SessionStores) -> Snapshot {
     let mut cx = CompileCx::new(previous);
     let mut diagnostics = Vec::new();
     let fallback = compile_fallback(config);
@@ -109,7 +141,6 @@ pub fn compile(config: &Config, files: &[RuleFile], previous: SessionStores) -> 
     let mut entries = Vec::new();
     let mut compiled = Vec::new();
     let mut rules = Vec::new();
-    let mut sources = Vec::new();
     let mut seen_ids: HashMap<&str, &str> = HashMap::new();
     for file in files {
         for rule in &file.rules {
@@ -168,24 +199,13 @@ pub fn compile(config: &Config, files: &[RuleFile], previous: SessionStores) -> 
             });
             compiled.push(CompiledRule {
                 id: rule.id.clone(),
+                source: file.source.clone(),
                 pipeline,
                 errors,
             });
-            sources.push(file.source.clone());
         }
     }
     let index = RuleIndex::build(entries);
-    for [a, b] in index.overlaps() {
-        diagnostics.push(Diagnostic {
-            severity: Severity::Warning,
-            source: sources[a].clone(),
-            rule: Some(compiled[a].id.clone()),
-            message: format!(
-                "rules \"{}\" and \"{}\" (in {}) match the same URLs; requests to them get 500",
-                compiled[a].id, compiled[b].id, sources[b]
-            ),
-        });
-    }
     Snapshot {
         index,
         compiled,
