@@ -100,6 +100,9 @@ fn serve_static(port: u16, body: Bytes) -> anyhow::Result<()> {
 struct Row {
     name: String,
     rps: f64,
+    /// The baseline's requests/s measured right before this row (same load, same minute), so
+    /// that the ratio cancels most of the machine's drift.
+    baseline_rps: f64,
     p50_ms: f64,
     p99_ms: f64,
     half_p99_ms: Option<f64>,
@@ -400,13 +403,15 @@ fn run(oathkeeper: &Path, seconds: u64, connections: u32) -> anyhow::Result<()> 
     )?;
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     wait_for(addr, "/", Instant::now())?;
-    let url = format!("http://{addr}/decisions");
+    let baseline_url = format!("http://{addr}/decisions");
+    let url = baseline_url.clone();
     let idle = baseline.rss_kb("VmRSS:");
     let w = wrk(&url, ANONYMOUS, seconds, connections)?;
     let half = hey_p99(&url, ANONYMOUS, seconds, w.rps / 2.0)?;
     rows.push(Row {
         name: "baseline (bare hyper, 200)".into(),
         rps: w.rps,
+        baseline_rps: w.rps,
         p50_ms: w.p50_ms,
         p99_ms: w.p99_ms,
         half_p99_ms: Some(half),
@@ -414,7 +419,7 @@ fn run(oathkeeper: &Path, seconds: u64, connections: u32) -> anyhow::Result<()> 
         rss_idle_kb: idle,
         rss_peak_kb: baseline.rss_kb("VmHWM:"),
     });
-    drop(baseline);
+    // The baseline stays up (idle) to be measured again before every scenario.
 
     let kratos_port = free_port()?;
     let _kratos = Pinned::spawn(
@@ -462,6 +467,7 @@ fn run(oathkeeper: &Path, seconds: u64, connections: u32) -> anyhow::Result<()> 
             scenarios.push(("no rule (404), 1000 rules".into(), NO_RULE, false));
         }
         for (name, headers, ok) in scenarios {
+            let baseline_rps = wrk(&baseline_url, headers, seconds, connections)?.rps;
             let w = wrk(&url, headers, seconds, connections)?;
             // A 404 scenario expects non-2xx answers: only socket errors are failures there.
             let failed = w.socket_errors + if ok { w.non_2xx } else { 0 };
@@ -469,6 +475,7 @@ fn run(oathkeeper: &Path, seconds: u64, connections: u32) -> anyhow::Result<()> 
             rows.push(Row {
                 name,
                 rps: w.rps,
+                baseline_rps,
                 p50_ms: w.p50_ms,
                 p99_ms: w.p99_ms,
                 half_p99_ms: Some(half),
@@ -478,7 +485,9 @@ fn run(oathkeeper: &Path, seconds: u64, connections: u32) -> anyhow::Result<()> 
             });
         }
         if n == 1_000 {
+            let baseline_rps = wrk(&baseline_url, ANONYMOUS, seconds, connections)?.rps;
             rows.push(reload_under_load(
+                baseline_rps,
                 &rules,
                 n,
                 &url,
@@ -495,6 +504,7 @@ fn run(oathkeeper: &Path, seconds: u64, connections: u32) -> anyhow::Result<()> 
 
 /// Rewrites the rules file every 100 ms (atomically, by rename) while wrk runs.
 fn reload_under_load(
+    baseline_rps: f64,
     rules: &Path,
     n: usize,
     url: &str,
@@ -536,6 +546,7 @@ fn reload_under_load(
             swaps.load(Ordering::SeqCst)
         ),
         rps: w.rps,
+        baseline_rps,
         p50_ms: w.p50_ms,
         p99_ms: w.p99_ms,
         half_p99_ms: None,
@@ -546,10 +557,9 @@ fn reload_under_load(
 }
 
 fn print_report(rows: &[Row], startup: &[(usize, Duration, Option<u64>)]) {
-    let base = rows.first().map_or(1.0, |r| r.rps);
     let kb = |v: Option<u64>| v.map_or("-".to_owned(), |v| format!("{:.1} MB", v as f64 / 1024.0));
     println!(
-        "| scenario | requests/s | × baseline | p50 | p99 | p99 at half load | failed | RSS idle | RSS peak |"
+        "| scenario | requests/s | × baseline (measured just before) | p50 | p99 | p99 at half load | failed | RSS idle | RSS peak |"
     );
     println!("|---|---|---|---|---|---|---|---|---|");
     for r in rows {
@@ -557,7 +567,7 @@ fn print_report(rows: &[Row], startup: &[(usize, Duration, Option<u64>)]) {
             "| {} | {:.0} | {:.2} | {:.3} ms | {:.3} ms | {} | {} | {} | {} |",
             r.name,
             r.rps,
-            r.rps / base,
+            r.rps / r.baseline_rps,
             r.p50_ms,
             r.p99_ms,
             r.half_p99_ms
