@@ -145,6 +145,15 @@ fn config_changes_reload_handlers_and_repositories() {
         .replace("deny: {enabled: true}", "deny: {enabled: false}");
     std::fs::write(&config, text).unwrap();
     assert!(eventually(Duration::from_secs(2), || at("other.example") == 500));
+    // The matching strategy reloads too: as a glob, `<.*>` is a literal dot and a star.
+    let text = std::fs::read_to_string(&config).unwrap() + "  matching_strategy: glob\n";
+    std::fs::write(&config, text).unwrap();
+    assert!(eventually(Duration::from_secs(2), || at("app.example") == 404));
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("  matching_strategy: glob\n", "");
+    std::fs::write(&config, text).unwrap();
+    assert!(eventually(Duration::from_secs(2), || at("app.example") == 200));
     // A broken config keeps the last good one.
     std::fs::write(&config, "access_rules: [").unwrap();
     std::thread::sleep(Duration::from_millis(300));
