@@ -78,6 +78,8 @@ pub struct Loader {
     config: Option<Config>,
     last_good: HashMap<String, Vec<Rule>>,
     last_hash: Option<u64>,
+    config_hash: Option<u64>,
+    config_error: Option<String>,
     stores: crate::pipeline::SessionStores,
 }
 
@@ -107,6 +109,8 @@ impl Loader {
             config: None,
             last_good: HashMap::new(),
             last_hash: None,
+            config_hash: None,
+            config_error: None,
             stores: HashMap::new(),
         }
     }
@@ -143,40 +147,52 @@ impl Loader {
             ),
             ConfigSource::File(path) => (path.display().to_string(), std::fs::read_to_string(path)),
         };
-        let parsed = match text {
-            Ok(text) => {
-                text.hash(&mut hasher);
-                parse_config(&text, self.env.as_ref()).map_err(|source| LoadError::Config {
-                    path: label.clone(),
-                    source,
-                })
-            }
-            Err(source) => Err(match &self.source {
-                ConfigSource::File(path) => LoadError::Read {
-                    path: path.clone(),
-                    source,
-                },
-                ConfigSource::Example => LoadError::Read {
-                    path: PathBuf::from(&label),
-                    source,
-                },
-            }),
-        };
-        match parsed {
-            Ok(config) => {
-                if let Some(old) = &self.config {
-                    warn_restart_only(old, &config);
+        // Parse only a config that changed: a broken file is reported once, not on every poll.
+        let config_hash = text.as_ref().ok().map(|t| {
+            let mut h = DefaultHasher::new();
+            t.hash(&mut h);
+            h.finish()
+        });
+        if self.config.is_none() || config_hash.is_none() || config_hash != self.config_hash {
+            let parsed = match text {
+                Ok(text) => {
+                    parse_config(&text, self.env.as_ref()).map_err(|source| LoadError::Config {
+                        path: label.clone(),
+                        source,
+                    })
                 }
-                self.config = Some(config);
+                Err(source) => Err(match &self.source {
+                    ConfigSource::File(path) => LoadError::Read {
+                        path: path.clone(),
+                        source,
+                    },
+                    ConfigSource::Example => LoadError::Read {
+                        path: PathBuf::from(&label),
+                        source,
+                    },
+                }),
+            };
+            match parsed {
+                Ok(config) => {
+                    if let Some(old) = &self.config {
+                        warn_restart_only(old, &config);
+                    }
+                    self.config = Some(config);
+                    self.config_error = None;
+                }
+                Err(e) if self.config.is_some() => {
+                    if self.config_error.as_deref() != Some(e.to_string().as_str()) {
+                        tracing::error!(error = %format!("{e:#}"), "config reload failed; keeping the last good config");
+                        metrics.reload_error(&label);
+                    }
+                    self.config_error = Some(e.to_string());
+                }
+                Err(e) => return Err(e),
             }
-            Err(e) if self.config.is_some() => {
-                tracing::error!(error = %format!("{e:#}"), "config reload failed; keeping the last good config");
-                metrics.reload_error(&label);
-                status.config_error = Some(e.to_string());
-                "config-error".hash(&mut hasher);
-            }
-            Err(e) => return Err(e),
+            self.config_hash = config_hash;
         }
+        config_hash.hash(&mut hasher);
+        status.config_error.clone_from(&self.config_error);
         // invariant: set above or returned.
         let Some(config) = self.config.as_ref() else {
             return Ok(Loaded::Unchanged);
@@ -406,4 +422,64 @@ fn rewatch(
         }
     }
     *watched = now;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oathkeeper_core::config::NoEnv;
+
+    fn loader(dir: &Path) -> (Loader, PathBuf) {
+        let config = dir.join("oathkeeper.yaml");
+        (
+            Loader::new(ConfigSource::File(config.clone()), Box::new(NoEnv)),
+            config,
+        )
+    }
+
+    #[test]
+    fn a_broken_config_is_reported_once_not_on_every_poll() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut loader, config) = loader(dir.path());
+        std::fs::write(&config, "log: {level: info}\n").unwrap();
+        let metrics = Metrics::new("t_");
+        assert!(matches!(
+            loader.load(&metrics).unwrap(),
+            Loaded::Changed(..)
+        ));
+        std::fs::write(&config, "log: [\n").unwrap();
+        let Loaded::Changed(_, status) = loader.load(&metrics).unwrap() else {
+            panic!("a changed config is a change")
+        };
+        assert!(status.config_error.is_some());
+        for _ in 0..3 {
+            assert!(
+                matches!(loader.load(&metrics).unwrap(), Loaded::Unchanged),
+                "same bytes, nothing to do"
+            );
+        }
+        let errors = metrics.encode();
+        assert!(
+            errors.contains(&format!(
+                "t_reload_errors_total{{source=\"{}\"}} 1",
+                config.display()
+            )),
+            "{errors}"
+        );
+        // Fixed: the error goes away.
+        std::fs::write(&config, "log: {level: debug}\n").unwrap();
+        let Loaded::Changed(_, status) = loader.load(&metrics).unwrap() else {
+            panic!("fixed config")
+        };
+        assert!(status.config_error.is_none());
+    }
+
+    #[test]
+    fn the_first_load_fails_on_a_bad_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut loader, config) = loader(dir.path());
+        std::fs::write(&config, "serve: {api: {port: x}}\n").unwrap();
+        let err = loader.load(&Metrics::new("")).unwrap_err();
+        assert!(err.to_string().contains("serve.api.port"), "{err}");
+    }
 }
