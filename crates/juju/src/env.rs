@@ -349,7 +349,6 @@ pub fn parse_event(dispatch_path: &str, source: &dyn Source) -> Result<Event, En
         };
         let revision = match hook {
             SecretHook::Expired | SecretHook::Remove => Some(number(
-                source,
                 JUJU_SECRET_REVISION,
                 &required(source, JUJU_SECRET_REVISION)?,
             )?),
