@@ -21,7 +21,7 @@ use bytes::Bytes;
 use clap::{Parser, Subcommand};
 use http_body_util::Full;
 use oathkeeper_core::rule::{Handler, Match, Rule};
-use oathkeeper_core::testing::many_rules;
+use oathkeeper_core::testing::{bench_handlers_config, many_rules};
 
 #[derive(Debug, Parser)]
 #[command(about = "Load benchmark of the oathkeeper decision server")]
@@ -326,34 +326,9 @@ serve:
   prometheus: {{host: 127.0.0.1, port: {metrics}}}
 access_rules:
   repositories: [file://{rules}]
-authenticators:
-  anonymous: {{enabled: true}}
-  noop: {{enabled: true}}
-  cookie_session:
-    enabled: true
-    config:
-      check_session_url: http://127.0.0.1:{kratos}/sessions/whoami
-      preserve_path: true
-      extra_from: "@this"
-      subject_from: identity.id
-      only: [ory_kratos_session]
-      cache: {{enabled: true, ttl: 1h}}
-authorizers: {{allow: {{enabled: true}}}}
-mutators:
-  noop: {{enabled: true}}
-  header:
-    enabled: true
-    config:
-      headers:
-        X-User: "{{{{ print .Subject }}}}"
-        X-Email: "{{{{ print .Extra.identity.traits.email }}}}"
-        X-Name: "{{{{ print .Extra.identity.traits.name }}}}"
-errors:
-  fallback: [json]
-  handlers:
-    redirect: {{enabled: true, config: {{to: "http://login.example/"}}}}
-"#,
-        rules = rules.display()
+{handlers}"#,
+        rules = rules.display(),
+        handlers = bench_handlers_config(&format!("http://127.0.0.1:{kratos}"))
     );
     let path = dir.join(format!("oathkeeper-{api}.yaml"));
     std::fs::write(&path, config)?;

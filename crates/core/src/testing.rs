@@ -92,3 +92,39 @@ pub fn many_rules(n: usize) -> Vec<Rule> {
     rules.truncate(n);
     rules
 }
+
+/// The handler part of `oathkeeper.yaml` the benchmarks use: the charm's `cookie_session` (with
+/// the session cache on) against `kratos`, `anonymous`, `noop`, `allow`, and the charm's three
+/// header templates. Callers add `serve` and `access_rules`.
+pub fn bench_handlers_config(kratos: &str) -> String {
+    format!(
+        r#"
+authenticators:
+  anonymous: {{enabled: true}}
+  noop: {{enabled: true}}
+  cookie_session:
+    enabled: true
+    config:
+      check_session_url: {kratos}/sessions/whoami
+      preserve_path: true
+      extra_from: "@this"
+      subject_from: identity.id
+      only: [ory_kratos_session]
+      cache: {{enabled: true, ttl: 1h}}
+authorizers: {{allow: {{enabled: true}}}}
+mutators:
+  noop: {{enabled: true}}
+  header:
+    enabled: true
+    config:
+      headers:
+        X-User: "{{{{ print .Subject }}}}"
+        X-Email: "{{{{ print .Extra.identity.traits.email }}}}"
+        X-Name: "{{{{ print .Extra.identity.traits.name }}}}"
+errors:
+  fallback: [json]
+  handlers:
+    redirect: {{enabled: true, config: {{to: "http://login.example/"}}}}
+"#
+    )
+}

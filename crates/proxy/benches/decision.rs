@@ -17,7 +17,7 @@ use oathkeeper::snapshot::{RuleFile, Snapshot, compile};
 use oathkeeper::template::{Data, Template, Value};
 use oathkeeper_core::config::{NoEnv, parse_config};
 use oathkeeper_core::rule::{Handler, Match, Rule};
-use oathkeeper_core::testing::many_rules;
+use oathkeeper_core::testing::{bench_handlers_config, many_rules};
 
 const SESSION: &str = r#"{"id":"s","active":true,"expires_at":"2099-01-01T00:00:00Z","identity":{"id":"user-1","traits":{"email":"ann@example.com","name":"Ann"}}}"#;
 
@@ -52,35 +52,7 @@ fn fake_kratos() -> String {
 }
 
 fn snapshot(rules: usize, kratos: &str) -> Snapshot {
-    let config = format!(
-        r#"
-authenticators:
-  anonymous: {{enabled: true}}
-  noop: {{enabled: true}}
-  cookie_session:
-    enabled: true
-    config:
-      check_session_url: {kratos}/sessions/whoami
-      preserve_path: true
-      extra_from: "@this"
-      subject_from: identity.id
-      only: [ory_kratos_session]
-      cache: {{enabled: true, ttl: 1h}}
-authorizers: {{allow: {{enabled: true}}}}
-mutators:
-  noop: {{enabled: true}}
-  header:
-    enabled: true
-    config:
-      headers:
-        X-User: "{{{{ print .Subject }}}}"
-        X-Email: "{{{{ print .Extra.identity.traits.email }}}}"
-        X-Name: "{{{{ print .Extra.identity.traits.name }}}}"
-errors:
-  handlers:
-    redirect: {{enabled: true, config: {{to: "http://login/"}}}}
-"#
-    );
+    let config = bench_handlers_config(kratos);
     let config = parse_config(&config, &NoEnv).unwrap();
     let mut all = many_rules(rules);
     all.push(Rule {
