@@ -1,10 +1,20 @@
 //! A Juju charm runtime for compiled charms (issue 4, in progress).
 //!
 //! You call it; it does not call you: no event bus, no framework lifecycle, every I/O handle a
-//! value. So far: [`env`] — the hook context and the dispatched event, parsed once from Juju's
-//! environment; [`pebble`] — the layer format and its combine semantics, Pebble's API bodies,
-//! and a blocking client over the container's unix socket. Hook tools and Kubernetes access
-//! come next.
+//! value. Start with [`env::JujuEnv::from_process`], which reads the hook context once and
+//! parses the dispatched [`event::Event`]; then talk to Juju through [`tool::HookTools`] over a
+//! [`tool::ProcessRunner`] (tests pass a fake [`tool::Runner`]).
+//!
+//! - [`env`](mod@env): the hook context, typed, read through an injectable source.
+//! - [`event`]: the hook or action being dispatched.
+//! - [`tool`]: hook tools, sans-I/O: an argv builder and an output parser per tool, a `Runner`
+//!   seam that executes them, and a typed facade.
+//! - [`pebble`]: the layer format and its combine semantics, Pebble's API bodies, and a blocking
+//!   client over the container's unix socket.
+//!
+//! Kubernetes access comes next.
 
 pub mod env;
+pub mod event;
 pub mod pebble;
+pub mod tool;
