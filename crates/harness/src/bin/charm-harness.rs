@@ -1,0 +1,3 @@
+//! `charm-harness` (in progress).
+
+fn main() {}

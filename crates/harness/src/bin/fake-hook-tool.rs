@@ -1,0 +1,3 @@
+//! `fake-hook-tool` (in progress).
+
+fn main() {}

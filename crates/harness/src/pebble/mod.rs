@@ -1,0 +1,1 @@
+//! A fake Pebble: Pebble's HTTP API on a container's unix socket (spec/juju-runtime.md §3).
