@@ -17,6 +17,15 @@ if ((${#packages[@]})); then
   fi
 fi
 
+# Python ops (from PyPI), for the harness's fidelity test: a real ops charm runs under it.
+OPS_VERSION=3.9.0
+venv=target/ops-venv
+if ! "$venv/bin/python" -c "import ops, sys; sys.exit(ops.__version__ != '$OPS_VERSION')" 2>/dev/null; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "ops==$OPS_VERSION"
+fi
+export OPS_PYTHON="$PWD/$venv/bin/python"
+
 rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt clippy
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --all-features --locked -- -D warnings

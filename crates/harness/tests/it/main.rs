@@ -3,4 +3,5 @@
 // Test helpers outside #[test] functions unwrap too: a failed setup is a failed test.
 #![allow(clippy::unwrap_used, unreachable_pub)]
 
+mod ops;
 mod run;
