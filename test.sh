@@ -4,9 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-# System packages the tests use (none are needed by the current suite; the end-to-end suite
-# adds its reverse proxies here). Installed only when missing, so repeated runs are quick.
-packages=()
+# System packages the tests use: the real reverse proxies of the end-to-end suite (the tests
+# start their own instances on free loopback ports). Installed only when missing.
+packages=(caddy nginx)
 if ((${#packages[@]})); then
   missing=()
   for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
