@@ -172,47 +172,46 @@ fn databag_effect(snapshot: &Snapshot, write: &DatabagWrite) -> Option<Effect> {
 /// Computes the effects that turn the snapshot into the desired state.
 pub fn plan(snapshot: &Snapshot, desired: &Desired) -> Effects {
     let mut items = Vec::new();
-    if let (Some(leader), Kubernetes::Observed(objects)) = (&desired.leader, &snapshot.kubernetes) {
-        if let Some(kube) = &leader.kubernetes {
-            for (name, wanted) in &kube.config_maps {
-                match objects.config_maps.get(name) {
-                    None => items.push(Effect::CreateConfigMap {
-                        name: name.clone(),
-                        config_map: wanted.clone(),
-                    }),
-                    Some(current) => {
-                        let set: BTreeMap<String, String> = wanted
-                            .data
-                            .iter()
-                            .filter(|(k, v)| current.data.get(*k) != Some(*v))
-                            .map(|(k, v)| (k.clone(), v.clone()))
-                            .collect();
-                        let remove: Vec<String> = current
-                            .data
-                            .keys()
-                            .filter(|k| !wanted.data.contains_key(*k))
-                            .cloned()
-                            .collect();
-                        if !set.is_empty() || !remove.is_empty() {
-                            items.push(Effect::PatchConfigMap {
-                                name: name.clone(),
-                                set,
-                                remove,
-                            });
-                        }
+    let kube = desired.leader.as_ref().and_then(|l| l.kubernetes.as_ref());
+    if let (Some(kube), Kubernetes::Observed(objects)) = (kube, &snapshot.kubernetes) {
+        for (name, wanted) in &kube.config_maps {
+            match objects.config_maps.get(name) {
+                None => items.push(Effect::CreateConfigMap {
+                    name: name.clone(),
+                    config_map: wanted.clone(),
+                }),
+                Some(current) => {
+                    let set: BTreeMap<String, String> = wanted
+                        .data
+                        .iter()
+                        .filter(|(k, v)| current.data.get(*k) != Some(*v))
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect();
+                    let remove: Vec<String> = current
+                        .data
+                        .keys()
+                        .filter(|k| !wanted.data.contains_key(*k))
+                        .cloned()
+                        .collect();
+                    if !set.is_empty() || !remove.is_empty() {
+                        items.push(Effect::PatchConfigMap {
+                            name: name.clone(),
+                            set,
+                            remove,
+                        });
                     }
                 }
             }
-            if !objects.statefulset.contains(&kube.statefulset) {
-                items.push(Effect::PatchStatefulSet {
-                    template: kube.statefulset.clone(),
-                });
-            }
-            if objects.service_ports != kube.service_ports {
-                items.push(Effect::PatchService {
-                    ports: kube.service_ports.clone(),
-                });
-            }
+        }
+        if !objects.statefulset.contains(&kube.statefulset) {
+            items.push(Effect::PatchStatefulSet {
+                template: kube.statefulset.clone(),
+            });
+        }
+        if objects.service_ports != kube.service_ports {
+            items.push(Effect::PatchService {
+                ports: kube.service_ports.clone(),
+            });
         }
     }
     if let Some(layer) = &desired.layer {
@@ -233,15 +232,15 @@ pub fn plan(snapshot: &Snapshot, desired: &Desired) -> Effects {
     if snapshot.unit_status.as_ref() != Some(&desired.unit_status) {
         items.push(Effect::SetUnitStatus(desired.unit_status.clone()));
     }
-    if let Some(leader) = &desired.leader {
-        if snapshot.app_status.as_ref() != Some(&leader.app_status) {
-            items.push(Effect::SetAppStatus(leader.app_status.clone()));
-        }
+    let app_status = desired.leader.as_ref().map(|l| &l.app_status);
+    if let Some(status) = app_status.filter(|s| snapshot.app_status.as_ref() != Some(*s)) {
+        items.push(Effect::SetAppStatus(status.clone()));
     }
-    if let Some(version) = &desired.workload_version {
-        if snapshot.recorded_workload_version.as_ref() != Some(version) {
-            items.push(Effect::SetWorkloadVersion(version.clone()));
-        }
+    let version = desired.workload_version.as_ref();
+    if let Some(version) =
+        version.filter(|v| snapshot.recorded_workload_version.as_ref() != Some(*v))
+    {
+        items.push(Effect::SetWorkloadVersion(version.clone()));
     }
     Effects { items }
 }

@@ -53,17 +53,12 @@ pub(crate) struct Facts {
     pub traefik: Vec<Option<Vec<String>>>,
     /// Invalid databags of other endpoints: (endpoint, remote app) and the error.
     pub invalid_other: Vec<((&'static str, String), FieldError)>,
-    /// Whether Pebble's plan already holds our layer.
-    pub layer_planned: bool,
 }
 
 impl Facts {
     /// Parses the snapshot's relations.
     pub(crate) fn gather(snapshot: &Snapshot) -> Facts {
-        let mut facts = Facts {
-            layer_planned: workload::is_planned(&snapshot.container.plan),
-            ..Facts::default()
-        };
+        let mut facts = Facts::default();
         let mut app_names = BTreeSet::new();
         let mut headers = BTreeSet::new();
         for relation in &snapshot.relations.auth_proxy {

@@ -12,7 +12,7 @@ use crate::snapshot::{Kubernetes, Snapshot};
 pub const WAITING_FOR_CONTAINER: &str = "Waiting to connect to Oathkeeper container";
 /// Maintenance: the charm is configuring the workload.
 pub const CONFIGURING: &str = "Configuring the container";
-/// Waiting: the service is planned but not running.
+/// Waiting: the service did not start after a replan (set by the shell).
 pub const WAITING_FOR_SERVICE: &str = "Waiting for Oathkeeper service";
 /// Waiting: the peer relation (for rules bookkeeping) does not exist yet.
 pub const WAITING_FOR_PEER: &str = "Waiting for peer relation";
@@ -84,7 +84,7 @@ impl StatusValue {
     }
 }
 
-/// Computes the unit status: every applicable status is collected, the highest kind wins, and
+/// Computes the unit status the world has once this hook's effects apply: every applicable status is collected, the highest kind wins, and
 /// within a kind the first collected (the order below) wins.
 pub(crate) fn compute(snapshot: &Snapshot, facts: &Facts) -> StatusValue {
     let mut found: Vec<StatusValue> = Vec::new();
@@ -110,10 +110,10 @@ pub(crate) fn compute(snapshot: &Snapshot, facts: &Facts) -> StatusValue {
     if let Some(app) = facts.unrouted_app() {
         push(StatusKind::Blocked, not_related_via_ingress(app));
     }
+    // The status describes the world after this hook's effects apply; a stopped service is
+    // replanned by them, so it is not a reason to wait (the shell reports a failed replan).
     if !snapshot.container.can_connect {
         push(StatusKind::Waiting, WAITING_FOR_CONTAINER.to_owned());
-    } else if facts.layer_planned && !snapshot.container.service_running {
-        push(StatusKind::Waiting, WAITING_FOR_SERVICE.to_owned());
     }
     if snapshot.leader && snapshot.relations.peer.is_none() && !facts.auth_proxy.is_empty() {
         push(StatusKind::Waiting, WAITING_FOR_PEER.to_owned());
