@@ -5,7 +5,10 @@ use std::collections::BTreeMap;
 use juju::pebble::layer::Layer;
 use serde::{Deserialize, Serialize};
 
-use crate::desired::{ConfigMap, DatabagWrite, Desired, PodTemplate, Scope, ServicePort};
+use crate::desired::{
+    ACCESS_RULES_CONFIG_MAP, ConfigMap, DatabagWrite, Desired, OATHKEEPER_CONFIG_MAP, PodTemplate,
+    Scope, ServicePort,
+};
 use crate::relation::{
     Databag, auth_proxy, forward_auth, ingress, kratos_info, oathkeeper_info, peer,
 };
@@ -32,6 +35,11 @@ pub enum Effect {
         set: BTreeMap<String, String>,
         /// Keys to delete.
         remove: Vec<String>,
+    },
+    /// Delete a ConfigMap (teardown); a ConfigMap already gone is not an error.
+    DeleteConfigMap {
+        /// Its name.
+        name: String,
     },
     /// Strategic-merge patch of the StatefulSet's pod template (spec §4.6).
     PatchStatefulSet {
@@ -79,6 +87,7 @@ impl Effect {
         match self {
             Effect::CreateConfigMap { .. }
             | Effect::PatchConfigMap { .. }
+            | Effect::DeleteConfigMap { .. }
             | Effect::PatchStatefulSet { .. }
             | Effect::PatchService { .. }
             | Effect::SetAppStatus(_) => true,
@@ -245,6 +254,23 @@ pub fn plan(snapshot: &Snapshot, desired: &Desired) -> Effects {
     Effects { items }
 }
 
+/// The effects of the `remove` hook: the leader deletes the ConfigMaps it manages that exist
+/// (upstream fails the hook when one is already gone, spec §8.2 item 12). Nothing on a
+/// non-leader or when Kubernetes was not readable.
+pub fn teardown(snapshot: &Snapshot) -> Effects {
+    let mut items = Vec::new();
+    if let (true, Kubernetes::Observed(objects)) = (snapshot.leader, &snapshot.kubernetes) {
+        for name in [ACCESS_RULES_CONFIG_MAP, OATHKEEPER_CONFIG_MAP] {
+            if objects.config_maps.contains_key(name) {
+                items.push(Effect::DeleteConfigMap {
+                    name: name.to_owned(),
+                });
+            }
+        }
+    }
+    Effects { items }
+}
+
 /// The snapshot as it would be observed after `effects` applied successfully. The harness and
 /// the idempotence tests use it; the shell never does.
 pub fn simulate(snapshot: &Snapshot, effects: &Effects) -> Snapshot {
@@ -263,6 +289,11 @@ pub fn simulate(snapshot: &Snapshot, effects: &Effects) -> Snapshot {
                     for key in remove {
                         cm.data.remove(key);
                     }
+                }
+            }
+            Effect::DeleteConfigMap { name } => {
+                if let Kubernetes::Observed(objects) = &mut next.kubernetes {
+                    objects.config_maps.remove(name);
                 }
             }
             Effect::PatchStatefulSet { template } => {
