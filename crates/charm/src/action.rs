@@ -17,6 +17,10 @@ pub const LIMIT_PARAM: &str = "limit";
 pub const RULE_ID_PARAM: &str = "rule-id";
 /// The default of [`LIMIT_PARAM`] (actions.yaml).
 pub const DEFAULT_LIMIT: u64 = 20;
+/// The workload's API as the charm container reaches it (same pod). Upstream's CLI used the
+/// same address; once TLS lands the shell must use `https://<app>.<model>.svc.cluster.local:4456`
+/// (the certificate's name) instead.
+pub const LOCAL_API: &str = "http://localhost:4456";
 /// The API path of the rules.
 pub const RULES_PATH: &str = "/rules";
 
