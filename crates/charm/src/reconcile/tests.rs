@@ -298,6 +298,22 @@ fn missing_trust_blocks_with_the_command_and_touches_no_kubernetes_object() {
 }
 
 #[test]
+fn missing_trust_is_reported_before_relation_problems() {
+    let snapshot = Snapshot::ready()
+        .leader()
+        .untrusted()
+        .with_auth_proxy_data(3, "bad", bag(&[("protected_urls", "x")]))
+        .with_forward_auth(5, Some(&[]));
+    assert_eq!(
+        reconcile(&snapshot).unit_status,
+        status(
+            StatusKind::Blocked,
+            "Run \"juju trust oathkeeper --scope=cluster\""
+        )
+    );
+}
+
+#[test]
 fn blocked_wins_over_waiting() {
     let mut snapshot = Snapshot::fresh().leader().untrusted();
     snapshot.container.can_connect = false;
