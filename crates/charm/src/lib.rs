@@ -13,10 +13,17 @@
 //! [`reconcile::reconcile`] and [`plan::plan`]. [`relation`] parses and renders databags
 //! byte-compatible with the Python libraries, [`rules`] generates access rules, [`workload`]
 //! renders the config file and the Pebble layer, [`status`] computes the one status and
-//! [`action`] holds the actions' pure parts. The I/O shell lives in the binary.
+//! [`action`] holds the actions' pure parts.
+//!
+//! The I/O shell is [`io`] (the handles), [`observe`], [`apply`] and [`hook`] (one dispatch);
+//! the binary only reads the Juju environment and calls [`hook::run`].
 
 pub mod action;
+pub mod apply;
 pub mod desired;
+pub mod hook;
+pub mod io;
+pub mod observe;
 pub mod plan;
 pub mod reconcile;
 pub mod relation;

@@ -1,25 +1,30 @@
-//! `oathkeeper-charm`, packed as `dispatch`: reads the Juju context and runs the charm.
-//!
-//! The I/O shell (observe through hook tools, Pebble and Kubernetes; apply the effects) is
-//! not wired yet: the binary reads the context and says so.
+//! `oathkeeper-charm`, packed as `dispatch`: reads the Juju context once and runs the charm.
 
 use std::process::ExitCode;
+
+use oathkeeper_charm::hook::{Exit, run};
+use oathkeeper_charm::io::Io;
 
 /// Exit code for a context this binary cannot run in.
 const EXIT_USAGE: u8 = 64;
 
 fn main() -> ExitCode {
-    match juju::env::JujuEnv::from_process() {
-        Ok(env) => {
-            eprintln!(
-                "oathkeeper-charm: {} dispatched {:?} for {}: the I/O shell is not wired yet",
-                env.unit, env.dispatch_path, env.app
-            );
-            ExitCode::from(1)
-        }
+    let env = match juju::env::JujuEnv::from_process() {
+        Ok(env) => env,
         Err(e) => {
             eprintln!("oathkeeper-charm: not running under Juju: {e:#}");
-            ExitCode::from(EXIT_USAGE)
+            return ExitCode::from(EXIT_USAGE);
         }
+    };
+    let io = match Io::from_process(env) {
+        Ok(io) => io,
+        Err(e) => {
+            eprintln!("oathkeeper-charm: cannot start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match run(&io) {
+        Exit::Success => ExitCode::SUCCESS,
+        Exit::Retry => ExitCode::FAILURE,
     }
 }
