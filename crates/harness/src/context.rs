@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::charm::{Charm, CharmError};
 use crate::consistency;
 use crate::event::Event;
-use crate::k8s::FakeApiServer;
+use crate::k8s::{FakeApiServer, KubernetesState};
 use crate::pebble::{FakePebble, Mode};
 use crate::protocol::AgentServer;
 use crate::session::{Session, SideEffects};
@@ -195,7 +195,7 @@ impl Context {
         let (kubeconfig, api) = match &self.kubeconfig {
             Some(path) => (path.clone(), None),
             None => {
-                let api = FakeApiServer::start(state.kubernetes.clone())
+                let api = FakeApiServer::start(self.kubernetes_state(state))
                     .map_err(|error| Error::Emulator(format!("fake Kubernetes API: {error}")))?;
                 let path = scratch.path().join("kubeconfig");
                 api.write_kubeconfig(&path, &state.model.name)
@@ -239,9 +239,7 @@ impl Context {
             new_state.containers.insert(name, container);
         }
         if let Some(api) = api {
-            new_state.kubernetes = api
-                .stop()
-                .map_err(|error| Error::Emulator(format!("fake Kubernetes API: {error}")))?;
+            new_state.kubernetes = api.stop();
         }
         if exit_code == 0 {
             forget_broken_relation(&mut new_state, event);
@@ -253,6 +251,18 @@ impl Context {
             stderr,
             effects,
         })
+    }
+
+    /// The Kubernetes objects to serve: the state's, or, when it holds none, what Juju creates
+    /// for a freshly deployed application (its StatefulSet and Service, in the model's
+    /// namespace), keeping the state's trust.
+    fn kubernetes_state(&self, state: &State) -> KubernetesState {
+        if !state.kubernetes.objects.is_empty() {
+            return state.kubernetes.clone();
+        }
+        let containers: Vec<&str> = self.charm.containers.iter().map(String::as_str).collect();
+        KubernetesState::juju_application(&state.model.name, &self.charm.name, &containers)
+            .trusted(state.kubernetes.trusted)
     }
 
     fn unit(&self, state: &State) -> String {

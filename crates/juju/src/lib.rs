@@ -11,10 +11,11 @@
 //!   seam that executes them, and a typed facade.
 //! - [`pebble`]: the layer format and its combine semantics, Pebble's API bodies, and a blocking
 //!   client over the container's unix socket.
-//!
-//! Kubernetes access comes next.
+//! - [`k8s`]: Kubernetes access (ConfigMaps, StatefulSet and Service patches) through `kube`,
+//!   in-cluster or through a kubeconfig, with a 403 turned into a typed "not trusted" error.
 
 pub mod env;
 pub mod event;
+pub mod k8s;
 pub mod pebble;
 pub mod tool;

@@ -1,43 +1,42 @@
-//! A fake Kubernetes API server on loopback (spec/juju-runtime.md §4).
-//! (Placeholder until the fake server lands.)
+//! A fake Kubernetes API server on loopback (spec/juju-runtime.md §4), and kubelet's
+//! ConfigMap volume layout for end-to-end tests.
+//!
+//! Start with [`FakeApiServer::start`] over a [`KubernetesState`] (e.g.
+//! [`KubernetesState::juju_application`]), point the charm at it with
+//! [`FakeApiServer::write_kubeconfig`] and `KUBECONFIG`, then read the resulting
+//! [`FakeApiServer::state`] and [`FakeApiServer::requests`].
+//!
+//! What it serves, as the real API server does:
+//! - core/v1 ConfigMaps: get, list, watch, create, replace (PUT), patch, delete;
+//!   core/v1 Services and apps/v1 StatefulSets: the same verbs.
+//! - Patches by Content-Type: JSON merge, strategic merge (lists of containers, volumes,
+//!   volumeMounts, env and ports merged by their keys), JSON patch, and server-side apply
+//!   with `fieldManager`, `force`, create-if-missing and `metadata.managedFields`.
+//! - `resourceVersion` bumped on every write that changes something; stale preconditions are
+//!   409 Conflict; errors carry the API server's `Status` bodies and texts.
+//! - Watches (`?watch=1`): `resourceVersion`, `allowWatchBookmarks`, `timeoutSeconds`,
+//!   `sendInitialEvents`, field and label selectors; 410 Expired after [`FakeApiServer::compact`].
+//! - Untrusted: 403 with RBAC's message for everything Juju's default Role does not grant
+//!   (it grants get, list and patch on Services).
+//! - Discovery (`/version`, `/api`, `/apis`, ...) and an OpenAPI v3 index of operations
+//!   (no object schemas) for kubectl.
+//!
+//! It is not a cluster: no pods, no controllers, no admission, no authentication.
 
-use std::path::Path;
+mod discovery;
+mod fields;
+mod mount;
+mod patch;
+mod resource;
+mod server;
+mod state;
+mod status;
+mod store;
 
-use serde::{Deserialize, Serialize};
+pub use mount::{ConfigMapMount, DATA_LINK, DATA_TMP_LINK, MountError, config_map_files, write_atomic};
+pub use server::{FakeApiServer, ServerError};
+pub use state::{DEFAULT_NAMESPACE, DEFAULT_SERVICE_ACCOUNT, KubernetesState, PLACEHOLDER_PORT};
+pub use store::{LoadError, RequestRecord};
 
-/// The Kubernetes side of the State.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct KubernetesState {
-    /// Whether the app is trusted.
-    pub trusted: bool,
-}
-
-impl Default for KubernetesState {
-    fn default() -> KubernetesState {
-        KubernetesState { trusted: true }
-    }
-}
-
-/// A running fake API server.
-#[derive(Debug)]
-pub struct FakeApiServer {
-    state: KubernetesState,
-}
-
-impl FakeApiServer {
-    /// Starts serving.
-    pub fn start(state: KubernetesState) -> std::io::Result<FakeApiServer> {
-        Ok(FakeApiServer { state })
-    }
-
-    /// Writes a kubeconfig.
-    pub fn write_kubeconfig(&self, path: &Path, _namespace: &str) -> std::io::Result<()> {
-        std::fs::write(path, "")
-    }
-
-    /// Stops serving.
-    pub fn stop(self) -> std::io::Result<KubernetesState> {
-        Ok(self.state)
-    }
-}
+#[cfg(test)]
+mod tests;
