@@ -139,10 +139,10 @@ pub(crate) struct ExecResult {
 impl Daemon {
     /// The daemon for `state` (services keep their statuses; an active one counts as running
     /// the current plan's definition).
-    pub(crate) fn from_state(state: &ContainerState) -> Daemon {
+    pub(crate) fn from_state(state: ContainerState) -> Daemon {
         let mut daemon = Daemon {
-            layers: state.layers.clone(),
-            execs: state.execs.clone(),
+            layers: state.layers,
+            execs: state.execs,
             next_id: 1,
             next_notice: 1,
             ..Daemon::default()
@@ -163,24 +163,24 @@ impl Daemon {
                 },
             );
         }
-        for info in &state.check_infos {
+        for info in state.check_infos {
             match plan.checks.get(&info.name) {
                 Some(definition) => {
                     daemon.checks.insert(
                         info.name.clone(),
                         CheckRuntime {
-                            info: info.clone(),
+                            info,
                             definition: Some(definition.clone()),
                             runner: None,
                             generation: 0,
                         },
                     );
                 }
-                None => daemon.other_checks.push(info.clone()),
+                None => daemon.other_checks.push(info),
             }
         }
-        for notice in &state.notices {
-            daemon.add_notice_record(notice.clone());
+        for notice in state.notices {
+            daemon.add_notice_record(notice);
         }
         daemon
     }
@@ -225,7 +225,7 @@ impl Daemon {
             .iter()
             .map(|op| {
                 let (kind, summary) = op.task();
-                task(self.next(), kind, &summary, &now, Value::Null)
+                task(&self.next(), kind, &summary, &now, Value::Null)
             })
             .collect();
         self.changes.insert(
@@ -372,7 +372,7 @@ impl Daemon {
         let now = util::now();
         let data = json!({"exit-code": code, "stdout": stdout, "stderr": stderr});
         let summary = format!("Execute command {program:?}");
-        let mut done = task(task_id.clone(), "exec", &summary, &now, data);
+        let mut done = task(&task_id, "exec", &summary, &now, data);
         done["status"] = json!("Done");
         done["ready-time"] = json!(now);
         done["progress"]["done"] = json!(1);
@@ -460,7 +460,7 @@ impl Daemon {
 /// The exit code of a command that no canned exec answers (Scenario's).
 pub(crate) const NO_EXEC_CODE: i32 = 127;
 
-fn task(id: String, kind: &str, summary: &str, now: &str, data: Value) -> Value {
+fn task(id: &str, kind: &str, summary: &str, now: &str, data: Value) -> Value {
     let mut task = json!({
         "id": id,
         "kind": kind,
@@ -526,6 +526,59 @@ pub(crate) async fn run_change(shared: Arc<Shared>, id: u64, ops: Vec<Op>) {
     }
     shared.daemon.lock().await.finish_change(id, &failures);
     shared.notify();
+}
+
+/// Brings the check runtimes in line with the plan: new checks appear (`up`, or `inactive`
+/// when `startup: disabled`), checks that left the plan go, and a check whose definition
+/// changed restarts. In live mode the enabled checks run; `restart_all` (re)starts every
+/// enabled check's runner.
+pub(crate) fn sync_checks(shared: &Arc<Shared>, daemon: &mut Daemon, restart_all: bool) {
+    let plan = daemon.layers.plan();
+    daemon.checks.retain(|name, check| {
+        let keep = plan.checks.contains_key(name);
+        if let Some(runner) = check.runner.take_if(|_| !keep) {
+            runner.abort();
+        }
+        keep
+    });
+    for (name, definition) in &plan.checks {
+        let check = daemon
+            .checks
+            .entry(name.clone())
+            .or_insert_with(|| CheckRuntime {
+                info: CheckInfo {
+                    name: name.clone(),
+                    level: String::new(),
+                    startup: String::new(),
+                    status: "up".to_owned(),
+                    successes: 0,
+                    failures: 0,
+                    threshold: live::DEFAULT_THRESHOLD,
+                    change_id: None,
+                },
+                definition: None,
+                runner: None,
+                generation: 0,
+            });
+        let enabled = definition.startup != Some(Startup::Disabled);
+        check.info.level = definition.level.clone().unwrap_or_default();
+        check.info.startup = if enabled { "enabled" } else { "disabled" }.to_owned();
+        check.info.threshold = definition.threshold.unwrap_or(live::DEFAULT_THRESHOLD);
+        let changed = check.definition.as_ref() != Some(definition);
+        if changed {
+            check.definition = Some(definition.clone());
+            check.info.failures = 0;
+            check.info.status = "up".to_owned();
+        }
+        if !enabled {
+            if let Some(runner) = check.runner.take() {
+                runner.abort();
+            }
+            check.info.status = "inactive".to_owned();
+        } else if shared.live.is_some() && (changed || restart_all || check.runner.is_none()) {
+            live::start_check(shared, check, name);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -603,68 +656,15 @@ mod tests {
 
     #[test]
     fn a_repeated_notice_counts_occurrences_under_one_id() {
-        let mut daemon = Daemon::default();
-        daemon.next_notice = 1;
+        let mut daemon = Daemon {
+            next_notice: 1,
+            ..Daemon::default()
+        };
         let first = daemon.notify("custom", "example.com/a", BTreeMap::new(), None);
         let again = daemon.notify("custom", "example.com/a", BTreeMap::new(), None);
         let other = daemon.notify("custom", "example.com/b", BTreeMap::new(), None);
         assert_eq!(first, again);
         assert_ne!(first, other);
         assert_eq!(daemon.notices[0].occurrences, 2);
-    }
-}
-
-/// Brings the check runtimes in line with the plan: new checks appear (`up`, or `inactive`
-/// when `startup: disabled`), checks that left the plan go, and a check whose definition
-/// changed restarts. In live mode the enabled checks run; `restart_all` (re)starts every
-/// enabled check's runner.
-pub(crate) fn sync_checks(shared: &Arc<Shared>, daemon: &mut Daemon, restart_all: bool) {
-    let plan = daemon.layers.plan();
-    daemon.checks.retain(|name, check| {
-        let keep = plan.checks.contains_key(name);
-        if !keep {
-            if let Some(runner) = check.runner.take() {
-                runner.abort();
-            }
-        }
-        keep
-    });
-    for (name, definition) in &plan.checks {
-        let check = daemon
-            .checks
-            .entry(name.clone())
-            .or_insert_with(|| CheckRuntime {
-                info: CheckInfo {
-                    name: name.clone(),
-                    level: String::new(),
-                    startup: String::new(),
-                    status: "up".to_owned(),
-                    successes: 0,
-                    failures: 0,
-                    threshold: live::DEFAULT_THRESHOLD,
-                    change_id: None,
-                },
-                definition: None,
-                runner: None,
-                generation: 0,
-            });
-        let enabled = definition.startup != Some(Startup::Disabled);
-        check.info.level = definition.level.clone().unwrap_or_default();
-        check.info.startup = if enabled { "enabled" } else { "disabled" }.to_owned();
-        check.info.threshold = definition.threshold.unwrap_or(live::DEFAULT_THRESHOLD);
-        let changed = check.definition.as_ref() != Some(definition);
-        if changed {
-            check.definition = Some(definition.clone());
-            check.info.failures = 0;
-            check.info.status = "up".to_owned();
-        }
-        if !enabled {
-            if let Some(runner) = check.runner.take() {
-                runner.abort();
-            }
-            check.info.status = "inactive".to_owned();
-        } else if shared.live.is_some() && (changed || restart_all || check.runner.is_none()) {
-            live::start_check(shared, check, name);
-        }
     }
 }

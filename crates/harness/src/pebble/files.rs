@@ -108,10 +108,11 @@ pub(crate) fn write(
 ) -> Result<(), FileError> {
     let host = host_path(root, path)?;
     let mode = parse_mode(permissions, FILE_MODE)?;
-    if make_dirs {
-        if let Some(parent) = host.parent() {
+    match host.parent() {
+        Some(parent) if make_dirs => {
             std::fs::create_dir_all(parent).map_err(|e| FileError::io("mkdir", path, &e))?;
         }
+        _ => {}
     }
     std::fs::write(&host, content).map_err(|e| FileError::io("open", path, &e))?;
     std::fs::set_permissions(&host, std::fs::Permissions::from_mode(mode))

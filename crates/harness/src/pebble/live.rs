@@ -133,10 +133,11 @@ impl LiveOptions {
             if let Some(rest) = text.strip_prefix(&from) {
                 return Some(format!("{to}{rest}"));
             }
-            if let Some((flag, value)) = text.split_once('=') {
-                if let Some(rest) = value.strip_prefix(&from) {
-                    return Some(format!("{flag}={to}{rest}"));
-                }
+            let flag_value = text
+                .split_once('=')
+                .and_then(|(flag, value)| Some((flag, value.strip_prefix(&from)?)));
+            if let Some((flag, rest)) = flag_value {
+                return Some(format!("{flag}={to}{rest}"));
             }
         }
         None

@@ -133,9 +133,16 @@ impl FakePebble {
                 (Some(logs), dir)
             }
         };
+        let can_connect = state.can_connect;
+        let active: Vec<String> = state
+            .service_statuses
+            .iter()
+            .filter(|(_, s)| **s == ServiceStatus::Active)
+            .map(|(name, _)| name.clone())
+            .collect();
         let (updates, _) = watch::channel(0);
         let shared = Arc::new(Shared {
-            daemon: Mutex::new(Daemon::from_state(&state)),
+            daemon: Mutex::new(Daemon::from_state(state)),
             updates,
             root: root.path().to_path_buf(),
             live,
@@ -143,7 +150,7 @@ impl FakePebble {
             boot_id: boot_id(),
         });
         let (shutdown, shutdown_rx) = watch::channel(false);
-        if state.can_connect {
+        if can_connect {
             if let Some(dir) = socket.parent() {
                 std::fs::create_dir_all(dir).map_err(StartError::Setup)?;
             }
@@ -164,7 +171,7 @@ impl FakePebble {
             shared: Arc::clone(&shared),
             runtime: Some(runtime),
             shutdown,
-            can_connect: state.can_connect,
+            can_connect,
             root,
             _logs: logs,
         };
@@ -173,12 +180,6 @@ impl FakePebble {
             daemon::sync_checks(&shared, &mut daemon, true);
         });
         if shared.live.is_some() {
-            let active: Vec<String> = state
-                .service_statuses
-                .iter()
-                .filter(|(_, s)| **s == ServiceStatus::Active)
-                .map(|(name, _)| name.clone())
-                .collect();
             fake.block_on(async {
                 for name in &active {
                     // The state claimed it runs; a service that cannot start shows as error.

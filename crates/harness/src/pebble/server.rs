@@ -279,7 +279,7 @@ fn level_matches(level: Option<&str>, check_level: &str) -> bool {
 async fn health(shared: &Shared, req: &Req) -> Reply {
     let level = req.param("level");
     if !matches!(level, None | Some("" | "alive" | "ready")) {
-        return bad(format!("level must be \"alive\" or \"ready\""));
+        return bad("level must be \"alive\" or \"ready\"");
     }
     let daemon = shared.daemon.lock().await;
     let healthy = !daemon
@@ -556,7 +556,12 @@ fn files_get(shared: &Shared, req: &Req) -> Reply {
             let response =
                 serde_json::to_string(&Envelope::sync(json!(results))).unwrap_or_default();
             parts.push(Part::json("response", &response));
-            let boundary = multipart::boundary_for(parts.iter().map(|p| p.content.as_slice()));
+            let boundary = multipart::boundary_for(
+                &parts
+                    .iter()
+                    .map(|p| p.content.as_slice())
+                    .collect::<Vec<_>>(),
+            );
             Reply::Raw(
                 200,
                 format!("multipart/form-data; boundary={boundary}"),

@@ -276,7 +276,7 @@ impl Client {
             Part::json("request", &request),
             Part::file(path, content.to_vec()),
         ];
-        let boundary = multipart::boundary_for([request.as_bytes(), content]);
+        let boundary = multipart::boundary_for(&[request.as_bytes(), content]);
         let body = multipart::encode(&boundary, &parts);
         let content_type = format!("multipart/form-data; boundary={boundary}");
         let response = self.send(

@@ -56,11 +56,11 @@ pub fn boundary_of(content_type: &str) -> Result<String, Error> {
 }
 
 /// A boundary that occurs in none of `contents`.
-pub fn boundary_for<'a>(contents: impl IntoIterator<Item = &'a [u8]> + Clone) -> String {
+pub fn boundary_for(contents: &[&[u8]]) -> String {
     let mut n = 0u32;
     loop {
         let candidate = format!("juju-rs-boundary-{n:08x}");
-        if !contents.clone().into_iter().any(|content| {
+        if !contents.iter().any(|content| {
             content
                 .windows(candidate.len())
                 .any(|w| w == candidate.as_bytes())
@@ -180,7 +180,12 @@ mod tests {
             Part::json("request", r#"{"action":"write"}"#),
             Part::file("/etc/a; b.conf", vec![0, 159, 146, 150, b'\r', b'\n']),
         ];
-        let boundary = boundary_for(parts.iter().map(|p| p.content.as_slice()));
+        let boundary = boundary_for(
+            &parts
+                .iter()
+                .map(|p| p.content.as_slice())
+                .collect::<Vec<_>>(),
+        );
         let body = encode(&boundary, &parts);
         let content_type = format!("multipart/form-data; boundary=\"{boundary}\"");
         assert_eq!(parse(&content_type, &body).unwrap(), parts);
@@ -189,7 +194,7 @@ mod tests {
     #[test]
     fn the_boundary_avoids_the_content() {
         let content = b"--juju-rs-boundary-00000000".as_slice();
-        assert_eq!(boundary_for([content]), "juju-rs-boundary-00000001");
+        assert_eq!(boundary_for(&[content]), "juju-rs-boundary-00000001");
         assert_eq!(
             parse("multipart/form-data", b""),
             Err(Error::NoBoundary("multipart/form-data".into()))
