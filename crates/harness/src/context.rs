@@ -26,8 +26,6 @@ use juju::env as vars;
 pub const HOOK_TOOL_BIN: &str = "fake-hook-tool";
 /// Overrides where the harness finds [`HOOK_TOOL_BIN`].
 pub const HOOK_TOOL_ENV: &str = "HARNESS_HOOK_TOOL";
-/// Where the charm finds the containers' Pebble sockets (read by `juju::pebble`).
-const CONTAINERS_DIR_ENV: &str = "JUJU_CONTAINERS_DIR";
 /// How long a hook may run before the harness kills it.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -184,12 +182,10 @@ impl Context {
                     .map_err(io("cannot link the attached Pebble socket"))?;
                 continue;
             }
-            if container.can_connect {
-                let pebble =
-                    FakePebble::start(&socket, container.clone(), self.pebble_mode.clone())
-                        .map_err(|error| Error::Emulator(format!("fake Pebble {name}: {error}")))?;
-                pebbles.push((name.clone(), pebble));
-            }
+            // With can_connect false nothing listens: the charm finds no socket.
+            let pebble = FakePebble::start(&socket, container.clone(), self.pebble_mode.clone())
+                .map_err(|error| Error::Emulator(format!("fake Pebble {name}: {error}")))?;
+            pebbles.push((name.clone(), pebble));
         }
 
         let (kubeconfig, api) = match &self.kubeconfig {
@@ -220,7 +216,7 @@ impl Context {
             ),
         ));
         env.push((
-            CONTAINERS_DIR_ENV.to_owned(),
+            juju::pebble::client::CONTAINERS_DIR_ENV.to_owned(),
             containers_dir.display().to_string(),
         ));
         env.push(("KUBECONFIG".to_owned(), kubeconfig.display().to_string()));
@@ -233,10 +229,7 @@ impl Context {
         let (exit_code, stdout, stderr) = ran?;
         let (mut new_state, effects) = session.finish(exit_code == 0);
         for (name, pebble) in pebbles {
-            let container = pebble
-                .stop()
-                .map_err(|error| Error::Emulator(format!("fake Pebble {name}: {error}")))?;
-            new_state.containers.insert(name, container);
+            new_state.containers.insert(name, pebble.stop());
         }
         if let Some(api) = api {
             new_state.kubernetes = api.stop();

@@ -4,4 +4,5 @@
 #![allow(clippy::unwrap_used, unreachable_pub)]
 
 mod ops;
+mod pebble;
 mod run;

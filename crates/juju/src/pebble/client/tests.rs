@@ -226,3 +226,42 @@ fn pull_reads_the_files_part_of_a_chunked_multipart_answer() {
         "/v1/files?action=read&path=/etc/a.conf"
     );
 }
+
+#[test]
+fn the_containers_dir_comes_from_the_environment_with_the_juju_default() {
+    let mut env = std::collections::BTreeMap::new();
+    assert_eq!(containers_dir(&env), PathBuf::from("/charm/containers"));
+    env.insert(CONTAINERS_DIR_ENV.to_owned(), String::new());
+    assert_eq!(containers_dir(&env), PathBuf::from("/charm/containers"));
+    env.insert(CONTAINERS_DIR_ENV.to_owned(), "/tmp/x".to_owned());
+    assert_eq!(containers_dir(&env), PathBuf::from("/tmp/x"));
+    assert_eq!(
+        Client::for_container(&containers_dir(&env), "oathkeeper").socket(),
+        Path::new("/tmp/x/oathkeeper/pebble.socket")
+    );
+}
+
+#[test]
+fn exec_reads_exit_code_and_output_from_the_waited_change() {
+    let mut done = change("9", true, None);
+    done.result["tasks"] = json!([{"id": "1", "kind": "exec", "data": {"exit-code": 3, "stdout": "out", "stderr": "err"}}]);
+    let (_dir, client, seen) = fake(vec![
+        json_answer(202, &Envelope::accepted("9")),
+        json_answer(200, &done),
+    ]);
+    let output = client
+        .exec(&["oathkeeper", "rules", "list"], &ExecOptions::default())
+        .unwrap();
+    assert_eq!(
+        output,
+        ExecOutput {
+            exit_code: 3,
+            stdout: "out".into(),
+            stderr: "err".into()
+        }
+    );
+    let (method, path, body) = seen.recv().unwrap();
+    assert_eq!((method.as_str(), path.as_str()), ("POST", "/v1/exec"));
+    let body: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(body["command"], json!(["oathkeeper", "rules", "list"]));
+}
