@@ -134,16 +134,15 @@ fn set_status(io: &Io, target: Target, value: &StatusValue) -> Result<(), juju::
 async fn kubernetes_effect(api: &Kubernetes, app: &str, effect: &Effect) -> Result<(), juju::k8s::Error> {
     match effect {
         Effect::CreateConfigMap { name, config_map } => {
-            let body = json!({
-                "apiVersion": "v1",
-                "kind": "ConfigMap",
-                "metadata": {"name": name, "labels": config_map.labels},
-                "data": config_map.data,
-            });
-            // invariant: the body above is a valid ConfigMap.
-            let object = serde_json::from_value(body).map_err(|e| juju::k8s::Error::Protocol {
-                message: e.to_string(),
-            })?;
+            let object = k8s_openapi::api::core::v1::ConfigMap {
+                metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+                    name: Some(name.clone()),
+                    labels: Some(config_map.labels.clone()),
+                    ..Default::default()
+                },
+                data: Some(config_map.data.clone()),
+                ..Default::default()
+            };
             match api.create_config_map(&object).await {
                 // Created meanwhile (another hook, a previous unit): merge ours in.
                 Err(juju::k8s::Error::Conflict { .. }) => {
