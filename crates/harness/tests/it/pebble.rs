@@ -219,6 +219,18 @@ fn checks_start_and_stop_through_the_client() {
     let checks = client.checks().unwrap();
     assert_eq!(checks[0].status, "inactive");
     assert_eq!(checks[1].status, "up");
+    // Pebble runs each active check in a change; ops reads one without as inactive.
+    assert_eq!(checks[0].change_id, None);
+    let change = checks[1]
+        .change_id
+        .clone()
+        .expect("a running check has a change");
+    let (status, body) = raw(
+        fake.socket(),
+        &format!("GET /v1/changes/{change} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
+    );
+    assert_eq!(status, 200);
+    assert_eq!(body["result"]["kind"], "perform-check");
     assert_eq!(
         api_message(client.checks_action("stop", &["nope"])),
         "cannot find check \"nope\""
@@ -290,12 +302,25 @@ fn exec_answers_with_canned_results_and_127_without_one() {
         (get.exit_code, get.stderr.as_str()),
         (1, "Could not get rule")
     );
+    let none = client.exec(&["ls"], &ExecOptions::default()).unwrap();
+    assert_eq!(none.exit_code, 127);
+    assert!(none.stderr.contains("no exec result"), "{}", none.stderr);
+    let big = "x".repeat(100_000);
+    let (_dir2, big_fake) = start(
+        ContainerState::default().with_exec(Exec {
+            command_prefix: vec!["cat".into()],
+            stdout: big.clone(),
+            ..Exec::default()
+        }),
+        Mode::Emulated,
+    );
+    let output = big_fake
+        .client()
+        .exec(&["cat", "big"], &ExecOptions::default())
+        .unwrap();
     assert_eq!(
-        client
-            .exec(&["ls"], &ExecOptions::default())
-            .unwrap()
-            .exit_code,
-        127
+        output.stdout, big,
+        "large output crosses the websocket whole"
     );
     let execs: Vec<_> = fake
         .calls()
