@@ -199,6 +199,21 @@ impl FakePebble {
         Ok(fake)
     }
 
+    /// Starts the fake Pebble of container `name` where a charm run with
+    /// `JUJU_CONTAINERS_DIR=<containers_dir>` looks for it:
+    /// `<containers_dir>/<name>/pebble.socket`.
+    pub fn start_container(
+        containers_dir: &Path,
+        name: &str,
+        state: ContainerState,
+        mode: Mode,
+    ) -> Result<FakePebble, StartError> {
+        let socket = containers_dir
+            .join(name)
+            .join(juju::pebble::client::SOCKET_NAME);
+        FakePebble::start(socket, state, mode)
+    }
+
     /// The socket path.
     pub fn socket(&self) -> &Path {
         &self.socket

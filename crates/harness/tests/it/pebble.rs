@@ -8,7 +8,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use harness::pebble::{ContainerState, Exec, FakePebble, File, LiveOptions, Mode, ServiceStatus};
-use juju::pebble::client::{Client, Error, ExecOptions, NoticesQuery};
+use juju::pebble::client::{
+    CONTAINERS_DIR_ENV, Client, Error, ExecOptions, NoticesQuery, containers_dir,
+};
 use juju::pebble::layer::Layer;
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -90,8 +92,20 @@ checks:
 
 #[test]
 fn the_client_connects_and_reads_system_info_and_health() {
-    let (dir, fake) = start(ContainerState::default(), Mode::Emulated);
-    let client = Client::for_container(&dir.path().join(""), "workload");
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakePebble::start_container(
+        dir.path(),
+        "workload",
+        ContainerState::default(),
+        Mode::Emulated,
+    )
+    .unwrap();
+    // What `Client::for_container_in_env` builds when JUJU_CONTAINERS_DIR names `dir`.
+    let env = BTreeMap::from([(
+        CONTAINERS_DIR_ENV.to_owned(),
+        dir.path().display().to_string(),
+    )]);
+    let client = Client::for_container(&containers_dir(&env), "workload");
     assert_eq!(client.socket(), fake.socket());
     let info = client.system_info().unwrap();
     assert!(!info.version.is_empty());
