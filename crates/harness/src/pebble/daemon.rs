@@ -127,6 +127,8 @@ pub(crate) struct Daemon {
     pub(crate) notices: Vec<Notice>,
     pub(crate) next_notice: u64,
     pub(crate) execs: Vec<Exec>,
+    /// Exec task id → (stdio, stderr) output, served on the task's websockets.
+    pub(crate) exec_outputs: BTreeMap<String, (String, String)>,
     pub(crate) calls: Vec<Call>,
 }
 
@@ -196,8 +198,15 @@ impl Daemon {
                 .map_or(ServiceStatus::Inactive, |s| s.current);
             service_statuses.insert(name.clone(), current);
         }
-        let mut check_infos: Vec<CheckInfo> =
-            self.checks.values().map(|c| c.info.clone()).collect();
+        // Change ids are runtime bookkeeping, not state.
+        let mut check_infos: Vec<CheckInfo> = self
+            .checks
+            .values()
+            .map(|c| CheckInfo {
+                change_id: None,
+                ..c.info.clone()
+            })
+            .collect();
         check_infos.extend(self.other_checks.iter().cloned());
         ContainerState {
             can_connect: true,
@@ -214,6 +223,63 @@ impl Daemon {
         let id = self.next_id;
         self.next_id += 1;
         id.to_string()
+    }
+
+    /// Gives check `name` the change Pebble runs it in: `perform-check` while up,
+    /// `recover-check` while down, none while inactive (ops reads a check with `startup` and
+    /// no `change-id` as inactive). Keeps the current change when its kind still fits.
+    pub(crate) fn refresh_check_change(&mut self, name: &str) {
+        let Some(check) = self.checks.get(name) else {
+            return;
+        };
+        let kind = match check.info.status.as_str() {
+            "up" => "perform-check",
+            "down" => "recover-check",
+            _ => {
+                if let Some(check) = self.checks.get_mut(name) {
+                    check.info.change_id = None;
+                }
+                return;
+            }
+        };
+        let current = check
+            .info
+            .change_id
+            .as_deref()
+            .and_then(|id| id.parse::<u64>().ok())
+            .and_then(|id| self.changes.get(&id));
+        if current.is_some_and(|c| c.kind == kind) {
+            return;
+        }
+        let verb = if kind == "perform-check" {
+            "Perform"
+        } else {
+            "Recover"
+        };
+        let summary = format!("{verb} check {name:?}");
+        let id = self.next_id;
+        self.next_id += 1;
+        let now = util::now();
+        let mut running = task(&self.next(), kind, &summary, &now, Value::Null);
+        running["status"] = json!("Doing");
+        self.changes.insert(
+            id,
+            Change {
+                id: id.to_string(),
+                kind: kind.to_owned(),
+                summary,
+                status: "Doing".to_owned(),
+                ready: false,
+                err: None,
+                tasks: vec![running],
+                spawn_time: now,
+                ready_time: None,
+                data: Value::Null,
+            },
+        );
+        if let Some(check) = self.checks.get_mut(name) {
+            check.info.change_id = Some(id.to_string());
+        }
     }
 
     /// Records a change with one task per op, all `Do`.
@@ -349,8 +415,10 @@ impl Daemon {
         self.services.entry(name.to_owned()).or_default()
     }
 
-    /// The canned result for `command` (longest prefix) as a done exec change.
-    pub(crate) fn exec(&mut self, command: &[String]) -> ExecResult {
+    /// The canned result for `command` (longest prefix) as a done exec change; its output
+    /// waits for the task's websockets.
+    /// Without `split_stderr`, stderr goes to stdio, as Pebble does.
+    pub(crate) fn exec(&mut self, command: &[String], split_stderr: bool) -> ExecResult {
         let best = self
             .execs
             .iter()
@@ -370,7 +438,13 @@ impl Daemon {
         self.next_id += 1;
         let task_id = self.next();
         let now = util::now();
-        let data = json!({"exit-code": code, "stdout": stdout, "stderr": stderr});
+        let data = json!({"exit-code": code});
+        let outputs = if split_stderr {
+            (stdout, stderr)
+        } else {
+            (stdout + &stderr, String::new())
+        };
+        self.exec_outputs.insert(task_id.clone(), outputs);
         let summary = format!("Execute command {program:?}");
         let mut done = task(&task_id, "exec", &summary, &now, data);
         done["status"] = json!("Done");
@@ -579,6 +653,9 @@ pub(crate) fn sync_checks(shared: &Arc<Shared>, daemon: &mut Daemon, restart_all
             live::start_check(shared, check, name);
         }
     }
+    for name in plan.checks.keys() {
+        daemon.refresh_check_change(name);
+    }
 }
 
 #[cfg(test)]
@@ -634,7 +711,7 @@ mod tests {
         daemon.execs = vec![exec(&["ls"], 1), exec(&["ls", "-l"], 2)];
         let code = |daemon: &mut Daemon, argv: &[&str]| {
             let argv: Vec<String> = argv.iter().map(|s| s.to_string()).collect();
-            let id: u64 = daemon.exec(&argv).change.parse().unwrap();
+            let id: u64 = daemon.exec(&argv, true).change.parse().unwrap();
             daemon.changes[&id].tasks[0]["data"]["exit-code"].clone()
         };
         assert_eq!(code(&mut daemon, &["ls", "-l", "/"]), json!(2));

@@ -543,6 +543,7 @@ async fn run_check(shared: Arc<Shared>, name: String, definition: Check, generat
                 check.info.status = "down".to_owned();
             }
         }
+        daemon.refresh_check_change(&name);
     }
 }
 

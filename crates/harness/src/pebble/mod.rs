@@ -16,8 +16,12 @@
 //!   checks run on their period. Changes complete in the background, as in Pebble.
 //!
 //! Both keep files in a per-container root directory. `exec` answers from canned results
-//! (longest command prefix, else exit 127) in both modes, without websockets: the output is
-//! in the exec task's data (`stdout`, `stderr`), next to Pebble's `exit-code`.
+//! (longest command prefix, else exit 127) in both modes, as Pebble does: an exec change whose
+//! task data holds `exit-code`, and the output on the task's websockets (`stdio`, `stderr`;
+//! `control` is accepted and drained). Commands never run, even in live mode.
+//!
+//! Not emulated: service ordering (`after`, `before`, `requires`), `user`/`group`, log
+//! targets, identities, `/v1/logs`, and exec stdin (read and dropped).
 //!
 //! The server owns a small tokio runtime on background threads, so callers stay synchronous.
 //! Dropping a [`FakePebble`] (or [`FakePebble::stop`]) kills every service it started.
@@ -193,6 +197,21 @@ impl FakePebble {
             });
         }
         Ok(fake)
+    }
+
+    /// Starts the fake Pebble of container `name` where a charm run with
+    /// `JUJU_CONTAINERS_DIR=<containers_dir>` looks for it:
+    /// `<containers_dir>/<name>/pebble.socket`.
+    pub fn start_container(
+        containers_dir: &Path,
+        name: &str,
+        state: ContainerState,
+        mode: Mode,
+    ) -> Result<FakePebble, StartError> {
+        let socket = containers_dir
+            .join(name)
+            .join(juju::pebble::client::SOCKET_NAME);
+        FakePebble::start(socket, state, mode)
     }
 
     /// The socket path.

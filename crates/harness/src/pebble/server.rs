@@ -16,6 +16,7 @@ use hyper_util::rt::TokioIo;
 use juju::pebble::api::{Envelope, ServiceInfo};
 use juju::pebble::layer::{Layer, LayerError, Startup, parse_duration};
 use juju::pebble::multipart::{self, Part};
+use juju::pebble::websocket;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::net::UnixListener;
@@ -52,6 +53,7 @@ pub(crate) async fn serve(
                     // A client that hangs up mid-request is not our error.
                     let _ = http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), service)
+                        .with_upgrades()
                         .await;
                 });
             }
@@ -158,6 +160,10 @@ fn summarise(content_type: &str, body: &[u8]) -> String {
 }
 
 async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Response<Full<Bytes>> {
+    if let Some((task, stream)) = websocket_route(request.uri().path()) {
+        let (task, stream) = (task.to_owned(), stream.to_owned());
+        return exec_websocket(shared, request, &task, &stream).await;
+    }
     let method = request.method().clone();
     let uri = request.uri().clone();
     let header = |name| {
@@ -761,6 +767,9 @@ async fn checks_action(shared: &Arc<Shared>, req: &Req) -> Reply {
             other => return bad(format!("invalid action {other:?}")),
         }
     }
+    for name in &changed {
+        daemon.refresh_check_change(name);
+    }
     sync(json!({"changed": changed}))
 }
 
@@ -814,8 +823,10 @@ async fn checks_refresh(shared: &Shared, req: &Req) -> Reply {
             check.info.status = "down".to_owned();
         }
     }
+    daemon.refresh_check_change(&body.name);
+    let info = daemon.checks.get(&body.name).map(|c| c.info.clone());
     let error_text = if ok { "" } else { "check failed" };
-    sync(json!({"info": check.info, "error": error_text}))
+    sync(json!({"info": info, "error": error_text}))
 }
 
 async fn notices(shared: &Shared, req: &Req) -> Reply {
@@ -895,6 +906,8 @@ async fn exec(shared: &Shared, req: &Req) -> Reply {
         environment: BTreeMap<String, String>,
         #[serde(default)]
         working_dir: Option<String>,
+        #[serde(default)]
+        split_stderr: bool,
     }
     let body: Body = match req.json() {
         Ok(body) => body,
@@ -903,7 +916,11 @@ async fn exec(shared: &Shared, req: &Req) -> Reply {
     if body.command.is_empty() {
         return bad("must specify command");
     }
-    let result = shared.daemon.lock().await.exec(&body.command);
+    let result = shared
+        .daemon
+        .lock()
+        .await
+        .exec(&body.command, body.split_stderr);
     shared.notify();
     accepted(
         &result.change,
@@ -957,4 +974,121 @@ async fn signals(shared: &Shared, req: &Req) -> Reply {
         live::signal_group(pid, signal).await;
     }
     sync(json!(true))
+}
+
+/// `(task id, stream)` of `/v1/tasks/{id}/websocket/{stream}`.
+fn websocket_route(path: &str) -> Option<(&str, &str)> {
+    let rest = path.strip_prefix("/v1/tasks/")?;
+    let (task, rest) = rest.split_once('/')?;
+    let stream = rest.strip_prefix("websocket/")?;
+    Some((task, stream))
+}
+
+/// How long an exec websocket stays open waiting for the client's end.
+const WEBSOCKET_IDLE: Duration = Duration::from_secs(60);
+
+/// `GET /v1/tasks/{id}/websocket/{control|stdio|stderr}`: upgrades, then serves the canned
+/// output of exec task `task` on `stdio` / `stderr` (one binary frame, then the end message)
+/// and reads the client's frames until its end or close.
+async fn exec_websocket(
+    shared: Arc<Shared>,
+    mut request: Request<Incoming>,
+    task: &str,
+    stream: &str,
+) -> Response<Full<Bytes>> {
+    shared.daemon.lock().await.calls.push(Call {
+        method: request.method().to_string(),
+        path: request.uri().path().to_owned(),
+        body: String::new(),
+    });
+    let output = shared.daemon.lock().await.exec_outputs.get(task).cloned();
+    let Some((stdout, stderr)) = output else {
+        return respond(error(
+            404,
+            format!("cannot find task with id {task:?}"),
+            Some("not-found"),
+        ));
+    };
+    let data = match stream {
+        "control" => None,
+        "stdio" => Some(stdout),
+        "stderr" => Some(stderr),
+        other => {
+            return respond(error(
+                404,
+                format!("invalid websocket id {other:?}"),
+                Some("not-found"),
+            ));
+        }
+    };
+    let key = request
+        .headers()
+        .get("sec-websocket-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let Some(key) = key else {
+        return respond(bad("websocket handshake without Sec-WebSocket-Key"));
+    };
+    let upgrade = hyper::upgrade::on(&mut request);
+    tokio::spawn(async move {
+        let Ok(upgraded) = upgrade.await else { return };
+        let mut io = TokioIo::new(upgraded);
+        let _ = serve_websocket(&mut io, data).await;
+    });
+    let mut response = Response::new(Full::new(Bytes::new()));
+    *response.status_mut() = hyper::StatusCode::SWITCHING_PROTOCOLS;
+    let headers = response.headers_mut();
+    headers.insert(
+        hyper::header::UPGRADE,
+        hyper::header::HeaderValue::from_static("websocket"),
+    );
+    headers.insert(
+        hyper::header::CONNECTION,
+        hyper::header::HeaderValue::from_static("Upgrade"),
+    );
+    if let Ok(accept) = hyper::header::HeaderValue::from_str(&websocket::accept_key(&key)) {
+        headers.insert("sec-websocket-accept", accept);
+    }
+    response
+}
+
+async fn serve_websocket<S>(io: &mut S, data: Option<String>) -> std::io::Result<()>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    if let Some(data) = data {
+        if !data.is_empty() {
+            io.write_all(&websocket::encode(websocket::BINARY, data.as_bytes(), None))
+                .await?;
+        }
+        io.write_all(&websocket::encode(
+            websocket::TEXT,
+            websocket::END.as_bytes(),
+            None,
+        ))
+        .await?;
+        io.flush().await?;
+    }
+    let mut buffer = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        while let Some((frame, used)) = websocket::decode(&buffer) {
+            buffer.drain(..used);
+            if frame.opcode == websocket::PING {
+                io.write_all(&websocket::encode(websocket::PONG, &frame.payload, None))
+                    .await?;
+            } else if frame.opcode == websocket::CLOSE {
+                io.write_all(&websocket::encode(websocket::CLOSE, &[], None))
+                    .await?;
+                return io.shutdown().await;
+            }
+        }
+        let read = tokio::time::timeout(WEBSOCKET_IDLE, io.read(&mut chunk)).await;
+        match read {
+            Ok(Ok(0)) | Err(_) => return Ok(()),
+            Ok(Ok(n)) => buffer.extend_from_slice(&chunk[..n]),
+            Ok(Err(e)) => return Err(e),
+        }
+    }
 }

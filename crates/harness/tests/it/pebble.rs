@@ -8,7 +8,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use harness::pebble::{ContainerState, Exec, FakePebble, File, LiveOptions, Mode, ServiceStatus};
-use juju::pebble::client::{Client, Error, ExecOptions, NoticesQuery};
+use juju::pebble::client::{
+    CONTAINERS_DIR_ENV, Client, Error, ExecOptions, NoticesQuery, containers_dir,
+};
 use juju::pebble::layer::Layer;
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -90,8 +92,20 @@ checks:
 
 #[test]
 fn the_client_connects_and_reads_system_info_and_health() {
-    let (dir, fake) = start(ContainerState::default(), Mode::Emulated);
-    let client = Client::for_container(&dir.path().join(""), "workload");
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakePebble::start_container(
+        dir.path(),
+        "workload",
+        ContainerState::default(),
+        Mode::Emulated,
+    )
+    .unwrap();
+    // What `Client::for_container_in_env` builds when JUJU_CONTAINERS_DIR names `dir`.
+    let env = BTreeMap::from([(
+        CONTAINERS_DIR_ENV.to_owned(),
+        dir.path().display().to_string(),
+    )]);
+    let client = Client::for_container(&containers_dir(&env), "workload");
     assert_eq!(client.socket(), fake.socket());
     let info = client.system_info().unwrap();
     assert!(!info.version.is_empty());
@@ -219,6 +233,18 @@ fn checks_start_and_stop_through_the_client() {
     let checks = client.checks().unwrap();
     assert_eq!(checks[0].status, "inactive");
     assert_eq!(checks[1].status, "up");
+    // Pebble runs each active check in a change; ops reads one without as inactive.
+    assert_eq!(checks[0].change_id, None);
+    let change = checks[1]
+        .change_id
+        .clone()
+        .expect("a running check has a change");
+    let (status, body) = raw(
+        fake.socket(),
+        &format!("GET /v1/changes/{change} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
+    );
+    assert_eq!(status, 200);
+    assert_eq!(body["result"]["kind"], "perform-check");
     assert_eq!(
         api_message(client.checks_action("stop", &["nope"])),
         "cannot find check \"nope\""
@@ -290,12 +316,25 @@ fn exec_answers_with_canned_results_and_127_without_one() {
         (get.exit_code, get.stderr.as_str()),
         (1, "Could not get rule")
     );
+    let none = client.exec(&["ls"], &ExecOptions::default()).unwrap();
+    assert_eq!(none.exit_code, 127);
+    assert!(none.stderr.contains("no exec result"), "{}", none.stderr);
+    let big = "x".repeat(100_000);
+    let (_dir2, big_fake) = start(
+        ContainerState::default().with_exec(Exec {
+            command_prefix: vec!["cat".into()],
+            stdout: big.clone(),
+            ..Exec::default()
+        }),
+        Mode::Emulated,
+    );
+    let output = big_fake
+        .client()
+        .exec(&["cat", "big"], &ExecOptions::default())
+        .unwrap();
     assert_eq!(
-        client
-            .exec(&["ls"], &ExecOptions::default())
-            .unwrap()
-            .exit_code,
-        127
+        output.stdout, big,
+        "large output crosses the websocket whole"
     );
     let execs: Vec<_> = fake
         .calls()

@@ -17,6 +17,7 @@ use super::api::{
 };
 use super::layer::Layer;
 use super::multipart::{self, Part};
+use super::websocket;
 use crate::env::{ProcessEnv, Source};
 
 /// Where Juju puts the containers' sockets, seen from the charm container.
@@ -411,14 +412,11 @@ impl Client {
             .ok_or_else(|| Error::Protocol("notice without id".into()))
     }
 
-    /// `POST /v1/exec`, then waits for the change and reads the exit code from
-    /// `tasks[0].data["exit-code"]`.
-    ///
-    /// Limit: real Pebble streams stdin/stdout/stderr over websockets
-    /// (`/v1/tasks/{task-id}/websocket/...`), which this blocking client does not speak, and
-    /// it waits for those connections before it runs the command; so against a real Pebble
-    /// this call fails or times out. The harness's fake Pebble runs no websockets and puts the
-    /// canned output in the task data (`stdout`, `stderr`), which this call returns.
+    /// `POST /v1/exec`: runs `command` in the container without stdin, collects its stdout
+    /// and stderr over Pebble's exec websockets (`/v1/tasks/{task-id}/websocket/{control,
+    /// stdio,stderr}`), then waits for the change and reads the exit code from
+    /// `tasks[0].data["exit-code"]`. A non-zero exit is an `Ok` output; a command Pebble could
+    /// not run is an [`Error::Change`].
     pub fn exec(&self, command: &[&str], options: &ExecOptions) -> Result<ExecOutput, Error> {
         let mut body = json!({"command": command, "split-stderr": true});
         if !options.environment.is_empty() {
@@ -434,21 +432,97 @@ impl Client {
         let id = envelope
             .change
             .ok_or_else(|| Error::Protocol("exec: no change id".into()))?;
+        let task = envelope.result["task-id"]
+            .as_str()
+            .ok_or_else(|| Error::Protocol("exec: no task id".into()))?
+            .to_owned();
         let wait = options.timeout.unwrap_or(Duration::from_secs(30)) + Duration::from_secs(5);
+        let streams = (|| {
+            let control = self.websocket(&task, "control", wait)?;
+            let mut stdio = self.websocket(&task, "stdio", wait)?;
+            let mut stderr = self.websocket(&task, "stderr", wait)?;
+            // No stdin: end it at once.
+            stdio.send(websocket::TEXT, websocket::END.as_bytes())?;
+            let (stdout, stderr) = std::thread::scope(|scope| {
+                let stderr = scope.spawn(move || stderr.read_to_end());
+                let stdout = stdio.read_to_end();
+                (stdout, stderr.join())
+            });
+            let stderr =
+                stderr.map_err(|_| Error::Protocol("exec: stderr reader failed".into()))?;
+            Ok::<_, Error>((control, stdout?, stderr?))
+        })();
         let change = self.wait_change(&id, wait)?;
-        let data = change
+        let (mut control, stdout, stderr) = streams?;
+        // The command is done: say goodbye on the control stream (best effort).
+        let _ = control.send(websocket::CLOSE, &[]);
+        let exit_code = change
             .tasks
             .first()
-            .map(|task| task["data"].clone())
-            .unwrap_or_default();
-        let exit_code = data["exit-code"]
-            .as_i64()
+            .and_then(|task| task["data"]["exit-code"].as_i64())
             .and_then(|c| i32::try_from(c).ok())
             .ok_or_else(|| Error::Protocol(format!("exec change {id} without exit-code")))?;
         Ok(ExecOutput {
             exit_code,
-            stdout: data["stdout"].as_str().unwrap_or_default().to_owned(),
-            stderr: data["stderr"].as_str().unwrap_or_default().to_owned(),
+            stdout: String::from_utf8_lossy(&stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&stderr).into_owned(),
+        })
+    }
+
+    /// Opens exec websocket `name` of task `task`.
+    fn websocket(&self, task: &str, name: &str, timeout: Duration) -> Result<WebSocket, Error> {
+        let connection = |source| Error::Connection {
+            socket: self.socket.clone(),
+            source,
+        };
+        let mut stream = UnixStream::connect(&self.socket).map_err(connection)?;
+        stream.set_read_timeout(Some(timeout)).map_err(connection)?;
+        stream
+            .set_write_timeout(Some(self.io_timeout))
+            .map_err(connection)?;
+        let key = websocket::client_key(seed(name));
+        let request = format!(
+            "GET /v1/tasks/{task}/websocket/{name} HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        );
+        stream.write_all(request.as_bytes()).map_err(connection)?;
+        let mut buffer = Vec::new();
+        let mut chunk = [0u8; 4096];
+        let head_end = loop {
+            if let Some(i) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            let n = stream.read(&mut chunk).map_err(connection)?;
+            if n == 0 {
+                return Err(Error::Protocol(format!(
+                    "websocket {name}: connection closed"
+                )));
+            }
+            buffer.extend_from_slice(&chunk[..n]);
+        };
+        let head = String::from_utf8_lossy(&buffer[..head_end]).into_owned();
+        let status = head.split_whitespace().nth(1).unwrap_or("");
+        if status != "101" {
+            return Err(Error::Protocol(format!(
+                "websocket {name} of task {task}: status {status}"
+            )));
+        }
+        let accept = head.lines().find_map(|line| {
+            let (header, value) = line.split_once(':')?;
+            header
+                .trim()
+                .eq_ignore_ascii_case("sec-websocket-accept")
+                .then(|| value.trim().to_owned())
+        });
+        if accept.as_deref() != Some(websocket::accept_key(&key).as_str()) {
+            return Err(Error::Protocol(format!(
+                "websocket {name}: bad Sec-WebSocket-Accept"
+            )));
+        }
+        buffer.drain(..head_end);
+        Ok(WebSocket {
+            stream,
+            buffer,
+            seed: seed(task),
         })
     }
 }
@@ -489,10 +563,79 @@ pub struct ExecOptions {
 pub struct ExecOutput {
     /// Its exit code.
     pub exit_code: i32,
-    /// Its standard output (see the limit on [`Client::exec`]).
+    /// Its standard output.
     pub stdout: String,
     /// Its standard error.
     pub stderr: String,
+}
+
+/// A client end of an exec websocket.
+struct WebSocket {
+    stream: UnixStream,
+    /// Bytes read but not yet decoded.
+    buffer: Vec<u8>,
+    /// Varies the masks.
+    seed: u128,
+}
+
+impl WebSocket {
+    fn io(error: &std::io::Error) -> Error {
+        Error::Protocol(format!("exec websocket: {error}"))
+    }
+
+    /// Sends one masked frame.
+    fn send(&mut self, opcode: u8, payload: &[u8]) -> Result<(), Error> {
+        self.seed = self.seed.rotate_left(13) ^ 0x9E37_79B9_7F4A_7C15;
+        let mask = (self.seed as u32).to_be_bytes();
+        self.stream
+            .write_all(&websocket::encode(opcode, payload, Some(mask)))
+            .map_err(|e| WebSocket::io(&e))
+    }
+
+    /// The next frame, or `None` at the end of the connection.
+    fn frame(&mut self) -> Result<Option<websocket::Frame>, Error> {
+        let mut chunk = [0u8; 16 * 1024];
+        loop {
+            if let Some((frame, used)) = websocket::decode(&self.buffer) {
+                self.buffer.drain(..used);
+                return Ok(Some(frame));
+            }
+            let n = self
+                .stream
+                .read(&mut chunk)
+                .map_err(|e| WebSocket::io(&e))?;
+            if n == 0 {
+                return Ok(None);
+            }
+            self.buffer.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    /// The data of a stream, up to its end message (or close).
+    fn read_to_end(&mut self) -> Result<Vec<u8>, Error> {
+        let mut data = Vec::new();
+        while let Some(frame) = self.frame()? {
+            match frame.opcode {
+                websocket::BINARY | websocket::CONTINUATION => {
+                    data.extend_from_slice(&frame.payload);
+                }
+                websocket::PING => self.send(websocket::PONG, &frame.payload)?,
+                _ if frame.ends_stream() => break,
+                _ => {}
+            }
+        }
+        Ok(data)
+    }
+}
+
+/// Varying bits for websocket keys and masks (not secret: the socket is local).
+fn seed(salt: &str) -> u128 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    salt.bytes()
+        .fold(nanos, |acc, b| acc.rotate_left(7) ^ u128::from(b))
 }
 
 /// The first per-path error, as an API error.

@@ -6,3 +6,4 @@ pub mod api;
 pub mod client;
 pub mod layer;
 pub mod multipart;
+pub mod websocket;

@@ -242,26 +242,31 @@ fn the_containers_dir_comes_from_the_environment_with_the_juju_default() {
 }
 
 #[test]
-fn exec_reads_exit_code_and_output_from_the_waited_change() {
-    let mut done = change("9", true, None);
-    done.result["tasks"] = json!([{"id": "1", "kind": "exec", "data": {"exit-code": 3, "stdout": "out", "stderr": "err"}}]);
+fn exec_fails_when_pebble_refuses_the_websockets() {
+    let done = change("9", true, None);
     let (_dir, client, seen) = fake(vec![
-        json_answer(202, &Envelope::accepted("9")),
+        json_answer(202, &{
+            let mut accepted = Envelope::accepted("9");
+            accepted.result = json!({"task-id": "10"});
+            accepted
+        }),
+        json_answer(404, &Envelope::error(404, "Not Found", "not found", None)),
         json_answer(200, &done),
     ]);
-    let output = client
+    let err = client
         .exec(&["oathkeeper", "rules", "list"], &ExecOptions::default())
-        .unwrap();
-    assert_eq!(
-        output,
-        ExecOutput {
-            exit_code: 3,
-            stdout: "out".into(),
-            stderr: "err".into()
-        }
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Protocol(ref m) if m.contains("status 404")),
+        "{err}"
     );
     let (method, path, body) = seen.recv().unwrap();
     assert_eq!((method.as_str(), path.as_str()), ("POST", "/v1/exec"));
     let body: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(body["command"], json!(["oathkeeper", "rules", "list"]));
+    let (method, path, _) = seen.recv().unwrap();
+    assert_eq!(
+        (method.as_str(), path.as_str()),
+        ("GET", "/v1/tasks/10/websocket/control")
+    );
 }
