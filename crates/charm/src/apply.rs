@@ -38,7 +38,10 @@ pub enum ApplyError {
 pub fn apply(io: &Io, effects: &Effects, leader: bool) -> Result<(), ApplyError> {
     let mut kubernetes: Option<Kubernetes> = None;
     for effect in &effects.items {
-        debug_assert!(leader || !effect.is_leader_only(), "leader-only effect on a non-leader: {effect:?}");
+        debug_assert!(
+            leader || !effect.is_leader_only(),
+            "leader-only effect on a non-leader: {effect:?}"
+        );
         let failed = match effect {
             Effect::CreateConfigMap { .. }
             | Effect::PatchConfigMap { .. }
@@ -49,7 +52,10 @@ pub fn apply(io: &Io, effects: &Effects, leader: bool) -> Result<(), ApplyError>
                     Some(api) => api,
                     None => kubernetes.insert(io.kubernetes()?),
                 };
-                match io.runtime.block_on(kubernetes_effect(api, &io.env.app, effect)) {
+                match io
+                    .runtime
+                    .block_on(kubernetes_effect(api, &io.env.app, effect))
+                {
                     Ok(()) => None,
                     Err(juju::k8s::Error::NotTrusted { .. }) => Some(StatusValue::new(
                         StatusKind::Blocked,
@@ -131,7 +137,11 @@ fn set_status(io: &Io, target: Target, value: &StatusValue) -> Result<(), juju::
     io.tools.status_set(target, status, &value.message)
 }
 
-async fn kubernetes_effect(api: &Kubernetes, app: &str, effect: &Effect) -> Result<(), juju::k8s::Error> {
+async fn kubernetes_effect(
+    api: &Kubernetes,
+    app: &str,
+    effect: &Effect,
+) -> Result<(), juju::k8s::Error> {
     match effect {
         Effect::CreateConfigMap { name, config_map } => {
             let object = k8s_openapi::api::core::v1::ConfigMap {
@@ -146,8 +156,11 @@ async fn kubernetes_effect(api: &Kubernetes, app: &str, effect: &Effect) -> Resu
             match api.create_config_map(&object).await {
                 // Created meanwhile (another hook, a previous unit): merge ours in.
                 Err(juju::k8s::Error::Conflict { .. }) => {
-                    let patch = json!({"metadata": {"labels": config_map.labels}, "data": config_map.data});
-                    api.patch_config_map(name, &Patch::Merge(patch)).await.map(drop)
+                    let patch =
+                        json!({"metadata": {"labels": config_map.labels}, "data": config_map.data});
+                    api.patch_config_map(name, &Patch::Merge(patch))
+                        .await
+                        .map(drop)
                 }
                 other => other.map(drop),
             }

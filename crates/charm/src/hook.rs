@@ -30,9 +30,9 @@ pub fn run(io: &Io) -> Exit {
     let result = match &io.env.event {
         Event::Action { name, .. } => run_action(io, name),
         Event::Stop => Ok(()),
-        Event::Remove => observe(io)
-            .map_err(|e| e.to_string())
-            .and_then(|snapshot| apply(io, &teardown(&snapshot), snapshot.leader).map_err(|e| e.to_string())),
+        Event::Remove => observe(io).map_err(|e| e.to_string()).and_then(|snapshot| {
+            apply(io, &teardown(&snapshot), snapshot.leader).map_err(|e| e.to_string())
+        }),
         _ => observe(io).map_err(|e| e.to_string()).and_then(|snapshot| {
             let desired = reconcile(&snapshot);
             let effects = plan(&snapshot, &desired);

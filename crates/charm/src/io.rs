@@ -90,7 +90,9 @@ impl Io {
                 Ok(Ok(response)) => response,
                 Ok(Err(e)) => return ApiResponse::Transport(format!("GET {url}: {e}")),
                 Err(_) => {
-                    return ApiResponse::Transport(format!("GET {url}: timed out after {API_TIMEOUT:?}"));
+                    return ApiResponse::Transport(format!(
+                        "GET {url}: timed out after {API_TIMEOUT:?}"
+                    ));
                 }
             };
             let status = response.status().as_u16();

@@ -198,7 +198,11 @@ fn pod_template(set: &k8s_openapi::api::apps::v1::StatefulSet) -> PodTemplate {
 
 fn unit_address(io: &Io) -> Result<UnitAddress, ObserveError> {
     let network = io.tools.network_get(ingress::ENDPOINT, None)?;
-    let ip = network.ingress_addresses.first().cloned().unwrap_or_default();
+    let ip = network
+        .ingress_addresses
+        .first()
+        .cloned()
+        .unwrap_or_default();
     let env = &io.env;
     let host = format!(
         "{}-{}.{}-endpoints.{}.svc.cluster.local",

@@ -314,7 +314,8 @@ impl Kubernetes {
     /// Patch ConfigMap `name` with any [`Patch`] (a merge patch touches only the keys it
     /// names, so keys other writers added survive).
     pub async fn patch_config_map(&self, name: &str, patch: &Patch) -> Result<ConfigMap, Error> {
-        self.patch(&self.config_maps(), name, patch, CONFIG_MAPS).await
+        self.patch(&self.config_maps(), name, patch, CONFIG_MAPS)
+            .await
     }
 
     /// StatefulSet `name`, or `None` if it does not exist.

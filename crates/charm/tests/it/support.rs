@@ -15,8 +15,11 @@ pub fn charm_dir() -> tempfile::TempDir {
     for file in ["metadata.yaml", "config.yaml", "actions.yaml"] {
         std::fs::copy(Path::new(ROOT).join(file), dir.path().join(file)).unwrap();
     }
-    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_oathkeeper-charm"), dir.path().join("dispatch"))
-        .unwrap();
+    std::os::unix::fs::symlink(
+        env!("CARGO_BIN_EXE_oathkeeper-charm"),
+        dir.path().join("dispatch"),
+    )
+    .unwrap();
     dir
 }
 
@@ -47,7 +50,12 @@ pub fn run_ok(dir: &Path, state: &State, event: &Event) -> Outcome {
         event.name,
         outcome.exit_code,
         outcome.stderr,
-        outcome.effects.tool_calls.iter().filter(|c| c.code != 0).collect::<Vec<_>>()
+        outcome
+            .effects
+            .tool_calls
+            .iter()
+            .filter(|c| c.code != 0)
+            .collect::<Vec<_>>()
     );
     outcome
 }
