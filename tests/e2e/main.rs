@@ -1,2 +1,7 @@
-//! End to end (see lib).
+//! End to end: the tutorial's flow with the charm under the harness, the real `oathkeeper`
+//! server started by the charm's own Pebble layer, and real Caddy and nginx in front.
+
+// Test helpers outside #[test] functions unwrap too: a failed setup is a failed test.
 #![allow(clippy::unwrap_used, unreachable_pub)]
+
+mod tutorial;

@@ -5,6 +5,7 @@
 //! Everything binds 127.0.0.1 on free ports and every wait has a timeout.
 
 pub mod bins;
+pub mod deployment;
 pub mod http;
 pub mod kratos;
 pub mod proxies;

@@ -6,7 +6,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use crate::eventually;
-use crate::http::{free_port, is_listening};
+use crate::http::is_listening;
 
 /// A running proxy process; killed when dropped.
 pub struct Proxy {
