@@ -43,7 +43,13 @@ pub(crate) fn leaves(object: &Value) -> BTreeMap<Path, Option<Value>> {
                 if let Value::Object(meta) = value {
                     for (k, v) in meta {
                         if !UNTRACKED_METADATA.contains(&k.as_str()) {
-                            walk_field(k, v, &mut vec!["f:metadata".into()], &mut vec!["metadata".into()], &mut out);
+                            walk_field(
+                                k,
+                                v,
+                                &mut vec!["f:metadata".into()],
+                                &mut vec!["metadata".into()],
+                                &mut out,
+                            );
                         }
                     }
                 }
@@ -82,7 +88,12 @@ fn walk_field(
     path.pop();
 }
 
-fn walk_object(value: &Value, path: &mut Path, context: &mut Vec<String>, out: &mut BTreeMap<Path, Option<Value>>) {
+fn walk_object(
+    value: &Value,
+    path: &mut Path,
+    context: &mut Vec<String>,
+    out: &mut BTreeMap<Path, Option<Value>>,
+) {
     if let Value::Object(map) = value {
         for (k, v) in map {
             walk_field(k, v, path, context, out);
@@ -176,7 +187,9 @@ pub(crate) fn render(path: &Path) -> String {
 
 /// Remove the field at `path` (an item, for a `k:` path) from `object`.
 fn remove_at(object: &mut Value, path: &Path) {
-    let Some((last, parents)) = path.split_last() else { return };
+    let Some((last, parents)) = path.split_last() else {
+        return;
+    };
     let mut node = object;
     for token in parents {
         let next = match step_mut(node, token) {
@@ -271,7 +284,11 @@ fn read_entries(object: Option<&Value>) -> Vec<Entry> {
 }
 
 fn str_field(value: &Value, key: &str) -> String {
-    value.get(key).and_then(Value::as_str).unwrap_or_default().to_owned()
+    value
+        .get(key)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
 }
 
 fn write_entries(object: &mut Value, entries: &[Entry]) {
@@ -298,7 +315,13 @@ fn write_entries(object: &mut Value, entries: &[Entry]) {
     }
 }
 
-fn entry_mut<'a>(entries: &'a mut Vec<Entry>, manager: &str, operation: &str, resource: &Resource, now: &str) -> &'a mut Entry {
+fn entry_mut<'a>(
+    entries: &'a mut Vec<Entry>,
+    manager: &str,
+    operation: &str,
+    resource: &Resource,
+    now: &str,
+) -> &'a mut Entry {
     let index = match entries
         .iter()
         .position(|e| e.manager == manager && e.operation == operation)
@@ -323,7 +346,13 @@ fn entry_mut<'a>(entries: &'a mut Vec<Entry>, manager: &str, operation: &str, re
 /// Record an Update by `manager` that turned `old` into `new` (create: `old` is `None`).
 /// A write that sets `metadata.managedFields` itself (kubectl's client-side-apply upgrade)
 /// keeps what it set.
-pub(crate) fn track_update(old: Option<&Value>, new: &mut Value, manager: &str, resource: &Resource, now: &str) {
+pub(crate) fn track_update(
+    old: Option<&Value>,
+    new: &mut Value,
+    manager: &str,
+    resource: &Resource,
+    now: &str,
+) {
     let old_managed = old.and_then(|o| o.pointer("/metadata/managedFields"));
     let new_managed = new.pointer("/metadata/managedFields");
     if new_managed.is_some() && new_managed != old_managed {
@@ -337,7 +366,11 @@ pub(crate) fn track_update(old: Option<&Value>, new: &mut Value, manager: &str, 
         .filter(|(p, v)| before.get(*p) != Some(*v))
         .map(|(p, _)| p.clone())
         .collect();
-    let removed: BTreeSet<Path> = before.keys().filter(|p| !after.contains_key(*p)).cloned().collect();
+    let removed: BTreeSet<Path> = before
+        .keys()
+        .filter(|p| !after.contains_key(*p))
+        .cloned()
+        .collect();
     for entry in &mut entries {
         entry.fields.retain(|p| !removed.contains(p));
         if !(entry.manager == manager && entry.operation == "Update") {

@@ -33,7 +33,9 @@ mod state;
 mod status;
 mod store;
 
-pub use mount::{ConfigMapMount, DATA_LINK, DATA_TMP_LINK, MountError, config_map_files, write_atomic};
+pub use mount::{
+    ConfigMapMount, DATA_LINK, DATA_TMP_LINK, MountError, config_map_files, write_atomic,
+};
 pub use server::{FakeApiServer, ServerError};
 pub use state::{DEFAULT_NAMESPACE, DEFAULT_SERVICE_ACCOUNT, KubernetesState, PLACEHOLDER_PORT};
 pub use store::{LoadError, RequestRecord};

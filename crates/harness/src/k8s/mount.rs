@@ -7,6 +7,10 @@
 //! points a new `..data_tmp` symlink at it and renames that over `..data` (one atomic step: a
 //! reader sees the old set of files or the new one, never a mix or a gap), adds links for new
 //! keys, removes links of dropped keys, then removes the old directory.
+//!
+//! As with kubelet, removing the old directory right after the swap races with a reader that
+//! resolved `..data` just before: its open of `..<old>/<key>` fails with ENOENT, and it must
+//! resolve again. `..data` and the key links themselves never go missing.
 
 use std::collections::BTreeMap;
 use std::io;
@@ -119,11 +123,15 @@ pub fn write_atomic(dir: &Path, files: &BTreeMap<String, Vec<u8>>) -> io::Result
 
 /// A fresh `..YYYY_MM_DD_HH_MM_SS.<nanos>` directory under `dir`.
 fn new_timestamped_dir(dir: &Path) -> io::Result<PathBuf> {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     let ((y, mo, d), (h, mi, s)) = civil(now.as_secs());
     let mut suffix = now.subsec_nanos();
     loop {
-        let path = dir.join(format!("..{y:04}_{mo:02}_{d:02}_{h:02}_{mi:02}_{s:02}.{suffix:09}"));
+        let path = dir.join(format!(
+            "..{y:04}_{mo:02}_{d:02}_{h:02}_{mi:02}_{s:02}.{suffix:09}"
+        ));
         match std::fs::create_dir(&path) {
             Ok(()) => return Ok(path),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => suffix = suffix.wrapping_add(1),
@@ -154,17 +162,30 @@ impl ConfigMapMount {
         name: &str,
         dir: &Path,
     ) -> Result<Self, MountError> {
-        let io_error = |source| MountError::Io { dir: dir.to_owned(), source };
+        let io_error = |source| MountError::Io {
+            dir: dir.to_owned(),
+            source,
+        };
         std::fs::create_dir_all(dir).map_err(io_error)?;
         let synced = Arc::new(AtomicU64::new(0));
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<io::Result<()>>();
-        let task = runtime.spawn(sync_loop(shared, name.to_owned(), dir.to_owned(), synced.clone(), ready_tx));
+        let task = runtime.spawn(sync_loop(
+            shared,
+            name.to_owned(),
+            dir.to_owned(),
+            synced.clone(),
+            ready_tx,
+        ));
         match ready_rx.recv_timeout(START_TIMEOUT) {
             Ok(Ok(())) => {}
             Ok(Err(source)) => return Err(io_error(source)),
             Err(_) => return Err(MountError::Stopped),
         }
-        Ok(Self { dir: dir.to_owned(), synced, task })
+        Ok(Self {
+            dir: dir.to_owned(),
+            synced,
+            task,
+        })
     }
 
     /// The mount directory.
@@ -228,10 +249,23 @@ async fn sync_loop(
     }
     while let Ok(event) = events.recv().await {
         let ours = event.resource == "configmaps"
-            && event.object.pointer("/metadata/name").and_then(Value::as_str) == Some(name.as_str())
-            && event.object.pointer("/metadata/namespace").and_then(Value::as_str) == Some(namespace.as_str());
+            && event
+                .object
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                == Some(name.as_str())
+            && event
+                .object
+                .pointer("/metadata/namespace")
+                .and_then(Value::as_str)
+                == Some(namespace.as_str());
         // A deleted ConfigMap keeps its last files in a running pod, as with kubelet.
-        if ours && event.kind != "DELETED" && write_and_record(&dir, &event.object, &synced).await.is_err() {
+        if ours
+            && event.kind != "DELETED"
+            && write_and_record(&dir, &event.object, &synced)
+                .await
+                .is_err()
+        {
             return;
         }
     }

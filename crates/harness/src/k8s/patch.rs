@@ -8,7 +8,11 @@ use serde_json::{Map, Value};
 /// context (the field names leading to the list). `None`: the list is atomic.
 pub(crate) fn list_keys(context: &[String], field: &str) -> Option<&'static [&'static str]> {
     match field {
-        "containers" | "initContainers" | "ephemeralContainers" | "volumes" | "env"
+        "containers"
+        | "initContainers"
+        | "ephemeralContainers"
+        | "volumes"
+        | "env"
         | "imagePullSecrets" => Some(&["name"]),
         "volumeMounts" => Some(&["mountPath"]),
         "volumeDevices" => Some(&["devicePath"]),
@@ -76,7 +80,11 @@ pub(crate) fn strategic_merge_patch(target: &mut Value, patch: &Value) -> Result
     merge_object(target, patch, &mut Vec::new())
 }
 
-fn merge_object(target: &mut Value, patch: &Value, context: &mut Vec<String>) -> Result<(), String> {
+fn merge_object(
+    target: &mut Value,
+    patch: &Value,
+    context: &mut Vec<String>,
+) -> Result<(), String> {
     let Value::Object(patch) = patch else {
         *target = strip_directives(patch);
         return Ok(());
@@ -115,7 +123,8 @@ fn merge_object(target: &mut Value, patch: &Value, context: &mut Vec<String>) ->
             continue;
         }
         if let Some(field) = key.strip_prefix(DELETE_FROM_PRIMITIVE_LIST) {
-            if let (Some(Value::Array(list)), Value::Array(remove)) = (object.get_mut(field), value) {
+            if let (Some(Value::Array(list)), Value::Array(remove)) = (object.get_mut(field), value)
+            {
                 list.retain(|v| !remove.contains(v));
             }
             continue;
@@ -127,12 +136,16 @@ fn merge_object(target: &mut Value, patch: &Value, context: &mut Vec<String>) ->
         context.push(key.clone());
         let result = match (value, list_keys(context, key)) {
             (Value::Array(items), Some(keys)) => {
-                let current = object.entry(key.clone()).or_insert(Value::Array(Vec::new()));
+                let current = object
+                    .entry(key.clone())
+                    .or_insert(Value::Array(Vec::new()));
                 merge_list(current, items, keys, context)
             }
-            (Value::Object(_), _) => {
-                merge_object(object.entry(key.clone()).or_insert(Value::Null), value, context)
-            }
+            (Value::Object(_), _) => merge_object(
+                object.entry(key.clone()).or_insert(Value::Null),
+                value,
+                context,
+            ),
             _ => {
                 object.insert(key.clone(), strip_directives(value));
                 Ok(())
@@ -178,7 +191,9 @@ fn merge_list(
         if !item.is_object() {
             return Err(format!("list item {item} has no merge key {}", keys[0]));
         }
-        let position = list.iter().position(|existing| same_item(existing, item, keys));
+        let position = list
+            .iter()
+            .position(|existing| same_item(existing, item, keys));
         match (item.get(PATCH_DIRECTIVE).and_then(Value::as_str), position) {
             (Some("delete"), Some(index)) => {
                 list.remove(index);
@@ -195,7 +210,11 @@ fn merge_list(
 /// items `order` does not name keep their relative order after the named ones.
 fn reorder(list: &mut Vec<Value>, order: &[Value], keys: &[&str]) {
     let matches = |a: &Value, b: &Value| {
-        if keys.is_empty() { a == b } else { same_item(a, b, keys) }
+        if keys.is_empty() {
+            a == b
+        } else {
+            same_item(a, b, keys)
+        }
     };
     let mut ordered = Vec::with_capacity(list.len());
     for wanted in order {
@@ -227,7 +246,10 @@ pub(crate) fn json_patch(target: &mut Value, patch: &Value) -> Result<(), String
         return Err("json patch must be a JSON array of operations".into());
     };
     for operation in operations {
-        let op = operation.get("op").and_then(Value::as_str).unwrap_or_default();
+        let op = operation
+            .get("op")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         let path = operation
             .get("path")
             .and_then(Value::as_str)
@@ -299,7 +321,8 @@ fn add(target: &mut Value, path: &str, value: Value) -> Result<(), String> {
             let index = if last == "-" {
                 list.len()
             } else {
-                last.parse::<usize>().map_err(|_| format!("invalid array index {last:?}"))?
+                last.parse::<usize>()
+                    .map_err(|_| format!("invalid array index {last:?}"))?
             };
             if index > list.len() {
                 return Err(format!("add operation index {index} out of bounds"));
@@ -307,7 +330,9 @@ fn add(target: &mut Value, path: &str, value: Value) -> Result<(), String> {
             list.insert(index, value);
             Ok(())
         }
-        _ => Err(format!("add operation does not apply: doc is missing path: \"{path}\"")),
+        _ => Err(format!(
+            "add operation does not apply: doc is missing path: \"{path}\""
+        )),
     }
 }
 

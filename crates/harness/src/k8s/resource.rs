@@ -48,7 +48,9 @@ pub(crate) const SERVICES: Resource = Resource {
     kind: "Service",
     group: "",
     short_names: &["svc"],
-    verbs: &["create", "delete", "get", "list", "patch", "update", "watch"],
+    verbs: &[
+        "create", "delete", "get", "list", "patch", "update", "watch",
+    ],
     untrusted_verbs: &["get", "list", "patch"],
 };
 
@@ -69,7 +71,11 @@ pub(crate) const ALL: [&Resource; 3] = [&CONFIG_MAPS, &SERVICES, &STATEFUL_SETS]
 impl Resource {
     /// `v1` or `apps/v1`.
     pub(crate) fn api_version(&self) -> &'static str {
-        if self.group.is_empty() { "v1" } else { "apps/v1" }
+        if self.group.is_empty() {
+            "v1"
+        } else {
+            "apps/v1"
+        }
     }
 
     /// `configmaps` or `statefulsets.apps`, as in error messages.

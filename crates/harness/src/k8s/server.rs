@@ -133,7 +133,11 @@ impl FakeApiServer {
             TcpListener::from_std(std_listener)?
         };
         let acceptor = runtime.spawn(accept_loop(shared.clone(), listener));
-        shared.acceptor.try_lock().map_err(|_| ServerError::Stopped)?.replace(acceptor);
+        shared
+            .acceptor
+            .try_lock()
+            .map_err(|_| ServerError::Stopped)?
+            .replace(acceptor);
         Ok(Self {
             inner: Arc::new(Inner {
                 shared,
@@ -157,7 +161,10 @@ impl FakeApiServer {
         rx.recv().map_err(|_| ServerError::Stopped)
     }
 
-    fn with_store<R: Send + 'static>(&self, f: impl FnOnce(&mut Store) -> R + Send + 'static) -> Result<R, ServerError> {
+    fn with_store<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Store) -> R + Send + 'static,
+    ) -> Result<R, ServerError> {
         let shared = self.inner.shared.clone();
         self.run(async move { f(&mut *shared.store.lock().await) })
     }
@@ -201,7 +208,8 @@ impl FakeApiServer {
 
     /// Every request answered since the last call (or start), in order; clears the log.
     pub fn take_requests(&self) -> Vec<RequestRecord> {
-        self.with_store(|s| std::mem::take(&mut s.log)).unwrap_or_default()
+        self.with_store(|s| std::mem::take(&mut s.log))
+            .unwrap_or_default()
     }
 
     /// Forget the event history: a watch from any earlier resourceVersion gets 410 Expired.
@@ -276,7 +284,9 @@ pub(crate) async fn config_map_and_events(
 ) -> (Option<Value>, broadcast::Receiver<Event>) {
     let store = shared.store.lock().await;
     let namespace = store.namespace.clone();
-    let object = store.get(&super::resource::CONFIG_MAPS, &namespace, name).ok();
+    let object = store
+        .get(&super::resource::CONFIG_MAPS, &namespace, name)
+        .ok();
     (object, store.subscribe())
 }
 
@@ -371,7 +381,9 @@ fn route(path: &str, server_address: &str) -> Route {
         ["api", "v1", "namespaces", ns, plural] => resource("", Some(ns), plural, None),
         ["api", "v1", "namespaces", ns, plural, name] => resource("", Some(ns), plural, Some(name)),
         ["api", "v1", plural] => resource("", None, plural, None),
-        ["apis", "apps", "v1", "namespaces", ns, plural] => resource("apps", Some(ns), plural, None),
+        ["apis", "apps", "v1", "namespaces", ns, plural] => {
+            resource("apps", Some(ns), plural, None)
+        }
         ["apis", "apps", "v1", "namespaces", ns, plural, name] => {
             resource("apps", Some(ns), plural, Some(name))
         }
@@ -404,7 +416,10 @@ impl Query {
     }
 
     fn get(&self, key: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 
     fn flag(&self, key: &str) -> bool {
@@ -415,10 +430,12 @@ impl Query {
 fn json_response(status: u16, body: &Value) -> Response<Body> {
     let bytes = serde_json::to_vec(body).unwrap_or_default();
     let mut response = Response::new(Full::new(Bytes::from(bytes)).boxed());
-    *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, hyper::header::HeaderValue::from_static("application/json"));
+    *response.status_mut() =
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
     response
 }
 
@@ -446,7 +463,11 @@ async fn dispatch(shared: &Arc<Shared>, request: Request<Incoming>) -> Response<
         Route::Document(document) => return json_response(200, &document),
         Route::Unknown => return failure_response(&Failure::no_route()),
         Route::Namespace(name) => return namespace(shared, request.method(), &name).await,
-        Route::Resource { resource, namespace, name } => (resource, namespace, name),
+        Route::Resource {
+            resource,
+            namespace,
+            name,
+        } => (resource, namespace, name),
     };
     let query = Query::parse(request.uri().query().unwrap_or_default());
     let method = request.method().clone();
@@ -474,7 +495,11 @@ async fn dispatch(shared: &Arc<Shared>, request: Request<Incoming>) -> Response<
         .to_owned();
     let body = match request.into_body().collect().await {
         Ok(collected) => collected.to_bytes(),
-        Err(e) => return failure_response(&Failure::bad_request(format!("cannot read the request body: {e}"))),
+        Err(e) => {
+            return failure_response(&Failure::bad_request(format!(
+                "cannot read the request body: {e}"
+            )));
+        }
     };
     {
         let store = shared.store.lock().await;
@@ -505,33 +530,54 @@ async fn dispatch(shared: &Arc<Shared>, request: Request<Incoming>) -> Response<
     let yaml_body = content_type.starts_with("application/yaml");
     let mut store = shared.store.lock().await;
     let result = match (verb, namespace, name) {
-        ("list", namespace, None) => match Selector::parse(query.get("fieldSelector"), query.get("labelSelector")) {
-            Ok(selector) => Ok((200, store.list(resource, namespace.as_deref(), &selector))),
-            Err(failure) => Err(failure),
-        },
-        ("get", Some(namespace), Some(name)) => store.get(resource, &namespace, &name).map(|o| (200, o)),
+        ("list", namespace, None) => {
+            match Selector::parse(query.get("fieldSelector"), query.get("labelSelector")) {
+                Ok(selector) => Ok((200, store.list(resource, namespace.as_deref(), &selector))),
+                Err(failure) => Err(failure),
+            }
+        }
+        ("get", Some(namespace), Some(name)) => {
+            store.get(resource, &namespace, &name).map(|o| (200, o))
+        }
         ("create", Some(namespace), None) => match parse_body(&body, yaml_body) {
             Ok(body) if dry_run => Ok((201, body)),
-            Ok(body) => store.create(resource, &namespace, body, &manager).map(|o| (201, o)),
+            Ok(body) => store
+                .create(resource, &namespace, body, &manager)
+                .map(|o| (201, o)),
             Err(failure) => Err(failure),
         },
         ("update", Some(namespace), Some(name)) => match parse_body(&body, yaml_body) {
             Ok(body) if dry_run => Ok((200, body)),
-            Ok(body) => store.replace(resource, &namespace, &name, body, &manager).map(|o| (200, o)),
+            Ok(body) => store
+                .replace(resource, &namespace, &name, body, &manager)
+                .map(|o| (200, o)),
             Err(failure) => Err(failure),
         },
-        ("patch", Some(namespace), Some(name)) => match PatchKind::from_content_type(&content_type) {
+        ("patch", Some(namespace), Some(name)) => match PatchKind::from_content_type(&content_type)
+        {
             None => Err(Failure::unsupported_media_type(&content_type)),
             Some(PatchKind::Apply) if explicit_manager.is_none() => Err(Failure::bad_request(
                 "PATCH requests with application/apply-patch+yaml require a fieldManager".into(),
             )),
             Some(kind) => match parse_body(&body, kind == PatchKind::Apply) {
-                Ok(patch) if dry_run => store.get(resource, &namespace, &name).map(|_| (200, patch)),
-                Ok(patch) => store.patch(resource, &namespace, &name, kind, &patch, &manager, query.flag("force")),
+                Ok(patch) if dry_run => {
+                    store.get(resource, &namespace, &name).map(|_| (200, patch))
+                }
+                Ok(patch) => store.patch(
+                    resource,
+                    &namespace,
+                    &name,
+                    kind,
+                    &patch,
+                    &manager,
+                    query.flag("force"),
+                ),
                 Err(failure) => Err(failure),
             },
         },
-        ("delete", Some(namespace), Some(name)) => store.delete(resource, &namespace, &name).map(|o| (200, o)),
+        ("delete", Some(namespace), Some(name)) => {
+            store.delete(resource, &namespace, &name).map(|o| (200, o))
+        }
         _ => Err(Failure::method_not_allowed(method.as_str())),
     };
     drop(store);
@@ -590,7 +636,8 @@ fn event_line(kind: &str, object: &Value) -> Bytes {
 }
 
 fn bookmark(resource: &Resource, resource_version: u64, initial_events_end: bool) -> Value {
-    let mut metadata = json!({"resourceVersion": resource_version.to_string(), "creationTimestamp": null});
+    let mut metadata =
+        json!({"resourceVersion": resource_version.to_string(), "creationTimestamp": null});
     if initial_events_end {
         metadata["annotations"] = json!({INITIAL_EVENTS_END: "true"});
     }
@@ -637,12 +684,21 @@ async fn watch(
         let store = shared.store.lock().await;
         let relevant = |e: &Event| {
             e.resource == resource.plural
-                && namespace.as_deref().is_none_or(|ns| e.object.pointer("/metadata/namespace").and_then(Value::as_str) == Some(ns))
+                && namespace.as_deref().is_none_or(|ns| {
+                    e.object
+                        .pointer("/metadata/namespace")
+                        .and_then(Value::as_str)
+                        == Some(ns)
+                })
                 && selector.matches(&e.object)
         };
         let first: Result<Vec<(String, Value)>, Failure> = match since {
             Some(since) if !send_initial => store.events_since(since).map(|events| {
-                events.into_iter().filter(relevant).map(|e| (e.kind.to_owned(), e.object)).collect()
+                events
+                    .into_iter()
+                    .filter(relevant)
+                    .map(|e| (e.kind.to_owned(), e.object))
+                    .collect()
             }),
             _ => Ok(store
                 .matching(resource, namespace.as_deref(), &selector)
@@ -654,9 +710,10 @@ async fn watch(
     };
     let (mut sender, channel) = Channel::<Bytes, Infallible>::new(16);
     let mut response = Response::new(channel.boxed());
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, hyper::header::HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
     let shared = shared.clone();
     tokio::spawn(async move {
         let first = match first {
@@ -679,7 +736,8 @@ async fn watch(
         }
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            let interval = Duration::from_millis(shared.bookmark_interval_ms.load(Ordering::Relaxed));
+            let interval =
+                Duration::from_millis(shared.bookmark_interval_ms.load(Ordering::Relaxed));
             tokio::select! {
                 received = events.recv() => match received {
                     Ok(event) => {

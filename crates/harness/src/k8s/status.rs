@@ -103,7 +103,12 @@ impl Failure {
         } else {
             let lines: Vec<String> = conflicts
                 .iter()
-                .map(|(m, p)| format!("- conflict with \"{m}\" using {}: {p}", resource.api_version()))
+                .map(|(m, p)| {
+                    format!(
+                        "- conflict with \"{m}\" using {}: {p}",
+                        resource.api_version()
+                    )
+                })
                 .collect();
             format!("Apply failed with {count} conflicts:\n{}", lines.join("\n"))
         };
@@ -142,7 +147,11 @@ impl Failure {
     }
 
     /// 422 Invalid with one cause per field error: `(reason, field, message)`.
-    pub(crate) fn invalid(resource: &Resource, name: &str, causes: &[(&str, String, String)]) -> Self {
+    pub(crate) fn invalid(
+        resource: &Resource,
+        name: &str,
+        causes: &[(&str, String, String)],
+    ) -> Self {
         let texts: Vec<String> = causes.iter().map(|(_, f, m)| format!("{f}: {m}")).collect();
         let joined = if texts.len() == 1 {
             texts[0].clone()
@@ -196,7 +205,9 @@ impl Failure {
         Self::new(
             415,
             "UnsupportedMediaType",
-            format!("the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got {content_type:?})"),
+            format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got {content_type:?})"
+            ),
             None,
         )
     }
@@ -206,7 +217,9 @@ impl Failure {
         Self::new(
             415,
             "UnsupportedMediaType",
-            format!("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {content_type:?})"),
+            format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {content_type:?})"
+            ),
             None,
         )
     }

@@ -91,11 +91,21 @@ enum LabelRequirement {
 
 impl Selector {
     /// Parse the selectors; unknown field selectors are a 400, as on the real server.
-    pub(crate) fn parse(field_selector: Option<&str>, label_selector: Option<&str>) -> Result<Self, Failure> {
+    pub(crate) fn parse(
+        field_selector: Option<&str>,
+        label_selector: Option<&str>,
+    ) -> Result<Self, Failure> {
         let mut selector = Self::default();
-        for term in field_selector.unwrap_or_default().split(',').filter(|t| !t.is_empty()) {
-            let (field, negate, value) = split_requirement(term)
-                .ok_or_else(|| Failure::bad_request(format!("invalid selector: '{term}'; can't understand '{term}'")))?;
+        for term in field_selector
+            .unwrap_or_default()
+            .split(',')
+            .filter(|t| !t.is_empty())
+        {
+            let (field, negate, value) = split_requirement(term).ok_or_else(|| {
+                Failure::bad_request(format!(
+                    "invalid selector: '{term}'; can't understand '{term}'"
+                ))
+            })?;
             if field != "metadata.name" && field != "metadata.namespace" {
                 return Err(Failure::bad_request(format!(
                     "\"{field}\" is not a known field selector: only \"metadata.name\", \"metadata.namespace\""
@@ -103,7 +113,11 @@ impl Selector {
             }
             selector.fields.push((field, negate, value));
         }
-        for term in label_selector.unwrap_or_default().split(',').filter(|t| !t.is_empty()) {
+        for term in label_selector
+            .unwrap_or_default()
+            .split(',')
+            .filter(|t| !t.is_empty())
+        {
             let requirement = match split_requirement(term) {
                 Some((key, false, value)) => LabelRequirement::Equals(key, value),
                 Some((key, true, value)) => LabelRequirement::NotEquals(key, value),
@@ -119,12 +133,24 @@ impl Selector {
 
     /// Whether `object` matches.
     pub(crate) fn matches(&self, object: &Value) -> bool {
-        let meta = |k: &str| object.pointer(&format!("/metadata/{k}")).and_then(Value::as_str).unwrap_or_default().to_owned();
+        let meta = |k: &str| {
+            object
+                .pointer(&format!("/metadata/{k}"))
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
         let fields_match = self.fields.iter().all(|(field, negate, value)| {
             let actual = meta(field.trim_start_matches("metadata."));
             (actual == *value) != *negate
         });
-        let label = |k: &str| object.pointer("/metadata/labels").and_then(|l| l.get(k)).and_then(Value::as_str).map(str::to_owned);
+        let label = |k: &str| {
+            object
+                .pointer("/metadata/labels")
+                .and_then(|l| l.get(k))
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        };
         let labels_match = self.labels.iter().all(|r| match r {
             LabelRequirement::Equals(k, v) => label(k).as_deref() == Some(v.as_str()),
             LabelRequirement::NotEquals(k, v) => label(k).as_deref() != Some(v.as_str()),
@@ -163,7 +189,9 @@ pub(crate) struct Store {
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     /// An object of a kind the fake API server does not serve.
-    #[error("object {index} has unsupported apiVersion/kind {api_version:?}/{kind:?} (served: v1 ConfigMap, v1 Service, apps/v1 StatefulSet)")]
+    #[error(
+        "object {index} has unsupported apiVersion/kind {api_version:?}/{kind:?} (served: v1 ConfigMap, v1 Service, apps/v1 StatefulSet)"
+    )]
     UnsupportedKind {
         /// Position in `objects`.
         index: usize,
@@ -199,14 +227,28 @@ impl Store {
         };
         let now = now_rfc3339();
         for (index, object) in state.objects.iter().enumerate() {
-            let text = |k: &str| object.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
-            let resource = Resource::from_kind(&text("apiVersion"), &text("kind")).ok_or_else(|| {
-                LoadError::UnsupportedKind { index, api_version: text("apiVersion"), kind: text("kind") }
-            })?;
+            let text = |k: &str| {
+                object
+                    .get(k)
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            let resource =
+                Resource::from_kind(&text("apiVersion"), &text("kind")).ok_or_else(|| {
+                    LoadError::UnsupportedKind {
+                        index,
+                        api_version: text("apiVersion"),
+                        kind: text("kind"),
+                    }
+                })?;
             let name = object
                 .pointer("/metadata/name")
                 .and_then(Value::as_str)
-                .ok_or_else(|| LoadError::MissingName { index, kind: text("kind") })?
+                .ok_or_else(|| LoadError::MissingName {
+                    index,
+                    kind: text("kind"),
+                })?
                 .to_owned();
             let namespace = object
                 .pointer("/metadata/namespace")
@@ -231,11 +273,14 @@ impl Store {
             meta.insert("namespace".into(), json!(namespace));
             meta.insert("resourceVersion".into(), json!(version.to_string()));
             meta.entry("uid").or_insert_with(|| json!(new_uid()));
-            meta.entry("creationTimestamp").or_insert_with(|| json!(now));
+            meta.entry("creationTimestamp")
+                .or_insert_with(|| json!(now));
             if resource.plural == resource::STATEFUL_SETS.plural {
                 meta.entry("generation").or_insert(json!(1));
             }
-            store.objects.insert((resource.plural, namespace, name), object);
+            store
+                .objects
+                .insert((resource.plural, namespace, name), object);
         }
         store.oldest = store.resource_version;
         Ok(store)
@@ -278,22 +323,39 @@ impl Store {
         if since < self.oldest {
             return Err(Failure::expired(since, self.oldest));
         }
-        Ok(self.history.iter().filter(|e| e.resource_version > since).cloned().collect())
+        Ok(self
+            .history
+            .iter()
+            .filter(|e| e.resource_version > since)
+            .cloned()
+            .collect())
     }
 
     /// The objects of `resource` in `namespace` (all namespaces: `None`) matching `selector`.
-    pub(crate) fn matching(&self, resource: &Resource, namespace: Option<&str>, selector: &Selector) -> Vec<Value> {
+    pub(crate) fn matching(
+        &self,
+        resource: &Resource,
+        namespace: Option<&str>,
+        selector: &Selector,
+    ) -> Vec<Value> {
         self.objects
             .iter()
             .filter(|((plural, ns, _), object)| {
-                *plural == resource.plural && namespace.is_none_or(|n| n == ns) && selector.matches(object)
+                *plural == resource.plural
+                    && namespace.is_none_or(|n| n == ns)
+                    && selector.matches(object)
             })
             .map(|(_, object)| object.clone())
             .collect()
     }
 
     /// GET one object.
-    pub(crate) fn get(&self, resource: &Resource, namespace: &str, name: &str) -> Result<Value, Failure> {
+    pub(crate) fn get(
+        &self,
+        resource: &Resource,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Value, Failure> {
         self.objects
             .get(&(resource.plural, namespace.to_owned(), name.to_owned()))
             .cloned()
@@ -301,7 +363,12 @@ impl Store {
     }
 
     /// GET a collection: a `<Kind>List`.
-    pub(crate) fn list(&self, resource: &Resource, namespace: Option<&str>, selector: &Selector) -> Value {
+    pub(crate) fn list(
+        &self,
+        resource: &Resource,
+        namespace: Option<&str>,
+        selector: &Selector,
+    ) -> Value {
         let items: Vec<Value> = self
             .matching(resource, namespace, selector)
             .into_iter()
@@ -330,9 +397,16 @@ impl Store {
         manager: &str,
     ) -> Result<Value, Failure> {
         let mut object = check_body(resource, body)?;
-        let name = object.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_owned();
+        let name = object
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
         check_namespace(&object, namespace)?;
-        if self.objects.contains_key(&(resource.plural, namespace.to_owned(), name.clone())) {
+        if self
+            .objects
+            .contains_key(&(resource.plural, namespace.to_owned(), name.clone()))
+        {
             return Err(Failure::already_exists(resource, &name));
         }
         let meta = metadata(&mut object);
@@ -359,8 +433,14 @@ impl Store {
         check_name(&object, name)?;
         check_namespace(&object, namespace)?;
         let old = self.get(resource, namespace, name)?;
-        let precondition = object.pointer("/metadata/resourceVersion").and_then(Value::as_str).unwrap_or_default();
-        let current = old.pointer("/metadata/resourceVersion").and_then(Value::as_str).unwrap_or_default();
+        let precondition = object
+            .pointer("/metadata/resourceVersion")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let current = old
+            .pointer("/metadata/resourceVersion")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         if !precondition.is_empty() && precondition != current {
             return Err(Failure::stale(resource, name));
         }
@@ -398,7 +478,10 @@ impl Store {
                 check_name(&applied, name)?;
                 check_namespace(&applied, namespace)?;
                 if !force && manager.is_empty() {
-                    return Err(Failure::bad_request("PATCH requests with application/apply-patch+yaml require a fieldManager".into()));
+                    return Err(Failure::bad_request(
+                        "PATCH requests with application/apply-patch+yaml require a fieldManager"
+                            .into(),
+                    ));
                 }
                 let mut applied = applied;
                 default_object(resource, &mut applied);
@@ -408,7 +491,9 @@ impl Store {
             (PatchKind::Merge, Some(old)) => {
                 let mut object = old.clone();
                 if !body.is_object() {
-                    return Err(Failure::bad_request("the body of the merge patch must be a JSON object".into()));
+                    return Err(Failure::bad_request(
+                        "the body of the merge patch must be a JSON object".into(),
+                    ));
                 }
                 patch::merge_patch(&mut object, body);
                 object
@@ -425,8 +510,14 @@ impl Store {
             }
         };
         if let Some(old) = &old {
-            let precondition = object.pointer("/metadata/resourceVersion").and_then(Value::as_str).unwrap_or_default();
-            let current = old.pointer("/metadata/resourceVersion").and_then(Value::as_str).unwrap_or_default();
+            let precondition = object
+                .pointer("/metadata/resourceVersion")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let current = old
+                .pointer("/metadata/resourceVersion")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
             if !precondition.is_empty() && precondition != current {
                 return Err(Failure::stale(resource, name));
             }
@@ -442,23 +533,46 @@ impl Store {
     }
 
     /// DELETE: remove an object; answers the `Success` Status the API server sends.
-    pub(crate) fn delete(&mut self, resource: &'static Resource, namespace: &str, name: &str) -> Result<Value, Failure> {
+    pub(crate) fn delete(
+        &mut self,
+        resource: &'static Resource,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Value, Failure> {
         let key = (resource.plural, namespace.to_owned(), name.to_owned());
-        let mut object = self.objects.remove(&key).ok_or_else(|| Failure::not_found(resource, name))?;
+        let mut object = self
+            .objects
+            .remove(&key)
+            .ok_or_else(|| Failure::not_found(resource, name))?;
         self.resource_version += 1;
-        metadata(&mut object).insert("resourceVersion".into(), json!(self.resource_version.to_string()));
-        let uid = object.pointer("/metadata/uid").cloned().unwrap_or(Value::Null);
+        metadata(&mut object).insert(
+            "resourceVersion".into(),
+            json!(self.resource_version.to_string()),
+        );
+        let uid = object
+            .pointer("/metadata/uid")
+            .cloned()
+            .unwrap_or(Value::Null);
         self.emit("DELETED", resource, object);
         let mut details = json!({"name": name, "kind": resource.plural, "uid": uid});
         if !resource.group.is_empty() {
             details["group"] = json!(resource.group);
         }
-        Ok(json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details}))
+        Ok(
+            json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details}),
+        )
     }
 
     /// Store `object` unless it equals `old` (a no-op write keeps the resourceVersion, as on
     /// the real server), bumping the resourceVersion and telling the watches.
-    fn commit(&mut self, resource: &'static Resource, namespace: &str, name: &str, old: Option<Value>, mut object: Value) -> Value {
+    fn commit(
+        &mut self,
+        resource: &'static Resource,
+        namespace: &str,
+        name: &str,
+        old: Option<Value>,
+        mut object: Value,
+    ) -> Value {
         if let Some(old) = &old {
             if comparable(old) == comparable(&object) {
                 return old.clone();
@@ -466,8 +580,14 @@ impl Store {
         }
         let now = now_rfc3339();
         let generation_changes = resource.plural == resource::STATEFUL_SETS.plural
-            && old.as_ref().is_none_or(|o| o.get("spec") != object.get("spec"));
-        let old_generation = old.as_ref().and_then(|o| o.pointer("/metadata/generation")).and_then(Value::as_u64).unwrap_or(0);
+            && old
+                .as_ref()
+                .is_none_or(|o| o.get("spec") != object.get("spec"));
+        let old_generation = old
+            .as_ref()
+            .and_then(|o| o.pointer("/metadata/generation"))
+            .and_then(Value::as_u64)
+            .unwrap_or(0);
         self.resource_version += 1;
         let version = self.resource_version;
         if let Value::Object(map) = &mut object {
@@ -496,13 +616,25 @@ impl Store {
         } else if resource.plural == resource::STATEFUL_SETS.plural {
             meta.insert("generation".into(), json!(old_generation.max(1)));
         }
-        self.objects.insert((resource.plural, namespace.to_owned(), name.to_owned()), object.clone());
-        self.emit(if old.is_some() { "MODIFIED" } else { "ADDED" }, resource, object.clone());
+        self.objects.insert(
+            (resource.plural, namespace.to_owned(), name.to_owned()),
+            object.clone(),
+        );
+        self.emit(
+            if old.is_some() { "MODIFIED" } else { "ADDED" },
+            resource,
+            object.clone(),
+        );
         object
     }
 
     fn emit(&mut self, kind: &'static str, resource: &'static Resource, object: Value) {
-        let event = Event { resource_version: self.resource_version, kind, resource: resource.plural, object };
+        let event = Event {
+            resource_version: self.resource_version,
+            kind,
+            resource: resource.plural,
+            object,
+        };
         if self.history.len() == HISTORY_LIMIT {
             if let Some(dropped) = self.history.pop_front() {
                 self.oldest = dropped.resource_version;
@@ -534,7 +666,9 @@ fn metadata(object: &mut Value) -> &mut serde_json::Map<String, Value> {
     if !object.is_object() {
         *object = json!({});
     }
-    let Value::Object(map) = object else { unreachable!("made an object above") };
+    let Value::Object(map) = object else {
+        unreachable!("made an object above")
+    };
     let meta = map.entry("metadata").or_insert_with(|| json!({}));
     if !meta.is_object() {
         *meta = json!({});
@@ -553,8 +687,14 @@ fn check_body(resource: &Resource, body: Value) -> Result<Value, Failure> {
             resource.kind, resource.kind
         )));
     }
-    let kind = body.get("kind").and_then(Value::as_str).unwrap_or(resource.kind);
-    let api_version = body.get("apiVersion").and_then(Value::as_str).unwrap_or(resource.api_version());
+    let kind = body
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or(resource.kind);
+    let api_version = body
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or(resource.api_version());
     if kind != resource.kind || api_version != resource.api_version() {
         return Err(Failure::bad_request(format!(
             "the API version in the data ({api_version}) does not match the expected API version ({})",
@@ -574,9 +714,13 @@ fn check_name(object: &Value, name: &str) -> Result<(), Failure> {
 }
 
 fn check_namespace(object: &Value, namespace: &str) -> Result<(), Failure> {
-    match object.pointer("/metadata/namespace").and_then(Value::as_str) {
+    match object
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+    {
         Some(ns) if !ns.is_empty() && ns != namespace => Err(Failure::bad_request(
-            "the namespace of the provided object does not match the namespace sent on the request".into(),
+            "the namespace of the provided object does not match the namespace sent on the request"
+                .into(),
         )),
         _ => Ok(()),
     }
@@ -603,20 +747,34 @@ fn is_dns1035_label(name: &str) -> bool {
         && name.len() <= 63
         && name.starts_with(|c: char| c.is_ascii_lowercase())
         && name.ends_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }
 
 /// The API server's validation, for the fields we know.
 fn validate(resource: &Resource, name: &str, object: &Value) -> Result<(), Failure> {
     let mut causes: Vec<(&str, String, String)> = Vec::new();
     if name.is_empty() {
-        causes.push(("FieldValueRequired", "metadata.name".into(), "Required value: name or generateName is required".into()));
+        causes.push((
+            "FieldValueRequired",
+            "metadata.name".into(),
+            "Required value: name or generateName is required".into(),
+        ));
     } else if resource.plural == resource::SERVICES.plural {
         if !is_dns1035_label(name) {
-            causes.push(("FieldValueInvalid", "metadata.name".into(), format!("Invalid value: \"{name}\": {LABEL_1035_MESSAGE}")));
+            causes.push((
+                "FieldValueInvalid",
+                "metadata.name".into(),
+                format!("Invalid value: \"{name}\": {LABEL_1035_MESSAGE}"),
+            ));
         }
     } else if !is_subdomain(name) {
-        causes.push(("FieldValueInvalid", "metadata.name".into(), format!("Invalid value: \"{name}\": {SUBDOMAIN_MESSAGE}")));
+        causes.push((
+            "FieldValueInvalid",
+            "metadata.name".into(),
+            format!("Invalid value: \"{name}\": {SUBDOMAIN_MESSAGE}"),
+        ));
     }
     if resource.plural == resource::CONFIG_MAPS.plural {
         for field in ["data", "binaryData"] {
@@ -626,11 +784,17 @@ fn validate(resource: &Resource, name: &str, object: &Value) -> Result<(), Failu
                     for (key, value) in map {
                         let key_ok = !key.is_empty()
                             && key.len() <= 253
-                            && key.chars().all(|c| c.is_ascii_alphanumeric() || "-._".contains(c))
+                            && key
+                                .chars()
+                                .all(|c| c.is_ascii_alphanumeric() || "-._".contains(c))
                             && key != "."
                             && key != "..";
                         if !key_ok {
-                            causes.push(("FieldValueInvalid", format!("{field}[{key}]"), format!("Invalid value: \"{key}\": {CONFIG_KEY_MESSAGE}")));
+                            causes.push((
+                                "FieldValueInvalid",
+                                format!("{field}[{key}]"),
+                                format!("Invalid value: \"{key}\": {CONFIG_KEY_MESSAGE}"),
+                            ));
                         }
                         if !value.is_string() {
                             return Err(Failure::bad_request(format!(
@@ -654,8 +818,16 @@ fn validate(resource: &Resource, name: &str, object: &Value) -> Result<(), Failu
             for (i, port) in ports.iter().enumerate() {
                 match port.get("port").and_then(Value::as_u64) {
                     Some(1..=65535) => {}
-                    Some(p) => causes.push(("FieldValueInvalid", format!("spec.ports[{i}].port"), format!("Invalid value: {p}: must be between 1 and 65535, inclusive"))),
-                    None => causes.push(("FieldValueRequired", format!("spec.ports[{i}].port"), "Required value".into())),
+                    Some(p) => causes.push((
+                        "FieldValueInvalid",
+                        format!("spec.ports[{i}].port"),
+                        format!("Invalid value: {p}: must be between 1 and 65535, inclusive"),
+                    )),
+                    None => causes.push((
+                        "FieldValueRequired",
+                        format!("spec.ports[{i}].port"),
+                        "Required value".into(),
+                    )),
                 }
             }
         }
@@ -692,7 +864,8 @@ fn default_object(resource: &Resource, object: &mut Value) {
         }
     }
     if resource.plural == resource::STATEFUL_SETS.plural {
-        if let Some(Value::Array(containers)) = object.pointer_mut("/spec/template/spec/containers") {
+        if let Some(Value::Array(containers)) = object.pointer_mut("/spec/template/spec/containers")
+        {
             for container in containers {
                 if let Some(Value::Array(ports)) = container.get_mut("ports") {
                     for port in ports.iter_mut().filter_map(Value::as_object_mut) {
@@ -709,7 +882,12 @@ fn new_uid() -> String {
     let random = |salt: u64| {
         let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
         hasher.write_u64(salt);
-        hasher.write_u128(SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
+        hasher.write_u128(
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0),
+        );
         hasher.finish()
     };
     let (a, b) = (random(1), random(2));
@@ -725,14 +903,20 @@ fn new_uid() -> String {
 
 /// Now, as RFC 3339 UTC with seconds (`2024-05-01T12:00:00Z`), as Kubernetes writes times.
 pub(crate) fn now_rfc3339() -> String {
-    let secs = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     rfc3339(secs)
 }
 
 /// Seconds since the epoch as RFC 3339 UTC.
 pub(crate) fn rfc3339(secs: u64) -> String {
     let (date, (h, m, s)) = civil(secs);
-    format!("{:04}-{:02}-{:02}T{h:02}:{m:02}:{s:02}Z", date.0, date.1, date.2)
+    format!(
+        "{:04}-{:02}-{:02}T{h:02}:{m:02}:{s:02}Z",
+        date.0, date.1, date.2
+    )
 }
 
 /// (year, month, day), (hour, minute, second) of seconds since the epoch (UTC).

@@ -1,0 +1,3 @@
+//! Integration tests of the harness against real clients.
+
+mod k8s;
