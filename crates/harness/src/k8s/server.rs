@@ -111,7 +111,7 @@ impl std::fmt::Debug for FakeApiServer {
 impl FakeApiServer {
     /// Start serving `state` on a free loopback port.
     pub fn start(state: KubernetesState) -> Result<Self, ServerError> {
-        let store = Store::load(&state)?;
+        let store = Store::load(state)?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("fake-kube-apiserver")

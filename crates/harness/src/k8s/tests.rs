@@ -59,6 +59,7 @@ fn patch(server: &FakeApiServer, path: &str, content_type: &str, body: &Value) -
     call(server, "PATCH", path, content_type, &body.to_string())
 }
 
+#[allow(clippy::needless_pass_by_value)] // json!() literals read best inline
 fn config_map(name: &str, data: Value) -> Value {
     json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": data})
 }
