@@ -529,6 +529,7 @@ async fn dispatch(shared: &Arc<Shared>, request: Request<Incoming>) -> Response<
     }
     let yaml_body = content_type.starts_with("application/yaml");
     let mut store = shared.store.lock().await;
+    store.dry_run = dry_run;
     let result = match (verb, namespace, name) {
         ("list", namespace, None) => {
             match Selector::parse(query.get("fieldSelector"), query.get("labelSelector")) {
@@ -540,14 +541,12 @@ async fn dispatch(shared: &Arc<Shared>, request: Request<Incoming>) -> Response<
             store.get(resource, &namespace, &name).map(|o| (200, o))
         }
         ("create", Some(namespace), None) => match parse_body(&body, yaml_body) {
-            Ok(body) if dry_run => Ok((201, body)),
             Ok(body) => store
                 .create(resource, &namespace, body, &manager)
                 .map(|o| (201, o)),
             Err(failure) => Err(failure),
         },
         ("update", Some(namespace), Some(name)) => match parse_body(&body, yaml_body) {
-            Ok(body) if dry_run => Ok((200, body)),
             Ok(body) => store
                 .replace(resource, &namespace, &name, body, &manager)
                 .map(|o| (200, o)),
@@ -560,9 +559,6 @@ async fn dispatch(shared: &Arc<Shared>, request: Request<Incoming>) -> Response<
                 "PATCH requests with application/apply-patch+yaml require a fieldManager".into(),
             )),
             Some(kind) => match parse_body(&body, kind == PatchKind::Apply) {
-                Ok(patch) if dry_run => {
-                    store.get(resource, &namespace, &name).map(|_| (200, patch))
-                }
                 Ok(patch) => store.patch(
                     resource,
                     &namespace,
@@ -580,6 +576,7 @@ async fn dispatch(shared: &Arc<Shared>, request: Request<Incoming>) -> Response<
         }
         _ => Err(Failure::method_not_allowed(method.as_str())),
     };
+    store.dry_run = false;
     drop(store);
     match result {
         Ok((status, object)) => json_response(status, &object),

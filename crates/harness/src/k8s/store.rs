@@ -183,6 +183,8 @@ pub(crate) struct Store {
     oldest: u64,
     events: broadcast::Sender<Event>,
     pub(crate) log: Vec<RequestRecord>,
+    /// Set for a `dryRun=All` request: writes are computed and validated, not stored.
+    pub(crate) dry_run: bool,
 }
 
 /// Why a state could not be loaded.
@@ -231,6 +233,7 @@ impl Store {
             oldest: 0,
             events,
             log: Vec::new(),
+            dry_run: false,
         };
         let now = now_rfc3339();
         for (index, mut object) in objects.into_iter().enumerate() {
@@ -549,6 +552,12 @@ impl Store {
         name: &str,
     ) -> Result<Value, Failure> {
         let key = (resource.plural, namespace.to_owned(), name.to_owned());
+        if self.dry_run {
+            self.get(resource, namespace, name)?;
+            return Ok(
+                json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": {"name": name, "kind": resource.plural}}),
+            );
+        }
         let mut object = self
             .objects
             .remove(&key)
@@ -586,6 +595,9 @@ impl Store {
             && comparable(old) == comparable(&object)
         {
             return old.clone();
+        }
+        if self.dry_run {
+            return object;
         }
         let now = now_rfc3339();
         let generation_changes = resource.plural == resource::STATEFUL_SETS.plural
@@ -672,17 +684,14 @@ fn metadata(object: &mut Value) -> &mut serde_json::Map<String, Value> {
     if !object.is_object() {
         *object = json!({});
     }
-    let Value::Object(map) = object else {
-        unreachable!("made an object above")
-    };
-    let meta = map.entry("metadata").or_insert_with(|| json!({}));
-    if !meta.is_object() {
-        *meta = json!({});
+    if !object.get("metadata").is_some_and(Value::is_object) {
+        object["metadata"] = json!({});
     }
-    match meta {
-        Value::Object(meta) => meta,
-        _ => unreachable!("made an object above"),
-    }
+    // invariant: `object` and its `metadata` were made objects just above.
+    #[allow(clippy::expect_used)]
+    object["metadata"]
+        .as_object_mut()
+        .expect("metadata is an object")
 }
 
 /// A request body must be an object of the URL's kind (if it names one).

@@ -793,3 +793,27 @@ fn a_mounted_config_map_follows_the_server() {
         "[1]"
     );
 }
+
+#[test]
+fn a_dry_run_validates_and_answers_without_storing() {
+    let server = server();
+    let before = server.state();
+    let (status, answered) = call(
+        &server,
+        "POST",
+        &format!("{CM}?dryRun=All"),
+        "application/json",
+        &config_map("x", json!({"a": "1"})).to_string(),
+    );
+    assert_eq!(status, 201);
+    assert_eq!(answered["data"]["a"], "1");
+    let (status, _) = call(
+        &server,
+        "POST",
+        &format!("{CM}?dryRun=All"),
+        "application/json",
+        &config_map("X", json!({})).to_string(),
+    );
+    assert_eq!(status, 422);
+    assert_eq!(server.state(), before);
+}
