@@ -27,6 +27,7 @@ mod discovery;
 mod fields;
 mod mount;
 mod patch;
+mod protobuf;
 mod resource;
 mod server;
 mod state;

@@ -22,6 +22,7 @@ use tokio::task::JoinHandle;
 
 use super::discovery;
 use super::mount::{ConfigMapMount, MountError};
+use super::protobuf;
 use super::resource::Resource;
 use super::state::KubernetesState;
 use super::status::Failure;
@@ -528,6 +529,19 @@ async fn dispatch(shared: &Arc<Shared>, request: Request<Incoming>) -> Response<
         return failure_response(&Failure::unsupported_body(&content_type));
     }
     let yaml_body = content_type.starts_with("application/yaml");
+    let body =
+        if content_type.starts_with(protobuf::MEDIA_TYPE) && matches!(verb, "create" | "update") {
+            match protobuf::decode_config_map(&body) {
+                Ok(object) => Bytes::from(serde_json::to_vec(&object).unwrap_or_default()),
+                Err(message) => {
+                    return failure_response(&Failure::bad_request(format!(
+                        "cannot decode the protobuf body: {message}"
+                    )));
+                }
+            }
+        } else {
+            body
+        };
     let mut store = shared.store.lock().await;
     store.dry_run = dry_run;
     let result = match (verb, namespace, name) {
@@ -606,11 +620,14 @@ async fn namespace(shared: &Arc<Shared>, method: &Method, name: &str) -> Respons
     )
 }
 
-/// Whether a body Content-Type is one we decode (JSON, or YAML); kubectl's imperative
-/// generators send protobuf, which this server does not speak.
+/// Whether a body Content-Type is one we decode: JSON, YAML, or protobuf (ConfigMaps only,
+/// as kubectl's imperative `create configmap` sends them).
 fn decodable(content_type: &str) -> bool {
     let media = content_type.split(';').next().unwrap_or_default().trim();
-    matches!(media, "" | "application/json" | "application/yaml" | "*/*")
+    matches!(
+        media,
+        "" | "application/json" | "application/yaml" | "*/*" | protobuf::MEDIA_TYPE
+    )
 }
 
 /// A request body: JSON, or YAML for server-side apply.

@@ -317,10 +317,10 @@ fn kubectl_creates_reads_applies_and_deletes_config_maps() {
         assert!(ok, "kubectl {args:?} failed: {stderr}");
         stdout
     };
-    let data = |server: &FakeApiServer| server.state().config_map_data("access-rules").unwrap();
+    let current = |server: &FakeApiServer| server.state().config_map_data("access-rules").unwrap();
 
     run(&["create", "-f", "-"], Some(&config_map_yaml("[1]")));
-    assert_eq!(data(&fixture.server)["rules.json"], "[1]");
+    assert_eq!(current(&fixture.server)["rules.json"], "[1]");
     let read: Value = serde_json::from_str(&run(
         &["get", "configmap", "access-rules", "-o", "json"],
         None,
@@ -330,7 +330,7 @@ fn kubectl_creates_reads_applies_and_deletes_config_maps() {
     assert_eq!(read["metadata"]["namespace"], MODEL);
 
     run(&["apply", "-f", "-"], Some(&config_map_yaml("[2]")));
-    assert_eq!(data(&fixture.server)["rules.json"], "[2]");
+    assert_eq!(current(&fixture.server)["rules.json"], "[2]");
     let object = fixture
         .server
         .state()
@@ -358,15 +358,25 @@ fn kubectl_creates_reads_applies_and_deletes_config_maps() {
         &["apply", "--server-side", "--force-conflicts", "-f", "-"],
         Some(&config_map_yaml("[3]")),
     );
-    assert_eq!(data(&fixture.server)["rules.json"], "[3]");
+    assert_eq!(current(&fixture.server)["rules.json"], "[3]");
     run(
         &["apply", "--server-side", "-f", "-"],
         Some(&config_map_yaml("[4]")),
     );
-    assert_eq!(data(&fixture.server)["rules.json"], "[4]");
+    assert_eq!(current(&fixture.server)["rules.json"], "[4]");
+
+    // Imperative create sends protobuf.
+    run(
+        &["create", "configmap", "literal", "--from-literal=k=v"],
+        None,
+    );
+    assert_eq!(
+        fixture.server.state().config_map_data("literal").unwrap(),
+        data(&[("k", "v")])
+    );
 
     let listed = run(&["get", "configmaps", "-o", "name"], None);
-    assert_eq!(listed.trim(), "configmap/access-rules");
+    assert_eq!(listed.trim(), "configmap/access-rules\nconfigmap/literal");
     run(&["delete", "configmap", "access-rules"], None);
     assert!(fixture.server.state().config_map("access-rules").is_none());
     let (ok, _, stderr) = kubectl(
