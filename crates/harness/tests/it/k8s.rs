@@ -279,6 +279,72 @@ async fn a_server_that_went_away_is_unreachable_until_it_comes_back() {
     assert!(kube.get_config_map("x").await.unwrap().is_none());
 }
 
+#[tokio::test]
+async fn kubes_watch_reads_the_event_stream_bookmarks_and_410() {
+    use futures::StreamExt;
+    use kube::api::{Api, WatchEvent, WatchParams};
+
+    let fixture = fixture();
+    fixture
+        .server
+        .set_bookmark_interval(Duration::from_millis(100));
+    let kube = client(&fixture).await;
+    let first = kube
+        .apply_config_map("rules", &labels(), &data(&[("a", "1")]))
+        .await
+        .unwrap();
+    let client = kube::Client::try_from(
+        kube::Config::from_custom_kubeconfig(
+            kube::config::Kubeconfig::read_from(&fixture.kubeconfig).unwrap(),
+            &kube::config::KubeConfigOptions::default(),
+        )
+        .await
+        .unwrap(),
+    )
+    .unwrap();
+    let api: Api<ConfigMap> = Api::namespaced(client, MODEL);
+    let params = WatchParams::default()
+        .fields("metadata.name=rules")
+        .timeout(5);
+    let mut stream = api.watch(&params, "0").await.unwrap().boxed();
+    let mut next = async || {
+        tokio::time::timeout(Duration::from_secs(5), stream.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap()
+    };
+    let WatchEvent::Added(added) = next().await else {
+        panic!("expected ADDED")
+    };
+    assert_eq!(version(&added), version(&first));
+    let second = kube
+        .apply_config_map("rules", &labels(), &data(&[("a", "2")]))
+        .await
+        .unwrap();
+    let WatchEvent::Modified(modified) = next().await else {
+        panic!("expected MODIFIED")
+    };
+    assert_eq!(modified.data.unwrap()["a"], "2");
+    let WatchEvent::Bookmark(bookmark) = next().await else {
+        panic!("expected BOOKMARK")
+    };
+    assert_eq!(bookmark.metadata.resource_version, version(&second));
+
+    fixture.server.compact();
+    let mut stale = api.watch(&params, &version(&first)).await.unwrap().boxed();
+    let event = tokio::time::timeout(Duration::from_secs(5), stale.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let WatchEvent::Error(status) = event else {
+        panic!("expected ERROR")
+    };
+    assert_eq!(status.code, 410);
+    assert_eq!(status.reason, "Expired");
+}
+
 fn kubectl(kubeconfig: &Path, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
     use std::io::Write;
     let mut child = Command::new(KUBECTL)
