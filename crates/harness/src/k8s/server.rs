@@ -251,8 +251,8 @@ impl FakeApiServer {
             let listener = loop {
                 match TcpListener::bind(shared.addr).await {
                     Ok(listener) => break listener,
-                    Err(e) if tokio::time::Instant::now() < deadline => {
-                        let _ = e;
+                    // The old socket may linger briefly; retry until the deadline.
+                    Err(_) if tokio::time::Instant::now() < deadline => {
                         tokio::time::sleep(Duration::from_millis(20)).await;
                     }
                     Err(e) => return Err(ServerError::Io(e)),
