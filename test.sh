@@ -4,9 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-# System packages the tests use (none are needed by the current suite; the end-to-end suite
-# adds its reverse proxies here). Installed only when missing, so repeated runs are quick.
-packages=()
+# System packages the tests use: the real reverse proxies of the end-to-end suite (the tests
+# start their own instances on free loopback ports). Installed only when missing.
+packages=(caddy nginx)
 if ((${#packages[@]})); then
   missing=()
   for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
@@ -16,6 +16,15 @@ if ((${#packages[@]})); then
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
   fi
 fi
+
+# Python ops (from PyPI), for the harness's fidelity test: a real ops charm runs under it.
+OPS_VERSION=3.9.0
+venv=target/ops-venv
+if ! "$venv/bin/python" -c "import ops, sys; sys.exit(ops.__version__ != '$OPS_VERSION')" 2>/dev/null; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "ops==$OPS_VERSION"
+fi
+export OPS_PYTHON="$PWD/$venv/bin/python"
 
 rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt clippy
 cargo fmt --all -- --check

@@ -311,6 +311,29 @@ impl Kubernetes {
             .map_err(|e| self.error(e, CONFIG_MAPS, name))
     }
 
+    /// Patch ConfigMap `name` with any [`Patch`] (a merge patch touches only the keys it
+    /// names, so keys other writers added survive).
+    pub async fn patch_config_map(&self, name: &str, patch: &Patch) -> Result<ConfigMap, Error> {
+        self.patch(&self.config_maps(), name, patch, CONFIG_MAPS)
+            .await
+    }
+
+    /// StatefulSet `name`, or `None` if it does not exist.
+    pub async fn get_stateful_set(&self, name: &str) -> Result<Option<StatefulSet>, Error> {
+        let api: Api<StatefulSet> = Api::namespaced(self.client.clone(), &self.namespace);
+        api.get_opt(name)
+            .await
+            .map_err(|e| self.error(e, STATEFUL_SETS, name))
+    }
+
+    /// Service `name`, or `None` if it does not exist.
+    pub async fn get_service(&self, name: &str) -> Result<Option<Service>, Error> {
+        let api: Api<Service> = Api::namespaced(self.client.clone(), &self.namespace);
+        api.get_opt(name)
+            .await
+            .map_err(|e| self.error(e, SERVICES, name))
+    }
+
     /// Delete ConfigMap `name`. [`Error::NotFound`] if it does not exist.
     pub async fn delete_config_map(&self, name: &str) -> Result<(), Error> {
         self.config_maps()

@@ -1,5 +1,7 @@
 //! Pebble's HTTP API bodies (spec/juju-runtime.md §3.2, §3.3): envelopes, changes, services,
-//! checks, files. Plain serde types shared by the client and the harness's fake Pebble.
+//! checks, files, notices. Plain serde types shared by the client and the harness's fake Pebble.
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -78,9 +80,23 @@ pub struct Change {
     /// Why it failed, when it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub err: Option<String>,
-    /// Tasks.
+    /// Tasks: `{"id","kind","summary","status","log","progress","spawn-time","ready-time","data"}`.
+    /// An exec change carries the exit code in `tasks[0].data["exit-code"]`.
     #[serde(default)]
     pub tasks: Vec<Value>,
+    /// When the change was created (RFC 3339).
+    #[serde(default, rename = "spawn-time")]
+    pub spawn_time: String,
+    /// When the change finished (RFC 3339).
+    #[serde(
+        default,
+        rename = "ready-time",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub ready_time: Option<String>,
+    /// Change data.
+    #[serde(default, skip_serializing_if = "Value::is_null")]
+    pub data: Value,
 }
 
 /// One service of `GET /v1/services`.
@@ -116,14 +132,23 @@ pub struct CheckInfo {
     /// `alive` or `ready` (empty when unset).
     #[serde(default)]
     pub level: String,
+    /// `enabled` or `disabled` (empty when the server does not say).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub startup: String,
     /// `up`, `down` or `inactive`.
     pub status: String,
+    /// Successful runs since the check started.
+    #[serde(default)]
+    pub successes: u32,
     /// Consecutive failures.
     #[serde(default)]
     pub failures: u32,
     /// Failures before down.
     #[serde(default)]
     pub threshold: u32,
+    /// The change running the check, if the server reports one.
+    #[serde(default, rename = "change-id", skip_serializing_if = "Option::is_none")]
+    pub change_id: Option<String>,
 }
 
 /// `GET /v1/system-info`.
@@ -152,6 +177,21 @@ pub struct FileInfo {
     /// Octal permissions, e.g. `644`.
     #[serde(default)]
     pub permissions: String,
+    /// Last modification (RFC 3339).
+    #[serde(default, rename = "last-modified")]
+    pub last_modified: String,
+    /// Owner's user id.
+    #[serde(default, rename = "user-id", skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<u32>,
+    /// Owner's user name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// Group id.
+    #[serde(default, rename = "group-id", skip_serializing_if = "Option::is_none")]
+    pub group_id: Option<u32>,
+    /// Group name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
 }
 
 /// A per-path result of a files call (HTTP 200 even when a path failed).
@@ -162,4 +202,44 @@ pub struct PathResult {
     /// Why it failed, if it did: `{"kind","message"}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<Value>,
+}
+
+/// A notice (`GET /v1/notices`, `GET /v1/notices/{id}`).
+///
+/// Every field but `type` and `key` defaults, so a test state can name just those.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Notice {
+    /// Id, unique per Pebble daemon.
+    #[serde(default)]
+    pub id: String,
+    /// The user the notice is visible to (absent: every user).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<u32>,
+    /// `custom`, `change-update`, `warning`, ...
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// For `custom` notices, a domain-prefixed key such as `example.com/reload`.
+    pub key: String,
+    /// First occurrence (RFC 3339).
+    #[serde(default)]
+    pub first_occurred: String,
+    /// Last occurrence (RFC 3339).
+    #[serde(default)]
+    pub last_occurred: String,
+    /// Last time the notice was repeated (RFC 3339).
+    #[serde(default)]
+    pub last_repeated: String,
+    /// How many times it occurred.
+    #[serde(default)]
+    pub occurrences: u32,
+    /// Data of the last occurrence.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub last_data: BTreeMap<String, String>,
+    /// Go duration: occurrences within it do not count as repeats.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeat_after: Option<String>,
+    /// Go duration after which the notice expires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expire_after: Option<String>,
 }

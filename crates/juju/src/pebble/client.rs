@@ -12,11 +12,19 @@ use std::time::{Duration, Instant};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use super::api::{Change, CheckInfo, Envelope, FileInfo, PathResult, ServiceInfo, SystemInfo};
+use super::api::{
+    Change, CheckInfo, Envelope, FileInfo, Notice, PathResult, ServiceInfo, SystemInfo,
+};
 use super::layer::Layer;
+use super::multipart::{self, Part};
+use super::websocket;
+use crate::env::{ProcessEnv, Source};
 
 /// Where Juju puts the containers' sockets, seen from the charm container.
 pub const CONTAINERS_DIR: &str = "/charm/containers";
+/// Overrides [`CONTAINERS_DIR`] when set: the harness points the charm at its fake Pebble
+/// sockets with it. Read only by [`containers_dir`].
+pub const CONTAINERS_DIR_ENV: &str = "JUJU_CONTAINERS_DIR";
 /// The socket's file name.
 pub const SOCKET_NAME: &str = "pebble.socket";
 /// How long one wait request may block before Pebble answers 504.
@@ -88,6 +96,18 @@ impl Client {
     /// The client for container `name` under `containers_dir` (normally [`CONTAINERS_DIR`]).
     pub fn for_container(containers_dir: &Path, name: &str) -> Client {
         Client::new(containers_dir.join(name).join(SOCKET_NAME))
+    }
+
+    /// The client for container `name` under [`containers_dir`] of the process environment:
+    /// `$JUJU_CONTAINERS_DIR/<name>/pebble.socket`, by default
+    /// `/charm/containers/<name>/pebble.socket`.
+    pub fn for_container_in_env(name: &str) -> Client {
+        Client::for_container(&containers_dir(&ProcessEnv), name)
+    }
+
+    /// The socket this client talks to.
+    pub fn socket(&self) -> &Path {
+        &self.socket
     }
 
     fn send(
@@ -253,16 +273,12 @@ impl Client {
             file["permissions"] = Value::String(p.to_owned());
         }
         let request = json!({"action": "write", "files": [file]}).to_string();
-        let boundary = boundary(content);
-        let mut body = Vec::with_capacity(content.len() + 512);
-        body.extend_from_slice(
-            format!("--{boundary}\r\nContent-Type: application/json\r\nContent-Disposition: form-data; name=\"request\"\r\n\r\n{request}\r\n").as_bytes(),
-        );
-        body.extend_from_slice(
-            format!("--{boundary}\r\nContent-Type: application/octet-stream\r\nContent-Disposition: form-data; name=\"files\"; filename=\"{path}\"\r\n\r\n").as_bytes(),
-        );
-        body.extend_from_slice(content);
-        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let parts = [
+            Part::json("request", &request),
+            Part::file(path, content.to_vec()),
+        ];
+        let boundary = multipart::boundary_for(&[request.as_bytes(), content]);
+        let body = multipart::encode(&boundary, &parts);
         let content_type = format!("multipart/form-data; boundary={boundary}");
         let response = self.send(
             "POST",
@@ -283,18 +299,19 @@ impl Client {
             envelope(&response)?;
             return Err(Error::Protocol("expected a multipart answer".into()));
         }
-        let parts = multipart_parts(&response.content_type, &response.body)?;
-        if let Some((_, answer)) = parts.iter().find(|(name, _)| name == "response") {
-            let envelope: Envelope =
-                serde_json::from_slice(answer).map_err(|e| Error::Protocol(e.to_string()))?;
+        let parts = multipart::parse(&response.content_type, &response.body)
+            .map_err(|e| Error::Protocol(e.to_string()))?;
+        if let Some(answer) = parts.iter().find(|part| part.name == "response") {
+            let envelope: Envelope = serde_json::from_slice(&answer.content)
+                .map_err(|e| Error::Protocol(e.to_string()))?;
             let results: Vec<PathResult> =
                 serde_json::from_value(envelope.result).unwrap_or_default();
             path_errors(results)?;
         }
         parts
             .into_iter()
-            .find(|(name, _)| name == "files")
-            .map(|(_, content)| content)
+            .find(|part| part.name == "files")
+            .map(|part| part.content)
             .ok_or_else(|| Error::Protocol(format!("no content for {path}")))
     }
 
@@ -321,6 +338,304 @@ impl Client {
         let results: Vec<PathResult> = self.result("POST", "/v1/files", Some(&body))?;
         path_errors(results)
     }
+    /// `GET /v1/health[?level=alive|ready]`: whether Pebble reports healthy (502 means not).
+    pub fn health(&self, level: Option<&str>) -> Result<bool, Error> {
+        let path = match level {
+            Some(level) => format!("/v1/health?level={}", query_escape(level)),
+            None => "/v1/health".to_owned(),
+        };
+        let response = self.send("GET", &path, None, "application/json")?;
+        let envelope: Envelope = serde_json::from_slice(&response.body)
+            .map_err(|e| Error::Protocol(format!("{path}: {e}")))?;
+        if envelope.type_ == "error" {
+            return Err(Error::Api {
+                status: response.status,
+                message: envelope.result["message"].as_str().unwrap_or("").to_owned(),
+                kind: envelope.result["kind"].as_str().map(str::to_owned),
+            });
+        }
+        Ok(envelope.result["healthy"].as_bool().unwrap_or(false))
+    }
+
+    /// `POST /v1/checks` with `action` (`start` or `stop`): the checks that changed.
+    pub fn checks_action(&self, action: &str, checks: &[&str]) -> Result<Vec<String>, Error> {
+        let result: Value = self.result(
+            "POST",
+            "/v1/checks",
+            Some(&json!({"action": action, "checks": checks})),
+        )?;
+        Ok(serde_json::from_value(result["changed"].clone()).unwrap_or_default())
+    }
+
+    /// `POST /v1/signals`: sends `signal` (e.g. `SIGHUP`) to the services.
+    pub fn send_signal(&self, signal: &str, services: &[&str]) -> Result<(), Error> {
+        let body = json!({"signal": signal, "services": services});
+        self.call("POST", "/v1/signals", Some(&body)).map(drop)
+    }
+
+    /// `GET /v1/notices` filtered by `query`.
+    pub fn notices(&self, query: &NoticesQuery) -> Result<Vec<Notice>, Error> {
+        let mut params = Vec::new();
+        if !query.types.is_empty() {
+            params.push(format!("types={}", query_escape(&query.types.join(","))));
+        }
+        if !query.keys.is_empty() {
+            params.push(format!("keys={}", query_escape(&query.keys.join(","))));
+        }
+        if let Some(after) = &query.after {
+            params.push(format!("after={}", query_escape(after)));
+        }
+        let path = if params.is_empty() {
+            "/v1/notices".to_owned()
+        } else {
+            format!("/v1/notices?{}", params.join("&"))
+        };
+        self.result("GET", &path, None)
+    }
+
+    /// `GET /v1/notices/{id}`.
+    pub fn notice(&self, id: &str) -> Result<Notice, Error> {
+        self.result("GET", &format!("/v1/notices/{}", query_escape(id)), None)
+    }
+
+    /// `POST /v1/notices`: records a `custom` notice `key` and returns its id.
+    pub fn notify(
+        &self,
+        key: &str,
+        data: &std::collections::BTreeMap<String, String>,
+    ) -> Result<String, Error> {
+        let body = json!({"action": "add", "type": "custom", "key": key, "data": data});
+        let result: Value = self.result("POST", "/v1/notices", Some(&body))?;
+        result["id"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| Error::Protocol("notice without id".into()))
+    }
+
+    /// `POST /v1/exec`: runs `command` in the container without stdin, collects its stdout
+    /// and stderr over Pebble's exec websockets (`/v1/tasks/{task-id}/websocket/{control,
+    /// stdio,stderr}`), then waits for the change and reads the exit code from
+    /// `tasks[0].data["exit-code"]`. A non-zero exit is an `Ok` output; a command Pebble could
+    /// not run is an [`Error::Change`].
+    pub fn exec(&self, command: &[&str], options: &ExecOptions) -> Result<ExecOutput, Error> {
+        let mut body = json!({"command": command, "split-stderr": true});
+        if !options.environment.is_empty() {
+            body["environment"] = json!(options.environment);
+        }
+        if let Some(dir) = &options.working_dir {
+            body["working-dir"] = json!(dir);
+        }
+        if let Some(timeout) = options.timeout {
+            body["timeout"] = json!(format!("{}ms", timeout.as_millis()));
+        }
+        let envelope = self.call("POST", "/v1/exec", Some(&body))?;
+        let id = envelope
+            .change
+            .ok_or_else(|| Error::Protocol("exec: no change id".into()))?;
+        let task = envelope.result["task-id"]
+            .as_str()
+            .ok_or_else(|| Error::Protocol("exec: no task id".into()))?
+            .to_owned();
+        let wait = options.timeout.unwrap_or(Duration::from_secs(30)) + Duration::from_secs(5);
+        let streams = (|| {
+            let control = self.websocket(&task, "control", wait)?;
+            let mut stdio = self.websocket(&task, "stdio", wait)?;
+            let mut stderr = self.websocket(&task, "stderr", wait)?;
+            // No stdin: end it at once.
+            stdio.send(websocket::TEXT, websocket::END.as_bytes())?;
+            let (stdout, stderr) = std::thread::scope(|scope| {
+                let stderr = scope.spawn(move || stderr.read_to_end());
+                let stdout = stdio.read_to_end();
+                (stdout, stderr.join())
+            });
+            let stderr =
+                stderr.map_err(|_| Error::Protocol("exec: stderr reader failed".into()))?;
+            Ok::<_, Error>((control, stdout?, stderr?))
+        })();
+        let change = self.wait_change(&id, wait)?;
+        let (mut control, stdout, stderr) = streams?;
+        // The command is done: say goodbye on the control stream (best effort).
+        let _ = control.send(websocket::CLOSE, &[]);
+        let exit_code = change
+            .tasks
+            .first()
+            .and_then(|task| task["data"]["exit-code"].as_i64())
+            .and_then(|c| i32::try_from(c).ok())
+            .ok_or_else(|| Error::Protocol(format!("exec change {id} without exit-code")))?;
+        Ok(ExecOutput {
+            exit_code,
+            stdout: String::from_utf8_lossy(&stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&stderr).into_owned(),
+        })
+    }
+
+    /// Opens exec websocket `name` of task `task`.
+    fn websocket(&self, task: &str, name: &str, timeout: Duration) -> Result<WebSocket, Error> {
+        let connection = |source| Error::Connection {
+            socket: self.socket.clone(),
+            source,
+        };
+        let mut stream = UnixStream::connect(&self.socket).map_err(connection)?;
+        stream.set_read_timeout(Some(timeout)).map_err(connection)?;
+        stream
+            .set_write_timeout(Some(self.io_timeout))
+            .map_err(connection)?;
+        let key = websocket::client_key(seed(name));
+        let request = format!(
+            "GET /v1/tasks/{task}/websocket/{name} HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        );
+        stream.write_all(request.as_bytes()).map_err(connection)?;
+        let mut buffer = Vec::new();
+        let mut chunk = [0u8; 4096];
+        let head_end = loop {
+            if let Some(i) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            let n = stream.read(&mut chunk).map_err(connection)?;
+            if n == 0 {
+                return Err(Error::Protocol(format!(
+                    "websocket {name}: connection closed"
+                )));
+            }
+            buffer.extend_from_slice(&chunk[..n]);
+        };
+        let head = String::from_utf8_lossy(&buffer[..head_end]).into_owned();
+        let status = head.split_whitespace().nth(1).unwrap_or("");
+        if status != "101" {
+            return Err(Error::Protocol(format!(
+                "websocket {name} of task {task}: status {status}"
+            )));
+        }
+        let accept = head.lines().find_map(|line| {
+            let (header, value) = line.split_once(':')?;
+            header
+                .trim()
+                .eq_ignore_ascii_case("sec-websocket-accept")
+                .then(|| value.trim().to_owned())
+        });
+        if accept.as_deref() != Some(websocket::accept_key(&key).as_str()) {
+            return Err(Error::Protocol(format!(
+                "websocket {name}: bad Sec-WebSocket-Accept"
+            )));
+        }
+        buffer.drain(..head_end);
+        Ok(WebSocket {
+            stream,
+            buffer,
+            seed: seed(task),
+        })
+    }
+}
+
+/// The containers directory: `$JUJU_CONTAINERS_DIR` if set and not empty, else
+/// [`CONTAINERS_DIR`]. The one place that reads [`CONTAINERS_DIR_ENV`].
+pub fn containers_dir(source: &impl Source) -> PathBuf {
+    source
+        .get(CONTAINERS_DIR_ENV)
+        .filter(|dir| !dir.is_empty())
+        .map_or_else(|| PathBuf::from(CONTAINERS_DIR), PathBuf::from)
+}
+
+/// Filters of [`Client::notices`]; empty lists do not filter.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NoticesQuery {
+    /// Notice types (`custom`, ...).
+    pub types: Vec<String>,
+    /// Notice keys.
+    pub keys: Vec<String>,
+    /// Only notices that occurred after this time (RFC 3339).
+    pub after: Option<String>,
+}
+
+/// How [`Client::exec`] runs a command.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExecOptions {
+    /// Extra environment variables.
+    pub environment: std::collections::BTreeMap<String, String>,
+    /// Working directory in the container.
+    pub working_dir: Option<String>,
+    /// Pebble kills the command after this long.
+    pub timeout: Option<Duration>,
+}
+
+/// What an exec'd command did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExecOutput {
+    /// Its exit code.
+    pub exit_code: i32,
+    /// Its standard output.
+    pub stdout: String,
+    /// Its standard error.
+    pub stderr: String,
+}
+
+/// A client end of an exec websocket.
+struct WebSocket {
+    stream: UnixStream,
+    /// Bytes read but not yet decoded.
+    buffer: Vec<u8>,
+    /// Varies the masks.
+    seed: u128,
+}
+
+impl WebSocket {
+    fn io(error: &std::io::Error) -> Error {
+        Error::Protocol(format!("exec websocket: {error}"))
+    }
+
+    /// Sends one masked frame.
+    fn send(&mut self, opcode: u8, payload: &[u8]) -> Result<(), Error> {
+        self.seed = self.seed.rotate_left(13) ^ 0x9E37_79B9_7F4A_7C15;
+        let mask = (self.seed as u32).to_be_bytes();
+        self.stream
+            .write_all(&websocket::encode(opcode, payload, Some(mask)))
+            .map_err(|e| WebSocket::io(&e))
+    }
+
+    /// The next frame, or `None` at the end of the connection.
+    fn frame(&mut self) -> Result<Option<websocket::Frame>, Error> {
+        let mut chunk = [0u8; 16 * 1024];
+        loop {
+            if let Some((frame, used)) = websocket::decode(&self.buffer) {
+                self.buffer.drain(..used);
+                return Ok(Some(frame));
+            }
+            let n = self
+                .stream
+                .read(&mut chunk)
+                .map_err(|e| WebSocket::io(&e))?;
+            if n == 0 {
+                return Ok(None);
+            }
+            self.buffer.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    /// The data of a stream, up to its end message (or close).
+    fn read_to_end(&mut self) -> Result<Vec<u8>, Error> {
+        let mut data = Vec::new();
+        while let Some(frame) = self.frame()? {
+            match frame.opcode {
+                websocket::BINARY | websocket::CONTINUATION => {
+                    data.extend_from_slice(&frame.payload);
+                }
+                websocket::PING => self.send(websocket::PONG, &frame.payload)?,
+                _ if frame.ends_stream() => break,
+                _ => {}
+            }
+        }
+        Ok(data)
+    }
+}
+
+/// Varying bits for websocket keys and masks (not secret: the socket is local).
+fn seed(salt: &str) -> u128 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    salt.bytes()
+        .fold(nanos, |acc, b| acc.rotate_left(7) ^ u128::from(b))
 }
 
 /// The first per-path error, as an API error.
@@ -352,21 +667,6 @@ fn envelope(response: &Response) -> Result<Envelope, Error> {
         });
     }
     Ok(envelope)
-}
-
-/// A boundary that does not occur in `content`.
-fn boundary(content: &[u8]) -> String {
-    let mut n = 0u32;
-    loop {
-        let candidate = format!("juju-rs-boundary-{n:08x}");
-        if !content
-            .windows(candidate.len())
-            .any(|w| w == candidate.as_bytes())
-        {
-            return candidate;
-        }
-        n += 1;
-    }
 }
 
 fn query_escape(text: &str) -> String {
@@ -438,56 +738,6 @@ fn dechunk(mut rest: &[u8]) -> Result<Vec<u8>, Error> {
         body.extend_from_slice(&rest[..size]);
         rest = &rest[size + 2..];
     }
-}
-
-/// The `(name, content)` of each part of a multipart body.
-fn multipart_parts(content_type: &str, body: &[u8]) -> Result<Vec<(String, Vec<u8>)>, Error> {
-    let boundary = content_type
-        .split(';')
-        .find_map(|p| p.trim().strip_prefix("boundary="))
-        .map(|b| b.trim_matches('"').to_owned())
-        .ok_or_else(|| Error::Protocol("multipart answer without boundary".into()))?;
-    let delimiter = format!("--{boundary}");
-    let mut parts = Vec::new();
-    let mut pieces = split_bytes(body, delimiter.as_bytes());
-    pieces.next();
-    for piece in pieces {
-        if piece.starts_with(b"--") {
-            break;
-        }
-        let piece = piece.strip_prefix(b"\r\n").unwrap_or(piece);
-        let Some(split) = piece.windows(4).position(|w| w == b"\r\n\r\n") else {
-            continue;
-        };
-        let headers = String::from_utf8_lossy(&piece[..split]).to_ascii_lowercase();
-        let name = headers
-            .split("name=\"")
-            .nth(1)
-            .and_then(|s| s.split('"').next())
-            .unwrap_or("")
-            .to_owned();
-        let content = &piece[split + 4..];
-        let content = content.strip_suffix(b"\r\n").unwrap_or(content);
-        parts.push((name, content.to_vec()));
-    }
-    Ok(parts)
-}
-
-fn split_bytes<'a>(haystack: &'a [u8], needle: &'a [u8]) -> impl Iterator<Item = &'a [u8]> {
-    let mut rest = Some(haystack);
-    std::iter::from_fn(move || {
-        let current = rest?;
-        match current.windows(needle.len()).position(|w| w == needle) {
-            Some(i) => {
-                rest = Some(&current[i + needle.len()..]);
-                Some(&current[..i])
-            }
-            None => {
-                rest = None;
-                Some(current)
-            }
-        }
-    })
 }
 
 #[cfg(test)]

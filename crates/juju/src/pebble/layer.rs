@@ -252,6 +252,16 @@ pub enum LayerError {
         /// The item.
         name: String,
     },
+    /// An item whose `override` is neither `merge` nor `replace`.
+    #[error("layer \"{label}\" has invalid \"override\" value for {kind} \"{name}\"")]
+    InvalidOverride {
+        /// The layer.
+        label: String,
+        /// `service`, `check` or `log target`.
+        kind: &'static str,
+        /// The item.
+        name: String,
+    },
     /// A combined service without a command.
     #[error("plan must define \"command\" for service \"{0}\"")]
     NoCommand(String),
@@ -268,6 +278,41 @@ impl Layer {
             // An invalid override value names the field; keep serde's text otherwise.
             LayerError::Parse(message)
         })
+    }
+
+    /// Parses the YAML of layer `label` as `POST /v1/layers` does: an `override` other than
+    /// `merge` or `replace` is [`LayerError::InvalidOverride`], naming the item; other errors
+    /// are [`LayerError::Parse`].
+    pub fn parse_labelled(text: &str, label: &str) -> Result<Layer, LayerError> {
+        if let Ok(serde_norway::Value::Mapping(root)) =
+            serde_norway::from_str::<serde_norway::Value>(text)
+        {
+            for (section, kind) in [
+                ("services", "service"),
+                ("checks", "check"),
+                ("log-targets", "log target"),
+            ] {
+                let Some(serde_norway::Value::Mapping(items)) = root.get(section) else {
+                    continue;
+                };
+                for (name, item) in items {
+                    let value = item.get("override");
+                    let valid = match value {
+                        None => true,
+                        Some(serde_norway::Value::String(v)) => v == "merge" || v == "replace",
+                        Some(_) => false,
+                    };
+                    if !valid {
+                        return Err(LayerError::InvalidOverride {
+                            label: label.to_owned(),
+                            kind,
+                            name: name.as_str().unwrap_or_default().to_owned(),
+                        });
+                    }
+                }
+            }
+        }
+        Layer::parse_yaml(text)
     }
 
     /// The layer as YAML.
@@ -473,6 +518,42 @@ impl Layers {
     }
 }
 
+/// Parses a Go duration (`300ms`, `1.5h`, `1m30s`, `0`), as layers write `period`,
+/// `timeout`, `kill-delay` and `backoff-*`. `None` when the text is not one (or negative).
+pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
+    let text = text.trim();
+    if text == "0" {
+        return Some(std::time::Duration::ZERO);
+    }
+    let mut rest = text.strip_prefix('+').unwrap_or(text);
+    if rest.is_empty() {
+        return None;
+    }
+    let mut seconds = 0f64;
+    while !rest.is_empty() {
+        let number_end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let number: f64 = rest[..number_end].parse().ok()?;
+        rest = &rest[number_end..];
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let scale = match &rest[..unit_end] {
+            "ns" => 1e-9,
+            "us" | "µs" | "μs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return None,
+        };
+        rest = &rest[unit_end..];
+        seconds += number * scale;
+    }
+    std::time::Duration::try_from_secs_f64(seconds).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -615,6 +696,38 @@ checks:
             layers.validate_plan().unwrap_err().to_string(),
             "plan must define \"command\" for service \"s\""
         );
+    }
+
+    #[test]
+    fn an_invalid_override_names_the_layer_and_the_item() {
+        let err =
+            Layer::parse_labelled("checks:\n  up:\n    override: sometimes\n", "l").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "layer \"l\" has invalid \"override\" value for check \"up\""
+        );
+        assert!(Layer::parse_labelled(BASE, "l").is_ok());
+        assert!(matches!(
+            Layer::parse_labelled("services: [", "l"),
+            Err(LayerError::Parse(_))
+        ));
+    }
+
+    #[test]
+    fn go_durations_parse() {
+        use std::time::Duration;
+        for (text, expected) in [
+            ("300ms", Some(Duration::from_millis(300))),
+            ("1.5h", Some(Duration::from_secs(5400))),
+            ("1m30s", Some(Duration::from_secs(90))),
+            ("0", Some(Duration::ZERO)),
+            ("10", None),
+            ("-1s", None),
+            ("", None),
+            ("5 s", None),
+        ] {
+            assert_eq!(parse_duration(text), expected, "{text}");
+        }
     }
 
     #[test]

@@ -5,3 +5,5 @@
 pub mod api;
 pub mod client;
 pub mod layer;
+pub mod multipart;
+pub mod websocket;

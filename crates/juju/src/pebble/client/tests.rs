@@ -226,3 +226,47 @@ fn pull_reads_the_files_part_of_a_chunked_multipart_answer() {
         "/v1/files?action=read&path=/etc/a.conf"
     );
 }
+
+#[test]
+fn the_containers_dir_comes_from_the_environment_with_the_juju_default() {
+    let mut env = std::collections::BTreeMap::new();
+    assert_eq!(containers_dir(&env), PathBuf::from("/charm/containers"));
+    env.insert(CONTAINERS_DIR_ENV.to_owned(), String::new());
+    assert_eq!(containers_dir(&env), PathBuf::from("/charm/containers"));
+    env.insert(CONTAINERS_DIR_ENV.to_owned(), "/tmp/x".to_owned());
+    assert_eq!(containers_dir(&env), PathBuf::from("/tmp/x"));
+    assert_eq!(
+        Client::for_container(&containers_dir(&env), "oathkeeper").socket(),
+        Path::new("/tmp/x/oathkeeper/pebble.socket")
+    );
+}
+
+#[test]
+fn exec_fails_when_pebble_refuses_the_websockets() {
+    let done = change("9", true, None);
+    let (_dir, client, seen) = fake(vec![
+        json_answer(202, &{
+            let mut accepted = Envelope::accepted("9");
+            accepted.result = json!({"task-id": "10"});
+            accepted
+        }),
+        json_answer(404, &Envelope::error(404, "Not Found", "not found", None)),
+        json_answer(200, &done),
+    ]);
+    let err = client
+        .exec(&["oathkeeper", "rules", "list"], &ExecOptions::default())
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Protocol(ref m) if m.contains("status 404")),
+        "{err}"
+    );
+    let (method, path, body) = seen.recv().unwrap();
+    assert_eq!((method.as_str(), path.as_str()), ("POST", "/v1/exec"));
+    let body: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(body["command"], json!(["oathkeeper", "rules", "list"]));
+    let (method, path, _) = seen.recv().unwrap();
+    assert_eq!(
+        (method.as_str(), path.as_str()),
+        ("GET", "/v1/tasks/10/websocket/control")
+    );
+}

@@ -1,0 +1,271 @@
+//! `observe`: fills the [`Snapshot`] from hook tools, Pebble and Kubernetes. The only place the
+//! charm reads the world; [`crate::reconcile`] sees nothing else.
+//!
+//! Unreachable Pebble is a fact (`can_connect: false`), not an error; so is a 403 from
+//! Kubernetes (`Forbidden`: the app is not trusted). Hook-tool failures and an unreachable API
+//! server are errors: Juju retries the hook.
+
+use std::collections::BTreeMap;
+
+use juju::event::{Event, RelationHook};
+use juju::k8s::Kubernetes as KubeApi;
+use juju::tool::relation::RelationId;
+use juju::tool::status::Status;
+use serde_json::Value;
+
+use crate::desired::{
+    ACCESS_RULES_CONFIG_MAP, ConfigMap, OATHKEEPER_CONFIG_MAP, PodTemplate, ServicePort, Volume,
+    VolumeMount,
+};
+use crate::io::Io;
+use crate::relation::{auth_proxy, forward_auth, ingress, kratos_info, oathkeeper_info, peer};
+use crate::snapshot::{
+    CharmConfig, Container, Kubernetes, KubernetesObjects, Relation, Relations, Snapshot,
+    UnitAddress,
+};
+use crate::status::{StatusKind, StatusValue};
+use crate::workload::{CONTAINER, SERVICE};
+
+/// The config option `dev`.
+const DEV: &str = "dev";
+
+/// Why the world could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ObserveError {
+    /// A hook tool failed.
+    #[error(transparent)]
+    Tool(#[from] juju::tool::Error),
+    /// The Kubernetes API failed for another reason than trust.
+    #[error(transparent)]
+    Kubernetes(#[from] juju::k8s::Error),
+}
+
+/// Reads everything the reconcile needs.
+pub fn observe(io: &Io) -> Result<Snapshot, ObserveError> {
+    let leader = io.tools.is_leader()?;
+    let config = io.tools.config_get()?;
+    let relations = relations(io, leader)?;
+    let unit_address = match &relations.ingress {
+        Some(_) => Some(unit_address(io)?),
+        None => None,
+    };
+    let unit_status = status_value(&io.tools.status_get_unit()?);
+    let app_status = if leader {
+        status_value(&io.tools.status_get_app()?.status)
+    } else {
+        None
+    };
+    Ok(Snapshot {
+        model: io.env.model_name.clone(),
+        app: io.env.app.clone(),
+        unit: io.env.unit.clone(),
+        leader,
+        config: CharmConfig {
+            dev: config.get(DEV).and_then(Value::as_bool).unwrap_or(false),
+        },
+        container: container(io),
+        // Only the leader writes Kubernetes objects, so only the leader reads them.
+        kubernetes: if leader {
+            kubernetes(io)?
+        } else {
+            Kubernetes::NotObserved
+        },
+        relations,
+        unit_address,
+        unit_status,
+        app_status,
+        recorded_workload_version: None,
+    })
+}
+
+/// A status the charm can set, as the reconcile compares it (`unknown` and Juju's own are none).
+fn status_value(info: &juju::tool::status::StatusInfo) -> Option<StatusValue> {
+    let kind = match info.status {
+        Status::Active => StatusKind::Active,
+        Status::Blocked => StatusKind::Blocked,
+        Status::Waiting => StatusKind::Waiting,
+        Status::Maintenance => StatusKind::Maintenance,
+        _ => return None,
+    };
+    Some(StatusValue::new(kind, info.message.clone()))
+}
+
+fn container(io: &Io) -> Container {
+    let Ok(plan) = io.pebble.plan() else {
+        return Container::default();
+    };
+    let service_running = io
+        .pebble
+        .services(&[SERVICE])
+        .ok()
+        .and_then(|services| services.into_iter().find(|s| s.name == SERVICE))
+        .is_some_and(|service| service.is_running());
+    let workload_version = if service_running {
+        match io.api_get("/version") {
+            crate::action::ApiResponse::Ok(body) => serde_json::from_slice::<Value>(&body)
+                .ok()
+                .and_then(|v| v.get("version").and_then(Value::as_str).map(str::to_owned)),
+            _ => None,
+        }
+    } else {
+        None
+    };
+    Container {
+        can_connect: true,
+        plan,
+        service_running,
+        workload_version,
+    }
+}
+
+fn kubernetes(io: &Io) -> Result<Kubernetes, ObserveError> {
+    let api = io.kubernetes()?;
+    match io.runtime.block_on(objects(&api, &io.env.app)) {
+        Ok(objects) => Ok(Kubernetes::Observed(objects)),
+        Err(juju::k8s::Error::NotTrusted { .. }) => Ok(Kubernetes::Forbidden),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn objects(api: &KubeApi, app: &str) -> Result<KubernetesObjects, juju::k8s::Error> {
+    let mut config_maps = BTreeMap::new();
+    for name in [ACCESS_RULES_CONFIG_MAP, OATHKEEPER_CONFIG_MAP] {
+        if let Some(found) = api.get_config_map(name).await? {
+            config_maps.insert(
+                name.to_owned(),
+                ConfigMap {
+                    labels: found.metadata.labels.unwrap_or_default(),
+                    data: found.data.unwrap_or_default(),
+                },
+            );
+        }
+    }
+    let statefulset = api
+        .get_stateful_set(app)
+        .await?
+        .map(|set| pod_template(&set))
+        .unwrap_or_default();
+    let service_ports = api
+        .get_service(app)
+        .await?
+        .and_then(|service| service.spec)
+        .and_then(|spec| spec.ports)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|port| {
+            Some(ServicePort {
+                name: port.name?,
+                port: u16::try_from(port.port).ok()?,
+            })
+        })
+        .collect();
+    Ok(KubernetesObjects {
+        config_maps,
+        statefulset,
+        service_ports,
+    })
+}
+
+/// The ConfigMap volumes of the pod template and the workload container's mounts.
+fn pod_template(set: &k8s_openapi::api::apps::v1::StatefulSet) -> PodTemplate {
+    let Some(spec) = set.spec.as_ref().and_then(|s| s.template.spec.as_ref()) else {
+        return PodTemplate::default();
+    };
+    let volumes = spec
+        .volumes
+        .iter()
+        .flatten()
+        .filter_map(|volume| {
+            Some(Volume {
+                name: volume.name.clone(),
+                config_map: volume.config_map.as_ref()?.name.clone(),
+            })
+        })
+        .collect();
+    let mounts = spec
+        .containers
+        .iter()
+        .filter(|c| c.name == CONTAINER)
+        .flat_map(|c| c.volume_mounts.iter().flatten())
+        .map(|mount| VolumeMount {
+            name: mount.name.clone(),
+            mount_path: mount.mount_path.clone(),
+            read_only: mount.read_only.unwrap_or(false),
+        })
+        .collect();
+    PodTemplate { volumes, mounts }
+}
+
+fn unit_address(io: &Io) -> Result<UnitAddress, ObserveError> {
+    let network = io.tools.network_get(ingress::ENDPOINT, None)?;
+    let ip = network
+        .ingress_addresses
+        .first()
+        .cloned()
+        .unwrap_or_default();
+    let env = &io.env;
+    let host = format!(
+        "{}-{}.{}-endpoints.{}.svc.cluster.local",
+        env.app, env.unit_number, env.app, env.model_name
+    );
+    Ok(UnitAddress { host, ip })
+}
+
+/// The relation being broken in this hook, which Juju still lists on some versions.
+fn breaking(io: &Io) -> Option<u64> {
+    match &io.env.event {
+        Event::Relation {
+            hook: RelationHook::Broken,
+            id,
+            ..
+        } => Some(*id),
+        _ => None,
+    }
+}
+
+fn relations(io: &Io, leader: bool) -> Result<Relations, ObserveError> {
+    let read = |endpoint: &str| -> Result<Vec<Relation>, ObserveError> {
+        let mut found = Vec::new();
+        for id in io.tools.relation_ids(endpoint)? {
+            if Some(id.id) == breaking(io) {
+                continue;
+            }
+            found.push(relation(io, &id, endpoint == peer::ENDPOINT || leader)?);
+        }
+        Ok(found)
+    };
+    Ok(Relations {
+        auth_proxy: read(auth_proxy::ENDPOINT)?,
+        forward_auth: read(forward_auth::ENDPOINT)?,
+        oathkeeper_info: read(oathkeeper_info::ENDPOINT)?,
+        kratos_info: read(kratos_info::ENDPOINT)?.into_iter().next(),
+        ingress: read(ingress::ENDPOINT)?.into_iter().next(),
+        peer: read(peer::ENDPOINT)?.into_iter().next(),
+    })
+}
+
+fn relation(io: &Io, id: &RelationId, read_own_app: bool) -> Result<Relation, ObserveError> {
+    let tools = &io.tools;
+    let remote_app = tools.relation_remote_app(id)?;
+    let remote_units = tools.relation_list(id)?;
+    // A peer relation's remote app is this app: its bag is the shared one.
+    let remote_app_data = if remote_app == io.env.app {
+        BTreeMap::new()
+    } else {
+        tools.relation_get(id, &remote_app)?
+    };
+    let local_app_data = if read_own_app {
+        tools.relation_get(id, &io.env.app)?
+    } else {
+        BTreeMap::new()
+    };
+    let local_unit_data = tools.relation_get(id, &io.env.unit)?;
+    Ok(Relation {
+        id: id.id,
+        remote_app,
+        remote_units,
+        remote_app_data,
+        local_app_data,
+        local_unit_data,
+    })
+}

@@ -1,0 +1,350 @@
+//! `plan(&Snapshot, &Desired) -> Effects`: only what differs, so a repeated hook only reads.
+
+use std::collections::BTreeMap;
+
+use juju::pebble::layer::Layer;
+use serde::{Deserialize, Serialize};
+
+use crate::desired::{
+    ACCESS_RULES_CONFIG_MAP, ConfigMap, DatabagWrite, Desired, OATHKEEPER_CONFIG_MAP, PodTemplate,
+    Scope, ServicePort,
+};
+use crate::relation::{
+    Databag, auth_proxy, forward_auth, ingress, kratos_info, oathkeeper_info, peer,
+};
+use crate::snapshot::{Kubernetes, Relation, Snapshot};
+use crate::status::StatusValue;
+use crate::workload;
+
+/// One change to the world.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Effect {
+    /// Create a ConfigMap (it does not exist).
+    CreateConfigMap {
+        /// Its name.
+        name: String,
+        /// Its labels and data.
+        config_map: ConfigMap,
+    },
+    /// Patch a ConfigMap's data: set these keys, delete those. A patch, not a replace, so keys
+    /// other charms write concurrently survive.
+    PatchConfigMap {
+        /// Its name.
+        name: String,
+        /// Keys to set.
+        set: BTreeMap<String, String>,
+        /// Keys to delete.
+        remove: Vec<String>,
+    },
+    /// Delete a ConfigMap (teardown); a ConfigMap already gone is not an error.
+    DeleteConfigMap {
+        /// Its name.
+        name: String,
+    },
+    /// Strategic-merge patch of the StatefulSet's pod template (spec §4.6).
+    PatchStatefulSet {
+        /// The volumes and mounts to have.
+        template: PodTemplate,
+    },
+    /// Set the Service's ports (spec §4.2 item 9).
+    PatchService {
+        /// The ports.
+        ports: Vec<ServicePort>,
+    },
+    /// `relation-set`: set keys and delete keys (an empty value deletes).
+    SetRelationData {
+        /// The endpoint.
+        endpoint: String,
+        /// The relation id.
+        relation_id: u64,
+        /// App (`--app`) or unit databag.
+        scope: Scope,
+        /// Keys to set.
+        set: Databag,
+        /// Keys to delete.
+        unset: Vec<String>,
+    },
+    /// Add our layer with `combine: true`.
+    AddLayer {
+        /// The layer label.
+        label: String,
+        /// The layer.
+        layer: Layer,
+    },
+    /// `replan`: start or restart services whose plan changed.
+    Replan,
+    /// `status-set`.
+    SetUnitStatus(StatusValue),
+    /// `status-set --application`.
+    SetAppStatus(StatusValue),
+    /// `application-version-set`, then record the version in the unit's local state.
+    SetWorkloadVersion(String),
+}
+
+impl Effect {
+    /// Whether only the leader may apply this effect.
+    pub fn is_leader_only(&self) -> bool {
+        match self {
+            Effect::CreateConfigMap { .. }
+            | Effect::PatchConfigMap { .. }
+            | Effect::DeleteConfigMap { .. }
+            | Effect::PatchStatefulSet { .. }
+            | Effect::PatchService { .. }
+            | Effect::SetAppStatus(_) => true,
+            Effect::SetRelationData { scope, .. } => *scope == Scope::App,
+            Effect::AddLayer { .. }
+            | Effect::Replan
+            | Effect::SetUnitStatus(_)
+            | Effect::SetWorkloadVersion(_) => false,
+        }
+    }
+}
+
+/// The effects of one hook, in the order to apply them: Kubernetes objects first (the
+/// workload reads them), then the workload, then relation data, then statuses.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Effects {
+    /// The effects, in order.
+    pub items: Vec<Effect>,
+}
+
+impl Effects {
+    /// True when the hook only read.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+}
+
+/// Our relation of `endpoint` with id `relation_id`, if the snapshot has it.
+pub fn find_relation<'a>(
+    snapshot: &'a Snapshot,
+    endpoint: &str,
+    relation_id: u64,
+) -> Option<&'a Relation> {
+    let r = &snapshot.relations;
+    let many: &[Relation] = match endpoint {
+        auth_proxy::ENDPOINT => &r.auth_proxy,
+        forward_auth::ENDPOINT => &r.forward_auth,
+        oathkeeper_info::ENDPOINT => &r.oathkeeper_info,
+        kratos_info::ENDPOINT => r.kratos_info.as_slice(),
+        ingress::ENDPOINT => r.ingress.as_slice(),
+        peer::ENDPOINT => r.peer.as_slice(),
+        _ => &[],
+    };
+    many.iter().find(|rel| rel.id == relation_id)
+}
+
+fn find_relation_mut<'a>(
+    snapshot: &'a mut Snapshot,
+    endpoint: &str,
+    relation_id: u64,
+) -> Option<&'a mut Relation> {
+    let r = &mut snapshot.relations;
+    let many: &mut [Relation] = match endpoint {
+        auth_proxy::ENDPOINT => &mut r.auth_proxy,
+        forward_auth::ENDPOINT => &mut r.forward_auth,
+        oathkeeper_info::ENDPOINT => &mut r.oathkeeper_info,
+        kratos_info::ENDPOINT => r.kratos_info.as_mut_slice(),
+        ingress::ENDPOINT => r.ingress.as_mut_slice(),
+        peer::ENDPOINT => r.peer.as_mut_slice(),
+        _ => &mut [],
+    };
+    many.iter_mut().find(|rel| rel.id == relation_id)
+}
+
+fn databag_effect(snapshot: &Snapshot, write: &DatabagWrite) -> Option<Effect> {
+    let relation = find_relation(snapshot, &write.endpoint, write.relation_id)?;
+    let current = match write.scope {
+        Scope::App => &relation.local_app_data,
+        Scope::Unit => &relation.local_unit_data,
+    };
+    let set: Databag = write
+        .data
+        .iter()
+        .filter(|(k, v)| current.get(*k) != Some(*v))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let unset: Vec<String> = current
+        .keys()
+        .filter(|k| write.ownership.owns(k) && !write.data.contains_key(*k))
+        .cloned()
+        .collect();
+    (!set.is_empty() || !unset.is_empty()).then(|| Effect::SetRelationData {
+        endpoint: write.endpoint.clone(),
+        relation_id: write.relation_id,
+        scope: write.scope,
+        set,
+        unset,
+    })
+}
+
+/// Computes the effects that turn the snapshot into the desired state.
+pub fn plan(snapshot: &Snapshot, desired: &Desired) -> Effects {
+    let mut items = Vec::new();
+    let kube = desired.leader.as_ref().and_then(|l| l.kubernetes.as_ref());
+    if let (Some(kube), Kubernetes::Observed(objects)) = (kube, &snapshot.kubernetes) {
+        for (name, wanted) in &kube.config_maps {
+            match objects.config_maps.get(name) {
+                None => items.push(Effect::CreateConfigMap {
+                    name: name.clone(),
+                    config_map: wanted.clone(),
+                }),
+                Some(current) => {
+                    let set: BTreeMap<String, String> = wanted
+                        .data
+                        .iter()
+                        .filter(|(k, v)| current.data.get(*k) != Some(*v))
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect();
+                    let remove: Vec<String> = current
+                        .data
+                        .keys()
+                        .filter(|k| !wanted.data.contains_key(*k))
+                        .cloned()
+                        .collect();
+                    if !set.is_empty() || !remove.is_empty() {
+                        items.push(Effect::PatchConfigMap {
+                            name: name.clone(),
+                            set,
+                            remove,
+                        });
+                    }
+                }
+            }
+        }
+        if !objects.statefulset.contains(&kube.statefulset) {
+            items.push(Effect::PatchStatefulSet {
+                template: kube.statefulset.clone(),
+            });
+        }
+        if objects.service_ports != kube.service_ports {
+            items.push(Effect::PatchService {
+                ports: kube.service_ports.clone(),
+            });
+        }
+    }
+    if let Some(layer) = &desired.layer {
+        if !workload::is_planned(&snapshot.container.plan) {
+            items.push(Effect::AddLayer {
+                label: workload::LAYER_LABEL.to_owned(),
+                layer: layer.clone(),
+            });
+            items.push(Effect::Replan);
+        } else if !snapshot.container.service_running {
+            items.push(Effect::Replan);
+        }
+    }
+    let app_writes = desired.leader.iter().flat_map(|l| &l.app_relation_data);
+    for write in desired.unit_relation_data.iter().chain(app_writes) {
+        items.extend(databag_effect(snapshot, write));
+    }
+    if snapshot.unit_status.as_ref() != Some(&desired.unit_status) {
+        items.push(Effect::SetUnitStatus(desired.unit_status.clone()));
+    }
+    let app_status = desired.leader.as_ref().map(|l| &l.app_status);
+    if let Some(status) = app_status.filter(|s| snapshot.app_status.as_ref() != Some(*s)) {
+        items.push(Effect::SetAppStatus(status.clone()));
+    }
+    let version = desired.workload_version.as_ref();
+    if let Some(version) =
+        version.filter(|v| snapshot.recorded_workload_version.as_ref() != Some(*v))
+    {
+        items.push(Effect::SetWorkloadVersion(version.clone()));
+    }
+    Effects { items }
+}
+
+/// The effects of the `remove` hook: the leader deletes the ConfigMaps it manages that exist
+/// (upstream fails the hook when one is already gone, spec §8.2 item 12). Nothing on a
+/// non-leader or when Kubernetes was not readable.
+pub fn teardown(snapshot: &Snapshot) -> Effects {
+    let mut items = Vec::new();
+    if let (true, Kubernetes::Observed(objects)) = (snapshot.leader, &snapshot.kubernetes) {
+        for name in [ACCESS_RULES_CONFIG_MAP, OATHKEEPER_CONFIG_MAP] {
+            if objects.config_maps.contains_key(name) {
+                items.push(Effect::DeleteConfigMap {
+                    name: name.to_owned(),
+                });
+            }
+        }
+    }
+    Effects { items }
+}
+
+/// The snapshot as it would be observed after `effects` applied successfully. The harness and
+/// the idempotence tests use it; the shell never does.
+pub fn simulate(snapshot: &Snapshot, effects: &Effects) -> Snapshot {
+    let mut next = snapshot.clone();
+    for effect in &effects.items {
+        match effect {
+            Effect::CreateConfigMap { name, config_map } => {
+                if let Kubernetes::Observed(objects) = &mut next.kubernetes {
+                    objects.config_maps.insert(name.clone(), config_map.clone());
+                }
+            }
+            Effect::PatchConfigMap { name, set, remove } => {
+                if let Kubernetes::Observed(objects) = &mut next.kubernetes {
+                    let cm = objects.config_maps.entry(name.clone()).or_default();
+                    cm.data.extend(set.clone());
+                    for key in remove {
+                        cm.data.remove(key);
+                    }
+                }
+            }
+            Effect::DeleteConfigMap { name } => {
+                if let Kubernetes::Observed(objects) = &mut next.kubernetes {
+                    objects.config_maps.remove(name);
+                }
+            }
+            Effect::PatchStatefulSet { template } => {
+                if let Kubernetes::Observed(objects) = &mut next.kubernetes {
+                    let current = &mut objects.statefulset;
+                    for v in &template.volumes {
+                        if !current.volumes.contains(v) {
+                            current.volumes.push(v.clone());
+                        }
+                    }
+                    for m in &template.mounts {
+                        if !current.mounts.contains(m) {
+                            current.mounts.push(m.clone());
+                        }
+                    }
+                }
+            }
+            Effect::PatchService { ports } => {
+                if let Kubernetes::Observed(objects) = &mut next.kubernetes {
+                    objects.service_ports = ports.clone();
+                }
+            }
+            Effect::SetRelationData {
+                endpoint,
+                relation_id,
+                scope,
+                set,
+                unset,
+            } => {
+                if let Some(relation) = find_relation_mut(&mut next, endpoint, *relation_id) {
+                    let bag = match scope {
+                        Scope::App => &mut relation.local_app_data,
+                        Scope::Unit => &mut relation.local_unit_data,
+                    };
+                    bag.extend(set.clone());
+                    for key in unset {
+                        bag.remove(key);
+                    }
+                }
+            }
+            Effect::AddLayer { layer, .. } => next.container.plan.combine(layer),
+            Effect::Replan => next.container.service_running = true,
+            Effect::SetUnitStatus(status) => next.unit_status = Some(status.clone()),
+            Effect::SetAppStatus(status) => next.app_status = Some(status.clone()),
+            Effect::SetWorkloadVersion(version) => {
+                next.recorded_workload_version = Some(version.clone());
+            }
+        }
+    }
+    next
+}
+
+#[cfg(test)]
+mod tests;

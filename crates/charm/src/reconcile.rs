@@ -1,0 +1,382 @@
+//! `reconcile(&Snapshot) -> Desired`: pure, total, never fails.
+//!
+//! Reads no environment, no clock, does no I/O and never sees the hook name. Bad or missing
+//! inputs become statuses (see [`crate::status`]) plus whatever desired state can still be
+//! computed. Leader-only state is computed only when `snapshot.leader`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::desired::{
+    ACCESS_RULES_CONFIG_MAP, ACCESS_RULES_VOLUME, ADMIN_UI_RULES_KEY, API_PORT_NAME, CONFIG_VOLUME,
+    ConfigMap, DatabagWrite, Desired, KubernetesDesired, LABEL_APP_NAME, LABEL_MANAGED_BY,
+    LeaderDesired, MANAGED_BY_JUJU, METRICS_PORT_NAME, OATHKEEPER_CONFIG_KEY,
+    OATHKEEPER_CONFIG_MAP, Ownership, PodTemplate, Scope, ServicePort, Volume, VolumeMount,
+};
+use crate::relation::auth_proxy::{self, AuthProxyConfig};
+use crate::relation::forward_auth::{self, ForwardAuthConfig};
+use crate::relation::ingress::{self, IngressRequest};
+use crate::relation::kratos_info::{self, KratosInfo};
+use crate::relation::oathkeeper_info::{self, OathkeeperInfo};
+use crate::relation::{FieldError, peer};
+use crate::rules::{self, RuleFile};
+use crate::snapshot::{Kubernetes, KubernetesObjects, Snapshot};
+use crate::status::{self, StatusValue};
+use crate::workload::{self, API_PORT, METRICS_PORT};
+
+/// One auth-proxy requirer, parsed.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct AuthProxyApp {
+    /// The relation id.
+    pub relation_id: u64,
+    /// The requirer app.
+    pub app: String,
+    /// `Ok(None)`: nothing written yet; `Ok(Some)`: its config and rules files; `Err`: why its
+    /// rules are not published.
+    pub state: Result<Option<(AuthProxyConfig, Vec<RuleFile>)>, FieldError>,
+}
+
+/// What the snapshot's relations mean, parsed once for the desired state and the status.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Facts {
+    /// Every auth-proxy relation.
+    pub auth_proxy: Vec<AuthProxyApp>,
+    /// Apps to protect: every requirer that wrote data, valid or not, so that an app whose
+    /// data is invalid stays behind the proxy (and is denied) rather than exposed. Sorted.
+    pub app_names: Vec<String>,
+    /// The union of valid requirers' headers, sorted.
+    pub headers: Vec<String>,
+    /// Kratos' endpoints, when related with valid data.
+    pub kratos: Option<KratosInfo>,
+    /// Our ingress URL, when Traefik gave one.
+    pub ingress_url: Option<String>,
+    /// Traefik's `ingress_app_names` per forward-auth relation (`None`: not written yet).
+    pub traefik: Vec<Option<Vec<String>>>,
+    /// Invalid databags of other endpoints: (endpoint, remote app) and the error.
+    pub invalid_other: Vec<((&'static str, String), FieldError)>,
+}
+
+impl Facts {
+    /// Parses the snapshot's relations.
+    pub(crate) fn gather(snapshot: &Snapshot) -> Facts {
+        let mut facts = Facts::default();
+        let mut app_names = BTreeSet::new();
+        let mut headers = BTreeSet::new();
+        for relation in &snapshot.relations.auth_proxy {
+            let app = relation.remote_app.clone();
+            let state = auth_proxy::parse(&relation.remote_app_data).and_then(|parsed| {
+                parsed
+                    .map(|config| {
+                        let files = rules::render_rules(&app, &config)?;
+                        Ok((config, files))
+                    })
+                    .transpose()
+            });
+            if !relation.remote_app_data.is_empty() {
+                app_names.insert(app.clone());
+            }
+            if let Ok(Some((config, _))) = &state {
+                headers.extend(config.headers.iter().cloned());
+            }
+            facts.auth_proxy.push(AuthProxyApp {
+                relation_id: relation.id,
+                app,
+                state,
+            });
+        }
+        facts.app_names = app_names.into_iter().collect();
+        facts.headers = headers.into_iter().collect();
+        if let Some(relation) = &snapshot.relations.kratos_info {
+            match kratos_info::parse(&relation.remote_app_data) {
+                Ok(info) => facts.kratos = info,
+                Err(e) => facts
+                    .invalid_other
+                    .push(((kratos_info::ENDPOINT, relation.remote_app.clone()), e)),
+            }
+        }
+        if let Some(relation) = &snapshot.relations.ingress {
+            match ingress::parse_provider(&relation.remote_app_data) {
+                Ok(url) => facts.ingress_url = url,
+                Err(e) => facts
+                    .invalid_other
+                    .push(((ingress::ENDPOINT, relation.remote_app.clone()), e)),
+            }
+        }
+        for relation in &snapshot.relations.forward_auth {
+            match forward_auth::parse_requirer(&relation.remote_app_data) {
+                Ok(names) => facts.traefik.push(names),
+                Err(e) => facts
+                    .invalid_other
+                    .push(((forward_auth::ENDPOINT, relation.remote_app.clone()), e)),
+            }
+        }
+        facts
+    }
+
+    /// The first protected app (by name) that a forward-auth requirer does not route, as a
+    /// list membership test on the decoded `ingress_app_names`.
+    // Differs from upstream: upstream tests for a substring of the JSON text, so `app` counts
+    // as routed when only `app-2` is.
+    pub(crate) fn unrouted_app(&self) -> Option<&str> {
+        self.traefik.iter().find_map(|names| {
+            let names = names.as_deref().unwrap_or(&[]);
+            self.app_names
+                .iter()
+                .find(|app| !names.contains(app))
+                .map(String::as_str)
+        })
+    }
+
+    /// Whether Traefik routes every protected app through us.
+    pub(crate) fn forward_auth_ready(&self) -> bool {
+        !self.traefik.is_empty()
+            && !self.app_names.is_empty()
+            && self.traefik.iter().all(Option::is_some)
+            && self.unrouted_app().is_none()
+    }
+
+    fn valid_files(&self) -> impl Iterator<Item = (&AuthProxyApp, &[RuleFile])> {
+        self.auth_proxy.iter().filter_map(|app| match &app.state {
+            Ok(Some((_, files))) => Some((app, files.as_slice())),
+            _ => None,
+        })
+    }
+}
+
+/// Computes the desired state from the snapshot.
+pub fn reconcile(snapshot: &Snapshot) -> Desired {
+    let facts = Facts::gather(snapshot);
+    let unit_status = status::compute(snapshot, &facts);
+    let mut unit_relation_data = Vec::new();
+    if let (Some(relation), Some(address)) = (&snapshot.relations.ingress, &snapshot.unit_address) {
+        unit_relation_data.push(DatabagWrite {
+            endpoint: ingress::ENDPOINT.to_owned(),
+            relation_id: relation.id,
+            scope: Scope::Unit,
+            data: ingress::render_unit(&address.host, &address.ip),
+            ownership: Ownership::All,
+        });
+    }
+    // The one leader guard: nothing below is computed on a non-leader.
+    let leader = snapshot
+        .leader
+        .then(|| leader_desired(snapshot, &facts, &unit_status));
+    Desired {
+        layer: snapshot.container.can_connect.then(workload::layer),
+        unit_relation_data,
+        unit_status,
+        workload_version: snapshot.container.workload_version.clone(),
+        leader,
+    }
+}
+
+/// The scheme of our addresses. TLS (the `certificates` relation) comes with a later issue,
+/// so it is `http` for now whatever `dev` says.
+fn scheme(snapshot: &Snapshot) -> &'static str {
+    workload::scheme(false, snapshot.config.dev)
+}
+
+fn leader_desired(snapshot: &Snapshot, facts: &Facts, status: &StatusValue) -> LeaderDesired {
+    let host = workload::service_host(&snapshot.app, &snapshot.model);
+    let scheme = scheme(snapshot);
+    let mut app_relation_data = Vec::new();
+    let mut write = |endpoint: &str, relation_id: u64, data, ownership| {
+        app_relation_data.push(DatabagWrite {
+            endpoint: endpoint.to_owned(),
+            relation_id,
+            scope: Scope::App,
+            data,
+            ownership,
+        });
+    };
+    let forward_auth_config = ForwardAuthConfig {
+        decisions_address: format!(
+            "{scheme}://{host}:{API_PORT}{}",
+            forward_auth::DECISIONS_PATH
+        ),
+        app_names: facts.app_names.clone(),
+        headers: facts.headers.clone(),
+    };
+    for relation in &snapshot.relations.forward_auth {
+        write(
+            forward_auth::ENDPOINT,
+            relation.id,
+            forward_auth::render(&forward_auth_config),
+            Ownership::All,
+        );
+    }
+    let info = OathkeeperInfo {
+        public_endpoint: facts
+            .ingress_url
+            .clone()
+            .unwrap_or_else(|| format!("{scheme}://{host}:{API_PORT}")),
+        rules_configmap_name: ACCESS_RULES_CONFIG_MAP.to_owned(),
+        configmaps_namespace: snapshot.model.clone(),
+    };
+    for relation in &snapshot.relations.oathkeeper_info {
+        write(
+            oathkeeper_info::ENDPOINT,
+            relation.id,
+            oathkeeper_info::render(&info),
+            Ownership::All,
+        );
+    }
+    if let Some(relation) = &snapshot.relations.ingress {
+        let request = IngressRequest {
+            model: snapshot.model.clone(),
+            name: snapshot.app.clone(),
+            port: API_PORT,
+            strip_prefix: true,
+        };
+        write(
+            ingress::ENDPOINT,
+            relation.id,
+            ingress::render_app(&request),
+            Ownership::All,
+        );
+    }
+    if let Some(relation) = &snapshot.relations.peer {
+        let bookkeeping = facts
+            .valid_files()
+            .map(|(app, files)| {
+                let names: Vec<String> = files.iter().map(|f| f.name.clone()).collect();
+                (
+                    peer::auth_proxy_key(app.relation_id),
+                    peer::render_filenames(&names),
+                )
+            })
+            .collect();
+        write(
+            peer::ENDPOINT,
+            relation.id,
+            bookkeeping,
+            Ownership::Prefix(peer::AUTH_PROXY_KEY_PREFIX.to_owned()),
+        );
+    }
+    let kubernetes = match &snapshot.kubernetes {
+        Kubernetes::Observed(objects) => Some(kubernetes_desired(snapshot, objects, facts)),
+        Kubernetes::NotObserved | Kubernetes::Forbidden => None,
+    };
+    LeaderDesired {
+        kubernetes,
+        app_relation_data,
+        app_status: status.clone(),
+    }
+}
+
+fn labels(app: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (LABEL_APP_NAME.to_owned(), app.to_owned()),
+        (LABEL_MANAGED_BY.to_owned(), MANAGED_BY_JUJU.to_owned()),
+    ])
+}
+
+/// The rules ConfigMap keeps keys other charms wrote (e.g. the admin UI's), drops every rules
+/// file this charm generated (recorded in the peer databag, or named like one), then adds the
+/// files of every valid requirer.
+fn access_rules_data(
+    snapshot: &Snapshot,
+    objects: &KubernetesObjects,
+    facts: &Facts,
+) -> BTreeMap<String, String> {
+    let recorded: BTreeSet<String> = snapshot
+        .relations
+        .peer
+        .iter()
+        .flat_map(|p| peer::recorded_filenames(&p.local_app_data).into_values())
+        .flatten()
+        .collect();
+    let mut data: BTreeMap<String, String> = objects
+        .config_maps
+        .get(ACCESS_RULES_CONFIG_MAP)
+        .map(|cm| {
+            cm.data
+                .iter()
+                .filter(|(k, _)| !recorded.contains(*k) && !rules::is_generated_file_name(k))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        })
+        .unwrap_or_default();
+    for (_, files) in facts.valid_files() {
+        for file in files {
+            data.insert(file.name.clone(), file.to_json());
+        }
+    }
+    if !snapshot.relations.oathkeeper_info.is_empty() {
+        data.entry(ADMIN_UI_RULES_KEY.to_owned()).or_default();
+    }
+    data
+}
+
+fn kubernetes_desired(
+    snapshot: &Snapshot,
+    objects: &KubernetesObjects,
+    facts: &Facts,
+) -> KubernetesDesired {
+    let rules_data = access_rules_data(snapshot, objects, facts);
+    let config = workload::render_config(&workload::ConfigInputs {
+        kratos: facts.kratos.as_ref(),
+        rule_files: rules_data.keys().map(String::as_str).collect(),
+        headers: facts.headers.iter().map(String::as_str).collect(),
+    });
+    let config_maps = BTreeMap::from([
+        (
+            ACCESS_RULES_CONFIG_MAP.to_owned(),
+            ConfigMap {
+                labels: labels(&snapshot.app),
+                data: rules_data,
+            },
+        ),
+        (
+            OATHKEEPER_CONFIG_MAP.to_owned(),
+            ConfigMap {
+                labels: labels(&snapshot.app),
+                data: BTreeMap::from([(OATHKEEPER_CONFIG_KEY.to_owned(), config)]),
+            },
+        ),
+    ]);
+    KubernetesDesired {
+        config_maps,
+        statefulset: statefulset(),
+        service_ports: vec![
+            ServicePort {
+                name: API_PORT_NAME.to_owned(),
+                port: API_PORT,
+            },
+            ServicePort {
+                name: METRICS_PORT_NAME.to_owned(),
+                port: METRICS_PORT,
+            },
+        ],
+    }
+}
+
+/// The volumes and mounts of spec §4.6.
+pub fn statefulset() -> PodTemplate {
+    PodTemplate {
+        volumes: vec![
+            Volume {
+                name: CONFIG_VOLUME.to_owned(),
+                config_map: OATHKEEPER_CONFIG_MAP.to_owned(),
+            },
+            Volume {
+                name: ACCESS_RULES_VOLUME.to_owned(),
+                config_map: ACCESS_RULES_CONFIG_MAP.to_owned(),
+            },
+        ],
+        mounts: vec![
+            VolumeMount {
+                name: CONFIG_VOLUME.to_owned(),
+                mount_path: workload::CONFIG_DIR.to_owned(),
+                read_only: true,
+            },
+            VolumeMount {
+                name: ACCESS_RULES_VOLUME.to_owned(),
+                mount_path: workload::ACCESS_RULES_DIR.to_owned(),
+                read_only: true,
+            },
+        ],
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,132 @@
+//! The snapshot: everything one hook knows about the world, as plain data.
+//!
+//! The I/O shell fills it (hook tools, Pebble, Kubernetes) before [`crate::reconcile`] runs;
+//! nothing else is read afterwards. Remote databags stay raw here: [`crate::relation`] parses
+//! them, so a bad databag becomes a status naming the field rather than a failed observe.
+//! A relation that is being broken is left out by the shell.
+
+use std::collections::BTreeMap;
+
+use juju::pebble::layer::Layer;
+use serde::{Deserialize, Serialize};
+
+use crate::desired::{ConfigMap, PodTemplate, ServicePort};
+use crate::relation::Databag;
+use crate::status::StatusValue;
+
+/// Everything `reconcile` and `plan` read.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// The Juju model name (also the Kubernetes namespace).
+    pub model: String,
+    /// This application's name.
+    pub app: String,
+    /// This unit's name, `<app>/<n>`.
+    pub unit: String,
+    /// Whether this unit is the leader (`is-leader`).
+    pub leader: bool,
+    /// Charm config (`config-get`).
+    pub config: CharmConfig,
+    /// The workload container as Pebble reports it.
+    pub container: Container,
+    /// The Kubernetes objects the charm manages.
+    pub kubernetes: Kubernetes,
+    /// Every relation, by endpoint.
+    pub relations: Relations,
+    /// This unit's address for the ingress unit databag, when known (`network-get ingress`).
+    pub unit_address: Option<UnitAddress>,
+    /// This unit's current status (`status-get`).
+    pub unit_status: Option<StatusValue>,
+    /// The application's current status (`status-get --application`; leader only).
+    pub app_status: Option<StatusValue>,
+    /// The workload version this unit last set (kept in the unit's local state, since Juju
+    /// cannot read it back).
+    pub recorded_workload_version: Option<String>,
+}
+
+/// The charm's config options (config.yaml).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CharmConfig {
+    /// `dev`: serve plain HTTP even when TLS is available (spec §2).
+    pub dev: bool,
+}
+
+/// The `oathkeeper` workload container.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Container {
+    /// Whether Pebble answered.
+    pub can_connect: bool,
+    /// Pebble's current plan (empty when Pebble is unreachable).
+    pub plan: Layer,
+    /// Whether the `oathkeeper` service is active.
+    pub service_running: bool,
+    /// The version the workload reports, when it answered.
+    pub workload_version: Option<String>,
+}
+
+/// What the Kubernetes API showed, or why it showed nothing.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub enum Kubernetes {
+    /// Not read in this hook (e.g. a non-leader, which manages no Kubernetes objects).
+    #[default]
+    NotObserved,
+    /// The API answered 403: the application was deployed without `--trust`.
+    Forbidden,
+    /// The objects as read.
+    Observed(KubernetesObjects),
+}
+
+/// The Kubernetes objects the charm manages, as read.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct KubernetesObjects {
+    /// ConfigMaps by name; an absent name does not exist.
+    pub config_maps: BTreeMap<String, ConfigMap>,
+    /// The application StatefulSet's pod template (volumes and the workload's mounts).
+    pub statefulset: PodTemplate,
+    /// The ports of the application's Service.
+    pub service_ports: Vec<ServicePort>,
+}
+
+/// A unit's address on a relation.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnitAddress {
+    /// Host name (Python's `socket.getfqdn()` in upstream).
+    pub host: String,
+    /// Ingress address.
+    pub ip: String,
+}
+
+/// One relation as seen from this unit.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Relation {
+    /// The relation id (`<endpoint>:<id>`).
+    pub id: u64,
+    /// The remote application (our own for the peer relation).
+    pub remote_app: String,
+    /// Remote units in scope.
+    pub remote_units: Vec<String>,
+    /// The remote application's databag.
+    pub remote_app_data: Databag,
+    /// Our application's databag (readable by the leader only; empty otherwise).
+    pub local_app_data: Databag,
+    /// Our unit's databag.
+    pub local_unit_data: Databag,
+}
+
+/// Every relation the charm reads, by endpoint. Relations of endpoints whose feature is not
+/// built yet (certificates, logging, tracing, metrics, dashboards) are not observed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Relations {
+    /// `auth-proxy` (provides; one per protected app).
+    pub auth_proxy: Vec<Relation>,
+    /// `forward-auth` (provides; Traefik).
+    pub forward_auth: Vec<Relation>,
+    /// `oathkeeper-info` (provides; e.g. the admin UI).
+    pub oathkeeper_info: Vec<Relation>,
+    /// `kratos-info` (requires, limit 1).
+    pub kratos_info: Option<Relation>,
+    /// `ingress` (requires).
+    pub ingress: Option<Relation>,
+    /// The peer relation `oathkeeper`.
+    pub peer: Option<Relation>,
+}

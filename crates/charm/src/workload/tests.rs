@@ -1,0 +1,154 @@
+use oathkeeper_core::config::{NoEnv, parse_config};
+
+use super::*;
+
+fn yaml(text: &str) -> serde_norway::Value {
+    serde_norway::from_str(text).unwrap()
+}
+
+/// Upstream's template rendered with Kratos, two rules files and three headers (spec §6.6).
+const SPEC_6_6: &str = r#"
+log: {level: info, format: json}
+serve:
+  api: {cors: {enabled: true, allowed_origins: ["*"]}}
+  prometheus: {port: 9000, metrics_path: /metrics/prometheus, metric_name_prefix: oathkeeper_}
+errors:
+  fallback: [www_authenticate, json]
+  handlers:
+    redirect:
+      enabled: true
+      config:
+        to: https://iam.example.com/self-service/login/browser
+        return_to_query_param: return_to
+        when: [{error: [unauthorized, forbidden], request: {header: {accept: [text/html]}}}]
+    www_authenticate:
+      enabled: true
+      config: {realm: unauthorized, when: [{error: [not_found, internal_server_error]}]}
+    json: {enabled: true}
+access_rules:
+  matching_strategy: regexp
+  repositories:
+    - file:///etc/config/access-rules/access-rules-requirer-allow.json
+    - file:///etc/config/access-rules/access-rules-requirer-deny.json
+authenticators:
+  anonymous: {enabled: true}
+  noop: {enabled: true}
+  cookie_session:
+    enabled: true
+    config:
+      check_session_url: http://kratos.iam.svc.cluster.local:4433/sessions/whoami
+      preserve_path: true
+      extra_from: "@this"
+      subject_from: "identity.id"
+      only: [ory_kratos_session]
+authorizers:
+  allow: {enabled: true}
+mutators:
+  noop: {enabled: true}
+  header:
+    enabled: true
+    config:
+      headers:
+        X-User: "{{ print .Subject }}"
+        X-Email: "{{ print .Extra.identity.traits.email }}"
+        X-Name: "{{ print .Extra.identity.traits.name }}"
+"#;
+
+fn kratos() -> KratosInfo {
+    KratosInfo {
+        sessions_endpoint: Some("http://kratos.iam.svc.cluster.local:4433/sessions/whoami".into()),
+        login_browser_endpoint: Some("https://iam.example.com/self-service/login/browser".into()),
+    }
+}
+
+#[test]
+fn spec_6_6_config_with_kratos_rules_and_three_headers() {
+    let kratos = kratos();
+    let rendered = render_config(&ConfigInputs {
+        kratos: Some(&kratos),
+        rule_files: vec![
+            "access-rules-requirer-allow.json",
+            "access-rules-requirer-deny.json",
+        ],
+        headers: vec!["X-Name", "X-Email", "X-User"],
+    });
+    assert_eq!(yaml(&rendered), yaml(SPEC_6_6));
+}
+
+#[test]
+fn spec_6_6_config_without_kratos_uses_the_defaults_and_omits_repositories() {
+    let rendered = yaml(&render_config(&ConfigInputs::default()));
+    let mut expected = yaml(SPEC_6_6);
+    let map = expected.as_mapping_mut().unwrap();
+    map["access_rules"] = yaml("{matching_strategy: regexp}");
+    map["errors"]["handlers"]["redirect"]["config"]["to"] = DEFAULT_LOGIN_URL.into();
+    map["authenticators"]["cookie_session"]["config"]["check_session_url"] =
+        DEFAULT_SESSIONS_URL.into();
+    map["mutators"]["header"]["config"]["headers"] = yaml(r#"{X-User: "{{ print .Subject }}"}"#);
+    assert_eq!(rendered, expected);
+}
+
+#[test]
+fn only_requested_headers_beyond_x_user_are_rendered() {
+    let rendered = yaml(&render_config(&ConfigInputs {
+        headers: vec!["X-Email"],
+        ..ConfigInputs::default()
+    }));
+    let headers = &rendered["mutators"]["header"]["config"]["headers"];
+    assert_eq!(
+        headers,
+        &yaml(
+            r#"{X-User: "{{ print .Subject }}", X-Email: "{{ print .Extra.identity.traits.email }}"}"#
+        )
+    );
+}
+
+#[test]
+fn rendered_config_loads_in_the_server() {
+    let kratos = kratos();
+    let rendered = render_config(&ConfigInputs {
+        kratos: Some(&kratos),
+        rule_files: vec!["admin_ui_rules.json", "access-rules-a-deny.json"],
+        headers: vec!["X-Email"],
+    });
+    let config = parse_config(&rendered, &NoEnv).unwrap();
+    assert_eq!(config.serve.api_port(), API_PORT);
+    assert_eq!(
+        config.access_rules.repositories,
+        [
+            "file:///etc/config/access-rules/admin_ui_rules.json",
+            "file:///etc/config/access-rules/access-rules-a-deny.json"
+        ]
+    );
+    parse_config(&render_config(&ConfigInputs::default()), &NoEnv).unwrap();
+}
+
+#[test]
+fn spec_4_8_layer() {
+    let expected = Layer::parse_yaml(
+        r#"
+summary: oathkeeper-operator layer
+description: pebble config layer for oathkeeper-operator
+services:
+  oathkeeper:
+    override: replace
+    summary: Oathkeeper Operator layer
+    command: oathkeeper serve -c /etc/config/oathkeeper/oathkeeper.yaml
+    startup: enabled
+checks:
+  alive:
+    override: replace
+    http: {url: "http://localhost:4456/health/alive"}
+"#,
+    )
+    .unwrap();
+    assert_eq!(layer(), expected);
+    layer().validate(LAYER_LABEL).unwrap();
+}
+
+#[test]
+fn scheme_is_https_only_with_tls_outside_dev_mode() {
+    assert_eq!(scheme(false, false), "http");
+    assert_eq!(scheme(true, true), "http");
+    assert_eq!(scheme(true, false), "https");
+}

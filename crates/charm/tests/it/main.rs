@@ -1,0 +1,8 @@
+//! State-transition tests: the built `oathkeeper-charm` binary runs as `dispatch` under the
+//! harness (fake hook tools, fake Pebble, fake Kubernetes API), hook by hook.
+
+// Test helpers outside #[test] functions unwrap too: a failed setup is a failed test.
+#![allow(clippy::unwrap_used, unreachable_pub)]
+
+mod hooks;
+mod support;

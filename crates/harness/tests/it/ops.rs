@@ -1,0 +1,184 @@
+//! Fidelity against the real client: a charm written with Python `ops` (from PyPI) runs under
+//! the harness and sees its config, relation data and leadership as ops expects; what it
+//! writes through ops lands in the output State.
+//!
+//! The interpreter is `$OPS_PYTHON` (`./test.sh` creates a venv with ops), else `python3`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use harness::{Context, Event, Relation, State, Status};
+use serde_json::{Map, Value, json};
+
+const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/ops-charm");
+
+fn python() -> String {
+    let python = std::env::var("OPS_PYTHON").unwrap_or_else(|_| "python3".to_owned());
+    let probe = Command::new(&python)
+        .args(["-c", "import ops"])
+        .output()
+        .unwrap_or_else(|error| panic!("cannot run {python}: {error}"));
+    assert!(
+        probe.status.success(),
+        "{python} cannot import ops: install it (`pip install ops==3.9.0`; ./test.sh does) \
+         or point OPS_PYTHON at an interpreter that has it"
+    );
+    python
+}
+
+/// The fixture copied to a scratch directory (ops keeps its state database in the charm
+/// directory), with a dispatch like charmcraft's that execs the given interpreter.
+fn ops_charm() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(Path::new(FIXTURE), dir.path());
+    let dispatch = dir.path().join("dispatch");
+    std::fs::write(
+        &dispatch,
+        format!(
+            "#!/bin/sh\nJUJU_DISPATCH_PATH=\"${{JUJU_DISPATCH_PATH:-$0}}\" PYTHONPATH=lib:venv \\\n  exec {} ./src/charm.py\n",
+            python()
+        ),
+    )
+    .unwrap();
+    let mut perms = std::fs::metadata(&dispatch).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+    std::fs::set_permissions(&dispatch, perms).unwrap();
+    dir
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+fn context(dir: &Path) -> Context {
+    Context::new(dir)
+        .unwrap()
+        .hook_tool(&PathBuf::from(env!("CARGO_BIN_EXE_fake-hook-tool")))
+}
+
+fn assert_no_tool_failed(outcome: &harness::Outcome) {
+    let failed: Vec<_> = outcome
+        .effects
+        .tool_calls
+        .iter()
+        .filter(|call| call.code != 0)
+        .collect();
+    assert!(failed.is_empty(), "tool calls failed: {failed:#?}");
+}
+
+#[test]
+fn ops_reads_config_sets_statuses_version_and_ports() {
+    let dir = ops_charm();
+    let state = State::default().leader(true).config("port", 9090);
+    let outcome = context(dir.path())
+        .run(&state, &Event::hook("config-changed"))
+        .unwrap();
+    assert!(outcome.succeeded(), "{}", outcome.stderr);
+    assert_no_tool_failed(&outcome);
+    assert_eq!(
+        outcome.state.unit_status,
+        Status::new("active", "hello on 9090")
+    );
+    assert_eq!(outcome.state.app_status, Status::new("active", "leading"));
+    assert_eq!(outcome.state.workload_version, "1.0");
+    assert_eq!(outcome.state.opened_ports, ["9090/tcp"]);
+    assert!(
+        outcome
+            .effects
+            .juju_log
+            .iter()
+            .any(|line| line.level == "INFO" && line.message == "configured hello on 9090"),
+        "{:#?}",
+        outcome.effects.juju_log
+    );
+}
+
+fn db_state(leader: bool) -> State {
+    State::default()
+        .leader(leader)
+        .relation(
+            Relation::new("db", 4, "pg")
+                .remote_app_data([("host", "pg.local")])
+                .remote_unit(0, [("user", "alice")]),
+        )
+        .relation(Relation {
+            remote_units: [(1, Default::default()), (2, Default::default())].into(),
+            ..Relation::new("replicas", 1, "probe")
+        })
+}
+
+#[test]
+fn ops_sees_relation_data_units_and_peers_and_writes_its_bags() {
+    let dir = ops_charm();
+    let event = Event::relation("db", "changed", 4).remote_unit("pg/0");
+    let outcome = context(dir.path()).run(&db_state(true), &event).unwrap();
+    assert!(outcome.succeeded(), "{}", outcome.stderr);
+    assert_no_tool_failed(&outcome);
+    let relation = outcome.state.find_relation(4).unwrap();
+    assert_eq!(relation.local_unit_data["seen"], "pg.local/alice");
+    assert_eq!(relation.local_app_data["database"], "app-db");
+    assert_eq!(
+        outcome.state.unit_status,
+        Status::new("waiting", "peers: ['probe/1', 'probe/2']; db units: 1")
+    );
+}
+
+#[test]
+fn ops_refuses_a_non_leader_app_write_and_nothing_lands() {
+    let dir = ops_charm();
+    let event = Event::relation("replicas", "changed", 1).remote_unit("probe/1");
+    let outcome = context(dir.path()).run(&db_state(false), &event).unwrap();
+    assert!(outcome.succeeded(), "{}", outcome.stderr);
+    assert_eq!(
+        outcome.state.unit_status,
+        Status::new("blocked", "refused: RelationDataAccessError")
+    );
+    assert!(
+        outcome
+            .state
+            .find_relation(1)
+            .unwrap()
+            .local_app_data
+            .is_empty()
+    );
+    let outcome = context(dir.path()).run(&db_state(true), &event).unwrap();
+    assert_eq!(
+        outcome.state.find_relation(1).unwrap().local_app_data["leader-says"],
+        "hi"
+    );
+}
+
+#[test]
+fn ops_actions_get_params_log_results_and_failures() {
+    let dir = ops_charm();
+    let mut params = Map::new();
+    params.insert("name".to_owned(), json!("ana"));
+    let outcome = context(dir.path())
+        .run(&State::default(), &Event::action("greet", params))
+        .unwrap();
+    assert!(outcome.succeeded(), "{}", outcome.stderr);
+    assert_no_tool_failed(&outcome);
+    assert_eq!(
+        Value::Object(outcome.effects.action_results.clone()),
+        json!({"greeting": {"text": "hello ana"}})
+    );
+    assert_eq!(outcome.effects.action_logs, ["greeting ana"]);
+    let mut params = Map::new();
+    params.insert("name".to_owned(), json!("nobody"));
+    let outcome = context(dir.path())
+        .run(&State::default(), &Event::action("greet", params))
+        .unwrap();
+    assert_eq!(
+        outcome.effects.action_failure.as_deref(),
+        Some("no one to greet")
+    );
+}

@@ -1,0 +1,243 @@
+//! A shell-script charm run through the real `fake-hook-tool` binary and agent socket: the
+//! environment Juju sets, tool calls over the socket, the transaction rule, actions, the CLI.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use harness::event::ActionCall;
+use harness::{Context, Event, Relation, State, Status};
+use serde_json::{Map, Value, json};
+
+const METADATA: &str = "name: demo
+containers: {web: {resource: img}}
+provides: {api: {interface: http}}
+requires: {db: {interface: pg, limit: 1}}
+";
+const CONFIG: &str = "options:\n  greeting: {type: string, default: hello}\n";
+const ACTIONS: &str = "greet: {params: {name: {type: string}}, required: [name]}\n";
+
+/// A charm whose dispatch is a shell script using the hook tools as any charm would.
+const DISPATCH: &str = r#"#!/bin/sh
+set -e
+case "$JUJU_DISPATCH_PATH" in
+hooks/install)
+    env | grep -E '^(JUJU_|CHARM_DIR)' | sort > env.txt
+    juju-log --log-level INFO -- "installing $JUJU_UNIT_NAME"
+    status-set --application=False maintenance -- installing
+    status-set --application=False active
+    ;;
+hooks/db-relation-changed)
+    host=$(relation-get --format=json --app - | sed 's/.*"host":"\([^"]*\)".*/\1/')
+    greeting=$(config-get greeting)
+    relation-set -r "$JUJU_RELATION_ID" --file - <<JSON
+{"seen-host": "$host", "greeting": "$greeting", "remote-unit": "$JUJU_REMOTE_UNIT"}
+JSON
+    if [ "$(is-leader --format=json)" = "true" ]; then
+        relation-set -r "$JUJU_RELATION_ID" --app database=app-db
+    fi
+    ;;
+hooks/config-changed)
+    relation-set -r db:1 --app lost=yes
+    open-port 8080/tcp
+    status-set --application=False blocked -- "failing on purpose"
+    exit 3
+    ;;
+actions/greet)
+    name=$(action-get name)
+    action-log -- "greeting $name"
+    action-set greeting.text="$(config-get greeting) $name" greeting.len=2
+    ;;
+esac
+"#;
+
+fn charm_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("metadata.yaml"), METADATA).unwrap();
+    std::fs::write(dir.path().join("config.yaml"), CONFIG).unwrap();
+    std::fs::write(dir.path().join("actions.yaml"), ACTIONS).unwrap();
+    let dispatch = dir.path().join("dispatch");
+    std::fs::write(&dispatch, DISPATCH).unwrap();
+    let mut perms = std::fs::metadata(&dispatch).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+    std::fs::set_permissions(&dispatch, perms).unwrap();
+    dir
+}
+
+fn hook_tool() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_fake-hook-tool"))
+}
+
+fn context(dir: &Path) -> Context {
+    Context::new(dir).unwrap().hook_tool(&hook_tool())
+}
+
+fn db_state() -> State {
+    State::default()
+        .leader(true)
+        .relation(Relation::new("db", 1, "pg").remote_app_data([("host", "pg.local")]))
+}
+
+#[test]
+fn install_sees_jujus_environment_and_sets_statuses_in_order() {
+    let dir = charm_dir();
+    let outcome = context(dir.path())
+        .run(&State::default().unit_id(3), &Event::hook("install"))
+        .unwrap();
+    assert!(outcome.succeeded(), "{}", outcome.stderr);
+    let env = std::fs::read_to_string(dir.path().join("env.txt")).unwrap();
+    for line in [
+        "JUJU_DISPATCH_PATH=hooks/install",
+        "JUJU_HOOK_NAME=install",
+        "JUJU_UNIT_NAME=demo/3",
+        "JUJU_MODEL_NAME=test-model",
+        "JUJU_VERSION=3.6.8",
+        "JUJU_AGENT_SOCKET_NETWORK=unix",
+        &format!("JUJU_CHARM_DIR={}", dir.path().display()),
+    ] {
+        assert!(env.lines().any(|l| l == line), "missing {line} in\n{env}");
+    }
+    assert_eq!(
+        outcome.effects.unit_status_history,
+        [
+            Status::new("maintenance", "installing"),
+            Status::new("active", "")
+        ]
+    );
+    assert_eq!(outcome.state.unit_status, Status::new("active", ""));
+    assert_eq!(outcome.effects.juju_log[0].message, "installing demo/3");
+}
+
+#[test]
+fn relation_changed_reads_remote_data_and_writes_ours_on_success() {
+    let dir = charm_dir();
+    let event = Event::relation("db", "changed", 1);
+    let outcome = context(dir.path()).run(&db_state(), &event).unwrap();
+    assert!(outcome.succeeded(), "{}", outcome.stderr);
+    let relation = outcome.state.find_relation(1).unwrap();
+    assert_eq!(relation.local_unit_data["seen-host"], "pg.local");
+    assert_eq!(relation.local_unit_data["greeting"], "hello");
+    assert_eq!(relation.local_unit_data["remote-unit"], "pg/0");
+    assert_eq!(relation.local_app_data["database"], "app-db");
+    let set = outcome
+        .effects
+        .tool_calls
+        .iter()
+        .find(|call| call.tool == "relation-set")
+        .unwrap();
+    assert_eq!(set.args, ["-r", "db:1", "--file", "-"]);
+    assert!(
+        set.stdin
+            .as_deref()
+            .unwrap()
+            .contains("\"seen-host\": \"pg.local\"")
+    );
+}
+
+#[test]
+fn a_failing_hook_loses_buffered_writes_but_keeps_its_status() {
+    let dir = charm_dir();
+    let outcome = context(dir.path())
+        .run(&db_state(), &Event::hook("config-changed"))
+        .unwrap();
+    assert_eq!(outcome.exit_code, 3);
+    assert!(
+        outcome
+            .state
+            .find_relation(1)
+            .unwrap()
+            .local_app_data
+            .is_empty()
+    );
+    assert!(outcome.state.opened_ports.is_empty());
+    assert_eq!(
+        outcome.state.unit_status,
+        Status::new("blocked", "failing on purpose")
+    );
+}
+
+#[test]
+fn an_action_gets_its_params_and_reports_nested_results() {
+    let dir = charm_dir();
+    let mut params = Map::new();
+    params.insert("name".to_owned(), json!("ana"));
+    let outcome = context(dir.path())
+        .run(&State::default(), &Event::action("greet", params))
+        .unwrap();
+    assert!(outcome.succeeded(), "{}", outcome.stderr);
+    assert_eq!(
+        Value::Object(outcome.effects.action_results.clone()),
+        json!({"greeting": {"text": "hello ana", "len": "2"}})
+    );
+    assert_eq!(outcome.effects.action_logs, ["greeting ana"]);
+}
+
+#[test]
+fn impossible_inputs_are_rejected_before_the_charm_runs() {
+    let dir = charm_dir();
+    let ctx = context(dir.path());
+    let unknown_endpoint = State::default().relation(Relation::new("cache", 4, "redis"));
+    let error = ctx
+        .run(&unknown_endpoint, &Event::hook("install"))
+        .unwrap_err();
+    assert!(error.to_string().contains("endpoint \"cache\""), "{error}");
+    let error = ctx
+        .run(
+            &State::default().config("greeting", 5),
+            &Event::hook("install"),
+        )
+        .unwrap_err();
+    assert!(
+        error.to_string().contains("must be of type string"),
+        "{error}"
+    );
+    let error = ctx
+        .run(&State::default(), &Event::action("greet", Map::new()))
+        .unwrap_err();
+    assert!(
+        error.to_string().contains("needs parameter \"name\""),
+        "{error}"
+    );
+    let error = ctx
+        .run(&State::default(), &Event::relation("db", "changed", 9))
+        .unwrap_err();
+    assert!(
+        error.to_string().contains("relation 9 is not in the state"),
+        "{error}"
+    );
+    let error = ctx
+        .run(&State::default(), &Event::hook("leader-elected"))
+        .unwrap_err();
+    assert!(error.to_string().contains("leader"), "{error}");
+    let _ = ActionCall::default();
+}
+
+#[test]
+fn the_cli_writes_the_output_state_and_prints_the_log() {
+    let dir = charm_dir();
+    let scratch = tempfile::tempdir().unwrap();
+    let input = scratch.path().join("in.json");
+    std::fs::write(&input, serde_json::to_string(&db_state()).unwrap()).unwrap();
+    let out = scratch.path().join("out.json");
+    let result = Command::new(env!("CARGO_BIN_EXE_charm-harness"))
+        .args(["run", "--charm-dir"])
+        .arg(dir.path())
+        .arg("--state")
+        .arg(&input)
+        .args(["--event", "db-relation-changed", "--relation", "1", "--out"])
+        .arg(&out)
+        .env("HARNESS_HOOK_TOOL", hook_tool())
+        .output()
+        .unwrap();
+    assert!(
+        result.status.success(),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    let log: Value = serde_json::from_slice(&result.stdout).unwrap();
+    assert_eq!(log["exit_code"], json!(0));
+    let state: State = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(
+        state.find_relation(1).unwrap().local_app_data["database"],
+        "app-db"
+    );
+}

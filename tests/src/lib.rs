@@ -1,0 +1,27 @@
+//! Support for the end-to-end suite: the binaries under test, a small blocking HTTP client and
+//! server, a fake Kratos, an upstream that echoes the headers it receives, and real Caddy and
+//! nginx processes configured as forward-auth proxies.
+//!
+//! Everything binds 127.0.0.1 on free ports and every wait has a timeout.
+
+pub mod bins;
+pub mod http;
+pub mod kratos;
+pub mod proxies;
+pub mod upstream;
+
+use std::time::{Duration, Instant};
+
+/// Polls `check` every 20 ms until it holds or `timeout` passes; returns whether it held.
+pub fn eventually(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    loop {
+        if check() {
+            return true;
+        }
+        if start.elapsed() > timeout {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

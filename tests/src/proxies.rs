@@ -1,0 +1,140 @@
+//! Real reverse proxies from Debian, configured as forward-auth proxies in front of an
+//! upstream: Caddy (`forward_auth`) and nginx (`auth_request`).
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::eventually;
+use crate::http::{free_port, is_listening};
+
+/// A running proxy process; killed when dropped.
+pub struct Proxy {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Proxy {
+    /// The port clients connect to.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wait_listening(mut child: Child, port: u16, dir: tempfile::TempDir, what: &str) -> Proxy {
+    if !eventually(Duration::from_secs(15), || is_listening(port)) {
+        let _ = child.kill();
+        let output = child.wait_with_output().ok();
+        let stderr = output
+            .map(|o| String::from_utf8_lossy(&o.stderr).into_owned())
+            .unwrap_or_default();
+        panic!("{what} did not listen on {port} within 15 s: {stderr}");
+    }
+    Proxy {
+        child,
+        port,
+        _dir: dir,
+    }
+}
+
+/// Caddy with `forward_auth` to the decision server at `127.0.0.1:<decisions_port>`
+/// (`decisions_path`, e.g. `/decisions`), copying `copy_headers` to `upstream_port`.
+pub fn caddy(
+    decisions_port: u16,
+    decisions_path: &str,
+    copy_headers: &[String],
+    upstream_port: u16,
+) -> Proxy {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let caddyfile = format!(
+        "{{\n\tadmin off\n\tauto_https off\n\tpersist_config off\n}}\n\
+         http://127.0.0.1:{port} {{\n\
+         \tforward_auth 127.0.0.1:{decisions_port} {{\n\
+         \t\turi {decisions_path}\n\
+         \t\tcopy_headers {headers}\n\
+         \t}}\n\
+         \treverse_proxy 127.0.0.1:{upstream_port}\n}}\n",
+        headers = copy_headers.join(" "),
+    );
+    let config = dir.path().join("Caddyfile");
+    std::fs::write(&config, caddyfile).expect("write Caddyfile");
+    let child = Command::new("caddy")
+        .args(["run", "--adapter", "caddyfile", "--config"])
+        .arg(&config)
+        .env("HOME", dir.path())
+        .env("XDG_DATA_HOME", dir.path().join("data"))
+        .env("XDG_CONFIG_HOME", dir.path().join("config"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("caddy is installed (apt install caddy; ./test.sh does)");
+    wait_listening(child, port, dir, "caddy")
+}
+
+/// nginx with `auth_request` to the decision server at `127.0.0.1:<decisions_port>
+/// <decisions_path>$request_uri`, setting `X-Forwarded-*` from nginx variables, and passing
+/// `copy_headers` from the decision response to `upstream_port`.
+pub fn nginx(
+    decisions_port: u16,
+    decisions_path: &str,
+    copy_headers: &[String],
+    upstream_port: u16,
+) -> Proxy {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let mut sets = String::new();
+    for (n, header) in copy_headers.iter().enumerate() {
+        let variable = header.to_ascii_lowercase().replace('-', "_");
+        sets.push_str(&format!(
+            "      auth_request_set $auth_{n} $upstream_http_{variable};\n      proxy_set_header {header} $auth_{n};\n"
+        ));
+    }
+    let prefix = dir.path().display();
+    let conf = format!(
+        "worker_processes 1;\ndaemon off;\npid {prefix}/nginx.pid;\nerror_log {prefix}/error.log;\n\
+         events {{ worker_connections 64; }}\n\
+         http {{\n  access_log off;\n\
+           client_body_temp_path {prefix}/body;\n  proxy_temp_path {prefix}/proxy;\n\
+           fastcgi_temp_path {prefix}/fastcgi;\n  uwsgi_temp_path {prefix}/uwsgi;\n  scgi_temp_path {prefix}/scgi;\n\
+           server {{\n    listen 127.0.0.1:{port};\n\
+             location / {{\n      auth_request /_decisions;\n{sets}      proxy_pass http://127.0.0.1:{upstream_port};\n    }}\n\
+             location = /_decisions {{\n      internal;\n\
+               proxy_pass http://127.0.0.1:{decisions_port}{decisions_path}$request_uri;\n\
+               proxy_pass_request_body off;\n      proxy_set_header Content-Length \"\";\n\
+               proxy_set_header X-Forwarded-Method $request_method;\n\
+               proxy_set_header X-Forwarded-Proto $scheme;\n\
+               proxy_set_header X-Forwarded-Host $http_host;\n\
+               proxy_set_header X-Forwarded-Uri $request_uri;\n    }}\n  }}\n}}\n"
+    );
+    let config = dir.path().join("nginx.conf");
+    std::fs::write(&config, conf).expect("write nginx.conf");
+    let child = Command::new(nginx_binary())
+        .arg("-e")
+        .arg(dir.path().join("error.log"))
+        .arg("-p")
+        .arg(dir.path())
+        .arg("-c")
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("nginx is installed (apt install nginx; ./test.sh does)");
+    wait_listening(child, port, dir, "nginx")
+}
+
+fn nginx_binary() -> &'static str {
+    if Path::new("/usr/sbin/nginx").exists() {
+        "/usr/sbin/nginx"
+    } else {
+        "nginx"
+    }
+}
