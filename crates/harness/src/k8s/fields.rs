@@ -441,15 +441,20 @@ pub(crate) fn apply(
         .filter(|e| !(e.manager == manager && e.operation == "Apply"))
         .flat_map(|e| e.fields.iter().cloned())
         .collect();
-    // Deepest first, so an item is removed after its fields were considered.
-    for path in previous.iter().rev() {
-        if wanted.contains_key(path) {
+    // Shallowest first: removing a list item removes its fields with it (they no longer
+    // match by key afterwards, so they must not be removed one by one first).
+    let mut dropped: Vec<&Path> = previous
+        .iter()
+        .filter(|p| !wanted.contains_key(*p) && !others.iter().any(|o| o.starts_with(p)))
+        .collect();
+    dropped.sort_by_key(|p| p.len());
+    let mut removed: Vec<&Path> = Vec::new();
+    for path in dropped {
+        if removed.iter().any(|r| path.starts_with(r)) {
             continue;
         }
-        let owned_elsewhere = others.iter().any(|o| o.starts_with(path));
-        if !owned_elsewhere {
-            remove_at(&mut object, path);
-        }
+        remove_at(&mut object, path);
+        removed.push(path);
     }
     let mut applied_body = applied.clone();
     if let Some(Value::Object(meta)) = applied_body.get_mut("metadata") {

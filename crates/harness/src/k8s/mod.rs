@@ -18,15 +18,25 @@
 //!   `sendInitialEvents`, field and label selectors; 410 Expired after [`FakeApiServer::compact`].
 //! - Untrusted: 403 with RBAC's message for everything Juju's default Role does not grant
 //!   (it grants get, list and patch on Services).
-//! - Discovery (`/version`, `/api`, `/apis`, ...) and an OpenAPI v3 index of operations
-//!   (no object schemas) for kubectl.
+//! - Bodies in JSON, YAML, or protobuf for ConfigMaps (kubectl's `create configmap`);
+//!   `dryRun=All` validates without storing.
+//! - Discovery (`/version`, `/api`, `/apis`, `/api/v1/namespaces/<ns>`) and an OpenAPI v3
+//!   index of operations (no object schemas: kubectl then uses its built-in types), which is
+//!   all kubectl 1.32 needs for get, create, apply (client-side and `--server-side`), replace,
+//!   patch, label, delete and `get -w`, with validation on.
 //!
-//! It is not a cluster: no pods, no controllers, no admission, no authentication.
+//! It is not a cluster: no pods, no controllers, no admission, no authentication, no
+//! server-side tables (kubectl prints NAME and AGE only), no `limit`/`continue` paging.
+//!
+//! [`ConfigMapMount`] (from [`FakeApiServer::mount_config_map`]) plays kubelet for end-to-end
+//! tests: it materialises a ConfigMap into a directory with kubelet's `..data` symlink swap
+//! ([`write_atomic`]) and follows the server's changes.
 
 mod discovery;
 mod fields;
 mod mount;
 mod patch;
+mod protobuf;
 mod resource;
 mod server;
 mod state;

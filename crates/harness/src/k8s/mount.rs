@@ -7,6 +7,10 @@
 //! points a new `..data_tmp` symlink at it and renames that over `..data` (one atomic step: a
 //! reader sees the old set of files or the new one, never a mix or a gap), adds links for new
 //! keys, removes links of dropped keys, then removes the old directory.
+//!
+//! As with kubelet, removing the old directory right after the swap races with a reader that
+//! resolved `..data` just before: its open of `..<old>/<key>` fails with ENOENT, and it must
+//! resolve again. `..data` and the key links themselves never go missing.
 
 use std::collections::BTreeMap;
 use std::io;

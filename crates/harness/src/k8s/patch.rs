@@ -352,3 +352,76 @@ fn remove(target: &mut Value, path: &str) -> Result<Value, String> {
         _ => Err(missing()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn strategic_merge_honours_kubectls_directives() {
+        let mut pod = json!({"containers": [
+            {"name": "a", "args": ["x", "y"], "env": [{"name": "E", "value": "1"}]},
+            {"name": "b"},
+        ]});
+        let patch = json!({
+            "$setElementOrder/containers": [{"name": "b"}, {"name": "a"}],
+            "containers": [{
+                "name": "a",
+                "$deleteFromPrimitiveList/args": ["x"],
+                "env": [{"name": "E", "$patch": "delete"}, {"name": "F", "value": "2"}],
+            }],
+        });
+        strategic_merge_patch(&mut pod, &patch).unwrap();
+        assert_eq!(
+            pod,
+            json!({"containers": [{"name": "b"}, {"name": "a", "args": ["y"], "env": [{"name": "F", "value": "2"}]}]})
+        );
+        let replace = json!({"containers": [{"$patch": "replace"}, {"name": "c"}]});
+        strategic_merge_patch(&mut pod, &replace).unwrap();
+        assert_eq!(pod, json!({"containers": [{"name": "c"}]}));
+    }
+
+    #[test]
+    fn strategic_merge_matches_service_ports_by_port_and_defaulted_protocol() {
+        let mut spec = json!({"ports": [{"port": 80, "protocol": "TCP", "name": "http"}]});
+        strategic_merge_patch(
+            &mut spec,
+            &json!({"ports": [{"port": 80, "name": "web"}, {"port": 443}]}),
+        )
+        .unwrap();
+        assert_eq!(
+            spec,
+            json!({"ports": [{"port": 80, "protocol": "TCP", "name": "web"}, {"port": 443}]})
+        );
+    }
+
+    #[test]
+    fn json_patch_moves_copies_and_escapes_pointers() {
+        let mut doc = json!({"metadata": {"annotations": {"a/b": "1"}}, "list": [1, 2]});
+        let ops = json!([
+            {"op": "copy", "from": "/metadata/annotations/a~1b", "path": "/copied"},
+            {"op": "move", "from": "/list/0", "path": "/list/-"},
+            {"op": "replace", "path": "/metadata/annotations/a~1b", "value": "2"},
+        ]);
+        json_patch(&mut doc, &ops).unwrap();
+        assert_eq!(
+            doc,
+            json!({"metadata": {"annotations": {"a/b": "2"}}, "list": [2, 1], "copied": "1"})
+        );
+        let missing =
+            json_patch(&mut doc, &json!([{"op": "remove", "path": "/nope"}])).unwrap_err();
+        assert_eq!(
+            missing,
+            "remove operation does not apply: doc is missing path: \"/nope\""
+        );
+    }
+
+    #[test]
+    fn merge_patch_replaces_lists_and_removes_nulls() {
+        let mut doc = json!({"a": [1, 2], "b": {"c": 1, "d": 2}});
+        merge_patch(&mut doc, &json!({"a": [3], "b": {"c": null}}));
+        assert_eq!(doc, json!({"a": [3], "b": {"d": 2}}));
+    }
+}

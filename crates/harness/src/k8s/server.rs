@@ -22,6 +22,7 @@ use tokio::task::JoinHandle;
 
 use super::discovery;
 use super::mount::{ConfigMapMount, MountError};
+use super::protobuf;
 use super::resource::Resource;
 use super::state::KubernetesState;
 use super::status::Failure;
@@ -111,7 +112,7 @@ impl std::fmt::Debug for FakeApiServer {
 impl FakeApiServer {
     /// Start serving `state` on a free loopback port.
     pub fn start(state: KubernetesState) -> Result<Self, ServerError> {
-        let store = Store::load(&state)?;
+        let store = Store::load(state)?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("fake-kube-apiserver")
@@ -250,8 +251,8 @@ impl FakeApiServer {
             let listener = loop {
                 match TcpListener::bind(shared.addr).await {
                     Ok(listener) => break listener,
-                    Err(e) if tokio::time::Instant::now() < deadline => {
-                        let _ = e;
+                    // The old socket may linger briefly; retry until the deadline.
+                    Err(_) if tokio::time::Instant::now() < deadline => {
                         tokio::time::sleep(Duration::from_millis(20)).await;
                     }
                     Err(e) => return Err(ServerError::Io(e)),
@@ -528,7 +529,21 @@ async fn dispatch(shared: &Arc<Shared>, request: Request<Incoming>) -> Response<
         return failure_response(&Failure::unsupported_body(&content_type));
     }
     let yaml_body = content_type.starts_with("application/yaml");
+    let body =
+        if content_type.starts_with(protobuf::MEDIA_TYPE) && matches!(verb, "create" | "update") {
+            match protobuf::decode_config_map(&body) {
+                Ok(object) => Bytes::from(serde_json::to_vec(&object).unwrap_or_default()),
+                Err(message) => {
+                    return failure_response(&Failure::bad_request(format!(
+                        "cannot decode the protobuf body: {message}"
+                    )));
+                }
+            }
+        } else {
+            body
+        };
     let mut store = shared.store.lock().await;
+    store.dry_run = dry_run;
     let result = match (verb, namespace, name) {
         ("list", namespace, None) => {
             match Selector::parse(query.get("fieldSelector"), query.get("labelSelector")) {
@@ -540,14 +555,12 @@ async fn dispatch(shared: &Arc<Shared>, request: Request<Incoming>) -> Response<
             store.get(resource, &namespace, &name).map(|o| (200, o))
         }
         ("create", Some(namespace), None) => match parse_body(&body, yaml_body) {
-            Ok(body) if dry_run => Ok((201, body)),
             Ok(body) => store
                 .create(resource, &namespace, body, &manager)
                 .map(|o| (201, o)),
             Err(failure) => Err(failure),
         },
         ("update", Some(namespace), Some(name)) => match parse_body(&body, yaml_body) {
-            Ok(body) if dry_run => Ok((200, body)),
             Ok(body) => store
                 .replace(resource, &namespace, &name, body, &manager)
                 .map(|o| (200, o)),
@@ -560,9 +573,6 @@ async fn dispatch(shared: &Arc<Shared>, request: Request<Incoming>) -> Response<
                 "PATCH requests with application/apply-patch+yaml require a fieldManager".into(),
             )),
             Some(kind) => match parse_body(&body, kind == PatchKind::Apply) {
-                Ok(patch) if dry_run => {
-                    store.get(resource, &namespace, &name).map(|_| (200, patch))
-                }
                 Ok(patch) => store.patch(
                     resource,
                     &namespace,
@@ -580,6 +590,7 @@ async fn dispatch(shared: &Arc<Shared>, request: Request<Incoming>) -> Response<
         }
         _ => Err(Failure::method_not_allowed(method.as_str())),
     };
+    store.dry_run = false;
     drop(store);
     match result {
         Ok((status, object)) => json_response(status, &object),
@@ -609,11 +620,14 @@ async fn namespace(shared: &Arc<Shared>, method: &Method, name: &str) -> Respons
     )
 }
 
-/// Whether a body Content-Type is one we decode (JSON, or YAML); kubectl's imperative
-/// generators send protobuf, which this server does not speak.
+/// Whether a body Content-Type is one we decode: JSON, YAML, or protobuf (ConfigMaps only,
+/// as kubectl's imperative `create configmap` sends them).
 fn decodable(content_type: &str) -> bool {
     let media = content_type.split(';').next().unwrap_or_default().trim();
-    matches!(media, "" | "application/json" | "application/yaml" | "*/*")
+    matches!(
+        media,
+        "" | "application/json" | "application/yaml" | "*/*" | protobuf::MEDIA_TYPE
+    )
 }
 
 /// A request body: JSON, or YAML for server-side apply.

@@ -183,6 +183,8 @@ pub(crate) struct Store {
     oldest: u64,
     events: broadcast::Sender<Event>,
     pub(crate) log: Vec<RequestRecord>,
+    /// Set for a `dryRun=All` request: writes are computed and validated, not stored.
+    pub(crate) dry_run: bool,
 }
 
 /// Why a state could not be loaded.
@@ -212,21 +214,29 @@ pub enum LoadError {
 
 impl Store {
     /// A store holding `state`, filling in what the API server would have set.
-    pub(crate) fn load(state: &KubernetesState) -> Result<Self, LoadError> {
+    pub(crate) fn load(state: KubernetesState) -> Result<Self, LoadError> {
+        let KubernetesState {
+            trusted,
+            namespace: default_namespace,
+            service_account,
+            objects,
+            resource_version,
+        } = state;
         let (events, _) = broadcast::channel(HISTORY_LIMIT);
         let mut store = Self {
-            trusted: state.trusted,
-            namespace: state.namespace.clone(),
-            service_account: state.service_account.clone(),
+            trusted,
+            namespace: default_namespace,
+            service_account,
             objects: BTreeMap::new(),
-            resource_version: state.resource_version,
+            resource_version,
             history: VecDeque::new(),
             oldest: 0,
             events,
             log: Vec::new(),
+            dry_run: false,
         };
         let now = now_rfc3339();
-        for (index, object) in state.objects.iter().enumerate() {
+        for (index, mut object) in objects.into_iter().enumerate() {
             let text = |k: &str| {
                 object
                     .get(k)
@@ -253,9 +263,8 @@ impl Store {
             let namespace = object
                 .pointer("/metadata/namespace")
                 .and_then(Value::as_str)
-                .unwrap_or(&state.namespace)
+                .unwrap_or(&store.namespace)
                 .to_owned();
-            let mut object = object.clone();
             let given_version = object
                 .pointer("/metadata/resourceVersion")
                 .and_then(Value::as_str)
@@ -444,15 +453,15 @@ impl Store {
         if !precondition.is_empty() && precondition != current {
             return Err(Failure::stale(resource, name));
         }
-        if object.pointer("/metadata/managedFields").is_none() {
-            if let Some(managed) = old.pointer("/metadata/managedFields") {
-                metadata(&mut object).insert("managedFields".into(), managed.clone());
-            }
+        if object.pointer("/metadata/managedFields").is_none()
+            && let Some(managed) = old.pointer("/metadata/managedFields")
+        {
+            metadata(&mut object).insert("managedFields".into(), managed.clone());
         }
         default_object(resource, &mut object);
         fields::track_update(Some(&old), &mut object, manager, resource, &now_rfc3339());
         validate(resource, name, &object)?;
-        Ok(self.commit(resource, namespace, name, Some(old), object))
+        Ok(self.commit(resource, namespace, name, Some(&old), object))
     }
 
     /// PATCH: apply a patch of `kind`; server-side apply creates a missing object (201).
@@ -529,7 +538,10 @@ impl Store {
         }
         validate(resource, name, &object)?;
         let status = if old.is_some() { 200 } else { 201 };
-        Ok((status, self.commit(resource, namespace, name, old, object)))
+        Ok((
+            status,
+            self.commit(resource, namespace, name, old.as_ref(), object),
+        ))
     }
 
     /// DELETE: remove an object; answers the `Success` Status the API server sends.
@@ -540,6 +552,12 @@ impl Store {
         name: &str,
     ) -> Result<Value, Failure> {
         let key = (resource.plural, namespace.to_owned(), name.to_owned());
+        if self.dry_run {
+            self.get(resource, namespace, name)?;
+            return Ok(
+                json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": {"name": name, "kind": resource.plural}}),
+            );
+        }
         let mut object = self
             .objects
             .remove(&key)
@@ -570,21 +588,21 @@ impl Store {
         resource: &'static Resource,
         namespace: &str,
         name: &str,
-        old: Option<Value>,
+        old: Option<&Value>,
         mut object: Value,
     ) -> Value {
-        if let Some(old) = &old {
-            if comparable(old) == comparable(&object) {
-                return old.clone();
-            }
+        if let Some(old) = old
+            && comparable(old) == comparable(&object)
+        {
+            return old.clone();
+        }
+        if self.dry_run {
+            return object;
         }
         let now = now_rfc3339();
         let generation_changes = resource.plural == resource::STATEFUL_SETS.plural
-            && old
-                .as_ref()
-                .is_none_or(|o| o.get("spec") != object.get("spec"));
+            && old.is_none_or(|o| o.get("spec") != object.get("spec"));
         let old_generation = old
-            .as_ref()
             .and_then(|o| o.pointer("/metadata/generation"))
             .and_then(Value::as_u64)
             .unwrap_or(0);
@@ -598,7 +616,7 @@ impl Store {
         meta.insert("name".into(), json!(name));
         meta.insert("namespace".into(), json!(namespace));
         meta.insert("resourceVersion".into(), json!(version.to_string()));
-        match &old {
+        match old {
             Some(old) => {
                 for key in ["uid", "creationTimestamp"] {
                     if let Some(v) = old.pointer(&format!("/metadata/{key}")) {
@@ -635,10 +653,10 @@ impl Store {
             resource: resource.plural,
             object,
         };
-        if self.history.len() == HISTORY_LIMIT {
-            if let Some(dropped) = self.history.pop_front() {
-                self.oldest = dropped.resource_version;
-            }
+        if self.history.len() == HISTORY_LIMIT
+            && let Some(dropped) = self.history.pop_front()
+        {
+            self.oldest = dropped.resource_version;
         }
         self.history.push_back(event.clone());
         // No receiver is fine: nobody watches.
@@ -666,17 +684,14 @@ fn metadata(object: &mut Value) -> &mut serde_json::Map<String, Value> {
     if !object.is_object() {
         *object = json!({});
     }
-    let Value::Object(map) = object else {
-        unreachable!("made an object above")
-    };
-    let meta = map.entry("metadata").or_insert_with(|| json!({}));
-    if !meta.is_object() {
-        *meta = json!({});
+    if !object.get("metadata").is_some_and(Value::is_object) {
+        object["metadata"] = json!({});
     }
-    match meta {
-        Value::Object(meta) => meta,
-        _ => unreachable!("made an object above"),
-    }
+    // invariant: `object` and its `metadata` were made objects just above.
+    #[allow(clippy::expect_used)]
+    object["metadata"]
+        .as_object_mut()
+        .expect("metadata is an object")
 }
 
 /// A request body must be an object of the URL's kind (if it names one).
@@ -813,8 +828,10 @@ fn validate(resource: &Resource, name: &str, object: &Value) -> Result<(), Failu
             }
         }
     }
-    if resource.plural == resource::SERVICES.plural {
-        if let Some(Value::Array(ports)) = object.pointer("/spec/ports") {
+    if resource.plural == resource::SERVICES.plural
+        && let Some(Value::Array(ports)) = object.pointer("/spec/ports")
+    {
+        {
             for (i, port) in ports.iter().enumerate() {
                 match port.get("port").and_then(Value::as_u64) {
                     Some(1..=65535) => {}
@@ -853,8 +870,10 @@ fn json_type(value: &Value) -> &'static str {
 /// The defaults the API server fills in for the fields charms read back: Service port
 /// protocol and targetPort, container port protocol.
 fn default_object(resource: &Resource, object: &mut Value) {
-    if resource.plural == resource::SERVICES.plural {
-        if let Some(Value::Array(ports)) = object.pointer_mut("/spec/ports") {
+    if resource.plural == resource::SERVICES.plural
+        && let Some(Value::Array(ports)) = object.pointer_mut("/spec/ports")
+    {
+        {
             for port in ports.iter_mut().filter_map(Value::as_object_mut) {
                 port.entry("protocol").or_insert(json!("TCP"));
                 if let Some(p) = port.get("port").cloned() {
@@ -863,8 +882,9 @@ fn default_object(resource: &Resource, object: &mut Value) {
             }
         }
     }
-    if resource.plural == resource::STATEFUL_SETS.plural {
-        if let Some(Value::Array(containers)) = object.pointer_mut("/spec/template/spec/containers")
+    if resource.plural == resource::STATEFUL_SETS.plural
+        && let Some(Value::Array(containers)) = object.pointer_mut("/spec/template/spec/containers")
+    {
         {
             for container in containers {
                 if let Some(Value::Array(ports)) = container.get_mut("ports") {

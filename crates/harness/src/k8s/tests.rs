@@ -59,6 +59,7 @@ fn patch(server: &FakeApiServer, path: &str, content_type: &str, body: &Value) -
     call(server, "PATCH", path, content_type, &body.to_string())
 }
 
+#[allow(clippy::needless_pass_by_value)] // json!() literals read best inline
 fn config_map(name: &str, data: Value) -> Value {
     json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": data})
 }
@@ -790,5 +791,99 @@ fn a_mounted_config_map_follows_the_server() {
     assert_eq!(
         std::fs::read_to_string(dir.path().join("r.json")).unwrap(),
         "[1]"
+    );
+}
+
+#[test]
+fn a_dry_run_validates_and_answers_without_storing() {
+    let server = server();
+    let before = server.state();
+    let (status, answered) = call(
+        &server,
+        "POST",
+        &format!("{CM}?dryRun=All"),
+        "application/json",
+        &config_map("x", json!({"a": "1"})).to_string(),
+    );
+    assert_eq!(status, 201);
+    assert_eq!(answered["data"]["a"], "1");
+    let (status, _) = call(
+        &server,
+        "POST",
+        &format!("{CM}?dryRun=All"),
+        "application/json",
+        &config_map("X", json!({})).to_string(),
+    );
+    assert_eq!(status, 422);
+    assert_eq!(server.state(), before);
+}
+
+#[test]
+fn server_side_apply_merges_pod_template_lists_by_key() {
+    let server = server();
+    let path =
+        format!("/apis/apps/v1/namespaces/{NS}/statefulsets/{APP}?fieldManager={APP}&force=true");
+    let mut body = juju::k8s::config_map_mounts_patch(
+        APP,
+        &[juju::k8s::ConfigMapMount {
+            volume: "config".into(),
+            config_map: "oathkeeper-config".into(),
+            mount_path: "/etc/config/oathkeeper".into(),
+        }],
+    );
+    body["apiVersion"] = json!("apps/v1");
+    body["kind"] = json!("StatefulSet");
+    body["metadata"] = json!({"name": APP});
+    let (status, applied) = patch(&server, &path, "application/apply-patch+yaml", &body);
+    assert_eq!(status, 200, "{applied}");
+    let pod = &applied["spec"]["template"]["spec"];
+    assert_eq!(pod["containers"].as_array().unwrap().len(), 2);
+    assert_eq!(pod["containers"][1]["image"], "oathkeeper-image");
+    assert_eq!(pod["containers"][1]["volumeMounts"][0]["name"], "config");
+    let owned =
+        &applied["metadata"]["managedFields"][0]["fieldsV1"]["f:spec"]["f:template"]["f:spec"];
+    assert!(owned["f:containers"]["k:{\"name\":\"oathkeeper\"}"]["f:volumeMounts"]["k:{\"mountPath\":\"/etc/config/oathkeeper\"}"].is_object(), "{owned}");
+    let (_, again) = patch(&server, &path, "application/apply-patch+yaml", &body);
+    assert_eq!(version(&again), version(&applied));
+}
+
+#[test]
+fn server_side_apply_removes_list_items_it_no_longer_applies() {
+    let server = server();
+    let path =
+        format!("/apis/apps/v1/namespaces/{NS}/statefulsets/{APP}?fieldManager={APP}&force=true");
+    let mount = |volume: &str| juju::k8s::ConfigMapMount {
+        volume: volume.into(),
+        config_map: volume.into(),
+        mount_path: format!("/etc/{volume}"),
+    };
+    let body = |mounts: &[juju::k8s::ConfigMapMount]| {
+        let mut body = juju::k8s::config_map_mounts_patch(APP, mounts);
+        body["apiVersion"] = json!("apps/v1");
+        body["kind"] = json!("StatefulSet");
+        body["metadata"] = json!({"name": APP});
+        body
+    };
+    patch(
+        &server,
+        &path,
+        "application/apply-patch+yaml",
+        &body(&[mount("a"), mount("b")]),
+    );
+    let (status, applied) = patch(
+        &server,
+        &path,
+        "application/apply-patch+yaml",
+        &body(&[mount("b")]),
+    );
+    assert_eq!(status, 200);
+    let pod = &applied["spec"]["template"]["spec"];
+    assert_eq!(
+        pod["volumes"],
+        json!([{"name": "b", "configMap": {"name": "b"}}])
+    );
+    assert_eq!(
+        pod["containers"][1]["volumeMounts"],
+        json!([{"mountPath": "/etc/b", "name": "b", "readOnly": true}])
     );
 }
