@@ -25,8 +25,14 @@ fn kratos_relation(kratos: &FakeKratos) -> Relation {
     Relation::new("kratos-info", KRATOS_ID, "kratos").remote_app_data([
         ("admin_endpoint", format!("{}/admin", kratos.url())),
         ("public_endpoint", kratos.url()),
-        ("sessions_endpoint", format!("{}/sessions/whoami", kratos.url())),
-        ("login_browser_endpoint", format!("{}{}", kratos.url(), kratos::LOGIN_PATH)),
+        (
+            "sessions_endpoint",
+            format!("{}/sessions/whoami", kratos.url()),
+        ),
+        (
+            "login_browser_endpoint",
+            format!("{}{}", kratos.url(), kratos::LOGIN_PATH),
+        ),
         ("providers_configmap_name", "providers".to_owned()),
         ("schemas_configmap_name", "identity-schemas".to_owned()),
         ("configmaps_namespace", "iam".to_owned()),
@@ -34,10 +40,8 @@ fn kratos_relation(kratos: &FakeKratos) -> Relation {
 }
 
 fn traefik_relation() -> Relation {
-    Relation::new("forward-auth", TRAEFIK_ID, "traefik-public").remote_app_data([(
-        "ingress_app_names",
-        r#"["spark-history-server", "docs"]"#,
-    )])
+    Relation::new("forward-auth", TRAEFIK_ID, "traefik-public")
+        .remote_app_data([("ingress_app_names", r#"["spark-history-server", "docs"]"#)])
 }
 
 /// What Spark History Server sends (forward-auth-interop §6): its URL behind each proxy,
@@ -71,7 +75,10 @@ const BROWSER: (&str, &str) = ("Accept", "text/html,application/xhtml+xml");
 const API_CLIENT: (&str, &str) = ("Accept", "application/json");
 
 fn session_cookie() -> (&'static str, String) {
-    ("Cookie", format!("{}={}", kratos::SESSION_COOKIE, kratos::TOKEN))
+    (
+        "Cookie",
+        format!("{}={}", kratos::SESSION_COOKIE, kratos::TOKEN),
+    )
 }
 
 fn fetch(port: u16, path: &str, headers: &[(&str, &str)]) -> Message {
@@ -90,8 +97,14 @@ fn deploy(deployment: &Deployment, unit: &mut Unit, kratos: &FakeKratos, ports: 
     unit.state = unit.state.clone().relation(kratos_relation(kratos));
     deployment.run(unit, &Event::relation("kratos-info", "changed", KRATOS_ID));
     unit.state = unit.state.clone().relation(traefik_relation());
-    deployment.run(unit, &Event::relation("forward-auth", "created", TRAEFIK_ID));
-    deployment.run(unit, &Event::relation("forward-auth", "changed", TRAEFIK_ID));
+    deployment.run(
+        unit,
+        &Event::relation("forward-auth", "created", TRAEFIK_ID),
+    );
+    deployment.run(
+        unit,
+        &Event::relation("forward-auth", "changed", TRAEFIK_ID),
+    );
     for relation in [spark_relation(ports), docs_relation(ports)] {
         let id = relation.id;
         unit.state = unit.state.clone().relation(relation);
@@ -104,7 +117,11 @@ fn wait_for_rules(unit: &Unit, wanted: impl Fn(&str) -> bool) {
     let ok = eventually(Duration::from_secs(10), || {
         get(unit.api_port, "/rules", &[]).is_ok_and(|r| r.status == 200 && wanted(&r.body))
     });
-    assert!(ok, "the server never served the expected rules:\n{}", Deployment::server_log(unit));
+    assert!(
+        ok,
+        "the server never served the expected rules:\n{}",
+        Deployment::server_log(unit)
+    );
 }
 
 #[test]
@@ -118,17 +135,27 @@ fn the_tutorial_protects_an_app_behind_caddy_and_nginx_and_fails_closed() {
     let caddy_port = free_port();
     let nginx_port = free_port();
     deploy(&deployment, &mut leader, &kratos, &[caddy_port, nginx_port]);
-    wait_for_rules(&leader, |body| body.contains("spark-history-server") && body.contains("docs"));
+    wait_for_rules(&leader, |body| {
+        body.contains("spark-history-server") && body.contains("docs")
+    });
 
     // The forward-auth databag Traefik would read.
-    let bag = &leader.state.find_relation(TRAEFIK_ID).unwrap().local_app_data;
+    let bag = &leader
+        .state
+        .find_relation(TRAEFIK_ID)
+        .unwrap()
+        .local_app_data;
     assert_eq!(
         bag["decisions_address"],
         "http://oathkeeper.iam.svc.cluster.local:4456/decisions"
     );
     let headers: Vec<String> = serde_json::from_str(&bag["headers"]).unwrap();
     assert_eq!(headers, ["X-Email", "X-User"]);
-    let path = bag["decisions_address"].rsplit_once(":4456").unwrap().1.to_owned();
+    let path = bag["decisions_address"]
+        .rsplit_once(":4456")
+        .unwrap()
+        .1
+        .to_owned();
 
     let caddy = proxies::caddy(caddy_port, leader.api_port, &path, &headers, app.port());
     let nginx = proxies::nginx(nginx_port, leader.api_port, &path, &headers, app.port());
@@ -142,8 +169,11 @@ fn the_tutorial_protects_an_app_behind_caddy_and_nginx_and_fails_closed() {
         "{location}"
     );
     assert!(
-        location.contains(&format!("return_to=http%3A%2F%2F127.0.0.1%3A{caddy_port}%2Fspark-history-server%2Fjobs%2F"))
-            || location.contains(&format!("return_to=http://127.0.0.1:{caddy_port}{SPARK}/jobs/")),
+        location.contains(&format!(
+            "return_to=http%3A%2F%2F127.0.0.1%3A{caddy_port}%2Fspark-history-server%2Fjobs%2F"
+        )) || location.contains(&format!(
+            "return_to=http://127.0.0.1:{caddy_port}{SPARK}/jobs/"
+        )),
         "{location}"
     );
 
@@ -160,7 +190,11 @@ fn the_tutorial_protects_an_app_behind_caddy_and_nginx_and_fails_closed() {
     // With the session cookie the app is reached with the identity headers.
     let (cookie_name, cookie) = session_cookie();
     for port in [caddy.port(), nginx.port()] {
-        let answer = fetch(port, &format!("{SPARK}/jobs/"), &[BROWSER, (cookie_name, &cookie)]);
+        let answer = fetch(
+            port,
+            &format!("{SPARK}/jobs/"),
+            &[BROWSER, (cookie_name, &cookie)],
+        );
         assert_eq!(answer.status, 200, "port {port}: {answer:?}");
         let seen = upstream::seen(&answer.body);
         assert_eq!(seen["x-user"], kratos::IDENTITY_ID, "port {port}: {seen:?}");
@@ -169,10 +203,17 @@ fn the_tutorial_protects_an_app_behind_caddy_and_nginx_and_fails_closed() {
 
     // An allowed endpoint needs no session, and a client's own X-User never reaches the app.
     for port in [caddy.port(), nginx.port()] {
-        let answer = fetch(port, &format!("{DOCS}/public/index.html"), &[("X-User", "admin")]);
+        let answer = fetch(
+            port,
+            &format!("{DOCS}/public/index.html"),
+            &[("X-User", "admin")],
+        );
         assert_eq!(answer.status, 200, "port {port}: {answer:?}");
         let seen = upstream::seen(&answer.body);
-        assert!(seen.get("x-user").is_none_or(|v| v != "admin"), "port {port}: {seen:?}");
+        assert!(
+            seen.get("x-user").is_none_or(|v| v != "admin"),
+            "port {port}: {seen:?}"
+        );
         let protected = fetch(port, &format!("{DOCS}/admin"), &[API_CLIENT]);
         assert_eq!(protected.status, 401, "port {port}: {protected:?}");
     }
@@ -201,20 +242,35 @@ fn the_tutorial_protects_an_app_behind_caddy_and_nginx_and_fails_closed() {
 
     // The auth-proxy relation removed: within 2 s its rules are gone from the ConfigMap and
     // the server, and the path is no longer let through.
-    deployment.run(&mut leader, &Event::relation("auth-proxy", "broken", SPARK_ID));
-    let rules = deployment.api().state().config_map_data("access-rules").unwrap();
+    deployment.run(
+        &mut leader,
+        &Event::relation("auth-proxy", "broken", SPARK_ID),
+    );
+    let rules = deployment
+        .api()
+        .state()
+        .config_map_data("access-rules")
+        .unwrap();
     assert!(rules.keys().all(|key| !key.contains("spark")), "{rules:?}");
     let gone = eventually(Duration::from_secs(2), || {
         get(leader.api_port, "/rules", &[]).is_ok_and(|r| !r.body.contains("spark-history-server"))
     });
     assert!(gone, "the server still serves the removed app's rules");
-    let answer = fetch(caddy.port(), &format!("{SPARK}/jobs/"), &[(cookie_name, &cookie)]);
+    let answer = fetch(
+        caddy.port(),
+        &format!("{SPARK}/jobs/"),
+        &[(cookie_name, &cookie)],
+    );
     assert_ne!(answer.status, 200, "{answer:?}");
 
     // Kratos down: protected requests are denied, never allowed.
     kratos.stop();
     for port in [caddy.port(), nginx.port()] {
-        let answer = fetch(port, &format!("{DOCS}/admin"), &[API_CLIENT, (cookie_name, &cookie)]);
+        let answer = fetch(
+            port,
+            &format!("{DOCS}/admin"),
+            &[API_CLIENT, (cookie_name, &cookie)],
+        );
         assert!(
             answer.status == 401 || answer.status == 403 || answer.status >= 500,
             "port {port}: {answer:?}"

@@ -54,13 +54,17 @@ impl Deployment {
             std::fs::copy(Path::new(ROOT).join(file), charm_dir.path().join(file))
                 .expect("copy charm metadata");
         }
-        std::os::unix::fs::symlink(bins::path("oathkeeper-charm"), charm_dir.path().join("dispatch"))
-            .expect("link dispatch");
+        std::os::unix::fs::symlink(
+            bins::path("oathkeeper-charm"),
+            charm_dir.path().join("dispatch"),
+        )
+        .expect("link dispatch");
         let scratch = tempfile::tempdir().expect("tempdir");
         let api = FakeApiServer::start(KubernetesState::juju_application(MODEL, APP, &[CONTAINER]))
             .expect("fake Kubernetes API");
         let kubeconfig = scratch.path().join("kubeconfig");
-        api.write_kubeconfig(&kubeconfig, MODEL).expect("kubeconfig");
+        api.write_kubeconfig(&kubeconfig, MODEL)
+            .expect("kubeconfig");
         Deployment {
             charm_dir,
             scratch,
@@ -83,7 +87,11 @@ impl Deployment {
         let mounts = [
             // The config names rule files by their container path: show it the host's.
             self.api
-                .mount_config_map_rewritten("oathkeeper-config", &config_dir, &[(RULES_DIR, &rules_host)])
+                .mount_config_map_rewritten(
+                    "oathkeeper-config",
+                    &config_dir,
+                    &[(RULES_DIR, &rules_host)],
+                )
                 .expect("mount oathkeeper-config"),
             self.api
                 .mount_config_map_rewritten("access-rules", &rules_dir, &[])
@@ -99,7 +107,10 @@ impl Deployment {
             .env("SERVE_API_PORT", api_port.to_string())
             .env("SERVE_PROMETHEUS_HOST", "127.0.0.1")
             .env("SERVE_PROMETHEUS_PORT", metrics_port.to_string());
-        let socket = root.join("containers").join(CONTAINER).join("pebble.socket");
+        let socket = root
+            .join("containers")
+            .join(CONTAINER)
+            .join("pebble.socket");
         let pebble = FakePebble::start(&socket, ContainerState::default(), Mode::Live(options))
             .expect("live fake Pebble");
         let mut state = State::default()

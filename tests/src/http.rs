@@ -171,8 +171,9 @@ impl Server {
                 match listener.accept() {
                     Ok((stream, _)) => {
                         let handler = Arc::clone(&handler);
+                        let stopped = Arc::clone(&flag);
                         std::thread::spawn(move || {
-                            let _ = answer(&stream, handler.as_ref());
+                            let _ = answer(&stream, handler.as_ref(), &stopped);
                         });
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(2)),
@@ -209,6 +210,7 @@ impl Drop for Server {
 fn answer(
     stream: &TcpStream,
     handler: &(dyn Fn(&Message) -> Response + Send + Sync),
+    stopped: &AtomicBool,
 ) -> std::io::Result<()> {
     stream.set_nonblocking(false)?;
     stream.set_read_timeout(Some(TIMEOUT))?;
@@ -223,6 +225,11 @@ fn answer(
         request.target = words.next().unwrap_or_default().to_owned();
         request.method = method;
         request.body = read_body(&mut reader, &request.headers, false)?;
+        // A stopped server drops its kept-alive connections too: the next request on one
+        // gets no answer, as from a server that went away.
+        if stopped.load(Ordering::Relaxed) {
+            return Ok(());
+        }
         let close = request
             .header("connection")
             .is_some_and(|v| v.eq_ignore_ascii_case("close"));

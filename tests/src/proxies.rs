@@ -30,13 +30,18 @@ impl Drop for Proxy {
 }
 
 fn wait_listening(mut child: Child, port: u16, dir: tempfile::TempDir, what: &str) -> Proxy {
-    if !eventually(Duration::from_secs(15), || is_listening(port)) {
+    let mut exited = false;
+    let up = eventually(Duration::from_secs(15), || {
+        exited = matches!(child.try_wait(), Ok(Some(_)));
+        exited || is_listening(port)
+    });
+    if !up || exited {
         let _ = child.kill();
         let output = child.wait_with_output().ok();
         let stderr = output
             .map(|o| String::from_utf8_lossy(&o.stderr).into_owned())
             .unwrap_or_default();
-        panic!("{what} did not listen on {port} within 15 s: {stderr}");
+        panic!("{what} did not listen on {port} (exited: {exited}): {stderr}");
     }
     Proxy {
         child,
@@ -45,18 +50,18 @@ fn wait_listening(mut child: Child, port: u16, dir: tempfile::TempDir, what: &st
     }
 }
 
-/// Caddy with `forward_auth` to the decision server at `127.0.0.1:<decisions_port>`
+/// Caddy on `port` with `forward_auth` to the decision server at `127.0.0.1:<decisions_port>`
 /// (`decisions_path`, e.g. `/decisions`), copying `copy_headers` to `upstream_port`.
 pub fn caddy(
+    port: u16,
     decisions_port: u16,
     decisions_path: &str,
     copy_headers: &[String],
     upstream_port: u16,
 ) -> Proxy {
     let dir = tempfile::tempdir().expect("tempdir");
-    let port = free_port();
     let caddyfile = format!(
-        "{{\n\tadmin off\n\tauto_https off\n\tpersist_config off\n}}\n\
+        "{{\n\tadmin off\n\tauto_https off\n}}\n\
          http://127.0.0.1:{port} {{\n\
          \tforward_auth 127.0.0.1:{decisions_port} {{\n\
          \t\turi {decisions_path}\n\
@@ -80,17 +85,17 @@ pub fn caddy(
     wait_listening(child, port, dir, "caddy")
 }
 
-/// nginx with `auth_request` to the decision server at `127.0.0.1:<decisions_port>
+/// nginx on `port` with `auth_request` to the decision server at `127.0.0.1:<decisions_port>
 /// <decisions_path>$request_uri`, setting `X-Forwarded-*` from nginx variables, and passing
 /// `copy_headers` from the decision response to `upstream_port`.
 pub fn nginx(
+    port: u16,
     decisions_port: u16,
     decisions_path: &str,
     copy_headers: &[String],
     upstream_port: u16,
 ) -> Proxy {
     let dir = tempfile::tempdir().expect("tempdir");
-    let port = free_port();
     let mut sets = String::new();
     for (n, header) in copy_headers.iter().enumerate() {
         let variable = header.to_ascii_lowercase().replace('-', "_");

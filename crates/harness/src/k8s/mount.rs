@@ -161,6 +161,7 @@ impl ConfigMapMount {
         runtime: &tokio::runtime::Handle,
         name: &str,
         dir: &Path,
+        rewrites: Rewrites,
     ) -> Result<Self, MountError> {
         let io_error = |source| MountError::Io {
             dir: dir.to_owned(),
@@ -173,6 +174,7 @@ impl ConfigMapMount {
             shared,
             name.to_owned(),
             dir.to_owned(),
+            rewrites,
             synced.clone(),
             ready_tx,
         ));
@@ -219,8 +221,25 @@ fn version_of(object: &Value) -> u64 {
         .unwrap_or(0)
 }
 
-async fn write_and_record(dir: &Path, object: &Value, synced: &AtomicU64) -> io::Result<()> {
-    let files = config_map_files(object);
+/// Text replacements applied to every file of a mount: `(from, to)`.
+pub(super) type Rewrites = Vec<(String, String)>;
+
+async fn write_and_record(
+    dir: &Path,
+    object: &Value,
+    rewrites: &Rewrites,
+    synced: &AtomicU64,
+) -> io::Result<()> {
+    let mut files = config_map_files(object);
+    if !rewrites.is_empty() {
+        for content in files.values_mut() {
+            let mut text = String::from_utf8_lossy(content).into_owned();
+            for (from, to) in rewrites {
+                text = text.replace(from.as_str(), to);
+            }
+            *content = text.into_bytes();
+        }
+    }
     let dir = dir.to_owned();
     tokio::task::spawn_blocking(move || write_atomic(&dir, &files))
         .await
@@ -233,13 +252,14 @@ async fn sync_loop(
     shared: SharedHandle,
     name: String,
     dir: PathBuf,
+    rewrites: Rewrites,
     synced: Arc<AtomicU64>,
     ready: std::sync::mpsc::Sender<io::Result<()>>,
 ) {
     let namespace = shared.namespace().await;
     let (object, mut events) = config_map_and_events(&shared, &name).await;
     let first = match &object {
-        Some(object) => write_and_record(&dir, object, &synced).await,
+        Some(object) => write_and_record(&dir, object, &rewrites, &synced).await,
         None => Ok(()),
     };
     let failed = first.is_err();
@@ -262,7 +282,7 @@ async fn sync_loop(
         // A deleted ConfigMap keeps its last files in a running pod, as with kubelet.
         if ours
             && event.kind != "DELETED"
-            && write_and_record(&dir, &event.object, &synced)
+            && write_and_record(&dir, &event.object, &rewrites, &synced)
                 .await
                 .is_err()
         {

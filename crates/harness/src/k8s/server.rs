@@ -274,7 +274,36 @@ impl FakeApiServer {
     /// it in sync with the server until the returned handle is dropped or stopped.
     pub fn mount_config_map(&self, name: &str, dir: &Path) -> Result<ConfigMapMount, MountError> {
         let runtime = self.inner.runtime.as_ref().ok_or(MountError::Stopped)?;
-        ConfigMapMount::start(self.inner.shared.clone(), runtime.handle(), name, dir)
+        ConfigMapMount::start(
+            self.inner.shared.clone(),
+            runtime.handle(),
+            name,
+            dir,
+            Vec::new(),
+        )
+    }
+
+    /// [`FakeApiServer::mount_config_map`], with text replaced in every file as it is written:
+    /// for a workload run outside its container, whose files name container paths (a config
+    /// listing `/etc/config/access-rules/...` when that mount is a temp dir on the host).
+    pub fn mount_config_map_rewritten(
+        &self,
+        name: &str,
+        dir: &Path,
+        rewrites: &[(&str, &str)],
+    ) -> Result<ConfigMapMount, MountError> {
+        let runtime = self.inner.runtime.as_ref().ok_or(MountError::Stopped)?;
+        let rewrites = rewrites
+            .iter()
+            .map(|(from, to)| ((*from).to_owned(), (*to).to_owned()))
+            .collect();
+        ConfigMapMount::start(
+            self.inner.shared.clone(),
+            runtime.handle(),
+            name,
+            dir,
+            rewrites,
+        )
     }
 }
 
