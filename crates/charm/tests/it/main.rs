@@ -4,5 +4,7 @@
 // Test helpers outside #[test] functions unwrap too: a failed setup is a failed test.
 #![allow(clippy::unwrap_used, unreachable_pub)]
 
+mod actions;
 mod hooks;
+mod lifecycle;
 mod support;
