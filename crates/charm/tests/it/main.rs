@@ -7,4 +7,5 @@
 mod actions;
 mod hooks;
 mod lifecycle;
+mod pack;
 mod support;
