@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 use crate::charm::{Charm, CharmError};
 use crate::consistency;
 use crate::event::Event;
-use crate::k8s::{FakeApiServer, KubernetesState};
-use crate::pebble::{FakePebble, Mode};
+use crate::k8s::{FakeApiServer, KubernetesState, RequestRecord};
+use crate::pebble::{Call, FakePebble, Mode};
 use crate::protocol::AgentServer;
 use crate::session::{Session, SideEffects};
 use crate::state::State;
@@ -79,6 +79,10 @@ pub struct Outcome {
     /// Logs, statuses, action results and every hook-tool call.
     #[serde(flatten)]
     pub effects: SideEffects,
+    /// Every Pebble API call, per container the harness started (not attached ones).
+    pub pebble_calls: BTreeMap<String, Vec<Call>>,
+    /// Every Kubernetes API request, when the harness started the API (not attached).
+    pub kubernetes_requests: Vec<RequestRecord>,
 }
 
 impl Outcome {
@@ -228,10 +232,14 @@ impl Context {
             .map_err(io("cannot stop the agent socket"))?;
         let (exit_code, stdout, stderr) = ran?;
         let (mut new_state, effects) = session.finish(exit_code == 0);
+        let mut pebble_calls = BTreeMap::new();
         for (name, pebble) in pebbles {
+            pebble_calls.insert(name.clone(), pebble.calls());
             new_state.containers.insert(name, pebble.stop());
         }
+        let mut kubernetes_requests = Vec::new();
         if let Some(api) = api {
+            kubernetes_requests = api.requests();
             new_state.kubernetes = api.stop();
         }
         if exit_code == 0 {
@@ -243,6 +251,8 @@ impl Context {
             stdout,
             stderr,
             effects,
+            pebble_calls,
+            kubernetes_requests,
         })
     }
 

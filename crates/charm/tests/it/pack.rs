@@ -15,7 +15,11 @@ fn pack_builds_a_charm_archive_with_an_executable_dispatch() {
         .arg(env!("CARGO_BIN_EXE_oathkeeper-charm"))
         .output()
         .unwrap();
-    assert!(packed.status.success(), "{}", String::from_utf8_lossy(&packed.stderr));
+    assert!(
+        packed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&packed.stderr)
+    );
     // Read it back with Python's zipfile (what charmcraft and Juju's tooling use).
     let listing = Command::new("python3")
         .arg("-c")
@@ -27,13 +31,23 @@ fn pack_builds_a_charm_archive_with_an_executable_dispatch() {
         .arg(&archive)
         .output()
         .unwrap();
-    assert!(listing.status.success(), "{}", String::from_utf8_lossy(&listing.stderr));
+    assert!(
+        listing.status.success(),
+        "{}",
+        String::from_utf8_lossy(&listing.stderr)
+    );
     let modes: std::collections::BTreeMap<String, u32> =
         serde_json::from_slice(&listing.stdout).unwrap();
     let names: Vec<&str> = modes.keys().map(String::as_str).collect();
     assert_eq!(
         names,
-        ["actions.yaml", "config.yaml", "dispatch", "manifest.yaml", "metadata.yaml"]
+        [
+            "actions.yaml",
+            "config.yaml",
+            "dispatch",
+            "manifest.yaml",
+            "metadata.yaml"
+        ]
     );
     assert_eq!(modes["dispatch"] & 0o111, 0o111, "dispatch is executable");
     let metadata = std::fs::read_to_string(Path::new(ROOT).join("metadata.yaml")).unwrap();

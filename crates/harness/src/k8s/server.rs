@@ -335,9 +335,15 @@ fn millis(d: Duration) -> u64 {
 }
 
 /// The kubeconfig text for `url`.
+/// A self-signed CA certificate (PEM, base64) named by the kubeconfig, as an in-cluster config
+/// names the cluster's CA. The server speaks plain HTTP, so no TLS uses it; but with a CA given,
+/// clients trust only that CA instead of loading the system's roots (hundreds of files, most of
+/// a charm hook's time in tests) — which is also what they do in a real pod.
+const CLUSTER_CA_DATA: &str = "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1JSUJtakNDQVVHZ0F3SUJBZ0lVR1haSkRCWUJsMjFQek81NkJGOW9EcGd3RGRzd0NnWUlLb1pJemowRUF3SXcKSWpFZ01CNEdBMVVFQXd3WGFHRnlibVZ6Y3lCbVlXdGxJR05zZFhOMFpYSWdRMEV3SUJjTk1qWXhNVEk0TVRneQpOekUyV2hnUE1qRXlOakV4TURReE9ESTNNVFphTUNJeElEQWVCZ05WQkFNTUYyaGhjbTVsYzNNZ1ptRnJaU0JqCmJIVnpkR1Z5SUVOQk1Ga3dFd1lIS29aSXpqMENBUVlJS29aSXpqMERBUWNEUWdBRVRvRmtEVXFmVStBRjI1djQKU05TTUVGdExhaSsxYUJRYjBzcnFLYjJYV2NXSWozeWlIdFBQR1JGM2xtc1pKWitJaTQ2RHV2V3BXaHVkSkhvWgpxYS83YjZOVE1GRXdIUVlEVlIwT0JCWUVGQ3JHSllQSUZzMlhDRGVGUXJUSXRSbDJoYkZYTUI4R0ExVWRJd1FZCk1CYUFGQ3JHSllQSUZzMlhDRGVGUXJUSXRSbDJoYkZYTUE4R0ExVWRFd0VCL3dRRk1BTUJBZjh3Q2dZSUtvWkkKemowRUF3SURSd0F3UkFJZ1d0WTloblpVekhoU0lIeWJPeGd4dUp2TFE5Q0lzREJ2VmNRWWorcGxIMllDSUVNKwp5MUdyaE9rczIvaWU4VFlqaDhoWDk3RHpJcDRzRlBnOGNkeW9QRmR0Ci0tLS0tRU5EIENFUlRJRklDQVRFLS0tLS0K";
+
 pub(crate) fn kubeconfig(url: &str, namespace: &str) -> String {
     format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: {url}\ncontexts:\n- name: fake\n  context:\n    cluster: fake\n    namespace: {namespace}\n    user: fake\ncurrent-context: fake\npreferences: {{}}\nusers:\n- name: fake\n  user:\n    token: fake-token\n"
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: {url}\n    certificate-authority-data: {CLUSTER_CA_DATA}\ncontexts:\n- name: fake\n  context:\n    cluster: fake\n    namespace: {namespace}\n    user: fake\ncurrent-context: fake\npreferences: {{}}\nusers:\n- name: fake\n  user:\n    token: fake-token\n"
     )
 }
 

@@ -182,3 +182,61 @@ fn ops_actions_get_params_log_results_and_failures() {
         Some("no one to greet")
     );
 }
+
+#[test]
+fn ops_pushes_files_adds_a_layer_replans_and_reads_back_through_the_fake_pebble() {
+    let dir = ops_charm();
+    let state = State::default().container("web", harness::pebble::ContainerState::default());
+    let outcome = context(dir.path())
+        .run(&state, &Event::pebble_ready("web"))
+        .unwrap();
+    assert!(outcome.succeeded(), "{:#?}", outcome.effects.juju_log);
+    assert_no_tool_failed(&outcome);
+    assert_eq!(
+        outcome.state.unit_status,
+        Status::new("active", "web running=True port=8080")
+    );
+    let container = &outcome.state.containers["web"];
+    assert_eq!(
+        container.plan().services["web"].command.as_deref(),
+        Some("/bin/web --port 8080")
+    );
+    assert_eq!(container.service_statuses["web"].as_str(), "active");
+    let pushed = match container
+        .files
+        .get("/etc/web/config.txt")
+        .expect("the pushed file")
+    {
+        harness::pebble::File::Text(text) => text.clone(),
+        harness::pebble::File::Detailed(spec) => spec.content.clone().unwrap_or_default(),
+    };
+    assert_eq!(pushed, "port=8080\n");
+    let calls: Vec<String> = outcome.pebble_calls["web"]
+        .iter()
+        .map(|call| format!("{} {}", call.method, call.path))
+        .collect();
+    assert!(calls.iter().any(|c| c == "POST /v1/layers"), "{calls:?}");
+}
+
+#[test]
+fn ops_sees_an_unreachable_container_as_not_connectable() {
+    let dir = ops_charm();
+    let container = harness::pebble::ContainerState {
+        can_connect: false,
+        ..Default::default()
+    };
+    let state = State::default().container("web", container);
+    let outcome = context(dir.path())
+        .run(&state, &Event::pebble_ready("web"))
+        .unwrap();
+    // ops raises on a push to a container it cannot reach: the hook fails, as on Juju.
+    assert!(!outcome.succeeded());
+    let crash = outcome
+        .effects
+        .juju_log
+        .iter()
+        .find(|line| line.level == "ERROR")
+        .map(|line| line.message.as_str())
+        .unwrap_or_default();
+    assert!(crash.contains("ops.pebble.ConnectionError"), "{crash}");
+}
