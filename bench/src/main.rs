@@ -6,7 +6,9 @@
 //! with 10, 1,000 and 10,000 rules, pins each to CPU 0, drives it from CPU 1 with `wrk` at
 //! full speed and with `hey` at half the speed it reached, and prints requests/s, latencies,
 //! memory and the ratio to the baseline. `loadbench baseline` and `loadbench kratos` are the
-//! helper servers it starts.
+//! helper servers it starts. `loadbench hook` times the charm's hooks under the harness.
+
+mod hook;
 
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpListener as StdListener, TcpStream};
@@ -44,6 +46,18 @@ enum Cmd {
         #[arg(long, default_value_t = 64)]
         connections: u32,
     },
+    /// The charm's hook wall time under the harness, against a no-op dispatch.
+    Hook {
+        /// The charm binary (cargo build --release -p oathkeeper-charm).
+        #[arg(long, default_value = "target/release/oathkeeper-charm")]
+        charm: PathBuf,
+        /// The harness's hook-tool binary (cargo build --release -p juju-harness).
+        #[arg(long, default_value = "target/release/fake-hook-tool")]
+        hook_tool: PathBuf,
+        /// Runs per hook.
+        #[arg(long, default_value_t = 30)]
+        runs: usize,
+    },
     /// The baseline: answer 200 with an empty body to everything.
     Baseline {
         #[arg(long)]
@@ -60,6 +74,11 @@ const SESSION: &str = r#"{"id":"s","active":true,"expires_at":"2099-01-01T00:00:
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
+        Cmd::Hook {
+            charm,
+            hook_tool,
+            runs,
+        } => hook::run(&charm, &hook_tool, runs),
         Cmd::Baseline { port } => serve_static(port, Bytes::new()),
         Cmd::Kratos { port } => serve_static(port, Bytes::from_static(SESSION.as_bytes())),
         Cmd::Run {

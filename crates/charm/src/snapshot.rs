@@ -103,13 +103,15 @@ pub struct Relation {
     pub id: u64,
     /// The remote application (our own for the peer relation).
     pub remote_app: String,
-    /// Remote units in scope.
+    /// Remote units in scope (observed for the peer relation only: nothing else needs them,
+    /// and every hook-tool call costs a process).
     pub remote_units: Vec<String>,
     /// The remote application's databag.
     pub remote_app_data: Databag,
-    /// Our application's databag (readable by the leader only; empty otherwise).
+    /// Our application's databag: observed for the peer relation and, on the leader, where we
+    /// write app data (forward-auth, oathkeeper-info, ingress); empty otherwise.
     pub local_app_data: Databag,
-    /// Our unit's databag.
+    /// Our unit's databag: observed where we write unit data (ingress); empty otherwise.
     pub local_unit_data: Databag,
 }
 
