@@ -225,3 +225,136 @@ fn hook_wall_time_median_is_printed() {
         times[times.len() - 1]
     );
 }
+
+#[test]
+fn ingress_gets_the_request_and_the_unit_address_and_its_url_becomes_the_public_endpoint() {
+    let (dir, state) = start(true);
+    let state = state
+        .relation(Relation::new("ingress", 6, "traefik-internal"))
+        .relation(Relation::new("oathkeeper-info", 7, "admin-ui"));
+    let out = run_ok(
+        dir.path(),
+        &state,
+        &Event::relation("ingress", "created", 6),
+    );
+    // spec §5.5: JSON-encoded values, defaults left out.
+    let ingress = out.state.find_relation(6).unwrap();
+    assert_eq!(ingress.local_app_data["model"], "\"iam\"");
+    assert_eq!(ingress.local_app_data["name"], "\"oathkeeper\"");
+    assert_eq!(ingress.local_app_data["port"], "4456");
+    assert_eq!(ingress.local_app_data["strip-prefix"], "true");
+    assert_eq!(
+        ingress.local_unit_data["host"],
+        "\"oathkeeper-0.oathkeeper-endpoints.iam.svc.cluster.local\""
+    );
+    assert_eq!(ingress.local_unit_data["ip"], "\"192.0.2.0\"");
+    // spec §5.3: plain strings; the cluster address until ingress answers.
+    let info = &out.state.find_relation(7).unwrap().local_app_data;
+    assert_eq!(
+        info["public_endpoint"],
+        "http://oathkeeper.iam.svc.cluster.local:4456"
+    );
+    assert_eq!(info["rules_configmap_name"], "access-rules");
+    assert_eq!(info["configmaps_namespace"], "iam");
+    // Traefik answers with the URL: it becomes the public endpoint.
+    let mut answered = out.state;
+    answered.find_relation_mut(6).unwrap().remote_app_data = [(
+        "ingress".to_owned(),
+        r#"{"url": "http://10.0.0.5/iam-oathkeeper"}"#.to_owned(),
+    )]
+    .into();
+    let out = run_ok(
+        dir.path(),
+        &answered,
+        &Event::relation("ingress", "changed", 6),
+    );
+    let info = &out.state.find_relation(7).unwrap().local_app_data;
+    assert_eq!(info["public_endpoint"], "http://10.0.0.5/iam-oathkeeper");
+}
+
+#[test]
+fn forward_auth_broken_leaves_the_rules_and_the_status_without_traefik() {
+    let (dir, state) = start(true);
+    let state = state
+        .relation(
+            Relation::new("forward-auth", 3, "traefik-public")
+                .remote_app_data([("ingress_app_names", r#"["wiki"]"#)]),
+        )
+        .relation(requirer(4, "wiki", "https://iam.example.com/wiki", "[]"));
+    let joined = run_ok(
+        dir.path(),
+        &state,
+        &Event::relation("forward-auth", "changed", 3),
+    );
+    assert_eq!(
+        joined.state.unit_status,
+        Status::new("active", "Identity and Access Proxy is ready")
+    );
+    let out = run_ok(
+        dir.path(),
+        &joined.state,
+        &Event::relation("forward-auth", "broken", 3),
+    );
+    // spec §4.4: Active with an empty message once forward-auth is gone; the rules stay.
+    assert_eq!(out.state.unit_status, Status::new("active", ""));
+    assert!(out.state.find_relation(3).is_none());
+    let rules = out
+        .state
+        .kubernetes
+        .config_map_data("access-rules")
+        .unwrap();
+    assert!(rules.contains_key("access-rules-wiki-deny.json"));
+}
+
+#[test]
+fn a_new_leader_takes_over_from_the_peer_bookkeeping() {
+    let (dir, state) = start(true);
+    let state = state.relation(requirer(4, "wiki", "https://iam.example.com/wiki", "[]"));
+    let state = run_ok(
+        dir.path(),
+        &state,
+        &Event::relation("auth-proxy", "changed", 4),
+    )
+    .state;
+    assert!(
+        state
+            .find_relation(1)
+            .unwrap()
+            .local_app_data
+            .contains_key("auth_proxy_4")
+    );
+    // Leadership moves: the former leader stops writing; the relation goes away while another
+    // unit leads, and that unit removes the files the bookkeeping names.
+    let follower = run_ok(
+        dir.path(),
+        &state.clone().leader(false),
+        &Event::hook("leader-settings-changed"),
+    )
+    .state;
+    assert!(
+        follower
+            .kubernetes
+            .config_map_data("access-rules")
+            .unwrap()
+            .contains_key("access-rules-wiki-deny.json")
+    );
+    let leader = follower.unit_id(1).leader(true);
+    let out = run_ok(
+        dir.path(),
+        &leader,
+        &Event::relation("auth-proxy", "broken", 4),
+    );
+    let rules = out
+        .state
+        .kubernetes
+        .config_map_data("access-rules")
+        .unwrap();
+    assert!(rules.keys().all(|key| !key.contains("wiki")), "{rules:?}");
+    assert!(
+        !out.state
+            .find_relation(1)
+            .unwrap()
+            .local_app_data
+            .contains_key("auth_proxy_4")
+    );
+}
