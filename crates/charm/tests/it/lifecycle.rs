@@ -327,7 +327,7 @@ fn a_new_leader_takes_over_from_the_peer_bookkeeping() {
     // unit leads, and that unit removes the files the bookkeeping names.
     let follower = run_ok(
         dir.path(),
-        &state.clone().leader(false),
+        &state.leader(false),
         &Event::hook("leader-settings-changed"),
     )
     .state;
