@@ -7,3 +7,4 @@ mod k8s;
 mod ops;
 mod pebble;
 mod run;
+mod support;

@@ -4,10 +4,12 @@
 //!
 //! The interpreter is `$OPS_PYTHON` (`./test.sh` creates a venv with ops), else `python3`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-use harness::{Context, Event, Relation, State, Status};
+use harness::{Event, Relation, State, Status};
+
+use crate::support::{context, write_dispatch};
 use serde_json::{Map, Value, json};
 
 const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/ops-charm");
@@ -31,18 +33,13 @@ fn python() -> String {
 fn ops_charm() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     copy_dir(Path::new(FIXTURE), dir.path());
-    let dispatch = dir.path().join("dispatch");
-    std::fs::write(
-        &dispatch,
-        format!(
+    write_dispatch(
+        dir.path(),
+        &format!(
             "#!/bin/sh\nJUJU_DISPATCH_PATH=\"${{JUJU_DISPATCH_PATH:-$0}}\" PYTHONPATH=lib:venv \\\n  exec {} ./src/charm.py\n",
             python()
         ),
-    )
-    .unwrap();
-    let mut perms = std::fs::metadata(&dispatch).unwrap().permissions();
-    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
-    std::fs::set_permissions(&dispatch, perms).unwrap();
+    );
     dir
 }
 
@@ -57,12 +54,6 @@ fn copy_dir(from: &Path, to: &Path) {
             std::fs::copy(entry.path(), target).unwrap();
         }
     }
-}
-
-fn context(dir: &Path) -> Context {
-    Context::new(dir)
-        .unwrap()
-        .hook_tool(&PathBuf::from(env!("CARGO_BIN_EXE_fake-hook-tool")))
 }
 
 fn assert_no_tool_failed(outcome: &harness::Outcome) {

@@ -1,11 +1,12 @@
 //! A shell-script charm run through the real `fake-hook-tool` binary and agent socket: the
 //! environment Juju sets, tool calls over the socket, the transaction rule, actions, the CLI.
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use harness::event::ActionCall;
-use harness::{Context, Event, Relation, State, Status};
+use harness::{Event, Relation, State, Status};
+
+use crate::support::{context, hook_tool, write_dispatch};
 use serde_json::{Map, Value, json};
 
 const METADATA: &str = "name: demo
@@ -55,20 +56,8 @@ fn charm_dir() -> tempfile::TempDir {
     std::fs::write(dir.path().join("metadata.yaml"), METADATA).unwrap();
     std::fs::write(dir.path().join("config.yaml"), CONFIG).unwrap();
     std::fs::write(dir.path().join("actions.yaml"), ACTIONS).unwrap();
-    let dispatch = dir.path().join("dispatch");
-    std::fs::write(&dispatch, DISPATCH).unwrap();
-    let mut perms = std::fs::metadata(&dispatch).unwrap().permissions();
-    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
-    std::fs::set_permissions(&dispatch, perms).unwrap();
+    write_dispatch(dir.path(), DISPATCH);
     dir
-}
-
-fn hook_tool() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_fake-hook-tool"))
-}
-
-fn context(dir: &Path) -> Context {
-    Context::new(dir).unwrap().hook_tool(&hook_tool())
 }
 
 fn db_state() -> State {

@@ -1,0 +1,24 @@
+//! Shared by the harness's integration tests: the hook-tool binary, a context, a dispatch file.
+
+use std::path::{Path, PathBuf};
+
+use harness::Context;
+
+/// The `fake-hook-tool` binary cargo built for these tests.
+pub fn hook_tool() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_fake-hook-tool"))
+}
+
+/// A harness context for the charm in `dir`, using [`hook_tool`].
+pub fn context(dir: &Path) -> Context {
+    Context::new(dir).unwrap().hook_tool(&hook_tool())
+}
+
+/// Writes `script` as the charm's executable `dispatch` in `dir`.
+pub fn write_dispatch(dir: &Path, script: &str) {
+    let dispatch = dir.join("dispatch");
+    std::fs::write(&dispatch, script).unwrap();
+    let mut perms = std::fs::metadata(&dispatch).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+    std::fs::set_permissions(&dispatch, perms).unwrap();
+}
