@@ -129,7 +129,7 @@ fn the_tutorial_protects_an_app_behind_caddy_and_nginx_and_fails_closed() {
     let mut kratos = FakeKratos::start();
     let app = upstream::start();
     let deployment = Deployment::new();
-    let mut leader = deployment.unit(0, true);
+    let mut leader = deployment.unit(0, true, "mounted-volumes");
     // The requirers' protected URLs name the proxies' ports, so they are chosen first; the
     // proxies start once the charm has published the decisions address.
     let caddy_port = free_port();
@@ -139,6 +139,10 @@ fn the_tutorial_protects_an_app_behind_caddy_and_nginx_and_fails_closed() {
         body.contains("spark-history-server") && body.contains("docs")
     });
 
+    assert_eq!(
+        leader.state.unit_status,
+        harness::Status::new("active", "Identity and Access Proxy is ready")
+    );
     // The forward-auth databag Traefik would read.
     let bag = &leader
         .state
@@ -219,7 +223,7 @@ fn the_tutorial_protects_an_app_behind_caddy_and_nginx_and_fails_closed() {
     }
 
     // A second unit shares the cluster: same ConfigMaps, same decisions.
-    let mut second = deployment.unit(1, false);
+    let mut second = deployment.unit(1, false, "mounted-volumes");
     second.state = leader.state.clone().unit_id(1).leader(false);
     deployment.run(&mut second, &Event::pebble_ready("oathkeeper"));
     wait_for_rules(&second, |body| body.contains("spark-history-server"));

@@ -78,8 +78,10 @@ impl Deployment {
         &self.api
     }
 
-    /// Starts unit `n`'s pod: mounts, and a live Pebble mapping the container onto the host.
-    pub fn unit(&self, n: u32, leader: bool) -> Unit {
+    /// Starts unit `n`'s pod with the charm's `config-source` set to `source`
+    /// (`mounted-volumes`: kubelet-style mounts feed the server; `kubernetes-api`: the server
+    /// watches the fake API itself), and a live Pebble mapping the container onto the host.
+    pub fn unit(&self, n: u32, leader: bool, source: &str) -> Unit {
         let root = self.scratch.path().join(format!("unit-{n}"));
         let config_dir = root.join("config");
         let rules_dir = root.join("access-rules");
@@ -116,6 +118,7 @@ impl Deployment {
         let mut state = State::default()
             .unit_id(n)
             .leader(leader)
+            .config("config-source", source)
             .container(CONTAINER, ContainerState::default())
             .relation(Relation {
                 remote_units: Default::default(),

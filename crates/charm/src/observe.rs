@@ -62,6 +62,11 @@ pub fn observe(io: &Io) -> Result<Snapshot, ObserveError> {
         leader,
         config: CharmConfig {
             dev: config.get(DEV).and_then(Value::as_bool).unwrap_or(false),
+            config_source: config
+                .get(crate::workload::CONFIG_SOURCE_OPTION)
+                .and_then(Value::as_str)
+                .unwrap_or(crate::workload::KUBERNETES_API)
+                .to_owned(),
         },
         container: container(io),
         // Only the leader writes Kubernetes objects, so only the leader reads them.

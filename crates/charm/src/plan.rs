@@ -224,7 +224,7 @@ pub fn plan(snapshot: &Snapshot, desired: &Desired) -> Effects {
         }
     }
     if let Some(layer) = &desired.layer {
-        if !workload::is_planned(&snapshot.container.plan) {
+        if !workload::is_planned(&snapshot.container.plan, layer) {
             items.push(Effect::AddLayer {
                 label: workload::LAYER_LABEL.to_owned(),
                 layer: layer.clone(),

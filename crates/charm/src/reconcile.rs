@@ -53,12 +53,25 @@ pub(crate) struct Facts {
     pub traefik: Vec<Option<Vec<String>>>,
     /// Invalid databags of other endpoints: (endpoint, remote app) and the error.
     pub invalid_other: Vec<((&'static str, String), FieldError)>,
+    /// Where the workload reads its config and rules.
+    pub source: workload::Source,
+    /// Why the `config-source` option is invalid (the running source is kept meanwhile).
+    pub invalid_config: Option<String>,
 }
 
 impl Facts {
     /// Parses the snapshot's relations.
     pub(crate) fn gather(snapshot: &Snapshot) -> Facts {
         let mut facts = Facts::default();
+        match workload::Source::parse(&snapshot.config.config_source) {
+            Ok(source) => facts.source = source,
+            Err(problem) => {
+                // Keep what runs: a typo in the option must not move the workload.
+                facts.source =
+                    workload::Source::of_plan(&snapshot.container.plan).unwrap_or_default();
+                facts.invalid_config = Some(problem);
+            }
+        }
         let mut app_names = BTreeSet::new();
         let mut headers = BTreeSet::new();
         for relation in &snapshot.relations.auth_proxy {
@@ -161,7 +174,10 @@ pub fn reconcile(snapshot: &Snapshot) -> Desired {
         .leader
         .then(|| leader_desired(snapshot, &facts, &unit_status));
     Desired {
-        layer: snapshot.container.can_connect.then(workload::layer),
+        layer: snapshot
+            .container
+            .can_connect
+            .then(|| workload::layer(facts.source, &snapshot.model)),
         unit_relation_data,
         unit_status,
         workload_version: snapshot.container.workload_version.clone(),
@@ -317,6 +333,8 @@ fn kubernetes_desired(
         kratos: facts.kratos.as_ref(),
         rule_files: rules_data.keys().map(String::as_str).collect(),
         headers: facts.headers.iter().map(String::as_str).collect(),
+        watched_namespace: (facts.source == workload::Source::KubernetesApi)
+            .then_some(snapshot.model.as_str()),
     });
     let config_maps = BTreeMap::from([
         (
@@ -336,7 +354,11 @@ fn kubernetes_desired(
     ]);
     KubernetesDesired {
         config_maps,
-        statefulset: statefulset(),
+        // Watched through the API, the ConfigMaps need no mounts (and no pod restart).
+        statefulset: match facts.source {
+            workload::Source::MountedVolumes => statefulset(),
+            workload::Source::KubernetesApi => PodTemplate::default(),
+        },
         service_ports: vec![
             ServicePort {
                 name: API_PORT_NAME.to_owned(),

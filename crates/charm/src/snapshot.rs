@@ -45,10 +45,21 @@ pub struct Snapshot {
 }
 
 /// The charm's config options (config.yaml).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CharmConfig {
     /// `dev`: serve plain HTTP even when TLS is available (spec §2).
     pub dev: bool,
+    /// `config-source`, as set (parsed by the reconcile, so a bad value becomes a status).
+    pub config_source: String,
+}
+
+impl Default for CharmConfig {
+    fn default() -> CharmConfig {
+        CharmConfig {
+            dev: false,
+            config_source: crate::workload::KUBERNETES_API.to_owned(),
+        }
+    }
 }
 
 /// The `oathkeeper` workload container.

@@ -93,6 +93,9 @@ pub(crate) fn compute(snapshot: &Snapshot, facts: &Facts) -> StatusValue {
     if snapshot.kubernetes == Kubernetes::Forbidden {
         push(StatusKind::Blocked, missing_trust(&snapshot.app));
     }
+    if let Some(problem) = &facts.invalid_config {
+        push(StatusKind::Blocked, problem.clone());
+    }
     for app in &facts.auth_proxy {
         if let Err(error) = &app.state {
             push(

@@ -66,6 +66,12 @@ impl Snapshot {
         s
     }
 
+    /// With `config-source: mounted-volumes` (upstream's way: the ConfigMaps are mounted).
+    pub fn mounted(mut self) -> Snapshot {
+        self.config.config_source = crate::workload::MOUNTED_VOLUMES.to_owned();
+        self
+    }
+
     /// This unit leads.
     pub fn leader(mut self) -> Snapshot {
         self.leader = true;

@@ -29,6 +29,60 @@ pub const CONFIG_FILE: &str = "/etc/config/oathkeeper/oathkeeper.yaml";
 pub const ACCESS_RULES_DIR: &str = "/etc/config/access-rules";
 /// The service command.
 pub const COMMAND: &str = "oathkeeper serve -c /etc/config/oathkeeper/oathkeeper.yaml";
+/// The config option choosing where the workload reads its config and rules.
+pub const CONFIG_SOURCE_OPTION: &str = "config-source";
+/// [`Source::KubernetesApi`]'s spelling in the config.
+pub const KUBERNETES_API: &str = "kubernetes-api";
+/// [`Source::MountedVolumes`]'s spelling in the config.
+pub const MOUNTED_VOLUMES: &str = "mounted-volumes";
+/// The scheme of a ConfigMap source the workload watches through the API.
+const K8S_SCHEME: &str = "k8s://";
+
+/// Where the workload reads `oathkeeper.yaml` and the access rules.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Source {
+    /// It watches the ConfigMaps through the Kubernetes API (`k8s://<model>/<configmap>`):
+    /// changes apply in about a second on every unit, no mounts, no pod restart.
+    // Differs from upstream: upstream mounts the ConfigMaps (kubelet sync, StatefulSet patch).
+    #[default]
+    KubernetesApi,
+    /// The ConfigMaps are mounted into the pod (upstream's way; kubelet syncs changes).
+    MountedVolumes,
+}
+
+impl Source {
+    /// The source named by the `config-source` option.
+    pub fn parse(value: &str) -> Result<Source, String> {
+        match value {
+            KUBERNETES_API => Ok(Source::KubernetesApi),
+            MOUNTED_VOLUMES => Ok(Source::MountedVolumes),
+            other => Err(format!(
+                "invalid {CONFIG_SOURCE_OPTION} {other:?}: expected {KUBERNETES_API:?} or {MOUNTED_VOLUMES:?}"
+            )),
+        }
+    }
+
+    /// The source a running plan uses (its command reads a `k8s://` config or a file).
+    pub fn of_plan(plan: &Layer) -> Option<Source> {
+        let command = plan.services.get(SERVICE)?.command.as_deref()?;
+        Some(if command.contains(K8S_SCHEME) {
+            Source::KubernetesApi
+        } else {
+            Source::MountedVolumes
+        })
+    }
+
+    /// The service command.
+    pub fn command(self, model: &str) -> String {
+        match self {
+            Source::KubernetesApi => format!(
+                "oathkeeper serve -c {K8S_SCHEME}{model}/{}",
+                crate::desired::OATHKEEPER_CONFIG_MAP
+            ),
+            Source::MountedVolumes => COMMAND.to_owned(),
+        }
+    }
+}
 /// The liveness URL (no TLS yet: certificates come with a later issue).
 pub const ALIVE_URL: &str = "http://localhost:4456/health/alive";
 /// The redirect target when Kratos is not related.
@@ -64,6 +118,9 @@ pub struct ConfigInputs<'a> {
     pub rule_files: Vec<&'a str>,
     /// Identity headers some app asked for (`X-User` is always rendered).
     pub headers: Vec<&'a str>,
+    /// With [`Source::KubernetesApi`], the model: the rules are the whole `access-rules`
+    /// ConfigMap, watched as `k8s://<model>/access-rules`, instead of one mounted file per key.
+    pub watched_namespace: Option<&'a str>,
 }
 
 fn quoted(s: &str) -> String {
@@ -131,7 +188,16 @@ access_rules:
 ",
         login = quoted(login),
     );
-    if !inputs.rule_files.is_empty() {
+    if let Some(namespace) = inputs.watched_namespace {
+        let _ = writeln!(
+            out,
+            "  repositories:\n    - {}",
+            quoted(&format!(
+                "{K8S_SCHEME}{namespace}/{}",
+                crate::desired::ACCESS_RULES_CONFIG_MAP
+            ))
+        );
+    } else if !inputs.rule_files.is_empty() {
         out.push_str("  repositories:\n");
         for file in &inputs.rule_files {
             let _ = writeln!(
@@ -178,8 +244,8 @@ mutators:
     out
 }
 
-/// The Pebble layer (spec §4.8): service `oathkeeper`, check `alive`.
-pub fn layer() -> Layer {
+/// The Pebble layer (spec §4.8): service `oathkeeper` reading from `source`, check `alive`.
+pub fn layer(source: Source, model: &str) -> Layer {
     Layer {
         summary: Some("oathkeeper-operator layer".to_owned()),
         description: Some("pebble config layer for oathkeeper-operator".to_owned()),
@@ -188,7 +254,7 @@ pub fn layer() -> Layer {
             Service {
                 override_: Some(Override::Replace),
                 summary: Some("Oathkeeper Operator layer".to_owned()),
-                command: Some(COMMAND.to_owned()),
+                command: Some(source.command(model)),
                 startup: Some(Startup::Enabled),
                 ..Service::default()
             },
@@ -208,10 +274,9 @@ pub fn layer() -> Layer {
     }
 }
 
-/// Whether Pebble's `plan` already holds our service and check as [`layer`] defines them
+/// Whether Pebble's `plan` already holds the service and check of `wanted` (a [`layer`])
 /// (`override` is ignored: it describes how a layer applies, not the result).
-pub fn is_planned(plan: &Layer) -> bool {
-    let wanted = layer();
+pub fn is_planned(plan: &Layer, wanted: &Layer) -> bool {
     let same = |a: Option<&Service>, b: &Service| {
         a.is_some_and(|a| {
             Service {

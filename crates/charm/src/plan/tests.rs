@@ -82,9 +82,22 @@ fn generate(seed: u64) -> Snapshot {
     };
     s.leader = g.coin();
     s.config.dev = g.coin();
+    s.config.config_source = match g.below(3) {
+        0 => crate::workload::KUBERNETES_API,
+        1 => crate::workload::MOUNTED_VOLUMES,
+        _ => "nfs",
+    }
+    .to_owned();
     s.container.service_running = g.coin();
     if g.coin() {
-        s.container.plan.combine(&crate::workload::layer());
+        let source = if g.coin() {
+            crate::workload::Source::KubernetesApi
+        } else {
+            crate::workload::Source::MountedVolumes
+        };
+        s.container
+            .plan
+            .combine(&crate::workload::layer(source, &s.model));
     }
     s.container.workload_version = g.coin().then(|| "0.40.6".to_owned());
     s.recorded_workload_version = g.coin().then(|| "0.40.5".to_owned());
@@ -208,6 +221,7 @@ fn generated_snapshots_converge_in_one_hook() {
 fn leader_writes_reach_kubernetes_relations_and_pebble() {
     let snapshot = Snapshot::ready()
         .leader()
+        .mounted()
         .with_auth_proxy(
             3,
             "spark",

@@ -66,9 +66,57 @@ fn spec_4_4_unreachable_container_waits_and_plans_no_layer() {
 }
 
 #[test]
+fn watched_through_the_api_a_fresh_leader_needs_no_mounts_and_names_the_configmaps() {
+    let snapshot = Snapshot::ready().leader();
+    let desired = reconcile(&snapshot);
+    assert_eq!(
+        desired.layer,
+        Some(workload::layer(
+            workload::Source::KubernetesApi,
+            &snapshot.model
+        ))
+    );
+    let kube = kube(&desired);
+    assert_eq!(kube.statefulset, PodTemplate::default());
+    let config = &kube.config_maps[OATHKEEPER_CONFIG_MAP].data[OATHKEEPER_CONFIG_KEY];
+    assert!(
+        config.contains(&format!("k8s://{}/access-rules", snapshot.model)),
+        "{config}"
+    );
+}
+
+#[test]
+fn an_invalid_config_source_blocks_and_keeps_the_running_source() {
+    let mut snapshot = Snapshot::ready().leader();
+    snapshot.container.plan = workload::layer(workload::Source::MountedVolumes, &snapshot.model);
+    snapshot.config.config_source = "nfs".to_owned();
+    let desired = reconcile(&snapshot);
+    assert_eq!(desired.unit_status.kind, StatusKind::Blocked);
+    assert!(
+        desired.unit_status.message.contains("config-source"),
+        "{:?}",
+        desired.unit_status
+    );
+    assert_eq!(
+        desired.layer,
+        Some(workload::layer(
+            workload::Source::MountedVolumes,
+            &snapshot.model
+        ))
+    );
+}
+
+#[test]
 fn spec_4_fresh_leader_creates_configmaps_mounts_ports_and_layer() {
-    let desired = reconcile(&Snapshot::ready().leader());
-    assert_eq!(desired.layer, Some(workload::layer()));
+    let snapshot = Snapshot::ready().leader().mounted();
+    let desired = reconcile(&snapshot);
+    assert_eq!(
+        desired.layer,
+        Some(workload::layer(
+            workload::Source::MountedVolumes,
+            &snapshot.model
+        ))
+    );
     assert_eq!(desired.unit_status, status(StatusKind::Active, ""));
     let kube = kube(&desired);
     for name in [ACCESS_RULES_CONFIG_MAP, OATHKEEPER_CONFIG_MAP] {
@@ -133,9 +181,11 @@ fn spec_4_fresh_leader_creates_configmaps_mounts_ports_and_layer() {
 
 #[test]
 fn spec_6_4_requirer_rules_are_published_with_bookkeeping_and_repositories() {
-    let snapshot = Snapshot::ready()
-        .leader()
-        .with_auth_proxy(3, "requirer", &spec_requirer());
+    let snapshot =
+        Snapshot::ready()
+            .leader()
+            .mounted()
+            .with_auth_proxy(3, "requirer", &spec_requirer());
     let desired = reconcile(&snapshot);
     let expected = rules::render_rules("requirer", &spec_requirer()).unwrap();
     let data = rules_data(&desired);

@@ -71,6 +71,7 @@ fn spec_6_6_config_with_kratos_rules_and_three_headers() {
             "access-rules-requirer-deny.json",
         ],
         headers: vec!["X-Name", "X-Email", "X-User"],
+        watched_namespace: None,
     });
     assert_eq!(yaml(&rendered), yaml(SPEC_6_6));
 }
@@ -110,6 +111,7 @@ fn rendered_config_loads_in_the_server() {
         kratos: Some(&kratos),
         rule_files: vec!["admin_ui_rules.json", "access-rules-a-deny.json"],
         headers: vec!["X-Email"],
+        watched_namespace: None,
     });
     let config = parse_config(&rendered, &NoEnv).unwrap();
     assert_eq!(config.serve.api_port(), API_PORT);
@@ -142,8 +144,41 @@ checks:
 "#,
     )
     .unwrap();
-    assert_eq!(layer(), expected);
-    layer().validate(LAYER_LABEL).unwrap();
+    let mounted = layer(Source::MountedVolumes, "testing");
+    assert_eq!(mounted, expected);
+    mounted.validate(LAYER_LABEL).unwrap();
+    assert_eq!(Source::of_plan(&mounted), Some(Source::MountedVolumes));
+}
+
+#[test]
+fn watched_through_the_api_the_layer_and_config_name_the_configmaps() {
+    let watched = layer(Source::KubernetesApi, "iam");
+    assert_eq!(
+        watched.services[SERVICE].command.as_deref(),
+        Some("oathkeeper serve -c k8s://iam/oathkeeper-config")
+    );
+    watched.validate(LAYER_LABEL).unwrap();
+    assert_eq!(Source::of_plan(&watched), Some(Source::KubernetesApi));
+    assert!(!is_planned(&layer(Source::MountedVolumes, "iam"), &watched));
+    assert!(is_planned(&watched, &watched));
+    let rendered = render_config(&ConfigInputs {
+        rule_files: vec!["access-rules-a-deny.json"],
+        watched_namespace: Some("iam"),
+        ..ConfigInputs::default()
+    });
+    let config = parse_config(&rendered, &NoEnv).unwrap();
+    assert_eq!(config.access_rules.repositories, ["k8s://iam/access-rules"]);
+}
+
+#[test]
+fn config_source_accepts_its_two_values_and_names_the_option_otherwise() {
+    assert_eq!(Source::parse("kubernetes-api"), Ok(Source::KubernetesApi));
+    assert_eq!(Source::parse("mounted-volumes"), Ok(Source::MountedVolumes));
+    let error = Source::parse("files").unwrap_err();
+    assert!(
+        error.contains("config-source") && error.contains("\"files\""),
+        "{error}"
+    );
 }
 
 #[test]

@@ -36,8 +36,10 @@ fn workload_api() -> (Server, Arc<AtomicUsize>) {
 
 /// A unit whose workload runs (the layer planned, the service active).
 fn running() -> State {
-    let mut container =
-        ContainerState::default().with_layer("oathkeeper", oathkeeper_charm::workload::layer());
+    let mut container = ContainerState::default().with_layer(
+        "oathkeeper",
+        oathkeeper_charm::workload::layer(oathkeeper_charm::workload::Source::KubernetesApi, "iam"),
+    );
     container
         .service_statuses
         .insert("oathkeeper".to_owned(), ServiceStatus::Active);

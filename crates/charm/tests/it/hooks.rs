@@ -53,9 +53,10 @@ fn config_map(state: &State, name: &str) -> std::collections::BTreeMap<String, S
 }
 
 #[test]
-fn the_first_hook_on_a_trusted_leader_creates_configmaps_mounts_ports_and_the_layer() {
+fn with_mounted_volumes_the_first_hook_creates_configmaps_mounts_ports_and_the_layer() {
     let dir = charm_dir();
-    let out = run_ok(dir.path(), &deployed(true), &Event::hook("config-changed"));
+    let state = deployed(true).config("config-source", "mounted-volumes");
+    let out = run_ok(dir.path(), &state, &Event::hook("config-changed"));
     // spec §4.4: Active with an empty message once configured.
     assert_eq!(out.state.unit_status, Status::new("active", ""));
     let config = config_map(&out.state, "oathkeeper-config");
@@ -124,6 +125,63 @@ fn the_first_hook_on_a_trusted_leader_creates_configmaps_mounts_ports_and_the_la
     );
     assert!(plan.checks.contains_key("alive"));
     assert_eq!(container.service_statuses["oathkeeper"].as_str(), "active");
+}
+
+#[test]
+fn by_default_the_workload_watches_the_configmaps_and_the_pod_is_not_patched() {
+    let dir = charm_dir();
+    let out = run_ok(dir.path(), &deployed(true), &Event::hook("config-changed"));
+    assert_eq!(out.state.unit_status, Status::new("active", ""));
+    let config = &config_map(&out.state, "oathkeeper-config")["oathkeeper.yaml"];
+    let parsed =
+        oathkeeper_core::config::parse_config(config, &oathkeeper_core::config::NoEnv).unwrap();
+    assert_eq!(parsed.access_rules.repositories, ["k8s://iam/access-rules"]);
+    let plan = out.state.containers["oathkeeper"].plan();
+    assert_eq!(
+        plan.services["oathkeeper"].command.as_deref(),
+        Some("oathkeeper serve -c k8s://iam/oathkeeper-config")
+    );
+    // No StatefulSet patch: its pod template is still what Juju created.
+    let set = out.state.kubernetes.stateful_set("oathkeeper").unwrap();
+    let patched = out
+        .kubernetes_requests
+        .iter()
+        .any(|r| r.method == "PATCH" && r.path.contains("statefulsets"));
+    assert!(!patched, "{:#?}", out.kubernetes_requests);
+    assert!(
+        set["spec"]["template"]["spec"]["volumes"].is_null(),
+        "{set}"
+    );
+}
+
+#[test]
+fn switching_config_source_moves_the_workload_and_a_bad_value_blocks_without_moving_it() {
+    let dir = charm_dir();
+    let first = run_ok(dir.path(), &deployed(true), &Event::hook("config-changed"));
+    let mounted = first.state.config("config-source", "mounted-volumes");
+    let out = run_ok(dir.path(), &mounted, &Event::hook("config-changed"));
+    let command = |state: &harness::State| {
+        state.containers["oathkeeper"].plan().services["oathkeeper"]
+            .command
+            .clone()
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        command(&out.state),
+        "oathkeeper serve -c /etc/config/oathkeeper/oathkeeper.yaml"
+    );
+    let bad = out.state.config("config-source", "nfs");
+    let out = run_ok(dir.path(), &bad, &Event::hook("config-changed"));
+    assert_eq!(out.state.unit_status.name, "blocked");
+    assert!(
+        out.state.unit_status.message.contains("config-source"),
+        "{:?}",
+        out.state.unit_status
+    );
+    assert_eq!(
+        command(&out.state),
+        "oathkeeper serve -c /etc/config/oathkeeper/oathkeeper.yaml"
+    );
 }
 
 #[test]
@@ -210,10 +268,7 @@ fn an_auth_proxy_requirer_gets_rules_and_traefik_gets_the_forward_auth_databag()
     );
     // The config names every rules file and the Kratos URLs.
     let config = &config_map(&out.state, "oathkeeper-config")["oathkeeper.yaml"];
-    assert!(
-        config.contains("/etc/config/access-rules/access-rules-spark-history-server-deny.json"),
-        "{config}"
-    );
+    assert!(config.contains("k8s://iam/access-rules"), "{config}");
     assert!(
         config.contains("http://kratos.iam.svc.cluster.local:4433/sessions/whoami"),
         "{config}"
