@@ -6,135 +6,31 @@
 
 use std::time::Duration;
 
-use e2e::deployment::{Deployment, Unit};
-use e2e::http::{Message, free_port, get};
+use e2e::deployment::{Deployment, MOUNTED_VOLUMES};
+use e2e::http::{free_port, get};
 use e2e::kratos::{self, FakeKratos};
 use e2e::{eventually, proxies, upstream};
-use harness::{Event, Relation};
+use harness::Event;
 
-/// The protected app's path behind each proxy.
-const SPARK: &str = "/spark-history-server";
-/// The second app: everything under it is public except `/admin`.
-const DOCS: &str = "/docs";
-const SPARK_ID: u64 = 10;
-const DOCS_ID: u64 = 11;
-const KRATOS_ID: u64 = 2;
-const TRAEFIK_ID: u64 = 3;
-
-fn kratos_relation(kratos: &FakeKratos) -> Relation {
-    Relation::new("kratos-info", KRATOS_ID, "kratos").remote_app_data([
-        ("admin_endpoint", format!("{}/admin", kratos.url())),
-        ("public_endpoint", kratos.url()),
-        (
-            "sessions_endpoint",
-            format!("{}/sessions/whoami", kratos.url()),
-        ),
-        (
-            "login_browser_endpoint",
-            format!("{}{}", kratos.url(), kratos::LOGIN_PATH),
-        ),
-        ("providers_configmap_name", "providers".to_owned()),
-        ("schemas_configmap_name", "identity-schemas".to_owned()),
-        ("configmaps_namespace", "iam".to_owned()),
-    ])
-}
-
-fn traefik_relation() -> Relation {
-    Relation::new("forward-auth", TRAEFIK_ID, "traefik-public")
-        .remote_app_data([("ingress_app_names", r#"["spark-history-server", "docs"]"#)])
-}
-
-/// What Spark History Server sends (forward-auth-interop §6): its URL behind each proxy,
-/// X-User and X-Email, no allowed endpoints.
-fn spark_relation(proxy_ports: &[u16]) -> Relation {
-    let urls: Vec<String> = proxy_ports
-        .iter()
-        .map(|port| format!("http://127.0.0.1:{port}{SPARK}"))
-        .collect();
-    Relation::new("auth-proxy", SPARK_ID, "spark-history-server").remote_app_data([
-        ("protected_urls", serde_json::to_string(&urls).unwrap()),
-        ("headers", r#"["X-User", "X-Email"]"#.to_owned()),
-        ("allowed_endpoints", "[]".to_owned()),
-    ])
-}
-
-/// A second app with public endpoints.
-fn docs_relation(proxy_ports: &[u16]) -> Relation {
-    let urls: Vec<String> = proxy_ports
-        .iter()
-        .map(|port| format!("http://127.0.0.1:{port}{DOCS}"))
-        .collect();
-    Relation::new("auth-proxy", DOCS_ID, "docs").remote_app_data([
-        ("protected_urls", serde_json::to_string(&urls).unwrap()),
-        ("headers", r#"["X-User"]"#.to_owned()),
-        ("allowed_endpoints", r#"["public"]"#.to_owned()),
-    ])
-}
-
-const BROWSER: (&str, &str) = ("Accept", "text/html,application/xhtml+xml");
-const API_CLIENT: (&str, &str) = ("Accept", "application/json");
-
-fn session_cookie() -> (&'static str, String) {
-    (
-        "Cookie",
-        format!("{}={}", kratos::SESSION_COOKIE, kratos::TOKEN),
-    )
-}
-
-fn fetch(port: u16, path: &str, headers: &[(&str, &str)]) -> Message {
-    get(port, path, headers).unwrap_or_else(|e| panic!("GET 127.0.0.1:{port}{path}: {e}"))
-}
-
-/// Drives the tutorial's hooks on `unit` (the leader first, then others).
-fn deploy(deployment: &Deployment, unit: &mut Unit, kratos: &FakeKratos, ports: &[u16]) {
-    for hook in ["install", "leader-elected", "config-changed"] {
-        if hook == "leader-elected" && !unit.state.leader {
-            continue;
-        }
-        deployment.run(unit, &Event::hook(hook));
-    }
-    deployment.run(unit, &Event::pebble_ready("oathkeeper"));
-    unit.state = unit.state.clone().relation(kratos_relation(kratos));
-    deployment.run(unit, &Event::relation("kratos-info", "changed", KRATOS_ID));
-    unit.state = unit.state.clone().relation(traefik_relation());
-    deployment.run(
-        unit,
-        &Event::relation("forward-auth", "created", TRAEFIK_ID),
-    );
-    deployment.run(
-        unit,
-        &Event::relation("forward-auth", "changed", TRAEFIK_ID),
-    );
-    for relation in [spark_relation(ports), docs_relation(ports)] {
-        let id = relation.id;
-        unit.state = unit.state.clone().relation(relation);
-        deployment.run(unit, &Event::relation("auth-proxy", "created", id));
-        deployment.run(unit, &Event::relation("auth-proxy", "changed", id));
-    }
-}
-
-fn wait_for_rules(unit: &Unit, wanted: impl Fn(&str) -> bool) {
-    let ok = eventually(Duration::from_secs(10), || {
-        get(unit.api_port, "/rules", &[]).is_ok_and(|r| r.status == 200 && wanted(&r.body))
-    });
-    assert!(
-        ok,
-        "the server never served the expected rules:\n{}",
-        Deployment::server_log(unit)
-    );
-}
+use crate::flow::*;
 
 #[test]
 fn the_tutorial_protects_an_app_behind_caddy_and_nginx_and_fails_closed() {
     let mut kratos = FakeKratos::start();
     let app = upstream::start();
     let deployment = Deployment::new();
-    let mut leader = deployment.unit(0, true, "mounted-volumes");
+    let mut leader = deployment.unit(0, true, MOUNTED_VOLUMES);
     // The requirers' protected URLs name the proxies' ports, so they are chosen first; the
     // proxies start once the charm has published the decisions address.
     let caddy_port = free_port();
     let nginx_port = free_port();
-    deploy(&deployment, &mut leader, &kratos, &[caddy_port, nginx_port]);
+    let ports = [caddy_port, nginx_port];
+    deploy(
+        &deployment,
+        &mut leader,
+        &kratos,
+        vec![spark_relation(&ports), docs_relation(&ports)],
+    );
     wait_for_rules(&leader, |body| {
         body.contains("spark-history-server") && body.contains("docs")
     });
@@ -223,7 +119,7 @@ fn the_tutorial_protects_an_app_behind_caddy_and_nginx_and_fails_closed() {
     }
 
     // A second unit shares the cluster: same ConfigMaps, same decisions.
-    let mut second = deployment.unit(1, false, "mounted-volumes");
+    let mut second = deployment.unit(1, false, MOUNTED_VOLUMES);
     second.state = leader.state.clone().unit_id(1).leader(false);
     deployment.run(&mut second, &Event::pebble_ready("oathkeeper"));
     wait_for_rules(&second, |body| body.contains("spark-history-server"));

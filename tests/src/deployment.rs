@@ -22,6 +22,10 @@ pub const CONTAINER: &str = "oathkeeper";
 const CONFIG_DIR: &str = "/etc/config/oathkeeper";
 /// Where the charm mounts the rules ConfigMap in the container.
 const RULES_DIR: &str = "/etc/config/access-rules";
+/// The charm's config-source value for kubelet-style mounts.
+pub const MOUNTED_VOLUMES: &str = "mounted-volumes";
+/// The charm's config-source value for watching the ConfigMaps through the API.
+pub const KUBERNETES_API: &str = "kubernetes-api";
 /// The workload API inside the pod.
 const POD_API: &str = "http://localhost:4456";
 
@@ -43,7 +47,7 @@ pub struct Unit {
     /// The server's API port (what `localhost:4456` is inside the pod).
     pub api_port: u16,
     pebble: FakePebble,
-    _mounts: [ConfigMapMount; 2],
+    _mounts: Vec<ConfigMapMount>,
 }
 
 impl Deployment {
@@ -86,19 +90,24 @@ impl Deployment {
         let config_dir = root.join("config");
         let rules_dir = root.join("access-rules");
         let rules_host = rules_dir.display().to_string();
-        let mounts = [
-            // The config names rule files by their container path: show it the host's.
-            self.api
-                .mount_config_map_rewritten(
-                    "oathkeeper-config",
-                    &config_dir,
-                    &[(RULES_DIR, &rules_host)],
-                )
-                .expect("mount oathkeeper-config"),
-            self.api
-                .mount_config_map_rewritten("access-rules", &rules_dir, &[])
-                .expect("mount access-rules"),
-        ];
+        // Mounted volumes: kubelet's part. Watched through the API: nothing to mount.
+        let mounts = if source == MOUNTED_VOLUMES {
+            vec![
+                // The config names rule files by their container path: show it the host's.
+                self.api
+                    .mount_config_map_rewritten(
+                        "oathkeeper-config",
+                        &config_dir,
+                        &[(RULES_DIR, &rules_host)],
+                    )
+                    .expect("mount oathkeeper-config"),
+                self.api
+                    .mount_config_map_rewritten("access-rules", &rules_dir, &[])
+                    .expect("mount access-rules"),
+            ]
+        } else {
+            Vec::new()
+        };
         let api_port = free_port();
         let metrics_port = free_port();
         let options = LiveOptions::default()
@@ -108,7 +117,9 @@ impl Deployment {
             .env("SERVE_API_HOST", "127.0.0.1")
             .env("SERVE_API_PORT", api_port.to_string())
             .env("SERVE_PROMETHEUS_HOST", "127.0.0.1")
-            .env("SERVE_PROMETHEUS_PORT", metrics_port.to_string());
+            .env("SERVE_PROMETHEUS_PORT", metrics_port.to_string())
+            // The pod's service account, as the workload sees the API server.
+            .env("KUBECONFIG", self.kubeconfig.display().to_string());
         let socket = root
             .join("containers")
             .join(CONTAINER)
