@@ -26,7 +26,8 @@ pub struct Cli {
 pub enum Command {
     /// Serve the decision API (embedded example config without -c).
     Serve {
-        /// Config file (YAML or JSON).
+        /// Config file (YAML or JSON), or `k8s://<namespace>/<configmap>` to read key
+        /// `oathkeeper.yaml` of a ConfigMap through the Kubernetes API.
         #[arg(short, long)]
         config: Option<PathBuf>,
         /// Accepted for compatibility (this server sends no telemetry).

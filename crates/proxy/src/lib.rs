@@ -12,6 +12,7 @@
 pub mod cli;
 pub mod decision;
 pub mod http;
+pub mod k8s;
 pub mod metrics;
 pub mod pipeline;
 pub mod reload;

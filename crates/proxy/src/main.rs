@@ -19,7 +19,14 @@ fn main() {
     let code = runtime.block_on(async {
         match cli.command {
             Command::Serve { config, .. } => {
-                let source = config.map_or(ConfigSource::Example, ConfigSource::File);
+                let source = match config.as_deref().map(ConfigSource::parse) {
+                    None => ConfigSource::Example,
+                    Some(Ok(source)) => source,
+                    Some(Err(e)) => {
+                        eprintln!("error: {e}");
+                        return 64;
+                    }
+                };
                 match oathkeeper::serve::run(source, Box::new(ProcessEnv)).await {
                     Ok(()) => 0,
                     Err(e) => {

@@ -6,6 +6,8 @@
 //! - `<prefix>decisions_total{result}`: `allowed` or the denial kind.
 //! - `<prefix>rules_loaded`: rules that can match.
 //! - `<prefix>reload_errors_total{source}`: config or rule files that failed to load.
+//! - `<prefix>kubernetes_source_up{source}`: 1 while a `k8s://` source is listed and watched,
+//!   0 while it is unreachable (its last data stays in use) or not listed yet.
 //!
 //! Labelled series are created on first use; the decision path then only touches atomics.
 //! Its (method, status) handles are cached in a fixed table, so a decision does not take the
@@ -112,6 +114,7 @@ pub struct Metrics {
     denied: [Counter; KINDS.len()],
     rules_loaded: Gauge,
     reload_errors: Family<SourceLabels, Counter>,
+    sources_up: Family<SourceLabels, Gauge>,
     cache_hits: Counter,
     cache_misses: Counter,
     store_calls: [Counter; OUTCOMES.len()],
@@ -168,6 +171,12 @@ impl Metrics {
             "Config or rule files that failed to load",
             reload_errors.clone(),
         );
+        let sources_up = Family::<SourceLabels, Gauge>::default();
+        registry.register(
+            format!("{prefix}kubernetes_source_up"),
+            "Whether a k8s:// config or rule source is listed and watched",
+            sources_up.clone(),
+        );
         let cache = Family::<ResultLabels, Counter>::default();
         registry.register(
             format!("{prefix}session_cache_lookups"),
@@ -218,6 +227,7 @@ impl Metrics {
             denied,
             rules_loaded,
             reload_errors,
+            sources_up,
             cache_hits,
             cache_misses,
             store_calls,
@@ -315,6 +325,15 @@ impl Metrics {
                 source: source.to_owned(),
             })
             .inc();
+    }
+
+    /// Records whether `k8s://` source `source` is up.
+    pub fn set_kubernetes_source_up(&self, source: &str, up: bool) {
+        self.sources_up
+            .get_or_create(&SourceLabels {
+                source: source.to_owned(),
+            })
+            .set(i64::from(up));
     }
 
     /// The text exposition.

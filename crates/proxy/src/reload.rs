@@ -35,6 +35,8 @@ pub struct LoadStatus {
     pub config_error: Option<String>,
     /// Repositories that failed to load: their last good rules are in use.
     pub repository_errors: BTreeMap<String, String>,
+    /// `k8s://` sources not listed yet: not ready until they are.
+    pub pending: BTreeMap<String, String>,
 }
 
 /// What every request reads: the current snapshot, swapped atomically.
@@ -60,6 +62,14 @@ pub enum LoadError {
         #[source]
         source: std::io::Error,
     },
+    /// A `k8s://` config source has no config (yet): not listed, unreachable, or no key.
+    #[error("config {source_url}: {message}")]
+    Kubernetes {
+        /// The source.
+        source_url: String,
+        /// What is wrong.
+        message: String,
+    },
     /// The config is invalid.
     #[error("config file {path}: {source}")]
     Config {
@@ -81,6 +91,7 @@ pub struct Loader {
     config_hash: Option<u64>,
     config_error: Option<String>,
     stores: crate::pipeline::SessionStores,
+    kubernetes: crate::k8s::Sources,
 }
 
 impl std::fmt::Debug for Loader {
@@ -112,7 +123,78 @@ impl Loader {
             config_hash: None,
             config_error: None,
             stores: HashMap::new(),
+            kubernetes: crate::k8s::Sources::default(),
         }
+    }
+
+    /// Notified when a watched ConfigMap changes (the reload loop waits on it too).
+    pub fn kubernetes_changed(&self) -> Arc<tokio::sync::Notify> {
+        self.kubernetes.changed()
+    }
+
+    /// The rules files of a `k8s://` repository: one per ConfigMap key, labelled
+    /// `<url>#<key>`; or why there are none. `pending` is set until the first list.
+    fn kubernetes_files(
+        &mut self,
+        url: &str,
+        status: &mut LoadStatus,
+        metrics: &Metrics,
+    ) -> Vec<(String, Result<Vec<u8>, String>)> {
+        let target = match crate::k8s::Target::parse(url) {
+            Some(Ok(target)) => target,
+            Some(Err(message)) => return vec![(url.to_owned(), Err(message))],
+            None => return vec![(url.to_owned(), Err(format!("{url}: not a k8s:// URL")))],
+        };
+        let observed = match self.kubernetes.observe(url, &target) {
+            Ok(observed) => observed,
+            Err(message) => return vec![(url.to_owned(), Err(message))],
+        };
+        metrics.set_kubernetes_source_up(url, observed.data.is_some() && observed.error.is_none());
+        let Some(data) = observed.data else {
+            let why = observed
+                .error
+                .unwrap_or_else(|| "waiting for the first list of the ConfigMap".to_owned());
+            status.pending.insert(url.to_owned(), why.clone());
+            return vec![(url.to_owned(), Err(format!("{url}: {why}")))];
+        };
+        if let Some(error) = observed.error {
+            // The API is unreachable: the last data seen stays in use.
+            status
+                .repository_errors
+                .insert(url.to_owned(), format!("stale: {error}"));
+        } else if observed.missing {
+            status.repository_errors.insert(
+                url.to_owned(),
+                format!(
+                    "ConfigMap {}/{} not found: no rules",
+                    observed.namespace, target.name
+                ),
+            );
+        }
+        data.into_iter()
+            .map(|(key, text)| (format!("{url}#{key}"), Ok(text.into_bytes())))
+            .collect()
+    }
+
+    /// The config text of a `k8s://` config source.
+    fn kubernetes_config(
+        &mut self,
+        url: &str,
+        target: &crate::k8s::Target,
+    ) -> Result<String, LoadError> {
+        let failed = |message: String| LoadError::Kubernetes {
+            source_url: url.to_owned(),
+            message,
+        };
+        let observed = self.kubernetes.observe(url, target).map_err(failed)?;
+        let Some(data) = observed.data else {
+            return Err(failed(observed.error.unwrap_or_else(|| {
+                "waiting for the first list of the ConfigMap".to_owned()
+            })));
+        };
+        data.get(crate::settings::CONFIG_KEY)
+            .cloned()
+            .ok_or_else(|| failed(format!("no key {}", crate::settings::CONFIG_KEY)))
     }
 
     /// The config of the last successful load.
@@ -146,6 +228,15 @@ impl Loader {
                 Ok(EXAMPLE_CONFIG.to_owned()),
             ),
             ConfigSource::File(path) => (path.display().to_string(), std::fs::read_to_string(path)),
+            ConfigSource::Kubernetes(url, target) => {
+                let (url, target) = (url.clone(), target.clone());
+                match self.kubernetes_config(&url, &target) {
+                    Ok(text) => (url, Ok(text)),
+                    // Nothing to run with before the first list: the caller retries.
+                    Err(e) if self.config.is_none() => return Err(e),
+                    Err(e) => (url, Err(std::io::Error::other(e.to_string()))),
+                }
+            }
         };
         // Parse only a config that changed: a broken file is reported once, not on every poll.
         let config_hash = text.as_ref().ok().map(|t| {
@@ -165,6 +256,10 @@ impl Loader {
                     ConfigSource::File(path) => LoadError::Read {
                         path: path.clone(),
                         source,
+                    },
+                    ConfigSource::Kubernetes(url, _) => LoadError::Kubernetes {
+                        source_url: url.clone(),
+                        message: source.to_string(),
                     },
                     ConfigSource::Example => LoadError::Read {
                         path: PathBuf::from(&label),
@@ -197,12 +292,28 @@ impl Loader {
         let Some(config) = self.config.as_ref() else {
             return Ok(Loaded::Unchanged);
         };
-        let mut repositories: Vec<(String, Result<Vec<u8>, String>)> = config
-            .access_rules
-            .repositories
+        let configured = config.access_rules.repositories.clone();
+        let mut repositories: Vec<(String, Result<Vec<u8>, String>)> = Vec::new();
+        for repo in &configured {
+            if repo.starts_with(crate::k8s::SCHEME) {
+                repositories.extend(self.kubernetes_files(repo, &mut status, metrics));
+            } else {
+                repositories.push((repo.clone(), fetch(repo)));
+            }
+        }
+        let mut watched: Vec<&str> = configured
             .iter()
-            .map(|repo| (repo.clone(), fetch(repo)))
+            .map(String::as_str)
+            .filter(|repo| repo.starts_with(crate::k8s::SCHEME))
             .collect();
+        if let ConfigSource::Kubernetes(url, _) = &self.source {
+            watched.push(url);
+        }
+        self.kubernetes.retain(&watched);
+        // invariant: set above or returned.
+        let Some(config) = self.config.as_ref() else {
+            return Ok(Loaded::Unchanged);
+        };
         if self.source == ConfigSource::Example {
             repositories.push((
                 EXAMPLE_RULES_SOURCE.to_owned(),
@@ -216,6 +327,9 @@ impl Loader {
                 Err(e) => e.hash(&mut hasher),
             }
         }
+        // A source going stale or coming back changes what readiness says, not the rules.
+        status.repository_errors.hash(&mut hasher);
+        status.pending.hash(&mut hasher);
         let hash = hasher.finish();
         if self.last_hash == Some(hash) {
             return Ok(Loaded::Unchanged);
@@ -361,11 +475,16 @@ pub async fn watch(mut loader: Loader, state: Arc<State>) {
             }
         };
     let mut watched = BTreeSet::new();
+    let kubernetes_changed = loader.kubernetes_changed();
     loop {
         if let Some(w) = watcher.as_mut() {
             rewatch(w, &mut watched, loader.watched_dirs());
         }
         tokio::select! {
+            () = kubernetes_changed.notified() => {
+                // A list answers with several events in a burst too.
+                tokio::time::sleep(DEBOUNCE).await;
+            }
             event = rx.recv() => {
                 if event.is_none() {
                     watcher = None;

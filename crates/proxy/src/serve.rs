@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use oathkeeper_core::config::{Config, LogFormat, LogLevel, Source};
@@ -11,7 +12,7 @@ use crate::http::api::Api;
 use crate::http::cors::Cors;
 use crate::http::server::{serve_api, serve_metrics};
 use crate::metrics::Metrics;
-use crate::reload::{Loaded, Loader, State, watch};
+use crate::reload::{LoadError, Loaded, Loader, State, watch};
 use crate::settings::ConfigSource;
 
 /// Runs the server until a shutdown signal.
@@ -19,7 +20,7 @@ pub async fn run(source: ConfigSource, env: Box<dyn Source + Send + Sync>) -> an
     let mut loader = Loader::new(source, env);
     // Metrics names depend on the config: read it first with throwaway metrics.
     let scratch = Metrics::new("");
-    let first = loader.load(&scratch).context("cannot load the config")?;
+    let first = first_load(&mut loader, &scratch).await?;
     let config = loader.config().cloned().context("no config")?;
     init_logging(&config);
     let metrics = Metrics::new(&config.serve.prometheus.metric_name_prefix);
@@ -79,6 +80,22 @@ pub async fn run(source: ConfigSource, env: Box<dyn Source + Send + Sync>) -> an
     let _ = api_task.await;
     let _ = metrics_task.await;
     Ok(())
+}
+
+/// How long `serve` waits for a `k8s://` config before giving up (Pebble then restarts it).
+const FIRST_LIST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The first load; a `k8s://` config is waited for until its ConfigMap is listed.
+async fn first_load(loader: &mut Loader, metrics: &Metrics) -> anyhow::Result<Loaded> {
+    let deadline = Instant::now() + FIRST_LIST_TIMEOUT;
+    loop {
+        match loader.load(metrics) {
+            Err(LoadError::Kubernetes { .. }) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            other => return other.context("cannot load the config"),
+        }
+    }
 }
 
 fn address(host: &str, port: u16) -> anyhow::Result<SocketAddr> {

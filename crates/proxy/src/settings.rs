@@ -17,8 +17,25 @@ pub const EXAMPLE_RULES_SOURCE: &str = "embedded://examples/rules.json";
 pub enum ConfigSource {
     /// A file, watched for changes.
     File(PathBuf),
+    /// Key [`CONFIG_KEY`] of a ConfigMap (`k8s://<namespace>/<configmap>`), watched through
+    /// the Kubernetes API.
+    Kubernetes(String, crate::k8s::Target),
     /// The embedded example config and rules.
     Example,
+}
+
+/// The ConfigMap key holding the config, for a `k8s://` config source.
+pub const CONFIG_KEY: &str = "oathkeeper.yaml";
+
+impl ConfigSource {
+    /// The source `-c <value>` names: a `k8s://` URL or a file path.
+    pub fn parse(value: &std::path::Path) -> Result<ConfigSource, String> {
+        let text = value.to_string_lossy();
+        match crate::k8s::Target::parse(&text) {
+            Some(target) => Ok(ConfigSource::Kubernetes(text.into_owned(), target?)),
+            None => Ok(ConfigSource::File(value.to_owned())),
+        }
+    }
 }
 
 /// The process environment.

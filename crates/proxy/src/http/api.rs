@@ -129,6 +129,13 @@ impl Api {
     fn ready(&self) -> Response<ResponseBody> {
         let snapshot = self.state.snapshot.load();
         let status = self.state.status.load();
+        // Beyond upstream: a k8s:// source that has not been listed yet is not ready.
+        if !status.pending.is_empty() {
+            return json(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &serde_json::json!({"errors": {"sources_pending": status.pending}}),
+            );
+        }
         if snapshot.rule_count() == 0 {
             let mut reason = String::from("No rules have been loaded yet");
             if let Some(e) = &status.config_error {

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, unreachable_pub)]
 
 mod cli;
+mod k8s;
 mod reload;
 mod robustness;
 mod server;
