@@ -6,3 +6,4 @@
 
 mod flow;
 mod tutorial;
+mod watched;
