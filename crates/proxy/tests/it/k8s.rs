@@ -109,6 +109,18 @@ fn harness_client(kubeconfig: &Path) -> impl Fn(&str) {
     }
 }
 
+/// A cluster whose `access-rules` holds rule `a` for `/a`, and a server already serving it.
+fn serving_rule_a() -> (Cluster, Server) {
+    let cluster = Cluster::start(
+        KubernetesState::default().with_config_map("access-rules", &[("a.json", &rule("a", "/a"))]),
+    );
+    let server = cluster.server();
+    assert!(eventually(Duration::from_secs(5), || allowed(
+        &server, "/a"
+    )));
+    (cluster, server)
+}
+
 fn allowed(server: &Server, path: &str) -> bool {
     server
         .decide(&format!("http://example.com{path}"), &[])
@@ -118,13 +130,7 @@ fn allowed(server: &Server, path: &str) -> bool {
 
 #[test]
 fn a_rule_added_to_the_configmap_is_served_within_a_second() {
-    let cluster = Cluster::start(
-        KubernetesState::default().with_config_map("access-rules", &[("a.json", &rule("a", "/a"))]),
-    );
-    let server = cluster.server();
-    assert!(eventually(Duration::from_secs(5), || allowed(
-        &server, "/a"
-    )));
+    let (cluster, server) = serving_rule_a();
     assert!(!allowed(&server, "/b"));
     let added = Instant::now();
     cluster.set_rules(&[("a.json", &rule("a", "/a")), ("b.json", &rule("b", "/b"))]);
@@ -139,13 +145,7 @@ fn a_rule_added_to_the_configmap_is_served_within_a_second() {
 
 #[test]
 fn the_api_going_away_keeps_the_rules_and_coming_back_picks_up_changes() {
-    let cluster = Cluster::start(
-        KubernetesState::default().with_config_map("access-rules", &[("a.json", &rule("a", "/a"))]),
-    );
-    let server = cluster.server();
-    assert!(eventually(Duration::from_secs(5), || allowed(
-        &server, "/a"
-    )));
+    let (cluster, server) = serving_rule_a();
     cluster.api.pause();
     // Still serving the last rules, and readiness says the source is stale.
     assert!(eventually(Duration::from_secs(5), || {
@@ -174,13 +174,7 @@ fn the_api_going_away_keeps_the_rules_and_coming_back_picks_up_changes() {
 
 #[test]
 fn changes_made_while_the_watch_was_down_are_seen_even_after_compaction() {
-    let cluster = Cluster::start(
-        KubernetesState::default().with_config_map("access-rules", &[("a.json", &rule("a", "/a"))]),
-    );
-    let server = cluster.server();
-    assert!(eventually(Duration::from_secs(5), || allowed(
-        &server, "/a"
-    )));
+    let (cluster, server) = serving_rule_a();
     // The watch drops; a change lands and the history is compacted before (or while) the
     // watch resumes from its old version, which then answers 410 Gone: a re-list sees it.
     cluster.api.pause();
