@@ -256,12 +256,18 @@ impl Context {
         })
     }
 
-    /// The Kubernetes objects to serve: the state's, or, when it holds none, what Juju creates
-    /// for a freshly deployed application (its StatefulSet and Service, in the model's
-    /// namespace), keeping the state's trust.
+    /// The Kubernetes objects to serve: the state's (in the model's namespace unless the state
+    /// names another), or, when it holds none, what Juju creates for a freshly deployed
+    /// application (its StatefulSet and Service, in the model's namespace), keeping the
+    /// state's trust.
     fn kubernetes_state(&self, state: &State) -> KubernetesState {
         if !state.kubernetes.objects.is_empty() {
-            return state.kubernetes.clone();
+            let mut kubernetes = state.kubernetes.clone();
+            // The model is the namespace: objects written without one belong to it.
+            if kubernetes.namespace == crate::k8s::DEFAULT_NAMESPACE {
+                kubernetes.namespace.clone_from(&state.model.name);
+            }
+            return kubernetes;
         }
         let containers: Vec<&str> = self.charm.containers.iter().map(String::as_str).collect();
         KubernetesState::juju_application(&state.model.name, &self.charm.name, &containers)

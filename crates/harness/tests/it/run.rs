@@ -230,3 +230,26 @@ fn the_cli_writes_the_output_state_and_prints_the_log() {
         "app-db"
     );
 }
+
+#[test]
+fn kubernetes_objects_without_a_namespace_live_in_the_models() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("metadata.yaml"), METADATA).unwrap();
+    write_dispatch(
+        dir.path(),
+        "#!/bin/sh\nset -e\nkubectl --kubeconfig \"$KUBECONFIG\" get configmap settings -o jsonpath='{.data.mode}' > seen.txt\n",
+    );
+    let mut state = State::default();
+    state.model.name = "shop".to_owned();
+    state.kubernetes =
+        harness::k8s::KubernetesState::default().with_config_map("settings", &[("mode", "fast")]);
+    let outcome = context(dir.path())
+        .run(&state, &Event::hook("install"))
+        .unwrap();
+    assert!(outcome.succeeded(), "{}", outcome.stderr);
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("seen.txt")).unwrap(),
+        "fast"
+    );
+    assert_eq!(outcome.state.kubernetes.namespace, "shop");
+}
