@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use oathkeeper_core::candidate::{clean_path, match_url};
+use oathkeeper_core::candidate::{Forwarded, match_url, rebuild};
 use oathkeeper_core::index::{IndexEntry, RuleIndex};
 use oathkeeper_core::matcher::{Compiler, Strategy};
 use oathkeeper_core::testing::many_rules;
@@ -59,17 +59,25 @@ fn build(c: &mut Criterion) {
 }
 
 fn url_rebuild(c: &mut Criterion) {
-    c.bench_function("url_rebuild/clean", |b| {
+    let forwarded = |uri: &'static str| Forwarded {
+        method: Some(b"GET"),
+        proto: Some(b"https"),
+        host: Some(b"shared.example.com"),
+        uri: Some(uri.as_bytes()),
+        request_method: "GET",
+        request_host: Some(b"oathkeeper:4456"),
+        suffix: "",
+    };
+    let canonical = forwarded("/model-app1/welcome/page?x=1");
+    c.bench_function("url_rebuild/canonical", |b| {
         b.iter(|| {
-            let path = clean_path(black_box("/model-app1/welcome/page"));
-            black_box(match_url("https", black_box("shared.example.com"), &path))
+            let candidate = rebuild(black_box(&canonical)).expect("canonical");
+            black_box(match_url(candidate.scheme, candidate.host, candidate.path))
         })
     });
-    c.bench_function("url_rebuild/dotdot", |b| {
-        b.iter(|| {
-            let path = clean_path(black_box("/public/../admin//secrets/"));
-            black_box(match_url("https", black_box("shared.example.com"), &path))
-        })
+    let dot_segment = forwarded("/public/../admin//secrets/");
+    c.bench_function("url_rebuild/refused", |b| {
+        b.iter(|| black_box(rebuild(black_box(&dot_segment)).is_err()))
     });
 }
 

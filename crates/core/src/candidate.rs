@@ -1,8 +1,191 @@
-//! The URL a request is matched as: `scheme://host[:port]/cleaned-path`, query dropped.
+//! The request a decision is about, rebuilt from what the reverse proxy forwarded, and the URL it
+//! is matched as: `scheme://host[:port]/path`, query dropped.
+//!
+//! The proxy forwards the **raw** request target to the app, so the decision is made on exactly
+//! that text. A part that is not in canonical form is refused, never repaired: a cleaned or
+//! decoded copy can match an allow rule while the app, reading the raw text its own way, serves a
+//! protected path (`/app/admin/../allowed`, `/app/allowed/%2e%2e/admin`). [`rebuild`] is pure and
+//! allocation-free on success; the caller turns a [`Refusal`] into a 400.
+//!
+//! Differs from upstream: Ory Oathkeeper 0.40 matches the raw `X-Forwarded-Uri` but lets encoded
+//! dot segments through, and its main branch cleans the path (`path.Clean`) before matching, so
+//! both allow requests the app serves as a protected path. Here both are refused.
 
-use std::borrow::Cow;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
-/// Builds the string rules are matched against. The path must already be cleaned.
+/// The parts of a decision request a rebuild reads, as raw bytes (header values may carry
+/// obs-text). Empty `X-Forwarded-*` values count as absent.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Forwarded<'a> {
+    /// `X-Forwarded-Method`.
+    pub method: Option<&'a [u8]>,
+    /// `X-Forwarded-Proto`.
+    pub proto: Option<&'a [u8]>,
+    /// `X-Forwarded-Host`.
+    pub host: Option<&'a [u8]>,
+    /// `X-Forwarded-Uri`: path and query as the client sent them.
+    pub uri: Option<&'a [u8]>,
+    /// The decision request's own method.
+    pub request_method: &'a str,
+    /// The decision request's `Host` header (or the authority of an absolute-form target).
+    pub request_host: Option<&'a [u8]>,
+    /// The decision request's raw path after `/decisions` (not decoded): the original path when
+    /// no `X-Forwarded-Uri` is sent.
+    pub suffix: &'a str,
+}
+
+/// The original request, every part validated, borrowed from the decision request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Candidate<'a> {
+    /// An HTTP method token.
+    pub method: &'a str,
+    /// `http` or `https`.
+    pub scheme: &'a str,
+    /// A DNS name, IPv4 address or `[IPv6]` address, with an optional port.
+    pub host: &'a str,
+    /// The path exactly as the proxy forwarded it, in canonical form (or empty for a bare
+    /// `/decisions`).
+    pub path: &'a str,
+    /// `X-Forwarded-Uri` as received (path and query), for `return_to`.
+    pub forwarded_uri: Option<&'a str>,
+}
+
+/// Which forwarded part a refusal is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    /// `X-Forwarded-Method` (or the decision request's method).
+    Method,
+    /// `X-Forwarded-Proto`.
+    Scheme,
+    /// `X-Forwarded-Host` (or `Host`).
+    Host,
+    /// `X-Forwarded-Uri` (or the path after `/decisions`).
+    Path,
+}
+
+impl Part {
+    fn name(self) -> &'static str {
+        match self {
+            Part::Method => "method",
+            Part::Scheme => "scheme",
+            Part::Host => "host",
+            Part::Path => "path",
+        }
+    }
+}
+
+/// Why a forwarded request is refused. Every variant is a client error (400): the proxy passes it
+/// to the client as a denial, and the app never sees the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// A part is not UTF-8 text.
+    #[error("the forwarded {} is not UTF-8", .0.name())]
+    NotUtf8(Part),
+    /// The method is not an HTTP token.
+    #[error("the forwarded method is not an HTTP method token")]
+    Method,
+    /// The scheme is neither `http` nor `https`.
+    #[error("the forwarded scheme is neither http nor https")]
+    Scheme,
+    /// No host was forwarded and the decision request has none.
+    #[error("no host: neither X-Forwarded-Host nor Host is set")]
+    NoHost,
+    /// The host is not a DNS name, IPv4 or `[IPv6]` address with an optional port.
+    #[error("the forwarded host is not a DNS name or IP address with an optional port")]
+    Host,
+    /// The path is not in canonical form.
+    #[error("the forwarded path is not in canonical form: {0}")]
+    Path(PathFault),
+}
+
+/// What makes a path non-canonical.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PathFault {
+    /// It does not start with `/` (e.g. an absolute-form or authority-form target).
+    #[error("it does not start with /")]
+    NotRooted,
+    /// A `.` or `..` segment, also with `;` parameters (`..;x`) or behind an encoding.
+    #[error("it has a dot segment")]
+    DotSegment,
+    /// An empty segment (`//`), or one that is empty but for `;` parameters.
+    #[error("it has an empty segment")]
+    EmptySegment,
+    /// A backslash, which some servers read as a separator.
+    #[error("it has a backslash")]
+    Backslash,
+    /// A raw `#`.
+    #[error("it has a #")]
+    Fragment,
+    /// A control byte, space or DEL.
+    #[error("it has a control byte or space")]
+    Control,
+    /// A `%` not followed by two hex digits.
+    #[error("it has an invalid percent-escape")]
+    InvalidEscape,
+    /// A percent-encoded `.`, `/`, `\`, `#`, `?`, NUL, or an overlong UTF-8 lead byte
+    /// (`%c0`, `%c1`), at any depth of decoding.
+    #[error("it has an encoded separator, dot or NUL")]
+    EncodedSeparator,
+}
+
+/// Rebuilds the original request as upstream's decision API does, refusing any part that is not
+/// in canonical form.
+///
+/// | part   | source, in order |
+/// |--------|------------------|
+/// | method | `X-Forwarded-Method`, the decision request's method |
+/// | scheme | `X-Forwarded-Proto`, `http` |
+/// | host   | `X-Forwarded-Host`, `Host` (port kept) |
+/// | path   | `X-Forwarded-Uri` up to `?`, else the raw suffix after `/decisions` |
+pub fn rebuild<'a>(forwarded: &Forwarded<'a>) -> Result<Candidate<'a>, Refusal> {
+    let present = |v: Option<&'a [u8]>| v.filter(|v| !v.is_empty());
+    let text = |v: &'a [u8], part| std::str::from_utf8(v).map_err(|_| Refusal::NotUtf8(part));
+
+    let method = match present(forwarded.method) {
+        Some(m) => text(m, Part::Method)?,
+        None => forwarded.request_method,
+    };
+    if !is_token(method) {
+        return Err(Refusal::Method);
+    }
+    let scheme = match present(forwarded.proto) {
+        Some(p) => text(p, Part::Scheme)?,
+        None => "http",
+    };
+    if scheme != "http" && scheme != "https" {
+        return Err(Refusal::Scheme);
+    }
+    let host = present(forwarded.host)
+        .or(present(forwarded.request_host))
+        .ok_or(Refusal::NoHost)?;
+    let host = text(host, Part::Host)?;
+    if !is_host(host) {
+        return Err(Refusal::Host);
+    }
+    let (path, forwarded_uri) = match present(forwarded.uri) {
+        Some(uri) => {
+            let uri = text(uri, Part::Path)?;
+            if uri.bytes().any(is_control) {
+                return Err(Refusal::Path(PathFault::Control));
+            }
+            (uri.split_once('?').map_or(uri, |(p, _)| p), Some(uri))
+        }
+        None => (forwarded.suffix, None),
+    };
+    // A bare `/decisions` asks about the empty path, as upstream; anything else must be rooted.
+    if !(path.is_empty() && forwarded_uri.is_none()) {
+        check_path(path.as_bytes()).map_err(Refusal::Path)?;
+    }
+    Ok(Candidate {
+        method,
+        scheme,
+        host,
+        path,
+        forwarded_uri,
+    })
+}
+
+/// Builds the string rules are matched against from validated parts.
 pub fn match_url(scheme: &str, host: &str, path: &str) -> String {
     let mut url = String::with_capacity(scheme.len() + 3 + host.len() + path.len());
     url.push_str(scheme);
@@ -12,88 +195,156 @@ pub fn match_url(scheme: &str, host: &str, path: &str) -> String {
     url
 }
 
-/// Cleans a path the way Go's `path.Clean` does, except that an empty path stays empty.
-///
-/// Repeated slashes collapse, `.` elements go, `..` removes the element before it (and cannot
-/// climb above a rooted path), and a trailing slash is dropped. Returns the input unchanged
-/// (borrowed) when it is already clean, which is the common case.
-pub fn clean_path(path: &str) -> Cow<'_, str> {
-    if path.is_empty() || is_clean(path) {
-        return Cow::Borrowed(path);
+/// Checks that `path` is in canonical form: rooted, no dot or empty segments (a trailing `/` is
+/// allowed), no `\`, `#`, control bytes or space, every `%` a valid escape, and no escape of a
+/// separator, dot or NUL — at every depth of percent-decoding, so `%252e` is refused as well as
+/// `%2e`. Raw UTF-8 is allowed and matched as sent.
+pub fn check_path(path: &[u8]) -> Result<(), PathFault> {
+    if path.first() != Some(&b'/') {
+        return Err(PathFault::NotRooted);
     }
-    let rooted = path.starts_with('/');
-    let mut parts: Vec<&str> = Vec::new();
-    for element in path.split('/') {
-        match element {
-            "" | "." => {}
-            ".." => {
-                if parts.last().is_some_and(|p| *p != "..") {
-                    parts.pop();
-                } else if !rooted {
-                    parts.push("..");
-                }
-            }
-            other => parts.push(other),
-        }
+    check_level(path, true)?;
+    // Only `%25` can hide an escape from the level above: decode while one is left. Each round
+    // shortens the text, so this ends.
+    let mut current: Vec<u8>;
+    let mut level: &[u8] = path;
+    while contains_escaped_percent(level) {
+        current = percent_decode(level);
+        check_level(&current, false)?;
+        level = &current;
     }
-    let joined = parts.join("/");
-    Cow::Owned(match (rooted, joined.is_empty()) {
-        (true, _) => format!("/{joined}"),
-        (false, true) => ".".to_owned(),
-        (false, false) => joined,
-    })
+    Ok(())
 }
 
-fn is_clean(path: &str) -> bool {
-    if path == "/" {
-        return true;
+/// One level of [`check_path`]. The raw level also refuses what a proxy would not forward
+/// verbatim (control bytes, space, invalid escapes); decoded levels may hold anything the raw
+/// level's legal escapes produce.
+fn check_level(path: &[u8], raw: bool) -> Result<(), PathFault> {
+    let mut i = 0;
+    while i < path.len() {
+        match path[i] {
+            b'\\' => return Err(PathFault::Backslash),
+            b'#' => return Err(PathFault::Fragment),
+            b if raw && (is_control(b) || b == b' ') => return Err(PathFault::Control),
+            b'%' => match (path.get(i + 1), path.get(i + 2)) {
+                (Some(&h), Some(&l)) if h.is_ascii_hexdigit() && l.is_ascii_hexdigit() => {
+                    let byte = hex(h) << 4 | hex(l);
+                    if matches!(byte, b'.' | b'/' | b'\\' | b'#' | b'?' | 0 | 0xc0 | 0xc1) {
+                        return Err(PathFault::EncodedSeparator);
+                    }
+                    i += 2;
+                }
+                _ if raw => return Err(PathFault::InvalidEscape),
+                _ => {}
+            },
+            _ => {}
+        }
+        i += 1;
     }
-    if path.ends_with('/') {
+    let mut segments = path.split(|&b| b == b'/').skip(1).peekable();
+    while let Some(segment) = segments.next() {
+        let last = segments.peek().is_none();
+        let name = segment.split(|&b| b == b';').next().unwrap_or(segment);
+        match name {
+            b"" if last && segment.is_empty() => {}
+            b"" => return Err(PathFault::EmptySegment),
+            b"." | b".." => return Err(PathFault::DotSegment),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn contains_escaped_percent(path: &[u8]) -> bool {
+    path.windows(3)
+        .any(|w| w[0] == b'%' && w[1] == b'2' && w[2] == b'5')
+}
+
+/// Decodes every valid escape once, leaving anything else as it is.
+fn percent_decode(path: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(path.len());
+    let mut i = 0;
+    while i < path.len() {
+        match (path[i], path.get(i + 1), path.get(i + 2)) {
+            (b'%', Some(&h), Some(&l)) if h.is_ascii_hexdigit() && l.is_ascii_hexdigit() => {
+                out.push(hex(h) << 4 | hex(l));
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+fn hex(digit: u8) -> u8 {
+    match digit {
+        b'0'..=b'9' => digit - b'0',
+        b'a'..=b'f' => digit - b'a' + 10,
+        _ => digit - b'A' + 10,
+    }
+}
+
+fn is_control(b: u8) -> bool {
+    b < 0x20 || b == 0x7f
+}
+
+/// RFC 9110 `token`: one or more `tchar`.
+fn is_token(text: &str) -> bool {
+    !text.is_empty()
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// A DNS name, IPv4 address or `[IPv6]` address, with an optional decimal port.
+fn is_host(host: &str) -> bool {
+    let (name, port) = if let Some(rest) = host.strip_prefix('[') {
+        let Some((address, after)) = rest.split_once(']') else {
+            return false;
+        };
+        if address.parse::<Ipv6Addr>().is_err() {
+            return false;
+        }
+        match after {
+            "" => return true,
+            _ => match after.strip_prefix(':') {
+                Some(port) => return is_port(port),
+                None => return false,
+            },
+        }
+    } else {
+        match host.rsplit_once(':') {
+            Some((name, port)) => (name, Some(port)),
+            None => (host, None),
+        }
+    };
+    if port.is_some_and(|p| !is_port(p)) {
         return false;
     }
-    let body = path.strip_prefix('/').unwrap_or(path);
-    body.split('/')
-        .all(|e| !e.is_empty() && e != "." && e != "..")
+    is_dns_name(name) || name.parse::<Ipv4Addr>().is_ok()
+}
+
+fn is_port(port: &str) -> bool {
+    !port.is_empty() && port.len() <= 5 && port.parse::<u16>().is_ok()
+}
+
+/// Letters, digits, `-` and `_` in non-empty labels of at most 63 bytes, at most 253 bytes in all;
+/// one trailing dot allowed.
+fn is_dns_name(name: &str) -> bool {
+    let name = name.strip_suffix('.').unwrap_or(name);
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn clean_path_matches_go_path_clean() {
-        let table = [
-            ("", ""),
-            ("/", "/"),
-            ("/a/b", "/a/b"),
-            ("/a/b/", "/a/b"),
-            ("/a//b", "/a/b"),
-            ("/a/./b", "/a/b"),
-            ("/a/../b", "/b"),
-            ("/public/../admin/secrets", "/admin/secrets"),
-            ("/..", "/"),
-            ("/../..", "/"),
-            ("/a/b/..", "/a"),
-            ("a/../..", ".."),
-            ("a/", "a"),
-            (".", "."),
-            ("//", "/"),
-        ];
-        for (input, want) in table {
-            assert_eq!(clean_path(input), want, "clean_path({input:?})");
-        }
-    }
-
-    #[test]
-    fn clean_paths_are_borrowed() {
-        assert!(matches!(clean_path("/a/b"), Cow::Borrowed(_)));
-    }
-
-    #[test]
-    fn match_url_joins_scheme_host_and_path() {
-        assert_eq!(
-            match_url("https", "localhost:1234", "/x"),
-            "https://localhost:1234/x"
-        );
-    }
-}
+mod tests;

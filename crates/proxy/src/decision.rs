@@ -1,26 +1,20 @@
 //! The decision: rebuild the original request, find its rule, run the pipeline, answer.
 //!
-//! The original request is rebuilt exactly as upstream's decision API does:
-//!
-//! | part   | source, in order |
-//! |--------|------------------|
-//! | method | `X-Forwarded-Method`, the decision request's method |
-//! | scheme | `X-Forwarded-Proto` (raw), `http` |
-//! | host   | `X-Forwarded-Host`, `Host` (port kept) |
-//! | path   | `X-Forwarded-Uri` up to `?` (as received), else the percent-decoded suffix after `/decisions` |
-//! | query  | the decision request's own query |
-//!
-//! The path is cleaned (`..`, `//`, trailing `/`) before matching.
+//! The original request is rebuilt as upstream's decision API does (table in
+//! [`oathkeeper_core::candidate::rebuild`]), except that the path is taken **raw**, exactly as the
+//! proxy forwards it to the app, and any part that is not in canonical form (a dot or empty
+//! segment, an encoded separator, a host with a `/`, ...) is refused with a 400 before any rule is
+//! looked at: the decision is never made on a repaired copy of what the app receives. An
+//! `X-Forwarded-*` header sent more than once is refused too: the proxy and the app could read
+//! different copies.
 
-use std::borrow::Cow;
 use std::net::IpAddr;
 
 use bytes::Bytes;
-use http::{HeaderMap, Response, StatusCode, header, request::Parts};
-use oathkeeper_core::candidate::{clean_path, match_url};
+use http::{HeaderMap, HeaderValue, Response, StatusCode, header, request::Parts};
+use oathkeeper_core::candidate::{Forwarded, match_url, rebuild};
 use oathkeeper_core::index::FindError;
 use oathkeeper_core::matcher::Strategy;
-use percent_encoding::percent_decode_str;
 
 use crate::pipeline::error_handler::respond;
 use crate::pipeline::{Cx, Denial, OriginalRequest, ResponseBody, Session};
@@ -29,76 +23,97 @@ use crate::snapshot::Snapshot;
 /// The route prefix of the decision API.
 pub const DECISIONS_PATH: &str = "/decisions";
 
-/// What happened, for metrics and logs.
+/// The forwarded headers a decision reads; each may appear at most once.
+const FORWARDED: [&str; 4] = [
+    "x-forwarded-method",
+    "x-forwarded-proto",
+    "x-forwarded-host",
+    "x-forwarded-uri",
+];
+
+/// What happened, for metrics and the audit log.
 #[derive(Debug)]
-pub struct Outcome {
+pub struct Outcome<'a> {
     /// The rule that matched, if any.
     pub rule: Option<usize>,
     /// The denial, if the request was not let through.
     pub denial: Option<Denial>,
+    /// The original method; empty when the forwarded parts were refused.
+    pub method: &'a str,
+    /// The URL the rules were matched against (`scheme://host/path`, query dropped); empty when
+    /// the forwarded parts were refused.
+    pub url: String,
+    /// Who the request was let through as (the authenticated subject); empty otherwise.
+    pub subject: String,
 }
 
 /// Decides on one decision request.
-pub async fn decide(
+pub async fn decide<'a>(
     snapshot: &Snapshot,
-    parts: &Parts,
+    parts: &'a Parts,
     remote_ip: Option<IpAddr>,
     cx: &Cx<'_>,
-) -> (Response<ResponseBody>, Outcome) {
+) -> (Response<ResponseBody>, Outcome<'a>) {
     let headers = &parts.headers;
-    let forwarded = |name: &str| headers.get(name).map(|v| v.to_str());
-    let (method, scheme, host, forwarded_uri) = match (
-        forwarded("x-forwarded-method").transpose(),
-        forwarded("x-forwarded-proto").transpose(),
-        forwarded("x-forwarded-host").transpose(),
-        forwarded("x-forwarded-uri").transpose(),
-    ) {
-        (Ok(m), Ok(p), Ok(h), Ok(u)) => (
-            m.unwrap_or(parts.method.as_str()),
-            p.unwrap_or("http"),
-            h.or_else(|| headers.get(header::HOST).and_then(|v| v.to_str().ok()))
-                .or_else(|| parts.uri.authority().map(|a| a.as_str()))
-                .unwrap_or(""),
-            u,
-        ),
-        _ => {
+    let candidate = if FORWARDED
+        .iter()
+        .any(|name| headers.get_all(*name).iter().nth(1).is_some())
+    {
+        Err(Denial::malformed(
+            "an X-Forwarded-* header was sent more than once",
+        ))
+    } else {
+        let raw = |name: &str| headers.get(name).map(HeaderValue::as_bytes);
+        rebuild(&Forwarded {
+            method: raw("x-forwarded-method"),
+            proto: raw("x-forwarded-proto"),
+            host: raw("x-forwarded-host"),
+            uri: raw("x-forwarded-uri"),
+            request_method: parts.method.as_str(),
+            request_host: raw(header::HOST.as_str())
+                .or_else(|| parts.uri.authority().map(|a| a.as_str().as_bytes())),
+            suffix: parts.uri.path().strip_prefix(DECISIONS_PATH).unwrap_or(""),
+        })
+        .map_err(|refusal| Denial::malformed(refusal.to_string()))
+    };
+    let candidate = match candidate {
+        Ok(candidate) => candidate,
+        Err(denial) => {
             let request = fallback_request(parts, remote_ip);
-            let denial = Denial::malformed("X-Forwarded-* headers must be visible ASCII");
             let response = respond(&[], &snapshot.fallback, &denial, &request);
             return (
                 response,
                 Outcome {
                     rule: None,
                     denial: Some(denial),
+                    method: "",
+                    url: String::new(),
+                    subject: String::new(),
                 },
             );
         }
     };
-    let raw_path: Cow<'_, str> = match forwarded_uri {
-        Some(uri) => Cow::Borrowed(uri.split_once('?').map_or(uri, |(p, _)| p)),
-        None => {
-            let suffix = parts.uri.path().strip_prefix(DECISIONS_PATH).unwrap_or("");
-            percent_decode_str(suffix).decode_utf8_lossy()
-        }
-    };
-    let path = clean_path(&raw_path);
     let request = OriginalRequest {
-        method,
-        scheme,
-        host,
-        path: &path,
+        method: candidate.method,
+        scheme: candidate.scheme,
+        host: candidate.host,
+        path: candidate.path,
         query: parts.uri.query(),
-        forwarded_uri,
+        forwarded_uri: candidate.forwarded_uri,
         headers,
         remote_ip,
     };
-    let url = match_url(scheme, host, &path);
+    let url = match_url(candidate.scheme, candidate.host, candidate.path);
+    let method = candidate.method;
     match judge(snapshot, &request, &url, cx).await {
         Ok((position, session)) => (
             allow(session.header),
             Outcome {
                 rule: Some(position),
                 denial: None,
+                method,
+                url,
+                subject: session.subject,
             },
         ),
         Err((rule, denial)) => {
@@ -109,6 +124,9 @@ pub async fn decide(
                 Outcome {
                     rule,
                     denial: Some(denial),
+                    method,
+                    url,
+                    subject: String::new(),
                 },
             )
         }
@@ -128,6 +146,7 @@ async fn judge(
             FindError::NoMatch => Denial::no_rule(),
             FindError::Ambiguous { .. } => Denial::ambiguous(),
             FindError::Match(e) => Denial::internal(e.to_string()),
+            FindError::UrlTooLong { .. } => Denial::malformed(e.to_string()),
         };
         (None, denial)
     })?;

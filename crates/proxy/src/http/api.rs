@@ -7,10 +7,11 @@ use std::time::Instant;
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 
-use crate::decision::{DECISIONS_PATH, decide};
+use crate::decision::{DECISIONS_PATH, Outcome, decide};
 use crate::http::cors::Cors;
 use crate::pipeline::{Cx, ResponseBody};
 use crate::reload::State;
+use crate::snapshot::Snapshot;
 
 /// The version reported by `/version` and `oathkeeper version`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -23,6 +24,69 @@ pub struct Api {
     /// CORS, read at start.
     pub cors: Cors,
 }
+
+/// The audit log of one decision: every decision at info, a denial at warn, with the original
+/// method, the URL the rules were matched against (query dropped), the rule, the subject, the
+/// result and the latency — never tokens, cookies or other header values. A refused request
+/// logs the path it forwarded (escaped, query dropped) so an attempt can be traced.
+fn audit(
+    snapshot: &Snapshot,
+    parts: &http::request::Parts,
+    outcome: &Outcome<'_>,
+    status: StatusCode,
+    elapsed: std::time::Duration,
+) {
+    let rule = outcome
+        .rule
+        .map_or("", |r| snapshot.compiled[r].id.as_str());
+    let latency_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+    let status = status.as_u16();
+    match &outcome.denial {
+        None => tracing::info!(
+            target: AUDIT_TARGET,
+            method = outcome.method,
+            url = %outcome.url,
+            rule,
+            subject = ?outcome.subject,
+            result = "allowed",
+            status,
+            latency_us,
+            "access request granted"
+        ),
+        Some(denial) if outcome.url.is_empty() => {
+            let forwarded_path = parts
+                .headers
+                .get("x-forwarded-uri")
+                .map(|v| v.as_bytes())
+                .map(|v| v.split(|&b| b == b'?').next().unwrap_or(v))
+                .map(String::from_utf8_lossy);
+            tracing::warn!(
+                target: AUDIT_TARGET,
+                forwarded_path = ?forwarded_path,
+                decision_path = ?parts.uri.path(),
+                result = denial.kind.as_str(),
+                reason = %denial.reason,
+                status,
+                latency_us,
+                "access request refused"
+            );
+        }
+        Some(denial) => tracing::warn!(
+            target: AUDIT_TARGET,
+            method = outcome.method,
+            url = %outcome.url,
+            rule,
+            result = denial.kind.as_str(),
+            reason = %denial.reason,
+            status,
+            latency_us,
+            "access request denied"
+        ),
+    }
+}
+
+/// The `tracing` target of the audit log, so it can be filtered on its own.
+pub const AUDIT_TARGET: &str = "oathkeeper::audit";
 
 /// Most rules `/rules` returns at once, as upstream.
 const MAX_LIMIT: usize = 500;
@@ -55,17 +119,13 @@ impl Api {
             )
             .await;
             let kind = outcome.denial.as_ref().map(|d| d.kind);
-            if let Some(denial) = &outcome.denial {
-                tracing::debug!(url = %parts.uri, rule = outcome.rule.map(|r| snapshot.compiled[r].id.as_str()).unwrap_or(""),
-                    kind = denial.kind.as_str(), reason = %denial.reason, status = response.status().as_u16(), "access request denied");
-            } else {
-                tracing::debug!(url = %parts.uri, rule = outcome.rule.map(|r| snapshot.compiled[r].id.as_str()).unwrap_or(""), "access request granted");
-            }
+            let elapsed = started.elapsed();
+            audit(&snapshot, &parts, &outcome, response.status(), elapsed);
             self.state.metrics.observe_decision(
                 &parts.method,
                 response.status().as_u16(),
                 kind,
-                started.elapsed(),
+                elapsed,
             );
             (response, None)
         } else {
