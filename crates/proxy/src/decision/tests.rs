@@ -252,7 +252,7 @@ async fn raw_utf8_in_a_forwarded_path_is_matched_as_sent() {
         SIMPLE_CONFIG,
         &[&rules(&[rule(
             "r",
-            "http://h/caf\u00e9",
+            "http://h/caf\u{e9}",
             r#"["GET"]"#,
             "noop",
             "allow",
