@@ -18,8 +18,10 @@ pub struct Message {
     pub status: u16,
     /// The method (requests).
     pub method: String,
-    /// The request target (requests).
+    /// The request target (requests), non-UTF-8 bytes replaced.
     pub target: String,
+    /// The start line exactly as its bytes came on the wire, without the line end.
+    pub start_line: Vec<u8>,
     /// Headers with lower-case names (repeated headers joined with `, `).
     pub headers: BTreeMap<String, String>,
     /// The body.
@@ -30,6 +32,15 @@ impl Message {
     /// A header by lower-case name.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).map(String::as_str)
+    }
+
+    /// The request target exactly as its bytes came on the wire (requests): the start line's
+    /// second word.
+    pub fn raw_target(&self) -> &[u8] {
+        self.start_line
+            .split(|byte| *byte == b' ')
+            .nth(1)
+            .unwrap_or_default()
     }
 }
 
@@ -48,7 +59,11 @@ pub fn is_listening(port: u16) -> bool {
     .is_ok()
 }
 
-/// `GET http://127.0.0.1:<port><path>` with `headers`.
+/// `GET <path>` to `127.0.0.1:<port>` with `headers` (`Host: 127.0.0.1:<port>` unless given).
+///
+/// The target goes on the socket byte for byte as given, never through a URL parser: a raw
+/// `#`, a `..` segment or an absolute-form target (`http://host/path`) reaches the server as
+/// written.
 pub fn get(port: u16, path: &str, headers: &[(&str, &str)]) -> std::io::Result<Message> {
     let mut stream =
         TcpStream::connect_timeout(&SocketAddr::from(([127, 0, 0, 1], port)), TIMEOUT)?;
@@ -75,19 +90,34 @@ pub fn get(port: u16, path: &str, headers: &[(&str, &str)]) -> std::io::Result<M
     Ok(message)
 }
 
+/// Reads one line as bytes, without its `\r\n`: a peer's non-UTF-8 bytes (obs-text) are data,
+/// not an error.
+fn read_raw_line(reader: &mut impl BufRead) -> std::io::Result<Vec<u8>> {
+    let mut line = Vec::new();
+    reader.read_until(b'\n', &mut line)?;
+    while line
+        .last()
+        .is_some_and(|byte| *byte == b'\n' || *byte == b'\r')
+    {
+        line.pop();
+    }
+    Ok(line)
+}
+
 fn read_head(reader: &mut impl BufRead) -> std::io::Result<Message> {
-    let mut first = String::new();
-    reader.read_line(&mut first)?;
+    let start_line = read_raw_line(reader)?;
     let mut message = Message {
-        method: first.trim_end().to_owned(),
+        method: String::from_utf8_lossy(&start_line).into_owned(),
+        start_line,
         ..Message::default()
     };
     loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line)? == 0 || line.trim_end().is_empty() {
+        let line = read_raw_line(reader)?;
+        if line.is_empty() {
             break;
         }
-        if let Some((name, value)) = line.trim_end().split_once(':') {
+        let line = String::from_utf8_lossy(&line);
+        if let Some((name, value)) = line.split_once(':') {
             let name = name.trim().to_ascii_lowercase();
             let value = value.trim().to_owned();
             message

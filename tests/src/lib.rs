@@ -1,5 +1,6 @@
 //! Support for the end-to-end suite: the binaries under test, a small blocking HTTP client and
-//! server, a fake Kratos, an upstream that echoes the headers it receives, and real Caddy and
+//! server, a fake Kratos, an upstream that echoes the headers (and the raw request target) it
+//! receives, a recording relay to see what a proxy asks the decision server, and real Caddy and
 //! nginx processes configured as forward-auth proxies.
 //!
 //! Everything binds 127.0.0.1 on free ports and every wait has a timeout.
@@ -9,6 +10,7 @@ pub mod deployment;
 pub mod http;
 pub mod kratos;
 pub mod proxies;
+pub mod relay;
 pub mod upstream;
 
 use std::time::{Duration, Instant};
