@@ -8,6 +8,11 @@ use std::time::Duration;
 use crate::eventually;
 use crate::http::is_listening;
 
+/// The only host the proxies serve (clients reach them on `127.0.0.1:<port>`).
+pub const SERVER_NAME: &str = "127.0.0.1";
+/// The status nginx answers a request for any other host with (Misdirected Request).
+pub const MISDIRECTED: u16 = 421;
+
 /// A running proxy process; killed when dropped.
 pub struct Proxy {
     child: Child,
@@ -52,6 +57,10 @@ fn wait_listening(mut child: Child, port: u16, dir: tempfile::TempDir, what: &st
 
 /// Caddy on `port` with `forward_auth` to the decision server at `127.0.0.1:<decisions_port>`
 /// (`decisions_path`, e.g. `/decisions`), copying `copy_headers` to `upstream_port`.
+///
+/// The site serves only the host [`SERVER_NAME`] (Go takes it from an absolute-form request
+/// line before `Host`, so the two cannot differ); Caddy answers other hosts with an empty 200
+/// of its own, never proxied.
 pub fn caddy(
     port: u16,
     decisions_port: u16,
@@ -62,7 +71,7 @@ pub fn caddy(
     let dir = tempfile::tempdir().expect("tempdir");
     let caddyfile = format!(
         "{{\n\tadmin off\n\tauto_https off\n}}\n\
-         http://127.0.0.1:{port} {{\n\
+         http://{SERVER_NAME}:{port} {{\n\
          \tforward_auth 127.0.0.1:{decisions_port} {{\n\
          \t\turi {decisions_path}\n\
          \t\tcopy_headers {headers}\n\
@@ -88,6 +97,14 @@ pub fn caddy(
 /// nginx on `port` with `auth_request` to the decision server at `127.0.0.1:<decisions_port>
 /// <decisions_path>$request_uri`, setting `X-Forwarded-*` from nginx variables, and passing
 /// `copy_headers` from the decision response to `upstream_port`.
+///
+/// It serves only the host [`SERVER_NAME`]; a default server answers any other host (named by
+/// `Host`, or by an absolute-form request line, which nginx prefers) 421 without asking for a
+/// decision. `X-Forwarded-Host` is `$host:$server_port`, the host nginx chose the server by;
+/// never `$http_host`, the client's `Host` text, which an absolute-form request line (`GET
+/// http://127.0.0.1/x` with `Host: other.example`) lets differ from it, so that the decision
+/// would be made on another host's rules for a request proxied here. `$host` has no port and
+/// the rules name one, hence `$server_port`.
 pub fn nginx(
     port: u16,
     decisions_port: u16,
@@ -110,14 +127,15 @@ pub fn nginx(
          http {{\n  access_log off;\n\
            client_body_temp_path {prefix}/body;\n  proxy_temp_path {prefix}/proxy;\n\
            fastcgi_temp_path {prefix}/fastcgi;\n  uwsgi_temp_path {prefix}/uwsgi;\n  scgi_temp_path {prefix}/scgi;\n\
-           server {{\n    listen 127.0.0.1:{port};\n\
+           server {{\n    listen 127.0.0.1:{port} default_server;\n    server_name _;\n    return {MISDIRECTED};\n  }}\n\
+           server {{\n    listen 127.0.0.1:{port};\n    server_name {SERVER_NAME};\n\
              location / {{\n      auth_request /_decisions;\n{sets}      proxy_pass http://127.0.0.1:{upstream_port};\n    }}\n\
              location = /_decisions {{\n      internal;\n\
                proxy_pass http://127.0.0.1:{decisions_port}{decisions_path}$request_uri;\n\
                proxy_pass_request_body off;\n      proxy_set_header Content-Length \"\";\n\
                proxy_set_header X-Forwarded-Method $request_method;\n\
                proxy_set_header X-Forwarded-Proto $scheme;\n\
-               proxy_set_header X-Forwarded-Host $http_host;\n\
+               proxy_set_header X-Forwarded-Host $host:$server_port;\n\
                proxy_set_header X-Forwarded-Uri $request_uri;\n    }}\n  }}\n}}\n"
     );
     let config = dir.path().join("nginx.conf");

@@ -1,0 +1,439 @@
+//! Issue 12: requests that a proxy and an app could read differently from the decision server,
+//! sent through real nginx and real Caddy in front of an app that reports the raw request
+//! target it received.
+//!
+//! The charm renders the rules of one requirer with an allowed endpoint: `/spark/allowed` and
+//! below need no session, everything else under `/spark` needs a Kratos session. Every bypass
+//! below once matched the allow rule (after the server cleaned the path, or as raw text with
+//! encoded dots) while the proxy forwarded the raw target, which an app then served as a
+//! protected path. The assertion is what matters to an operator: the app never serves a target
+//! without a session unless that target is, under any reading, the allowed endpoint. What the
+//! proxy asked the decision server and what the app received are printed per case (run with
+//! `--nocapture`), since a proxy may refuse or rewrite some targets itself.
+
+use e2e::deployment::{Deployment, KUBERNETES_API, Unit};
+use e2e::http::{Message, free_port};
+use e2e::kratos::{self, FakeKratos};
+use e2e::proxies::{self, Proxy};
+use e2e::relay::{Head, Relay};
+use e2e::upstream::{self, Report, escape};
+use harness::Relation;
+
+use crate::flow::*;
+
+/// The protected app's path behind each proxy.
+const APP_PATH: &str = "/spark";
+/// The allowed endpoint under it, as the requirer sends it.
+const ALLOWED: &str = "allowed";
+/// A host another requirer made public: `http://evil.example/spark/x` needs no session.
+const OTHER_HOST: &str = "evil.example";
+
+/// Which real proxy sits in front.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Front {
+    Nginx,
+    Caddy,
+}
+
+/// One deployment: fake Kratos, the reporting app, the charm's rules in the real server, a
+/// recording relay in front of the server and one real proxy in front of the app.
+struct Stack {
+    front: Front,
+    proxy: Proxy,
+    decisions: Relay,
+    _app: e2e::http::Server,
+    _unit: Unit,
+    _deployment: Deployment,
+    _kratos: FakeKratos,
+}
+
+/// What the requirer sends: its URL behind the proxy, one allowed endpoint, two headers.
+fn spark_relation(proxy_port: u16) -> Relation {
+    let urls = [format!("http://127.0.0.1:{proxy_port}{APP_PATH}")];
+    Relation::new("auth-proxy", SPARK_ID, "spark-history-server").remote_app_data([
+        ("protected_urls", serde_json::to_string(&urls).unwrap()),
+        ("headers", r#"["X-User", "X-Email"]"#.to_owned()),
+        ("allowed_endpoints", format!(r#"["{ALLOWED}"]"#)),
+    ])
+}
+
+/// Another requirer on another host, whose `/spark/x` is public: a decision about that host
+/// lets `/spark/x` through.
+fn other_host_relation() -> Relation {
+    let urls = [format!("http://{OTHER_HOST}{APP_PATH}")];
+    Relation::new("auth-proxy", DOCS_ID, "docs").remote_app_data([
+        ("protected_urls", serde_json::to_string(&urls).unwrap()),
+        ("headers", r#"["X-User"]"#.to_owned()),
+        ("allowed_endpoints", r#"["x"]"#.to_owned()),
+    ])
+}
+
+impl Stack {
+    fn start(front: Front) -> Stack {
+        let kratos = FakeKratos::start();
+        let app = upstream::start_reporting();
+        let deployment = Deployment::new();
+        let mut unit = deployment.unit(0, true, KUBERNETES_API);
+        let port = free_port();
+        deploy(
+            &deployment,
+            &mut unit,
+            &kratos,
+            vec![spark_relation(port), other_host_relation()],
+        );
+        wait_for_rules(&unit, |body| {
+            body.contains("spark-history-server") && body.contains(OTHER_HOST)
+        });
+        let decisions = Relay::start(unit.api_port);
+        let headers = ["X-Email".to_owned(), "X-User".to_owned()];
+        let start = match front {
+            Front::Nginx => proxies::nginx,
+            Front::Caddy => proxies::caddy,
+        };
+        let proxy = start(port, decisions.port(), "/decisions", &headers, app.port());
+        Stack {
+            front,
+            proxy,
+            decisions,
+            _app: app,
+            _unit: unit,
+            _deployment: deployment,
+            _kratos: kratos,
+        }
+    }
+
+    /// Sends `GET <target>` raw, returns the answer, what the proxy asked the decision server
+    /// and what the app served, if it did.
+    fn send(&mut self, target: &str, headers: &[(&str, &str)]) -> Exchange {
+        self.decisions.take();
+        let answer = e2e::http::get(self.proxy.port(), target, headers)
+            .unwrap_or_else(|e| panic!("{:?}: GET {target}: {e}", self.front));
+        let served = upstream::report(&answer);
+        Exchange {
+            answer,
+            asked: self.decisions.take(),
+            served,
+        }
+    }
+}
+
+/// One request through the stack.
+struct Exchange {
+    answer: Message,
+    asked: Vec<Head>,
+    served: Option<Report>,
+}
+
+impl Exchange {
+    /// One line for the log: status, what the decision server was asked, what the app got.
+    fn describe(&self) -> String {
+        let asked: Vec<String> = self
+            .asked
+            .iter()
+            .map(|head| {
+                let uri = head.header("x-forwarded-uri").map(escape);
+                let host = head.header("x-forwarded-host").map(escape);
+                format!(
+                    "{} (X-Forwarded-Host {host:?}, X-Forwarded-Uri {uri:?})",
+                    escape(&head.request_line)
+                )
+            })
+            .collect();
+        let served = self
+            .served
+            .as_ref()
+            .map_or("nothing".to_owned(), |report| report.target.clone());
+        format!(
+            "client got {}; decision server asked: {}; app served: {served}",
+            self.answer.status,
+            if asked.is_empty() {
+                "nothing".to_owned()
+            } else {
+                asked.join(" | ")
+            }
+        )
+    }
+}
+
+/// Whether `target` is, under any reading an app may apply (percent-decoding, `;` parameters,
+/// `\` as `/`, dot segments, merged slashes, a fragment), exactly the allowed endpoint or a path
+/// below it: canonical form, and under `/spark/allowed`.
+fn plainly_allowed(target: &str) -> bool {
+    let path = target.split_once('?').map_or(target, |(path, _)| path);
+    let Some(rest) = path.strip_prefix('/') else {
+        return false;
+    };
+    let bytes = path.as_bytes();
+    let raw_ok = bytes
+        .iter()
+        .all(|b| b.is_ascii_graphic() && !matches!(b, b'\\' | b'#'));
+    let encoded_ok = bytes.windows(3).all(|window| {
+        window[0] != b'%'
+            || !matches!(
+                std::str::from_utf8(&window[1..])
+                    .ok()
+                    .and_then(|hex| u8::from_str_radix(hex, 16).ok()),
+                Some(b'.' | b'/' | b'\\' | b'#' | b'?' | b';' | b'%' | 0)
+            )
+    });
+    let segments: Vec<&str> = rest.split('/').collect();
+    let segments_ok = segments.iter().enumerate().all(|(n, segment)| {
+        let name = segment.split(';').next().unwrap_or_default();
+        let last = n + 1 == segments.len();
+        (last || !segment.is_empty()) && name != "." && name != ".."
+    });
+    let allowed = format!("{APP_PATH}/{ALLOWED}");
+    raw_ok
+        && encoded_ok
+        && segments_ok
+        && (path == allowed || path.starts_with(&format!("{allowed}/")))
+}
+
+/// Each bypass from issue 12, and a few of their cousins: (what it tries, raw target).
+const BYPASSES: &[(&str, &str)] = &[
+    (
+        "a dot-dot segment climbing from a protected path into the allowed one",
+        "/spark/admin/../allowed",
+    ),
+    (
+        "the same with a query string",
+        "/spark/admin/../allowed?page=1",
+    ),
+    (
+        "an empty segment before the dot-dot",
+        "/spark/admin//../allowed",
+    ),
+    (
+        "a raw # that a proxy may cut before the dot-dot",
+        "/spark/admin#/../allowed",
+    ),
+    (
+        "a ; parameter before the dot-dot",
+        "/spark/admin;/../allowed",
+    ),
+    (
+        "an encoded # before the dot-dot",
+        "/spark/admin%23/../allowed",
+    ),
+    (
+        "an encoded ? before the dot-dot",
+        "/spark/admin%3f/../allowed",
+    ),
+    (
+        "an encoded dot-dot out of the allowed endpoint",
+        "/spark/allowed/%2e%2e/admin/secret",
+    ),
+    (
+        "an upper-case encoded dot-dot",
+        "/spark/allowed/%2E%2E/admin/secret",
+    ),
+    ("a half-encoded dot-dot", "/spark/allowed/.%2e/admin/secret"),
+    (
+        "a dot-dot ended by an encoded slash",
+        "/spark/allowed/..%2fadmin/secret",
+    ),
+    (
+        "a dot-dot with a ; parameter (Tomcat reads it as a dot segment)",
+        "/spark/allowed/..;/admin/secret",
+    ),
+    (
+        "a dot-dot with a named ; parameter",
+        "/spark/allowed/..;x/admin/secret",
+    ),
+    (
+        "a dot-dot ended by a backslash",
+        "/spark/allowed/..\\admin/secret",
+    ),
+    (
+        "a dot-dot ended by an encoded backslash",
+        "/spark/allowed/..%5cadmin/secret",
+    ),
+    (
+        "a double-encoded dot-dot",
+        "/spark/allowed/%252e%252e/admin/secret",
+    ),
+];
+
+fn no_bypass_is_served_without_a_session(front: Front) {
+    let mut stack = Stack::start(front);
+    // The control: a protected path without a session is denied, so a served bypass below
+    // could only come from the bypass itself.
+    let control = stack.send("/spark/admin/secret", &[API_CLIENT]);
+    assert!(
+        control.served.is_none() && control.answer.status == 401,
+        "{front:?}: a protected path without a session: {}",
+        control.describe()
+    );
+    let mut bypassed = Vec::new();
+    for (what, target) in BYPASSES {
+        let exchange = stack.send(target, &[API_CLIENT]);
+        eprintln!("{front:?} {target:<40} {}", exchange.describe());
+        let through = match &exchange.served {
+            Some(report) => !plainly_allowed(&report.target),
+            None => (200..300).contains(&exchange.answer.status),
+        };
+        if through {
+            bypassed.push(format!("{what}: {target}: {}", exchange.describe()));
+        }
+    }
+    assert!(
+        bypassed.is_empty(),
+        "{front:?} let bypasses through to the app without a session:\n{}",
+        bypassed.join("\n")
+    );
+}
+
+#[test]
+fn through_nginx_no_bypass_is_served_by_the_app_without_a_session() {
+    no_bypass_is_served_without_a_session(Front::Nginx);
+}
+
+#[test]
+fn through_caddy_no_bypass_is_served_by_the_app_without_a_session() {
+    no_bypass_is_served_without_a_session(Front::Caddy);
+}
+
+/// Valid traffic: (what it is, raw target, with a session).
+const VALID: &[(&str, &str, bool)] = &[
+    (
+        "a valid session on a protected path with a query string",
+        "/spark/jobs/?status=running&limit=2",
+        true,
+    ),
+    ("the allowed endpoint itself", "/spark/allowed", false),
+    (
+        "a page below the allowed endpoint",
+        "/spark/allowed/page.html",
+        false,
+    ),
+    (
+        "a trailing slash, matched as sent",
+        "/spark/allowed/dir/",
+        false,
+    ),
+    ("%20 in an allowed path", "/spark/allowed/a%20b", false),
+    ("+ in an allowed path", "/spark/allowed/a+b", false),
+    (
+        "%20 and + in an allowed path's query",
+        "/spark/allowed/search?q=a+b%20c",
+        false,
+    ),
+];
+
+fn valid_traffic_reaches_the_app_as_sent(front: Front) {
+    let mut stack = Stack::start(front);
+    let (cookie_name, cookie) = session_cookie();
+    let mut failures = Vec::new();
+    for (what, target, with_session) in VALID {
+        let mut headers = vec![API_CLIENT];
+        if *with_session {
+            headers.push((cookie_name, &cookie));
+        }
+        let exchange = stack.send(target, &headers);
+        eprintln!("{front:?} {target:<40} {}", exchange.describe());
+        let ok = exchange.answer.status == 200
+            && exchange.served.as_ref().is_some_and(|report| {
+                report.target == *target
+                    && (!with_session || report.header("x-user") == Some(kratos::IDENTITY_ID))
+            });
+        if !ok {
+            failures.push(format!("{what}: {target}: {}", exchange.describe()));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{front:?} did not let valid traffic through as sent:\n{}",
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn through_nginx_valid_traffic_reaches_the_app_as_sent() {
+    valid_traffic_reaches_the_app_as_sent(Front::Nginx);
+}
+
+#[test]
+fn through_caddy_valid_traffic_reaches_the_app_as_sent() {
+    valid_traffic_reaches_the_app_as_sent(Front::Caddy);
+}
+
+fn decides_about_the_host_it_serves(front: Front) {
+    let mut stack = Stack::start(front);
+    let port = stack.proxy.port();
+    let here = format!("127.0.0.1:{port}");
+    let here_url = format!("http://{here}/spark/x");
+    let other_url = format!("http://{OTHER_HOST}/spark/x");
+    // (what the client tries, request target, Host header)
+    let cases = [
+        (
+            "an absolute-form request line naming the other host",
+            other_url.as_str(),
+            OTHER_HOST,
+        ),
+        (
+            "an absolute-form request line naming the other host, Host naming this one",
+            other_url.as_str(),
+            here.as_str(),
+        ),
+        (
+            "an absolute-form request line naming this host, Host naming the other",
+            here_url.as_str(),
+            OTHER_HOST,
+        ),
+        ("Host naming the other host", "/spark/x", OTHER_HOST),
+    ];
+    let mut failures = Vec::new();
+    for (what, target, host) in cases {
+        let exchange = stack.send(target, &[API_CLIENT, ("Host", host)]);
+        eprintln!("{front:?} {target} Host {host}: {}", exchange.describe());
+        let other_decided = exchange.asked.iter().any(|head| {
+            head.header("x-forwarded-host")
+                .is_some_and(|h| h.starts_with(OTHER_HOST.as_bytes()))
+        });
+        if exchange.served.is_some() || other_decided {
+            failures.push(format!("{what}: {}", exchange.describe()));
+        }
+        if front == Front::Nginx && exchange.asked.is_empty() {
+            assert_eq!(
+                exchange.answer.status,
+                proxies::MISDIRECTED,
+                "{what}: {}",
+                exchange.describe()
+            );
+        }
+    }
+    // The control: absolute form is served for this host, with a session, decided about it.
+    let (cookie_name, cookie) = session_cookie();
+    let exchange = stack.send(
+        &here_url,
+        &[API_CLIENT, ("Host", &here), (cookie_name, &cookie)],
+    );
+    let decided_here = exchange.asked.iter().all(|head| {
+        head.header("x-forwarded-host")
+            .is_none_or(|h| h == here.as_bytes())
+    });
+    assert!(
+        exchange
+            .served
+            .as_ref()
+            .is_some_and(|r| r.header("x-user") == Some(kratos::IDENTITY_ID))
+            && decided_here,
+        "{front:?}: absolute form for this host with a session: {}",
+        exchange.describe()
+    );
+    assert!(
+        failures.is_empty(),
+        "{front:?} decided about a host the client named:\n{}",
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn nginx_decides_about_the_host_it_serves_never_one_the_client_names() {
+    decides_about_the_host_it_serves(Front::Nginx);
+}
+
+#[test]
+fn caddy_decides_about_the_host_it_serves_never_one_the_client_names() {
+    decides_about_the_host_it_serves(Front::Caddy);
+}
