@@ -17,7 +17,8 @@ pub struct OriginalRequest<'a> {
     pub scheme: &'a str,
     /// `X-Forwarded-Host`, else `Host`.
     pub host: &'a str,
-    /// The cleaned path the rule matched.
+    /// The path the rule matched: exactly as the proxy forwarded it (still percent-encoded),
+    /// validated canonical by [`oathkeeper_core::candidate::rebuild`].
     pub path: &'a str,
     /// The decision request's own query (upstream drops `X-Forwarded-Uri`'s), without `?`.
     pub query: Option<&'a str>,
@@ -131,9 +132,14 @@ impl Data for UrlView<'_> {
         match name {
             "Scheme" => TValue::Str(r.scheme.into()),
             "Host" => TValue::Str(r.host.into()),
-            "Path" => TValue::Str(r.path.into()),
+            // Go's `URL.Path` is decoded and `RawPath` holds the encoded form when they differ.
+            "Path" => TValue::Str(percent_encoding::percent_decode_str(r.path).decode_utf8_lossy()),
+            "RawPath" => match percent_encoding::percent_decode_str(r.path).decode_utf8_lossy() {
+                std::borrow::Cow::Borrowed(_) => TValue::Str("".into()),
+                std::borrow::Cow::Owned(_) => TValue::Str(r.path.into()),
+            },
             "RawQuery" => TValue::Str(r.query.unwrap_or("").into()),
-            "Fragment" | "RawPath" | "Opaque" => TValue::Str("".into()),
+            "Fragment" | "Opaque" => TValue::Str("".into()),
             "String" => {
                 let mut s = format!("{}://{}{}", r.scheme, r.host, r.path);
                 if let Some(q) = r.query {
