@@ -4,6 +4,7 @@
 // Test helpers outside #[test] functions unwrap too: a failed setup is a failed test.
 #![allow(clippy::unwrap_used, unreachable_pub)]
 
+mod audit;
 mod cli;
 mod k8s;
 mod reload;

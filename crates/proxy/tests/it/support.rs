@@ -348,6 +348,18 @@ impl Server {
 
     /// Starts with `config` (or the embedded example when `None`) and extra environment.
     pub fn start_with_env(config: Option<&Path>, env: &[(&str, &str)]) -> Server {
+        // The server's logs: set OATHKEEPER_TEST_LOGS=1 to see them.
+        let stderr = if std::env::var_os("OATHKEEPER_TEST_LOGS").is_some() {
+            Stdio::inherit()
+        } else {
+            Stdio::null()
+        };
+        Server::start_with_stderr(config, env, stderr)
+    }
+
+    /// Starts as [`Server::start_with_env`] does, with the server's stderr (its log) sent to
+    /// `stderr`.
+    pub fn start_with_stderr(config: Option<&Path>, env: &[(&str, &str)], stderr: Stdio) -> Server {
         let api_port = free_port();
         let metrics_port = free_port();
         let mut command = Command::new(BIN);
@@ -361,12 +373,7 @@ impl Server {
             .env("SERVE_PROMETHEUS_HOST", "127.0.0.1")
             .env("SERVE_PROMETHEUS_PORT", metrics_port.to_string())
             .stdout(Stdio::null())
-            // The server's logs: set OATHKEEPER_TEST_LOGS=1 to see them.
-            .stderr(if std::env::var_os("OATHKEEPER_TEST_LOGS").is_some() {
-                Stdio::inherit()
-            } else {
-                Stdio::null()
-            });
+            .stderr(stderr);
         for (k, v) in env {
             command.env(k, v);
         }
