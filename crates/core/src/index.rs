@@ -8,8 +8,13 @@
 //!
 //! Semantics are upstream's: exactly one rule must match; none is [`FindError::NoMatch`], more
 //! than one is [`FindError::Ambiguous`]. The index is immutable once built and needs no lock.
+//!
+//! A lookup can run in two steps so that the server never runs a long backtracking match on
+//! an async worker: [`RuleIndex::find_inline`] tests every candidate with the small inline
+//! budget and hands back the few rules it could not decide ([`Undecided`]); their full-budget
+//! run ([`Undecided::finish`]) owns everything it needs, so it can move to another thread.
 
-use crate::matcher::{MatchError, UrlMatcher};
+use crate::matcher::{Budget, MAX_URL_LEN, MatchError, UrlMatcher};
 
 /// A rule as the index sees it.
 #[derive(Debug, Clone)]
@@ -35,6 +40,58 @@ pub enum FindError {
     /// A pattern could not be evaluated.
     #[error(transparent)]
     Match(#[from] MatchError),
+    /// The URL is longer than [`MAX_URL_LEN`]; no pattern ran. The request is malformed.
+    #[error("the URL is too long ({len} bytes; at most {MAX_URL_LEN} are matched)")]
+    UrlTooLong {
+        /// Its length in bytes.
+        len: usize,
+    },
+}
+
+/// What [`RuleIndex::find_inline`] found.
+#[derive(Debug)]
+pub enum Lookup {
+    /// The one matching entry.
+    Found(usize),
+    /// Some candidates need more than the inline budget to decide.
+    Undecided(Undecided),
+}
+
+/// A lookup that inline matching could not finish: the entry found so far, if any, and the
+/// candidates that exhausted the inline budget. Owns its matchers (cheap clones), so
+/// [`Undecided::finish`] can run on another thread.
+#[derive(Debug)]
+pub struct Undecided {
+    found: Option<usize>,
+    /// (entry position, its matcher, the prefix length it was reached at).
+    pending: Vec<(usize, UrlMatcher, usize)>,
+}
+
+impl Undecided {
+    /// The patterns still to run, for logs.
+    pub fn patterns(&self) -> impl Iterator<Item = &str> {
+        self.pending.iter().map(|(_, m, _)| m.pattern())
+    }
+
+    /// Finishes the lookup with the [`Budget::Full`] budget: the one matching entry, or why
+    /// there is none. `url` must be the URL given to [`RuleIndex::find_inline`].
+    pub fn finish(self, url: &str) -> Result<usize, FindError> {
+        let mut found = self.found;
+        for (position, matcher, prefix_len) in &self.pending {
+            if found == Some(*position) || !matcher.matches_after(url, *prefix_len)? {
+                continue;
+            }
+            match found {
+                None => found = Some(*position),
+                Some(first) => {
+                    return Err(FindError::Ambiguous {
+                        rules: [first, *position],
+                    });
+                }
+            }
+        }
+        found.ok_or(FindError::NoMatch)
+    }
 }
 
 /// Nodes with at least this many linear patterns test them with one `RegexSet`.
@@ -150,28 +207,63 @@ impl RuleIndex {
         &self.entries
     }
 
-    /// Finds the one entry matching `method` and `url`.
+    /// Finds the one entry matching `method` and `url`, running every pattern with the full
+    /// budget on this thread (tools and tests; the server uses [`RuleIndex::find_inline`]).
     pub fn find(&self, method: &str, url: &str) -> Result<usize, FindError> {
+        match self.find_within(method, url, Budget::Full)? {
+            Lookup::Found(position) => Ok(position),
+            Lookup::Undecided(undecided) => undecided.finish(url),
+        }
+    }
+
+    /// Finds the one entry matching `method` and `url` with the [`Budget::Inline`] budget.
+    /// Entries that exhaust it are returned undecided; a match or an ambiguity among the others
+    /// is still reported here. Refuses URLs longer than [`MAX_URL_LEN`].
+    pub fn find_inline(&self, method: &str, url: &str) -> Result<Lookup, FindError> {
+        self.find_within(method, url, Budget::Inline)
+    }
+
+    fn find_within(&self, method: &str, url: &str, budget: Budget) -> Result<Lookup, FindError> {
+        if url.len() > MAX_URL_LEN {
+            return Err(FindError::UrlTooLong { len: url.len() });
+        }
         let mut found: Option<usize> = None;
-        self.walk(method, url, |position| match found {
-            None => {
-                found = Some(position);
-                Ok(true)
-            }
-            Some(first) => Err(FindError::Ambiguous {
-                rules: [first, position],
-            }),
-        })?;
-        found.ok_or(FindError::NoMatch)
+        let mut pending = Vec::new();
+        self.walk(
+            method,
+            url,
+            budget,
+            |position| match found {
+                None => {
+                    found = Some(position);
+                    Ok(())
+                }
+                Some(first) => Err(FindError::Ambiguous {
+                    rules: [first, position],
+                }),
+            },
+            |position, prefix_len| {
+                let matcher = self.entries[position].matcher.clone();
+                pending.push((position, matcher, prefix_len));
+            },
+        )?;
+        if pending.is_empty() {
+            return found.map(Lookup::Found).ok_or(FindError::NoMatch);
+        }
+        Ok(Lookup::Undecided(Undecided { found, pending }))
     }
 
     /// Calls `hit` once for every entry matching `method` and `url`, walking the URL down the
-    /// trie and testing only the rules on its way. `hit` may stop the walk with an error.
+    /// trie and testing only the rules on its way, within `budget`; `hit` may stop the walk
+    /// with an error. Entries that exhaust an inline budget go to `defer` with the prefix
+    /// length they were reached at.
     fn walk(
         &self,
         method: &str,
         url: &str,
-        mut hit: impl FnMut(usize) -> Result<bool, FindError>,
+        budget: Budget,
+        mut hit: impl FnMut(usize) -> Result<(), FindError>,
+        mut defer: impl FnMut(usize, usize),
     ) -> Result<(), FindError> {
         // A split rule with nested prefixes (`<a|ab>`) can match at two nodes of one walk;
         // it is one match. Walks see few rules, so a short list beats a set.
@@ -204,8 +296,14 @@ impl RuleIndex {
             }
             for &position in group.map_or(&[][..], |g| &g.singles[..]) {
                 let entry = &self.entries[position];
-                if accepts(&entry.methods, method) && entry.matcher.matches_after(url, depth)? {
-                    report(position)?;
+                if !accepts(&entry.methods, method) {
+                    continue;
+                }
+                match entry.matcher.matches_after_within(url, depth, budget) {
+                    Ok(true) => report(position)?,
+                    Ok(false) => {}
+                    Err(MatchError::OverInlineBudget) => defer(position, depth),
+                    Err(e) => return Err(e.into()),
                 }
             }
             let Some(&byte) = bytes.get(depth) else { break };
@@ -243,10 +341,16 @@ impl RuleIndex {
                     continue;
                 }
                 let mut others = Vec::new();
-                let _ = self.walk(method, url, |other| {
-                    others.push(other);
-                    Ok(true)
-                });
+                let _ = self.walk(
+                    method,
+                    url,
+                    Budget::Full,
+                    |other| {
+                        others.push(other);
+                        Ok(())
+                    },
+                    |_, _| {},
+                );
                 for other in others.into_iter().filter(|o| *o != position) {
                     let pair = [position.min(other), position.max(other)];
                     if !pairs.contains(&pair) {
@@ -471,6 +575,89 @@ mod tests {
             many.nodes.len() < 2500,
             "one node per branch, not per byte: {}",
             many.nodes.len()
+        );
+    }
+
+    /// Matches `http://slow/` followed by `a`s, after about 4^n steps for n `a`s.
+    const SLOW: &str = "http://slow/<(?:((?=a)a|a)*b|a*)>";
+
+    #[test]
+    fn inline_lookup_decides_cheap_rules_and_hands_back_only_the_expensive_ones() {
+        let index = RuleIndex::build(vec![
+            entry(SLOW, &["GET"]),
+            entry("<^(https|http)>://fast<(?!/admin).*>", &["GET"]),
+        ]);
+        assert!(matches!(
+            index.find_inline("GET", "https://fast/x"),
+            Ok(Lookup::Found(1))
+        ));
+        assert_eq!(
+            index.find_inline("GET", "https://fast/admin").map(|_| ()),
+            Err(FindError::NoMatch)
+        );
+        // 12 `a`s: over the inline budget, within the full one.
+        let url = format!("http://slow/{}", "a".repeat(12));
+        let Ok(Lookup::Undecided(undecided)) = index.find_inline("GET", &url) else {
+            panic!("the slow rule should be undecided inline");
+        };
+        assert_eq!(undecided.patterns().collect::<Vec<_>>(), [SLOW]);
+        assert_eq!(undecided.finish(&url), Ok(0));
+        assert_eq!(index.find("GET", &url), Ok(0));
+    }
+
+    #[test]
+    fn a_rule_over_the_full_budget_is_an_error_naming_it() {
+        let index = RuleIndex::build(vec![entry(SLOW, &["GET"])]);
+        let url = format!("http://slow/{}", "a".repeat(64));
+        let Ok(Lookup::Undecided(undecided)) = index.find_inline("GET", &url) else {
+            panic!("the slow rule should be undecided inline");
+        };
+        let err = undecided.finish(&url).unwrap_err();
+        assert_eq!(
+            err,
+            FindError::Match(MatchError::BacktrackLimit {
+                pattern: SLOW.to_owned()
+            })
+        );
+        assert_eq!(index.find("GET", &url), Err(err));
+    }
+
+    #[test]
+    fn an_undecided_rule_that_matches_beside_a_found_one_is_ambiguous() {
+        let index = RuleIndex::build(vec![
+            entry(SLOW, &["GET"]),
+            entry("http://slow/<a+>", &["GET"]),
+        ]);
+        let url = format!("http://slow/{}", "a".repeat(12));
+        let Ok(Lookup::Undecided(undecided)) = index.find_inline("GET", &url) else {
+            panic!("the slow rule should be undecided inline");
+        };
+        assert_eq!(
+            undecided.finish(&url),
+            Err(FindError::Ambiguous { rules: [1, 0] })
+        );
+    }
+
+    #[test]
+    fn urls_over_the_length_cap_are_refused_before_matching() {
+        let index = RuleIndex::build(vec![entry("http://x/<.*>", &["GET"])]);
+        let longest = format!("http://x/{}", "a".repeat(MAX_URL_LEN - 9));
+        assert_eq!(index.find("GET", &longest), Ok(0));
+        let over = format!("{longest}a");
+        assert_eq!(
+            index.find("GET", &over),
+            Err(FindError::UrlTooLong {
+                len: MAX_URL_LEN + 1
+            })
+        );
+        assert!(matches!(
+            index.find_inline("GET", &over),
+            Err(FindError::UrlTooLong { .. })
+        ));
+        assert!(
+            FindError::UrlTooLong { len: 9000 }
+                .to_string()
+                .contains("too long"),
         );
     }
 

@@ -7,9 +7,20 @@
 //! Each compiled pattern also knows the literal prefixes every URL it matches must start with
 //! ([`UrlMatcher::prefixes`]); the rule index uses them so a request is only tested against
 //! the few rules that could match it.
+//!
+//! Matching is bounded. A section runs on the linear-time `regex` engine whenever it can; the
+//! backtracking engine is kept for lookahead and lookbehind only, and every other construct
+//! that needs it (backreferences, atomic groups, possessive quantifiers, conditionals, `\K`,
+//! recursion, unbounded lookbehind) is refused at load ([`PatternError::Unsupported`]). A
+//! backtracking match first runs with a tiny budget ([`Budget::Inline`]), which the common
+//! charm deny rule (`<(?!/welcome((/.*$)|$)).*>`) never exhausts; only when that budget runs
+//! out is it re-run with the larger [`Budget::Full`] — the server does that off its async
+//! workers. URLs longer than [`MAX_URL_LEN`] are not matched at all.
 
 pub mod glob;
 pub mod regexp;
+
+use std::sync::Arc;
 
 use regex_syntax::hir::literal::{ExtractKind, Extractor};
 
@@ -41,18 +52,64 @@ pub enum PatternError {
         /// The engine's complaint.
         message: String,
     },
+    /// A section needs unbounded backtracking: a construct other than lookahead or bounded
+    /// lookbehind that the linear-time engine cannot run.
+    // Differs from upstream: regexp2 runs these under a 250 ms timeout per rule and request.
+    #[error(
+        "pattern \"{pattern}\" uses {construct}, which needs unbounded backtracking; \
+         beyond the linear engine only lookahead and bounded lookbehind are supported"
+    )]
+    Unsupported {
+        /// The pattern.
+        pattern: String,
+        /// The construct, as a phrase (`a backreference`, `an atomic group`).
+        construct: &'static str,
+    },
 }
 
 /// Why matching a URL failed (as opposed to not matching).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum MatchError {
-    /// A backtracking pattern hit its step bound (upstream: the 250 ms regexp timeout).
-    #[error("pattern \"{pattern}\" exceeded the backtracking limit")]
+    /// A backtracking pattern exhausted the [`Budget::Full`] budget (upstream: the 250 ms
+    /// regexp timeout). The request is denied.
+    #[error("pattern \"{pattern}\" exceeded the backtracking limit of {BACKTRACK_LIMIT} steps")]
     BacktrackLimit {
         /// The pattern.
         pattern: String,
     },
+    /// A backtracking pattern did not finish within the [`Budget::Inline`] budget: run it
+    /// again with [`Budget::Full`] (off the async workers, in the server).
+    #[error("pattern needs more than the inline backtracking budget")]
+    OverInlineBudget,
 }
+
+/// How much work a backtracking match may do. Linear-time patterns ignore it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Budget {
+    /// [`INLINE_BACKTRACK_LIMIT`] steps on texts up to [`INLINE_MAX_LEN`] bytes: cheap enough
+    /// to run on an async worker. Running out is [`MatchError::OverInlineBudget`].
+    Inline,
+    /// [`BACKTRACK_LIMIT`] steps. Running out is [`MatchError::BacktrackLimit`].
+    Full,
+}
+
+/// Longest URL (scheme, host and path) that is matched against rules, in bytes. Longer
+/// requests are refused before any pattern runs: it bounds the work of every match,
+/// backtracking or not (a lookaround tried at every position costs the square of the length).
+pub const MAX_URL_LEN: usize = 8 * 1024;
+
+/// Backtracking steps a match may take on an async worker ([`Budget::Inline`]). The charm's
+/// deny rule takes 2; a tempered token (`((?!/x).)*`) takes one per byte.
+pub const INLINE_BACKTRACK_LIMIT: usize = 1_000;
+
+/// Longest text a backtracking pattern runs on inline, in bytes. Longer texts go straight to
+/// the [`Budget::Full`] run: step counts do not cover the lookaround bodies a step evaluates,
+/// so the text length bounds them instead.
+pub const INLINE_MAX_LEN: usize = 512;
+
+/// Backtracking steps a match may take at all ([`Budget::Full`]): a few milliseconds of one
+/// core. (It was 1,000,000, tens of milliseconds, before matching moved off the workers.)
+pub const BACKTRACK_LIMIT: usize = 100_000;
 
 /// One piece of a pattern.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,35 +161,132 @@ pub(crate) fn split_sections(pattern: &str) -> Result<Vec<Segment<'_>>, PatternE
 /// Most literal prefixes kept per rule; past this the prefix set stops growing.
 const MAX_PREFIXES: usize = 32;
 
-/// Bound on backtracking steps for patterns that need the backtracking engine.
-pub const BACKTRACK_LIMIT: usize = 1_000_000;
-
 /// A compiled regular expression.
 #[derive(Debug)]
 enum Engine {
     /// Linear-time `regex` crate: every glob and most regexps.
     Linear(regex::Regex),
-    /// Backtracking `fancy-regex`, only for patterns that need lookaround or backreferences.
-    Backtracking(fancy_regex::Regex),
+    /// Backtracking `fancy-regex`, only for patterns that need lookaround: the same program
+    /// twice, with the inline and the full step budget (the budget is fixed at build time).
+    Backtracking {
+        inline: fancy_regex::Regex,
+        full: fancy_regex::Regex,
+    },
+}
+
+/// Why an engine could not be compiled.
+enum EngineError {
+    /// Neither engine accepts the syntax.
+    Invalid(String),
+    /// The backtracking engine would need a construct we refuse.
+    Unsupported(&'static str),
 }
 
 impl Engine {
-    fn compile(source: &str) -> Result<Engine, String> {
-        match regex::Regex::new(source) {
-            Ok(re) => Ok(Engine::Linear(re)),
-            Err(linear) => fancy_regex::RegexBuilder::new(source)
-                .backtrack_limit(BACKTRACK_LIMIT)
-                .build()
-                .map(Engine::Backtracking)
-                .map_err(|e| format!("{e}; as a linear regex: {linear}")),
+    fn compile(source: &str) -> Result<Engine, EngineError> {
+        let linear = match regex::Regex::new(source) {
+            Ok(re) => return Ok(Engine::Linear(re)),
+            Err(linear) => linear,
+        };
+        let invalid = |e: fancy_regex::Error| {
+            EngineError::Invalid(format!("{e}; as a linear regex: {linear}"))
+        };
+        let tree = fancy_regex::Expr::parse_tree(source).map_err(invalid)?;
+        if let Some(construct) = unsupported(&tree.expr) {
+            return Err(EngineError::Unsupported(construct));
         }
+        let build = |limit: usize| {
+            fancy_regex::RegexBuilder::new(source)
+                .backtrack_limit(limit)
+                .build()
+        };
+        Ok(Engine::Backtracking {
+            inline: build(INLINE_BACKTRACK_LIMIT).map_err(invalid)?,
+            full: build(BACKTRACK_LIMIT).map_err(invalid)?,
+        })
     }
 
-    fn is_match(&self, text: &str) -> Result<bool, ()> {
-        match self {
-            Engine::Linear(re) => Ok(re.is_match(text)),
-            Engine::Backtracking(re) => re.is_match(text).map_err(|_| ()),
+    /// Whether `text` matches, within `budget`. `Err` names the budget that ran out.
+    fn is_match(&self, text: &str, budget: Budget) -> Result<bool, Budget> {
+        match (self, budget) {
+            (Engine::Linear(re), _) => Ok(re.is_match(text)),
+            (Engine::Backtracking { .. }, Budget::Inline) if text.len() > INLINE_MAX_LEN => {
+                Err(Budget::Inline)
+            }
+            (Engine::Backtracking { inline, .. }, Budget::Inline) => {
+                inline.is_match(text).map_err(|_| Budget::Inline)
+            }
+            (Engine::Backtracking { full, .. }, Budget::Full) => {
+                full.is_match(text).map_err(|_| Budget::Full)
+            }
         }
+    }
+}
+
+/// The first construct in `expr` that needs more than lookaround from the backtracking
+/// engine, as a phrase for the error message; `None` when there is none.
+///
+/// Lookahead is accepted anywhere; lookbehind only with a maximum length, since the engine
+/// scans back over up to that many characters each time it tries one (an unbounded body
+/// rescans the text at every position). Everything else the tree can hold is either
+/// linear-time syntax the `regex` crate would also accept or a construct whose cost grows with
+/// the backtracking it invites.
+fn unsupported(expr: &fancy_regex::Expr) -> Option<&'static str> {
+    use fancy_regex::{Expr, LookAround};
+    match expr {
+        Expr::Empty
+        | Expr::Any { .. }
+        | Expr::Assertion(_)
+        | Expr::GeneralNewline { .. }
+        | Expr::Literal { .. }
+        | Expr::LiteralBytes { .. }
+        | Expr::Delegate { .. } => None,
+        Expr::Concat(children) | Expr::Alt(children) => children.iter().find_map(unsupported),
+        Expr::Group(child) => unsupported(child),
+        Expr::Repeat { child, .. } => unsupported(child),
+        Expr::LookAround(body, LookAround::LookAhead | LookAround::LookAheadNeg) => {
+            unsupported(body)
+        }
+        Expr::LookAround(body, LookAround::LookBehind | LookAround::LookBehindNeg) => {
+            match max_len(body) {
+                Some(_) => unsupported(body),
+                None => Some("a lookbehind without a maximum length"),
+            }
+        }
+        Expr::Backref { .. } | Expr::BackrefWithRelativeRecursionLevel { .. } => {
+            Some("a backreference")
+        }
+        Expr::AtomicGroup(_) => Some("an atomic group or a possessive quantifier"),
+        Expr::KeepOut => Some("\\K"),
+        Expr::ContinueFromPreviousMatchEnd => Some("\\G"),
+        Expr::BackrefExistsCondition { .. } | Expr::Conditional { .. } => Some("a conditional"),
+        Expr::SubroutineCall(_) => Some("a subroutine call or recursion"),
+        Expr::BacktrackingControlVerb(_) => Some("a backtracking control verb"),
+        Expr::Absent(_) => Some("an absent operator"),
+        Expr::DefineGroup { .. } => Some("a DEFINE group"),
+        Expr::AstNode(..) => Some("an unresolved group reference"),
+    }
+}
+
+/// The most characters `expr` can match, or `None` when it is unbounded (or unknown).
+fn max_len(expr: &fancy_regex::Expr) -> Option<usize> {
+    use fancy_regex::Expr;
+    match expr {
+        Expr::Empty | Expr::Assertion(_) | Expr::LookAround(..) => Some(0),
+        // A delegate matches exactly one character (a class); `\R` at most two.
+        Expr::Any { .. } | Expr::Delegate { .. } => Some(1),
+        Expr::GeneralNewline { .. } => Some(2),
+        Expr::Literal { val, .. } => Some(val.chars().count()),
+        Expr::LiteralBytes { bytes } => Some(bytes.len()),
+        Expr::Concat(children) => children
+            .iter()
+            .try_fold(0usize, |sum, c| sum.checked_add(max_len(c)?)),
+        Expr::Alt(children) => children
+            .iter()
+            .try_fold(0usize, |most, c| Some(most.max(max_len(c)?))),
+        Expr::Group(child) => max_len(child),
+        Expr::Repeat { child, hi, .. } if *hi != usize::MAX => max_len(child)?.checked_mul(*hi),
+        _ => None,
     }
 }
 
@@ -146,7 +300,7 @@ impl Engine {
 #[derive(Debug)]
 pub struct Compiler {
     strategy: Strategy,
-    engines: std::collections::HashMap<String, std::sync::Arc<Engine>>,
+    engines: std::collections::HashMap<String, Arc<Engine>>,
 }
 
 impl Compiler {
@@ -158,13 +312,12 @@ impl Compiler {
         }
     }
 
-    fn engine(&mut self, source: &str) -> Result<std::sync::Arc<Engine>, String> {
+    fn engine(&mut self, source: &str) -> Result<Arc<Engine>, EngineError> {
         if let Some(e) = self.engines.get(source) {
-            return Ok(std::sync::Arc::clone(e));
+            return Ok(Arc::clone(e));
         }
-        let engine = std::sync::Arc::new(Engine::compile(source)?);
-        self.engines
-            .insert(source.to_owned(), std::sync::Arc::clone(&engine));
+        let engine = Arc::new(Engine::compile(source)?);
+        self.engines.insert(source.to_owned(), Arc::clone(&engine));
         Ok(engine)
     }
 
@@ -174,6 +327,13 @@ impl Compiler {
         let invalid = |message: String| PatternError::Invalid {
             pattern: pattern.to_owned(),
             message,
+        };
+        let refused = |e: EngineError| match e {
+            EngineError::Invalid(message) => invalid(message),
+            EngineError::Unsupported(construct) => PatternError::Unsupported {
+                pattern: pattern.to_owned(),
+                construct,
+            },
         };
         let mut pieces = Vec::new();
         for segment in split_sections(pattern)? {
@@ -197,35 +357,38 @@ impl Compiler {
         } else {
             (index_prefixes(&pieces), full_source.clone())
         };
-        let rest_engine = self.engine(&rest_source).map_err(invalid)?;
+        // Checking the rest is enough: the pieces before it are exact literal sets, which the
+        // linear engine runs.
+        let rest_engine = self.engine(&rest_source).map_err(refused)?;
         let full = match (split, captures && self.strategy == Strategy::Regexp) {
-            (false, _) => Some(std::sync::Arc::clone(&rest_engine)),
-            (true, true) => Some(self.engine(&full_source).map_err(invalid)?),
+            (false, _) => Some(Arc::clone(&rest_engine)),
+            (true, true) => Some(self.engine(&full_source).map_err(refused)?),
             (true, false) => None,
         };
         Ok(UrlMatcher {
-            pattern: pattern.to_owned(),
-            prefixes,
+            pattern: pattern.into(),
+            prefixes: prefixes.into(),
             split,
             rest: rest_engine,
-            rest_source,
+            rest_source: rest_source.into(),
             full,
         })
     }
 }
 
-/// A compiled URL pattern.
+/// A compiled URL pattern. Cloning it is cheap (reference counts only), so a match can be
+/// handed to another thread.
 #[derive(Debug, Clone)]
 pub struct UrlMatcher {
-    pattern: String,
-    prefixes: Vec<Vec<u8>>,
+    pattern: Arc<str>,
+    prefixes: Arc<[Vec<u8>]>,
     /// True: `rest` matches what follows an exact prefix. False: `rest` is the whole pattern
     /// and the prefixes only narrow the candidates.
     split: bool,
-    rest: std::sync::Arc<Engine>,
-    rest_source: String,
+    rest: Arc<Engine>,
+    rest_source: Arc<str>,
     /// The whole pattern, for capture groups (absent when not requested).
-    full: Option<std::sync::Arc<Engine>>,
+    full: Option<Arc<Engine>>,
 }
 
 impl UrlMatcher {
@@ -261,25 +424,36 @@ impl UrlMatcher {
         &self.prefixes
     }
 
-    /// Whether `url`, which starts with one of the prefixes `prefix_len` bytes long, matches.
-    /// For a pattern that is not split, the whole URL is tested.
+    /// Whether `url`, which starts with one of the prefixes `prefix_len` bytes long, matches,
+    /// with the [`Budget::Full`] budget. For a pattern that is not split, the whole URL is
+    /// tested.
     pub fn matches_after(&self, url: &str, prefix_len: usize) -> Result<bool, MatchError> {
+        self.matches_after_within(url, prefix_len, Budget::Full)
+    }
+
+    /// [`UrlMatcher::matches_after`] within `budget`.
+    pub fn matches_after_within(
+        &self,
+        url: &str,
+        prefix_len: usize,
+        budget: Budget,
+    ) -> Result<bool, MatchError> {
         let text = if self.split {
             url.get(prefix_len..).unwrap_or("")
         } else {
             url
         };
         self.rest
-            .is_match(text)
-            .map_err(|()| self.backtrack_error())
+            .is_match(text, budget)
+            .map_err(|b| self.budget_error(b))
     }
 
-    /// Whether `url` matches the whole pattern.
+    /// Whether `url` matches the whole pattern, with the [`Budget::Full`] budget.
     pub fn is_match(&self, url: &str) -> Result<bool, MatchError> {
         if !self.split {
             return self.matches_after(url, 0);
         }
-        for prefix in &self.prefixes {
+        for prefix in self.prefixes.iter() {
             if url.as_bytes().starts_with(prefix) && self.matches_after(url, prefix.len())? {
                 return Ok(true);
             }
@@ -287,37 +461,56 @@ impl UrlMatcher {
         Ok(false)
     }
 
-    /// Appends the text of each group of the pattern to `groups` (the rule's capture groups).
-    /// Globs have no capture groups, as upstream; nor has a matcher compiled without captures.
+    /// Appends the text of each group of the pattern to `groups` (the rule's capture groups),
+    /// with the [`Budget::Full`] budget. Globs have no capture groups, as upstream; nor has a
+    /// matcher compiled without captures.
     pub fn captures_into(
         &self,
         url: &str,
         strategy: Strategy,
         groups: &mut Vec<String>,
     ) -> Result<(), MatchError> {
+        self.captures_into_within(url, strategy, groups, Budget::Full)
+    }
+
+    /// [`UrlMatcher::captures_into`] within `budget`; `groups` is untouched on an error.
+    pub fn captures_into_within(
+        &self,
+        url: &str,
+        strategy: Strategy,
+        groups: &mut Vec<String>,
+        budget: Budget,
+    ) -> Result<(), MatchError> {
         if strategy == Strategy::Glob {
             return Ok(());
         }
         let text = |m: Option<&str>| m.unwrap_or("").to_owned();
-        match self.full.as_deref() {
-            None => {}
-            Some(Engine::Linear(re)) => {
+        let re = match (self.full.as_deref(), budget) {
+            (None, _) => return Ok(()),
+            (Some(Engine::Linear(re)), _) => {
                 if let Some(caps) = re.captures(url) {
                     groups.extend(caps.iter().skip(1).map(|m| text(m.map(|m| m.as_str()))));
                 }
+                return Ok(());
             }
-            Some(Engine::Backtracking(re)) => {
-                if let Some(caps) = re.captures(url).map_err(|_| self.backtrack_error())? {
-                    groups.extend(caps.iter().skip(1).map(|m| text(m.map(|m| m.as_str()))));
-                }
+            (Some(Engine::Backtracking { .. }), Budget::Inline) if url.len() > INLINE_MAX_LEN => {
+                return Err(self.budget_error(Budget::Inline));
             }
+            (Some(Engine::Backtracking { inline, .. }), Budget::Inline) => inline,
+            (Some(Engine::Backtracking { full, .. }), Budget::Full) => full,
+        };
+        if let Some(caps) = re.captures(url).map_err(|_| self.budget_error(budget))? {
+            groups.extend(caps.iter().skip(1).map(|m| text(m.map(|m| m.as_str()))));
         }
         Ok(())
     }
 
-    fn backtrack_error(&self) -> MatchError {
-        MatchError::BacktrackLimit {
-            pattern: self.pattern.clone(),
+    fn budget_error(&self, budget: Budget) -> MatchError {
+        match budget {
+            Budget::Inline => MatchError::OverInlineBudget,
+            Budget::Full => MatchError::BacktrackLimit {
+                pattern: self.pattern.to_string(),
+            },
         }
     }
 }

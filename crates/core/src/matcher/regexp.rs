@@ -1,6 +1,9 @@
 //! The `regexp` strategy: each `<...>` section is a regular expression and a capture group.
 //!
-//! Upstream runs .NET-style `regexp2`; here a pattern runs on the linear-time `regex` crate
-//! whenever it can, and on `fancy-regex` (bounded by [`super::BACKTRACK_LIMIT`] steps) only when
-//! it needs lookaround, as the charm's deny rules do (`<(?!/welcome((/.*$)|$)).*>`).
-//! Compilation lives in [`super::UrlMatcher::compile`]; this module documents the strategy.
+//! Upstream runs .NET-style `regexp2` under a 250 ms timeout per match; here a pattern runs on
+//! the linear-time `regex` crate whenever it can, and on `fancy-regex` only when it needs
+//! lookaround, as the charm's deny rules do (`<(?!/welcome((/.*$)|$)).*>`). Backtracking
+//! matches are bounded by [`super::INLINE_BACKTRACK_LIMIT`] and then [`super::BACKTRACK_LIMIT`]
+//! steps; constructs that invite unbounded backtracking are refused at load
+//! ([`super::PatternError::Unsupported`]). Compilation lives in [`super::UrlMatcher::compile`];
+//! this module documents the strategy.

@@ -138,6 +138,174 @@ fn catastrophic_backtracking_is_bounded() {
         m.is_match(&url),
         Err(MatchError::BacktrackLimit { .. })
     ));
+    assert_eq!(
+        m.matches_after_within(&url, PREFIX, Budget::Inline),
+        Err(MatchError::OverInlineBudget)
+    );
+}
+
+/// The length of `http://x/`, the literal prefix of the patterns below.
+const PREFIX: usize = 9;
+
+/// A lookahead pattern that backtracks 2^n times before its second branch matches.
+const EXPONENTIAL: &str = "http://x/<(?:((?=a)a|a)*b|a*)>";
+
+#[test]
+fn a_match_over_the_inline_budget_is_decided_by_the_full_budget() {
+    let m = re(EXPONENTIAL);
+    // 12 `a`s: about 16,000 steps, between the two budgets.
+    let url = format!("http://x/{}", "a".repeat(12));
+    assert_eq!(
+        m.matches_after_within(&url, PREFIX, Budget::Inline),
+        Err(MatchError::OverInlineBudget)
+    );
+    assert_eq!(m.matches_after_within(&url, PREFIX, Budget::Full), Ok(true));
+    let mut groups = Vec::new();
+    assert_eq!(
+        m.captures_into_within(&url, Strategy::Regexp, &mut groups, Budget::Inline),
+        Err(MatchError::OverInlineBudget)
+    );
+    assert!(groups.is_empty());
+    m.captures_into_within(&url, Strategy::Regexp, &mut groups, Budget::Full)
+        .unwrap();
+    assert_eq!(groups[0], "a".repeat(12));
+}
+
+#[test]
+fn the_full_budget_error_names_the_pattern() {
+    let m = re(EXPONENTIAL);
+    let url = format!("http://x/{}", "a".repeat(64));
+    let err = m.is_match(&url).unwrap_err();
+    assert_eq!(
+        err,
+        MatchError::BacktrackLimit {
+            pattern: EXPONENTIAL.to_owned()
+        }
+    );
+    assert!(err.to_string().contains(EXPONENTIAL), "{err}");
+}
+
+#[test]
+fn the_charm_deny_rule_is_decided_inline_up_to_the_inline_length() {
+    // spec/charm-parity.md §6.4: evaluated on every request to a protected app, so it must
+    // never leave the async worker for an ordinary URL.
+    let m = re("<^(https|http)>://example.com<(?!/welcome((/.*$)|$)|/about/app((/.*$)|$)).*>");
+    assert!(!m.is_linear());
+    let prefix = "https://example.com".len();
+    for path in ["/", "/private", "/welcome/x"] {
+        let url = format!("https://example.com{path}");
+        assert!(m.matches_after_within(&url, prefix, Budget::Inline).is_ok());
+    }
+    let longest = format!(
+        "https://example.com/{}",
+        "a/".repeat((INLINE_MAX_LEN - 1) / 2)
+    );
+    assert!(longest.len() - prefix <= INLINE_MAX_LEN);
+    assert_eq!(
+        m.matches_after_within(&longest, prefix, Budget::Inline),
+        Ok(true)
+    );
+    let welcome = format!(
+        "https://example.com/welcome/{}",
+        "a".repeat(INLINE_MAX_LEN - 9)
+    );
+    assert!(welcome.len() - prefix <= INLINE_MAX_LEN);
+    assert_eq!(
+        m.matches_after_within(&welcome, prefix, Budget::Inline),
+        Ok(false)
+    );
+}
+
+#[test]
+fn a_backtracking_text_longer_than_the_inline_limit_waits_for_the_full_budget() {
+    let m = re("http://x/<(?!admin).*>");
+    let url = format!("http://x/{}", "a".repeat(INLINE_MAX_LEN + 1));
+    assert_eq!(
+        m.matches_after_within(&url, PREFIX, Budget::Inline),
+        Err(MatchError::OverInlineBudget)
+    );
+    assert_eq!(m.matches_after_within(&url, PREFIX, Budget::Full), Ok(true));
+    // The linear engine has no budget: any length runs inline.
+    let m = re("http://x/<.*>");
+    assert_eq!(
+        m.matches_after_within(&url, PREFIX, Budget::Inline),
+        Ok(true)
+    );
+}
+
+#[test]
+fn patterns_needing_more_than_lookaround_are_refused_naming_the_construct() {
+    let table = [
+        ("http://x/<(a)\\1>", "a backreference"),
+        ("<(a)>/<\\1>", "a backreference"),
+        ("http://x/<(?<n>a)\\k<n>>", "a backreference"),
+        ("http://x/<(?P<n>a)(?P=n)>", "a backreference"),
+        // `<` and `>` count in sections, so a lone `(?>` or `(?<=` needs a partner.
+        (
+            "http://x/<[<]?(?>a|ab)c>",
+            "an atomic group or a possessive quantifier",
+        ),
+        // (Without lookaround, `a++` is the linear engine's `(a+)+`, not possessive.)
+        (
+            "http://x/<(?!x)a++>",
+            "an atomic group or a possessive quantifier",
+        ),
+        ("http://x/<(a)?(?(1)b|c)>", "a conditional"),
+        ("http://x/<a\\Kb>", "\\K"),
+        ("http://x/<\\Ga>", "\\G"),
+        ("http://x/<(a\\g<1>?b)>", "a subroutine call or recursion"),
+        (
+            "http://x/<(?<=a.*)[>]?b>",
+            "a lookbehind without a maximum length",
+        ),
+        (
+            "http://x/<(?<!a+)[>]?b>",
+            "a lookbehind without a maximum length",
+        ),
+        // Hidden inside a lookaround body.
+        ("http://x/<(?!(a)\\1).*>", "a backreference"),
+    ];
+    for (pattern, construct) in table {
+        for strategy_captures in [false, true] {
+            let err = Compiler::new(Strategy::Regexp)
+                .compile(pattern, strategy_captures)
+                .unwrap_err();
+            assert_eq!(
+                err,
+                PatternError::Unsupported {
+                    pattern: pattern.to_owned(),
+                    construct
+                },
+                "{pattern}"
+            );
+            let message = err.to_string();
+            assert!(
+                message.contains(pattern) && message.contains(construct),
+                "{message}"
+            );
+        }
+    }
+}
+
+#[test]
+fn lookahead_and_bounded_lookbehind_are_accepted() {
+    for (pattern, url, want) in [
+        ("http://x/<(?!admin).*>", "http://x/public", true),
+        ("http://x/<(?=a)\\w+>", "http://x/abc", true),
+        // `<` and `>` count in sections, so a lookbehind needs a `>` partner.
+        ("http://x/<.*(?<=\\.html)[>]?>", "http://x/a.html", true),
+        (
+            "http://x/<.*(?<!\\.(?:js|css))[>]?>",
+            "http://x/a.css",
+            false,
+        ),
+        ("http://x/<.*(?<=a{1,3})[>]?>", "http://x/baa", true),
+        ("http://x/<(?!(?<=/)[>]?admin).*>", "http://x/admin", false),
+    ] {
+        let m = re(pattern);
+        assert!(!m.is_linear(), "{pattern}");
+        assert_eq!(m.is_match(url), Ok(want), "{pattern} on {url}");
+    }
 }
 
 #[test]
@@ -247,11 +415,6 @@ fn rests_that_look_back_are_matched_whole() {
     let m = re("http://x<\\Ba>");
     assert!(!m.is_split());
     assert!(m.is_match("http://xa").unwrap());
-    // A backreference counts groups of the prefix.
-    let m = re("<(a)>/<\\1>");
-    assert!(!m.is_split());
-    assert!(m.is_match("a/a").unwrap());
-    assert!(!m.is_match("a/b").unwrap());
 }
 
 #[test]
