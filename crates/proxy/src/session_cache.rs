@@ -1,10 +1,19 @@
 //! The session cache of `cookie_session` / `bearer_token` (beyond upstream, which calls the
 //! session store on every request).
 //!
-//! Keyed by the session-store URL and the forwarded credential only. An entry lives at most
-//! `ttl` and never past the session's own `expires_at`; only sessions the store vouched for are
-//! cached. Concurrent checks of one key make one session-store call whose result they share.
-//! Memory is bounded by `max_entries`.
+//! The store's answer is a function of what it receives, so the key is exactly that: the
+//! session-store request's method, URL and every header it carries, in the order they are
+//! sent (every `Cookie` line as raw bytes, every `forward_http_headers` value, the token,
+//! `additional_headers`, `X-Forwarded-Host`). It is computed from the very request value that
+//! is then sent, so the two cannot diverge, and two requests share an entry only when the store
+//! would have received the same bytes. Anything looser lets one client plant an entry that
+//! another client's request then hits (issue 12: a cookie line the key skipped, or a forwarded
+//! header it ignored, logged a victim in as the attacker). The parts are length-prefixed and
+//! hashed with SHA-256, so keys are unambiguous, small, and hold no credential in clear.
+//!
+//! An entry lives at most `ttl` and never past the session's own `expires_at`; only sessions
+//! the store vouched for are cached. Concurrent checks of one key make one session-store call
+//! whose result they share. Memory is bounded by `max_entries`.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -58,6 +67,32 @@ pub struct Verdict {
     pub expires_at: Option<SystemTime>,
 }
 
+/// A cache key: SHA-256 over the length-prefixed parts of a session-store request.
+pub type Key = [u8; 32];
+
+/// The key of the session-store request `request` (its body is always empty): method, scheme,
+/// authority, path and query, then every header name and value in the order they are sent.
+/// Each part is prefixed with its length, so no two different requests encode alike.
+pub fn key(request: &http::request::Parts) -> Key {
+    let mut hash = ring::digest::Context::new(&ring::digest::SHA256);
+    let mut part = |bytes: &[u8]| {
+        hash.update(&(bytes.len() as u64).to_be_bytes());
+        hash.update(bytes);
+    };
+    let uri = &request.uri;
+    part(request.method.as_str().as_bytes());
+    part(uri.scheme_str().unwrap_or_default().as_bytes());
+    part(uri.authority().map_or("", |a| a.as_str()).as_bytes());
+    part(uri.path_and_query().map_or("", |p| p.as_str()).as_bytes());
+    for (name, value) in &request.headers {
+        part(name.as_str().as_bytes());
+        part(value.as_bytes());
+    }
+    let mut key = [0; 32];
+    key.copy_from_slice(hash.finish().as_ref());
+    key
+}
+
 /// One entry and how long it may live.
 #[derive(Debug, Clone)]
 struct Entry {
@@ -67,8 +102,8 @@ struct Entry {
 
 struct Lifetime;
 
-impl moka::Expiry<String, Entry> for Lifetime {
-    fn expire_after_create(&self, _key: &String, entry: &Entry, _now: Instant) -> Option<Duration> {
+impl moka::Expiry<Key, Entry> for Lifetime {
+    fn expire_after_create(&self, _key: &Key, entry: &Entry, _now: Instant) -> Option<Duration> {
         Some(entry.lifetime)
     }
 }
@@ -77,7 +112,7 @@ impl moka::Expiry<String, Entry> for Lifetime {
 #[derive(Clone)]
 pub struct SessionCache {
     ttl: Duration,
-    entries: moka::future::Cache<String, Entry>,
+    entries: moka::future::Cache<Key, Entry>,
 }
 
 impl std::fmt::Debug for SessionCache {
@@ -114,7 +149,7 @@ impl SessionCache {
     /// Denials are shared with the concurrent waiters but never cached.
     pub async fn get_or_fetch<F>(
         &self,
-        key: String,
+        key: Key,
         fetch: F,
     ) -> (Result<Arc<Verdict>, Denial>, Lookup)
     where
@@ -216,8 +251,14 @@ pub fn parse_rfc3339(text: &str) -> Option<SystemTime> {
     };
     let days = days_from_civil(year, month, day);
     let seconds = days * 86_400 + hour * 3600 + minute * 60 + second - offset;
-    let seconds = u64::try_from(seconds).ok()?;
-    UNIX_EPOCH.checked_add(Duration::new(seconds, nanos))
+    // Before 1970 is a time too (Go's zero time, 0001-01-01, is one): it is in the past.
+    let whole = Duration::from_secs(seconds.unsigned_abs());
+    let at = if seconds < 0 {
+        UNIX_EPOCH.checked_sub(whole)?
+    } else {
+        UNIX_EPOCH.checked_add(whole)?
+    };
+    at.checked_add(Duration::from_nanos(u64::from(nanos)))
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date.
@@ -239,6 +280,11 @@ mod tests {
     fn rfc3339_timestamps_parse() {
         let t = |s| parse_rfc3339(s).map(|t| t.duration_since(UNIX_EPOCH).unwrap().as_secs_f64());
         assert_eq!(t("1970-01-01T00:00:00Z"), Some(0.0));
+        assert!(parse_rfc3339("0001-01-01T00:00:00Z").is_some_and(|t| t < UNIX_EPOCH));
+        assert_eq!(
+            parse_rfc3339("1969-12-31T23:59:59.5Z"),
+            UNIX_EPOCH.checked_sub(Duration::from_millis(500))
+        );
         assert_eq!(t("2026-11-28T13:00:00Z"), Some(1_795_870_800.0));
         assert_eq!(t("2026-11-28T14:00:00+01:00"), Some(1_795_870_800.0));
         assert_eq!(t("2026-11-28T13:00:00.5Z"), Some(1_795_870_800.5));
@@ -255,6 +301,88 @@ mod tests {
             "x026-11-28T13:00:00Z",
         ] {
             assert!(parse_rfc3339(bad).is_none(), "{bad}");
+        }
+    }
+
+    fn request(uri: &str, headers: &[(&str, &[u8])]) -> http::request::Parts {
+        let mut builder = http::Request::builder().uri(uri);
+        for (name, value) in headers {
+            builder = builder.header(*name, http::HeaderValue::from_bytes(value).unwrap());
+        }
+        builder.body(()).unwrap().into_parts().0
+    }
+
+    #[test]
+    fn issue_12_the_key_covers_every_part_that_is_sent() {
+        let base = request(
+            "http://kratos/whoami?a=1",
+            &[
+                ("cookie", b"s=1"),
+                ("cookie", b"t=2; x=\xff"),
+                ("x-token", b"t"),
+            ],
+        );
+        let k = key(&base);
+        assert_eq!(k, key(&base.clone()), "the same request, the same key");
+        let mut others = vec![
+            request(
+                "http://kratos/whoami?a=2",
+                &[
+                    ("cookie", b"s=1"),
+                    ("cookie", b"t=2; x=\xff"),
+                    ("x-token", b"t"),
+                ],
+            ),
+            request(
+                "http://kratos:80/whoami?a=1",
+                &[
+                    ("cookie", b"s=1"),
+                    ("cookie", b"t=2; x=\xff"),
+                    ("x-token", b"t"),
+                ],
+            ),
+            request(
+                "https://kratos/whoami?a=1",
+                &[
+                    ("cookie", b"s=1"),
+                    ("cookie", b"t=2; x=\xff"),
+                    ("x-token", b"t"),
+                ],
+            ),
+            request(
+                "http://kratos/whoami?a=1",
+                &[
+                    ("cookie", b"s=1"),
+                    ("cookie", b"t=2; x=\xfe"),
+                    ("x-token", b"t"),
+                ],
+            ),
+            request(
+                "http://kratos/whoami?a=1",
+                &[("cookie", b"s=1"), ("x-token", b"t")],
+            ),
+            request(
+                "http://kratos/whoami?a=1",
+                &[("cookie", b"s=1"), ("cookie", b"t=2; x=\xff")],
+            ),
+            request(
+                "http://kratos/whoami?a=1",
+                &[
+                    ("cookie", b"s=1"),
+                    ("cookie", b"t=2; x=\xff"),
+                    ("x-token", b"u"),
+                ],
+            ),
+            request(
+                "http://kratos/whoami?a=1",
+                &[("cookie", b"s=1t=2; x=\xff"), ("x-token", b"t")],
+            ),
+        ];
+        let mut post = base.clone();
+        post.method = http::Method::POST;
+        others.push(post);
+        for other in &others {
+            assert_ne!(key(other), k, "{other:?}");
         }
     }
 

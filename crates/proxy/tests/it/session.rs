@@ -68,6 +68,17 @@ async fn ask_with(
     uri: &str,
     headers: &[(&str, &str)],
 ) -> Response<ResponseBody> {
+    let raw: Vec<(&str, &[u8])> = headers.iter().map(|(n, v)| (*n, v.as_bytes())).collect();
+    ask_raw(snapshot, metrics, uri, &raw).await
+}
+
+/// `ask_with` with header values as bytes (obs-text allowed).
+async fn ask_raw(
+    snapshot: &Snapshot,
+    metrics: &Metrics,
+    uri: &str,
+    headers: &[(&str, &[u8])],
+) -> Response<ResponseBody> {
     let (scheme, rest) = uri.split_once("://").unwrap();
     let (host, path) = rest
         .find('/')
@@ -84,7 +95,7 @@ async fn ask_with(
         request = request.header("X-Forwarded-Method", "GET");
     }
     for (n, v) in headers {
-        request = request.header(*n, *v);
+        request = request.header(*n, http::HeaderValue::from_bytes(v).unwrap());
     }
     let (parts, ()) = request.body(()).unwrap().into_parts();
     decide(snapshot, &parts, None, &Cx { metrics }).await.0
@@ -150,7 +161,7 @@ async fn without_preserve_path_the_original_path_is_sent() {
 async fn preserve_query_off_sends_the_decision_query() {
     let kratos = FakeKratos::start(|_| Answer::ok(valid_session())).await;
     let config = format!(
-        r#"{{check_session_url: "{}/whoami?a=1", preserve_path: true, preserve_query: false}}"#,
+        r#"{{check_session_url: "{}/whoami?a=1", preserve_path: true, preserve_query: false, subject_from: "identity.id"}}"#,
         kratos.url()
     );
     let s = snapshot(&kratos.url(), &config, COOKIE_ONLY);
@@ -393,20 +404,26 @@ async fn cache_hit_avoids_a_call() {
         text.contains(r#"t_session_store_requests_total{outcome="ok"} 1"#),
         "{text}"
     );
-    // Another credential is another entry; other cookies do not matter.
+    // Another credential is another entry; another path is the same entry when the store
+    // is not sent the path (preserve_path).
     ask(
         &s,
         "https://example.com/x",
         &[("Cookie", "ory_kratos_session=secret-2")],
     )
     .await;
+    assert_eq!(kratos.calls(), 2);
+    ask(&s, "https://example.com/y", &[SESSION_COOKIE]).await;
+    assert_eq!(kratos.calls(), 2);
+    // The key is exactly what the store is sent: the whole Cookie line, other cookies included
+    // (issue 12).
     ask(
         &s,
-        "https://example.com/y",
+        "https://example.com/x",
         &[("Cookie", "ory_kratos_session=secret-1; theme=light")],
     )
     .await;
-    assert_eq!(kratos.calls(), 2);
+    assert_eq!(kratos.calls(), 3);
 }
 
 #[tokio::test]
@@ -592,4 +609,155 @@ async fn bad_session_store_config_is_a_load_error() {
         error.message
     );
     assert_eq!(error.rule.as_deref(), Some("requirer:0:deny"));
+}
+
+/// A session store that logs in whoever sends the attacker's credential, as "attacker",
+/// anywhere in what it receives (any `Cookie` line, `X-Session-Token`), and nobody else.
+async fn store_that_knows_only_the_attacker() -> FakeKratos {
+    FakeKratos::start(|seen| {
+        let cookie_lines = seen.headers.get_all("cookie").iter();
+        let attacker = cookie_lines
+            .map(|line| String::from_utf8_lossy(line.as_bytes()).into_owned())
+            .any(|line| line.contains("ory_kratos_session=attacker"))
+            || seen
+                .headers
+                .get("x-session-token")
+                .is_some_and(|t| t == "attacker-token");
+        if attacker {
+            Answer::ok(kratos_session(
+                "attacker",
+                "eve@example.com",
+                "Eve",
+                &rfc3339_in(3600),
+            ))
+        } else {
+            Answer::status(401)
+        }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn issue_12_a_non_ascii_cookie_line_cannot_plant_a_session_for_another_cookie_header() {
+    let kratos = store_that_knows_only_the_attacker().await;
+    let config = format!(
+        r#"{{check_session_url: "{}/sessions/whoami", preserve_path: true, subject_from: "identity.id"{}}}"#,
+        kratos.url(),
+        cached("60s")
+    );
+    let s = snapshot(&kratos.url(), &config, COOKIE_ONLY);
+    let metrics = Metrics::new("");
+    let attacker = ask_raw(
+        &s,
+        &metrics,
+        "https://example.com/x",
+        &[
+            ("Cookie", b"theme=dark"),
+            ("Cookie", b"ory_kratos_session=attacker; x=\xff"),
+        ],
+    )
+    .await;
+    assert_eq!(attacker.status(), 200, "the store did log the attacker in");
+    assert_eq!(attacker.headers()["x-user"], "attacker");
+    let victim = ask(&s, "https://example.com/x", &[("Cookie", "theme=dark")]).await;
+    assert_eq!(
+        victim.status(),
+        401,
+        "the victim, who sent only theme=dark, is not logged in as the attacker"
+    );
+    assert_eq!(kratos.calls(), 2, "the victim's check went to the store");
+}
+
+#[tokio::test]
+async fn issue_12_forwarded_headers_cannot_plant_a_session_for_a_request_without_them() {
+    let kratos = store_that_knows_only_the_attacker().await;
+    let config = format!(
+        r#"{{check_session_url: "{}/sessions/whoami", preserve_path: true, subject_from: "identity.id", forward_http_headers: [X-Session-Token]{}}}"#,
+        kratos.url(),
+        cached("60s")
+    );
+    let s = snapshot(&kratos.url(), &config, COOKIE_ONLY);
+    let attacker = ask(
+        &s,
+        "https://example.com/x",
+        &[
+            ("Cookie", "theme=dark"),
+            ("X-Session-Token", "attacker-token"),
+        ],
+    )
+    .await;
+    assert_eq!(attacker.headers()["x-user"], "attacker");
+    let victim = ask(&s, "https://example.com/x", &[("Cookie", "theme=dark")]).await;
+    assert_eq!(
+        victim.status(),
+        401,
+        "the victim is not logged in as the attacker"
+    );
+    assert_eq!(kratos.calls(), 2);
+    let again = ask(
+        &s,
+        "https://example.com/x",
+        &[
+            ("Cookie", "theme=dark"),
+            ("X-Session-Token", "attacker-token"),
+        ],
+    )
+    .await;
+    assert_eq!(again.headers()["x-user"], "attacker");
+    assert_eq!(kratos.calls(), 2, "exactly what was sent before is a hit");
+}
+
+#[tokio::test]
+async fn issue_12_a_200_authenticates_only_a_live_session_with_a_subject() {
+    let kratos = FakeKratos::start(|seen| {
+        let cookie = seen.headers["cookie"].to_str().unwrap().to_owned();
+        let value = cookie.split_once('=').unwrap().1;
+        let identity = r#""identity": {"id": "u1"}"#;
+        let past = rfc3339_in(-60);
+        let future = rfc3339_in(3600);
+        Answer::ok(match value {
+            "empty-object" => "{}".to_owned(),
+            "null-id" => r#"{"active": true, "identity": {"id": null}}"#.to_owned(),
+            "empty-id" => r#"{"active": true, "identity": {"id": ""}}"#.to_owned(),
+            "no-identity" => r#"{"active": true, "expires_at": "2999-01-01T00:00:00Z"}"#.to_owned(),
+            "active-string" => format!(r#"{{"active": "true", {identity}}}"#),
+            "active-null" => format!(r#"{{"active": null, {identity}}}"#),
+            "expired" => format!(r#"{{"active": true, "expires_at": "{past}", {identity}}}"#),
+            "expires-garbage" => {
+                format!(r#"{{"active": true, "expires_at": "tomorrow", {identity}}}"#)
+            }
+            "expires-number" => {
+                format!(r#"{{"active": true, "expires_at": 4102444800, {identity}}}"#)
+            }
+            "live" => format!(r#"{{"active": true, "expires_at": "{future}", {identity}}}"#),
+            "no-active-no-expiry" => format!("{{{identity}}}"),
+            other => panic!("unexpected cookie {other}"),
+        })
+    })
+    .await;
+    let s = snapshot(&kratos.url(), &charm_session(&kratos, ""), COOKIE_ONLY);
+    let status = |v: &'static str| {
+        let s = &s;
+        async move {
+            let cookie = format!("ory_kratos_session={v}");
+            ask(s, "https://example.com/x", &[("Cookie", &cookie)])
+                .await
+                .status()
+        }
+    };
+    for (value, expected) in [
+        ("empty-object", 401),
+        ("null-id", 401),
+        ("empty-id", 401),
+        ("no-identity", 401),
+        ("active-string", 401),
+        ("active-null", 401),
+        ("expired", 401),
+        ("expires-garbage", 403),
+        ("expires-number", 403),
+        ("live", 200),
+        ("no-active-no-expiry", 200),
+    ] {
+        assert_eq!(status(value).await, expected, "{value}");
+    }
 }

@@ -2,7 +2,10 @@
 //!
 //! The token comes from `token_from` (a header, a query parameter of the original request or
 //! a cookie), by default from `Authorization: Bearer <token>`. Responsible when a token is
-//! found and starts with `prefix`. `Authorization` is always forwarded to the session store.
+//! found and starts with `prefix`. `Authorization` is always forwarded to the session store;
+//! as upstream, a token found elsewhere reaches it only through a header named in
+//! `forward_http_headers` (`Cookie` for a cookie) or the query (`preserve_query: false`).
+//! The session cache is keyed on what the store receives, not on the token found here.
 
 use std::sync::Arc;
 
@@ -128,6 +131,6 @@ impl BearerToken {
         if !token.starts_with(&self.prefix) {
             return Ok(AuthnOutcome::NotResponsible);
         }
-        self.store.authenticate(request, &token, session, cx).await
+        self.store.authenticate(request, session, cx).await
     }
 }

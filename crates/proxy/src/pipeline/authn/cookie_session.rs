@@ -1,7 +1,9 @@
 //! `cookie_session`: checks the request's cookies against a session store (Kratos).
 //!
 //! Responsible when `only` is empty and the request has a cookie, or when a cookie named in
-//! `only` is present; otherwise not responsible, so the next authenticator is tried.
+//! `only` is present; otherwise not responsible, so the next authenticator is tried. `only`
+//! decides responsibility only: like upstream, the store receives every `Cookie` line
+//! unchanged, and the session cache is keyed on exactly those lines.
 
 use std::sync::Arc;
 
@@ -34,33 +36,23 @@ impl CookieSession {
         }
     }
 
-    /// The credential (a cache key part): the `only` cookies, or every cookie without `only`.
-    fn credential(&self, request: &OriginalRequest<'_>) -> Option<String> {
-        let mut credential = String::new();
-        for (name, value) in cookies(request) {
-            if self.only.is_empty() || self.only.iter().any(|o| o == name) {
-                credential.push_str(name);
-                credential.push('=');
-                credential.push_str(value);
-                credential.push(';');
-            }
-        }
-        (!credential.is_empty()).then_some(credential)
+    /// Whether a cookie makes it responsible: one named in `only`, or any without `only`.
+    fn responsible(&self, request: &OriginalRequest<'_>) -> bool {
+        cookies(request)
+            .any(|(name, _)| self.only.is_empty() || self.only.iter().any(|o| o == name))
     }
 
-    /// Authenticates with the session store.
+    /// Authenticates with the session store, which receives every `Cookie` line as sent.
     pub async fn authenticate(
         &self,
         request: &OriginalRequest<'_>,
         session: &mut Session,
         cx: &Cx<'_>,
     ) -> Result<AuthnOutcome, Denial> {
-        let Some(credential) = self.credential(request) else {
+        if !self.responsible(request) {
             return Ok(AuthnOutcome::NotResponsible);
-        };
-        self.store
-            .authenticate(request, &credential, session, cx)
-            .await
+        }
+        self.store.authenticate(request, session, cx).await
     }
 }
 

@@ -7,15 +7,31 @@
 //! `forward_http_headers` plus the credential header (`Cookie` or `Authorization`), then
 //! `additional_headers`, then `X-Forwarded-Host` when `preserve_host`; no body.
 //!
+//! The URL is built from parts, never by joining text: scheme and authority only ever come
+//! from `check_session_url`; the original path is set as a path (a leading `/` added when
+//! missing, every byte a path may not hold percent-encoded, `%XX` escapes kept), the query as a
+//! query. So no forwarded text (`@host:port/x`, `//host`, `\\host`, `?`, `#`) can send the call,
+//! and the credential, to another host whose 200 would then authenticate (issue 12).
+//!
+//! The cache key is computed from the very request value that is sent (see
+//! [`crate::session_cache`]), so the cache never answers for a request the store did not see.
+//!
 //! The answer: 200 → subject and extra read with GJSON paths; 429 → 429 with `Retry-After` and
 //! `X-Ratelimit-*`; any other status → 401; unreachable, timed out or garbage → 403. Fail
-//! closed: nothing but a 200 with a readable session authenticates.
+//! closed: nothing but a 200 with a readable, live session authenticates. Beyond upstream,
+//! which takes any 200 (issue 12), a 200 denies with 401 when the subject is empty or missing
+//! (`{}`, `identity.id` null or `""`), when `active` is present and not `true`, or when
+//! `expires_at` is present and not in the future; an `expires_at` that is not an RFC 3339
+//! timestamp is garbage (403). Kratos' whoami always sends `active: true`, a future
+//! `expires_at` and `identity.id` for a session it vouches for; other stores may leave out
+//! `active` and `expires_at`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
+use http::uri::PathAndQuery;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use http_body_util::{BodyExt as _, Empty, Limited};
 use oathkeeper_core::duration::parse_duration;
@@ -232,100 +248,50 @@ impl SessionStore {
         })
     }
 
-    /// The session-store URL for `request`.
-    fn url(&self, request: &OriginalRequest<'_>) -> String {
-        let mut url = String::with_capacity(128);
-        // invariant: checked absolute at compile.
-        url.push_str(self.base.scheme_str().unwrap_or("http"));
-        url.push_str("://");
-        url.push_str(self.base.authority().map_or("", |a| a.as_str()));
-        url.push_str(if self.preserve_path {
+    /// The session-store URL for `request`: scheme and authority of `check_session_url`, the
+    /// original path (or the configured one) set as a path, the query set as a query.
+    fn uri(&self, request: &OriginalRequest<'_>) -> Result<Uri, Failure> {
+        let path = if self.preserve_path {
             self.base.path()
         } else {
             request.path
-        });
+        };
         let query = if self.preserve_query {
             self.base.query()
         } else {
             request.query
-        };
-        if let Some(q) = query.filter(|q| !q.is_empty()) {
-            url.push('?');
-            url.push_str(q);
         }
-        url
-    }
-
-    /// Authenticates `credential` and fills the session with the store's subject and extra.
-    pub async fn authenticate(
-        &self,
-        request: &OriginalRequest<'_>,
-        credential: &str,
-        session: &mut Session,
-        cx: &Cx<'_>,
-    ) -> Result<AuthnOutcome, Denial> {
-        let verdict = self.check(request, credential, cx).await?;
-        session.subject.clone_from(&verdict.subject);
-        session.extra.clone_from(&verdict.extra);
-        Ok(AuthnOutcome::Authenticated)
-    }
-
-    /// Checks the credential: from the cache when enabled, else from the session store.
-    /// `credential` is the cache key's credential part (cookie values or token).
-    pub async fn check(
-        &self,
-        request: &OriginalRequest<'_>,
-        credential: &str,
-        cx: &Cx<'_>,
-    ) -> Result<Arc<Verdict>, Denial> {
-        let url = self.url(request);
-        match &self.cache {
-            None => self.fetch(request, &url, cx).await.map(Arc::new),
-            Some(cache) => {
-                let mut key = String::with_capacity(url.len() + 1 + credential.len());
-                key.push_str(&url);
-                key.push('\0');
-                key.push_str(credential);
-                let (result, lookup) = cache.get_or_fetch(key, self.fetch(request, &url, cx)).await;
-                cx.metrics.session_cache(lookup == Lookup::Hit);
-                result
-            }
+        .filter(|q| !q.is_empty());
+        let mut target = String::with_capacity(path.len() + query.map_or(0, str::len) + 2);
+        if !path.starts_with('/') {
+            target.push('/');
         }
-    }
-
-    async fn fetch(
-        &self,
-        request: &OriginalRequest<'_>,
-        url: &str,
-        cx: &Cx<'_>,
-    ) -> Result<Verdict, Denial> {
-        let started = Instant::now();
-        let result = self.call(request, url).await;
-        let outcome = match &result {
-            Ok(_) => SessionStoreOutcome::Ok,
-            Err(Failure::Timeout) => SessionStoreOutcome::Timeout,
-            Err(Failure::Unreachable(_)) => SessionStoreOutcome::Unreachable,
-            Err(Failure::Status(..)) => SessionStoreOutcome::Status,
-            Err(Failure::Invalid(_)) => SessionStoreOutcome::Invalid,
-        };
-        cx.metrics.session_store(outcome, started.elapsed());
-        match result {
-            Ok(body) => self.read(&body),
-            Err(failure) => Err(failure.into_denial()),
+        push_encoded(&mut target, path, is_path_byte);
+        if let Some(query) = query {
+            target.push('?');
+            push_encoded(&mut target, query, is_query_byte);
         }
+        let mut parts = http::uri::Parts::default();
+        parts.scheme = self.base.scheme().cloned();
+        parts.authority = self.base.authority().cloned();
+        parts.path_and_query = Some(
+            PathAndQuery::try_from(target)
+                .map_err(|_| Failure::Invalid("invalid session-store URL"))?,
+        );
+        Uri::from_parts(parts).map_err(|_| Failure::Invalid("invalid session-store URL"))
     }
 
-    /// Makes the call; a 200 body or why not.
-    async fn call(&self, request: &OriginalRequest<'_>, url: &str) -> Result<Bytes, Failure> {
-        let method = match &self.force_method {
+    /// The session-store request for `request`, without its (empty) body: what is sent and
+    /// what the cache key is computed from.
+    fn outbound(&self, request: &OriginalRequest<'_>) -> Result<http::request::Parts, Failure> {
+        let (mut outbound, ()) = http::Request::new(()).into_parts();
+        outbound.method = match &self.force_method {
             Some(m) => m.clone(),
             None => Method::from_bytes(request.method.as_bytes())
                 .map_err(|_| Failure::Invalid("the original method is not a valid method"))?,
         };
-        let mut outbound = http::Request::builder().method(method).uri(url);
-        let headers = outbound
-            .headers_mut()
-            .ok_or(Failure::Invalid("invalid session-store request"))?;
+        outbound.uri = self.uri(request)?;
+        let headers = &mut outbound.headers;
         for name in self.forward.iter() {
             for value in request.headers.get_all(name) {
                 headers.append(name.clone(), value.clone());
@@ -348,9 +314,67 @@ impl SessionStore {
                 .map_err(|_| Failure::Invalid("invalid host"))?;
             headers.insert(HeaderName::from_static("x-forwarded-host"), host);
         }
-        let outbound = outbound
-            .body(Empty::<Bytes>::new())
-            .map_err(|_| Failure::Invalid("invalid session-store request"))?;
+        Ok(outbound)
+    }
+
+    /// Authenticates `request` and fills the session with the store's subject and extra.
+    pub async fn authenticate(
+        &self,
+        request: &OriginalRequest<'_>,
+        session: &mut Session,
+        cx: &Cx<'_>,
+    ) -> Result<AuthnOutcome, Denial> {
+        let verdict = self.check(request, cx).await?;
+        session.subject.clone_from(&verdict.subject);
+        session.extra.clone_from(&verdict.extra);
+        Ok(AuthnOutcome::Authenticated)
+    }
+
+    /// Checks `request`'s credential: from the cache when enabled, else from the session store.
+    pub async fn check(
+        &self,
+        request: &OriginalRequest<'_>,
+        cx: &Cx<'_>,
+    ) -> Result<Arc<Verdict>, Denial> {
+        let outbound = match self.outbound(request) {
+            Ok(outbound) => outbound,
+            Err(failure) => {
+                cx.metrics
+                    .session_store(SessionStoreOutcome::Invalid, Duration::ZERO);
+                return Err(failure.into_denial());
+            }
+        };
+        match &self.cache {
+            None => self.fetch(outbound, cx).await.map(Arc::new),
+            Some(cache) => {
+                let key = session_cache::key(&outbound);
+                let (result, lookup) = cache.get_or_fetch(key, self.fetch(outbound, cx)).await;
+                cx.metrics.session_cache(lookup == Lookup::Hit);
+                result
+            }
+        }
+    }
+
+    async fn fetch(&self, outbound: http::request::Parts, cx: &Cx<'_>) -> Result<Verdict, Denial> {
+        let started = Instant::now();
+        let result = self.call(outbound).await;
+        let outcome = match &result {
+            Ok(_) => SessionStoreOutcome::Ok,
+            Err(Failure::Timeout) => SessionStoreOutcome::Timeout,
+            Err(Failure::Unreachable(_)) => SessionStoreOutcome::Unreachable,
+            Err(Failure::Status(..)) => SessionStoreOutcome::Status,
+            Err(Failure::Invalid(_)) => SessionStoreOutcome::Invalid,
+        };
+        cx.metrics.session_store(outcome, started.elapsed());
+        match result {
+            Ok(body) => self.read(&body, SystemTime::now()),
+            Err(failure) => Err(failure.into_denial()),
+        }
+    }
+
+    /// Sends `outbound` as it is; a 200 body or why not.
+    async fn call(&self, outbound: http::request::Parts) -> Result<Bytes, Failure> {
+        let outbound = http::Request::from_parts(outbound, Empty::<Bytes>::new());
         let exchange = async {
             let response = self
                 .client
@@ -375,20 +399,40 @@ impl SessionStore {
             .map_err(|_| Failure::Timeout)?
     }
 
-    /// Reads subject and extra from a 200 answer.
-    fn read(&self, body: &[u8]) -> Result<Verdict, Denial> {
+    /// Reads subject and extra from a 200 answer received at `now`; denies unless it
+    /// describes a live session with a subject (see the module doc).
+    fn read(&self, body: &[u8], now: SystemTime) -> Result<Verdict, Denial> {
         let document: Value = serde_json::from_slice(body).map_err(|_| {
             Denial::upstream(
                 StatusCode::FORBIDDEN,
                 "the session store answered 200 with a body that is not JSON",
             )
         })?;
-        // Beyond upstream: a session the store itself marks inactive is not a session.
-        if document.get("active") == Some(&Value::Bool(false)) {
+        if document
+            .get("active")
+            .is_some_and(|a| a != &Value::Bool(true))
+        {
             return Err(Denial::unauthorized(
-                "the session store reports the session as inactive",
+                "the session store reports the session as not active",
             ));
         }
+        let expires_at = match document.get("expires_at") {
+            None => None,
+            Some(value) => match value.as_str().and_then(session_cache::parse_rfc3339) {
+                Some(at) if at > now => Some(at),
+                Some(_) => {
+                    return Err(Denial::unauthorized(
+                        "the session store answered with a session that has expired",
+                    ));
+                }
+                None => {
+                    return Err(Denial::upstream(
+                        StatusCode::FORBIDDEN,
+                        "the session store answered an expires_at that is not an RFC 3339 timestamp",
+                    ));
+                }
+            },
+        };
         let subject = match gjson::get(&document, &self.subject_from).as_deref() {
             None | Some(Value::Null) => String::new(),
             Some(Value::String(s)) => s.clone(),
@@ -399,6 +443,11 @@ impl SessionStore {
                 ));
             }
         };
+        if subject.is_empty() {
+            return Err(Denial::unauthorized(
+                "the session store answered 200 without a subject",
+            ));
+        }
         let extra = match gjson::get(&document, &self.extra_from) {
             None => None,
             Some(v) if v.is_null() => None,
@@ -410,15 +459,61 @@ impl SessionStore {
                 ));
             }
         };
-        let expires_at = document
-            .get("expires_at")
-            .and_then(Value::as_str)
-            .and_then(session_cache::parse_rfc3339);
         Ok(Verdict {
             subject,
             extra,
             expires_at,
         })
+    }
+}
+
+/// Whether `byte` stays as it is in a path: RFC 3986 `pchar` (unreserved, sub-delims, `:`,
+/// `@`) and `/`. `%` is kept only as the start of a valid escape (see [`push_encoded`]).
+fn is_path_byte(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric()
+        || matches!(
+            byte,
+            b'-' | b'.'
+                | b'_'
+                | b'~'
+                | b'!'
+                | b'$'
+                | b'&'
+                | b'\''
+                | b'('
+                | b')'
+                | b'*'
+                | b'+'
+                | b','
+                | b';'
+                | b'='
+                | b':'
+                | b'@'
+                | b'/'
+        )
+}
+
+/// Whether `byte` stays as it is in a query: a path byte or `?`.
+fn is_query_byte(byte: u8) -> bool {
+    is_path_byte(byte) || byte == b'?'
+}
+
+/// Appends `text`, keeping the bytes `keep` allows and valid `%XX` escapes as they are, and
+/// percent-encoding every other byte (`?`, `#`, `\`, spaces, controls, a lone `%`, UTF-8).
+fn push_encoded(out: &mut String, text: &str, keep: fn(u8) -> bool) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let bytes = text.as_bytes();
+    for (i, &byte) in bytes.iter().enumerate() {
+        let escape = byte == b'%'
+            && bytes.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
+            && bytes.get(i + 2).is_some_and(u8::is_ascii_hexdigit);
+        if keep(byte) || escape {
+            out.push(char::from(byte));
+        } else {
+            out.push('%');
+            out.push(char::from(HEX[usize::from(byte >> 4)]));
+            out.push(char::from(HEX[usize::from(byte & 0xf)]));
+        }
     }
 }
 
@@ -464,3 +559,6 @@ impl Failure {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
