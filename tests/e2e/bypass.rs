@@ -6,10 +6,13 @@
 //! below need no session, everything else under `/spark` needs a Kratos session. Every bypass
 //! below once matched the allow rule (after the server cleaned the path, or as raw text with
 //! encoded dots) while the proxy forwarded the raw target, which an app then served as a
-//! protected path. The assertion is what matters to an operator: the app never serves a target
-//! without a session unless that target is, under any reading, the allowed endpoint. What the
-//! proxy asked the decision server and what the app received are printed per case (run with
-//! `--nocapture`), since a proxy may refuse or rewrite some targets itself.
+//! protected path. The assertion that matters to an operator comes first: the app never serves
+//! a target without a session unless that target is, under any reading, the allowed endpoint.
+//! Then the reason: each one reached the decision server, which refused it as malformed (a path
+//! not in canonical form is denied, never repaired). What the proxy asked the decision server
+//! (seen through a recording relay) and what the app received are printed per case (run with
+//! `--nocapture`): Caddy re-encodes a raw `#` and `\` (to the server and the app alike), nginx
+//! passes every target through raw.
 
 use e2e::deployment::{Deployment, KUBERNETES_API, Unit};
 use e2e::http::{Message, free_port};
@@ -33,6 +36,18 @@ const OTHER_HOST: &str = "evil.example";
 enum Front {
     Nginx,
     Caddy,
+}
+
+impl Front {
+    /// What the client gets when the decision server refuses a request as malformed (400):
+    /// Caddy relays the answer; nginx takes only 2xx, 401 and 403 from `auth_request` and
+    /// turns any other answer into its own 500.
+    fn refused_status(self) -> u16 {
+        match self {
+            Front::Nginx => 500,
+            Front::Caddy => 400,
+        }
+    }
 }
 
 /// One deployment: fake Kratos, the reporting app, the charm's rules in the real server, a
@@ -252,9 +267,17 @@ const BYPASSES: &[(&str, &str)] = &[
         "a double-encoded dot-dot",
         "/spark/allowed/%252e%252e/admin/secret",
     ),
+    (
+        "a trailing dot-dot climbing to the app's protected root",
+        "/spark/allowed/..",
+    ),
+    (
+        "a trailing encoded dot-dot climbing to the app's protected root",
+        "/spark/allowed/%2e%2e",
+    ),
 ];
 
-fn no_bypass_is_served_without_a_session(front: Front) {
+fn every_bypass_is_refused_and_never_served(front: Front) {
     let mut stack = Stack::start(front);
     // The control: a protected path without a session is denied, so a served bypass below
     // could only come from the bypass itself.
@@ -264,16 +287,33 @@ fn no_bypass_is_served_without_a_session(front: Front) {
         "{front:?}: a protected path without a session: {}",
         control.describe()
     );
+    // Each bypass in origin form, then in absolute form naming this very host.
+    let absolute = format!("http://127.0.0.1:{}", stack.proxy.port());
+    let targets = BYPASSES
+        .iter()
+        .map(|(what, target)| ((*what).to_owned(), (*target).to_owned()))
+        .chain(BYPASSES.iter().map(|(what, target)| {
+            (
+                format!("{what}, in an absolute-form request line"),
+                format!("{absolute}{target}"),
+            )
+        }));
     let mut bypassed = Vec::new();
-    for (what, target) in BYPASSES {
-        let exchange = stack.send(target, &[API_CLIENT]);
+    let mut not_refused = Vec::new();
+    for (what, target) in targets {
+        let exchange = stack.send(&target, &[API_CLIENT]);
         eprintln!("{front:?} {target:<40} {}", exchange.describe());
         let through = match &exchange.served {
             Some(report) => !plainly_allowed(&report.target),
             None => (200..300).contains(&exchange.answer.status),
         };
+        let refused = exchange.served.is_none()
+            && !exchange.asked.is_empty()
+            && exchange.answer.status == front.refused_status();
         if through {
             bypassed.push(format!("{what}: {target}: {}", exchange.describe()));
+        } else if !refused {
+            not_refused.push(format!("{what}: {target}: {}", exchange.describe()));
         }
     }
     assert!(
@@ -281,16 +321,22 @@ fn no_bypass_is_served_without_a_session(front: Front) {
         "{front:?} let bypasses through to the app without a session:\n{}",
         bypassed.join("\n")
     );
+    assert!(
+        not_refused.is_empty(),
+        "{front:?}: the decision server did not refuse these as malformed (client {} expected):\n{}",
+        front.refused_status(),
+        not_refused.join("\n")
+    );
 }
 
 #[test]
-fn through_nginx_no_bypass_is_served_by_the_app_without_a_session() {
-    no_bypass_is_served_without_a_session(Front::Nginx);
+fn through_nginx_every_bypass_is_refused_as_malformed_and_never_served_by_the_app() {
+    every_bypass_is_refused_and_never_served(Front::Nginx);
 }
 
 #[test]
-fn through_caddy_no_bypass_is_served_by_the_app_without_a_session() {
-    no_bypass_is_served_without_a_session(Front::Caddy);
+fn through_caddy_every_bypass_is_refused_as_malformed_and_never_served_by_the_app() {
+    every_bypass_is_refused_and_never_served(Front::Caddy);
 }
 
 /// Valid traffic: (what it is, raw target, with a session).
