@@ -86,6 +86,8 @@ pub struct Observed {
     pub error: Option<String>,
     /// The namespace the source resolved to.
     pub namespace: String,
+    /// How many updates the watch has published: the reload loop's cheap "changed?" check.
+    pub generation: u64,
 }
 
 /// Every ConfigMap source in use, each watched by its own task.
@@ -161,6 +163,13 @@ impl Sources {
         Ok(initial)
     }
 
+    /// The update count of `url`'s watch; `None` before its watch starts.
+    pub fn generation(&self, url: &str) -> Option<u64> {
+        self.watches
+            .get(url)
+            .map(|watched| watched.observed.borrow().generation)
+    }
+
     /// Stops the watches of sources no longer in `urls`.
     pub fn retain(&mut self, urls: &[&str]) {
         self.watches.retain(|url, _| urls.contains(&url.as_str()));
@@ -206,7 +215,10 @@ async fn connect() -> Result<(Client, String), String> {
 }
 
 fn publish(tx: &watch::Sender<Observed>, changed: &Notify, update: impl FnOnce(&mut Observed)) {
-    tx.send_modify(update);
+    tx.send_modify(|observed| {
+        update(observed);
+        observed.generation += 1;
+    });
     changed.notify_one();
 }
 

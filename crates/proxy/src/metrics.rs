@@ -6,6 +6,11 @@
 //! - `<prefix>decisions_total{result}`: `allowed` or the denial kind.
 //! - `<prefix>rules_loaded`: rules that can match.
 //! - `<prefix>reload_errors_total{source}`: config or rule files that failed to load.
+//! - `<prefix>reloads_total{result}`: reloads that read the sources because a stamp (size,
+//!   mtime, inode) or a watch said they changed: `applied` (a new snapshot) or `unchanged`
+//!   (same bytes). Flat while nothing changes.
+//! - `<prefix>source_stale{source}`: 1 while a config or rules source is not served as it is
+//!   now (it failed to read, parse or compile, or a reload reading it hangs), 0 once it is.
 //! - `<prefix>kubernetes_source_up{source}`: 1 while a `k8s://` source is listed and watched,
 //!   0 while it is unreachable (its last data stays in use) or not listed yet.
 //!
@@ -114,6 +119,8 @@ pub struct Metrics {
     denied: [Counter; KINDS.len()],
     rules_loaded: Gauge,
     reload_errors: Family<SourceLabels, Counter>,
+    reloads: [Counter; 2],
+    source_stale: Family<SourceLabels, Gauge>,
     sources_up: Family<SourceLabels, Gauge>,
     cache_hits: Counter,
     cache_misses: Counter,
@@ -171,6 +178,18 @@ impl Metrics {
             "Config or rule files that failed to load",
             reload_errors.clone(),
         );
+        let reloads = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            format!("{prefix}reloads"),
+            "Reloads that read the sources, by result (applied, unchanged)",
+            reloads.clone(),
+        );
+        let source_stale = Family::<SourceLabels, Gauge>::default();
+        registry.register(
+            format!("{prefix}source_stale"),
+            "Whether a config or rules source is not served as it is now",
+            source_stale.clone(),
+        );
         let sources_up = Family::<SourceLabels, Gauge>::default();
         registry.register(
             format!("{prefix}kubernetes_source_up"),
@@ -210,6 +229,8 @@ impl Metrics {
                 })
                 .clone()
         });
+        let reloads = ["applied", "unchanged"]
+            .map(|result| reloads.get_or_create(&ResultLabels { result }).clone());
         let allowed = decisions
             .get_or_create(&ResultLabels { result: "allowed" })
             .clone();
@@ -227,6 +248,8 @@ impl Metrics {
             denied,
             rules_loaded,
             reload_errors,
+            reloads,
+            source_stale,
             sources_up,
             cache_hits,
             cache_misses,
@@ -325,6 +348,20 @@ impl Metrics {
                 source: source.to_owned(),
             })
             .inc();
+    }
+
+    /// Counts a reload that read the sources: `applied` when it swapped in a new snapshot.
+    pub fn reloaded(&self, applied: bool) {
+        self.reloads[usize::from(!applied)].inc();
+    }
+
+    /// Records whether `source` is stale (its last good state serves) or served as it is.
+    pub fn set_source_stale(&self, source: &str, stale: bool) {
+        self.source_stale
+            .get_or_create(&SourceLabels {
+                source: source.to_owned(),
+            })
+            .set(i64::from(stale));
     }
 
     /// Records whether `k8s://` source `source` is up.

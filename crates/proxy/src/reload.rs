@@ -1,19 +1,33 @@
 //! Loading and hot reload of the config file and the rule repositories.
 //!
-//! [`Loader::load`] reads the config and every repository, keeps the last good rules of a file
-//! that fails to parse (logging the file and line and counting it in a metric), skips the work
-//! when no byte changed, and otherwise compiles a new [`Snapshot`] that [`State`] swaps in with
-//! one atomic store. [`watch`] runs it on every file-system event in the directories of the
-//! config and rule files (a Kubernetes ConfigMap update swaps a `..data` symlink in that
-//! directory), debounced, with a slow poll as a safety net.
+//! [`Loader::load`] first stats every source (size, mtime, ctime, inode; a `k8s://` source's
+//! update count) and does nothing more while they are unchanged, so an idle server reads
+//! nothing. Otherwise it reads the config and every repository (regular files only, bounded in
+//! size and time: [`read`]), skips the work when no byte changed, and compiles a new
+//! [`Snapshot`] that [`State`] swaps in with one atomic store.
+//!
+//! A rules file loads all or nothing: when it cannot be read or parsed, when one of its rules
+//! cannot compile, or when it turns empty after having had rules (a truncating writer), its last
+//! good version serves whole, and the problem is logged (file, rule id, reason), counted in
+//! `reload_errors_total`, flagged by `source_stale` and shown in `/health/ready`. On a first
+//! load such a file contributes no rule.
+//!
+//! [`watch`] runs the loader on create, modify, remove and rename events of the watched files
+//! in their directories (a Kubernetes ConfigMap update swaps a `..data` symlink there), never on
+//! reads — the server's own reads would otherwise trigger it forever — debounced, with a slow
+//! poll as a safety net. A reload that takes too long is shown in readiness while it runs.
+
+pub mod read;
+
+pub use read::{MAX_SOURCE_BYTES, ReadError, Role};
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime};
 
-use arc_swap::ArcSwap;
+use arc_swap::{ArcSwap, ArcSwapOption};
 use base64::Engine as _;
 use oathkeeper_core::config::{Config, Source, parse_config};
 use oathkeeper_core::rule::{Rule, parse_rules};
@@ -21,12 +35,15 @@ use tokio::sync::mpsc;
 
 use crate::metrics::Metrics;
 use crate::settings::{ConfigSource, EXAMPLE_CONFIG, EXAMPLE_RULES, EXAMPLE_RULES_SOURCE};
-use crate::snapshot::{RuleFile, Severity, Snapshot, compile_rules};
+use crate::snapshot::{FileOutcome, Severity, Snapshot, Versions, compile_files};
+use read::{Reader, Stamp};
 
 /// How long to wait for more events before reloading.
 const DEBOUNCE: Duration = Duration::from_millis(50);
-/// The safety-net poll period.
+/// The safety-net poll period (a stat of each source when nothing changed).
 const POLL: Duration = Duration::from_secs(2);
+/// How long a reload may run before readiness reports it as hanging.
+const HANG_AFTER: Duration = Duration::from_secs(10);
 
 /// Why the state is not (fully) what the files say; shown by `/health/ready`.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -37,6 +54,48 @@ pub struct LoadStatus {
     pub repository_errors: BTreeMap<String, String>,
     /// `k8s://` sources not listed yet: not ready until they are.
     pub pending: BTreeMap<String, String>,
+    /// The config's source (its label in metrics).
+    pub config_source: String,
+    /// A reload that has been running for too long.
+    pub hang: Option<Hang>,
+}
+
+/// A reload that has not finished in [`HANG_AFTER`]; the last good state keeps serving.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hang {
+    /// The source it was reading, if any.
+    pub source: Option<String>,
+    /// What it is stuck on, for readiness.
+    pub message: String,
+}
+
+impl LoadStatus {
+    /// Sources not served as they are now: failed, unreachable, not listed yet, or being read
+    /// by a hanging reload.
+    pub fn stale_sources(&self) -> BTreeSet<&str> {
+        let mut stale: BTreeSet<&str> = self
+            .repository_errors
+            .keys()
+            .chain(self.pending.keys())
+            .map(String::as_str)
+            .collect();
+        if self.config_error.is_some() {
+            stale.insert(&self.config_source);
+        }
+        if let Some(source) = self.hang.as_ref().and_then(|h| h.source.as_deref()) {
+            stale.insert(source);
+        }
+        stale
+    }
+}
+
+/// What a load is doing, for the hang report.
+#[derive(Debug)]
+struct Progress {
+    /// The source being read or listed, if any.
+    source: Option<String>,
+    /// What is being done.
+    step: &'static str,
 }
 
 /// What every request reads: the current snapshot, swapped atomically.
@@ -54,13 +113,13 @@ pub struct State {
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     /// The config file cannot be read.
-    #[error("cannot read config file {path}: {source}")]
-    Read {
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    /// The config file turned empty after a load with content (a truncating writer).
+    #[error("config file {path} is empty (accepted only while it has been empty from the start)")]
+    Empty {
         /// The file.
         path: PathBuf,
-        /// The cause.
-        #[source]
-        source: std::io::Error,
     },
     /// A `k8s://` config source has no config (yet): not listed, unreachable, or no key.
     #[error("config {source_url}: {message}")]
@@ -86,12 +145,30 @@ pub struct Loader {
     source: ConfigSource,
     env: Box<dyn Source + Send + Sync>,
     config: Option<Config>,
-    last_good: HashMap<String, Vec<Rule>>,
+    /// The text of the config in use was empty (it may stay empty).
+    config_empty: bool,
+    /// Per rules source: its last version that loaded whole.
+    last_good: HashMap<String, LastGood>,
     last_hash: Option<u64>,
     config_hash: Option<u64>,
     config_error: Option<String>,
     stores: crate::pipeline::SessionStores,
     kubernetes: crate::k8s::Sources,
+    reader: Reader,
+    /// The stamps of every source at the start of the last load, when they can be trusted
+    /// to say "nothing changed": all reads succeeded and no file was written too recently.
+    stamps: Option<Vec<Stamp>>,
+    progress: Arc<ArcSwapOption<Progress>>,
+    /// The clock stamps are compared with (tests: a later one, so fresh files count as old).
+    now: fn() -> SystemTime,
+}
+
+/// The last version of a rules file that loaded whole.
+#[derive(Debug)]
+struct LastGood {
+    rules: Vec<Rule>,
+    /// Its text was empty: the file has been empty from the start, and may stay so.
+    empty: bool,
 }
 
 impl std::fmt::Debug for Loader {
@@ -118,13 +195,80 @@ impl Loader {
             source,
             env,
             config: None,
+            config_empty: false,
             last_good: HashMap::new(),
             last_hash: None,
             config_hash: None,
             config_error: None,
             stores: HashMap::new(),
             kubernetes: crate::k8s::Sources::default(),
+            reader: Reader::default(),
+            stamps: None,
+            progress: Arc::new(ArcSwapOption::empty()),
+            now: SystemTime::now,
         }
+    }
+
+    fn step(&self, step: &'static str, source: Option<&str>) {
+        self.progress.store(Some(Arc::new(Progress {
+            source: source.map(str::to_owned),
+            step,
+        })));
+    }
+
+    /// The label of the config source in logs, metrics and readiness.
+    fn config_label(&self) -> String {
+        match &self.source {
+            ConfigSource::Example => "embedded://examples/oathkeeper.yaml".to_owned(),
+            ConfigSource::File(path) => path.display().to_string(),
+            ConfigSource::Kubernetes(url, _) => url.clone(),
+        }
+    }
+
+    /// A stamp of every source: when equal to the last load's, nothing needs reading.
+    fn stamps_now(&self) -> Vec<Stamp> {
+        let mut stamps: Vec<Stamp> = self.config_stamp().into_iter().collect();
+        stamps.extend(
+            self.repositories()
+                .iter()
+                .filter_map(|r| self.repo_stamp(r)),
+        );
+        stamps
+    }
+
+    fn config_stamp(&self) -> Option<Stamp> {
+        match &self.source {
+            ConfigSource::Example => None,
+            ConfigSource::File(path) => Some(read::stamp(path)),
+            ConfigSource::Kubernetes(url, _) => {
+                Some(Stamp::Kubernetes(self.kubernetes.generation(url)))
+            }
+        }
+    }
+
+    fn repo_stamp(&self, repo: &str) -> Option<Stamp> {
+        if repo.starts_with(crate::k8s::SCHEME) {
+            Some(Stamp::Kubernetes(self.kubernetes.generation(repo)))
+        } else {
+            // inline:// and unsupported schemes are part of the config's text.
+            file_path(repo).map(|path| read::stamp(&path))
+        }
+    }
+
+    fn repositories(&self) -> &[String] {
+        self.config
+            .as_ref()
+            .map_or(&[], |c| c.access_rules.repositories.as_slice())
+    }
+
+    /// The config and `file://` repository paths: events about other files are ignored.
+    pub fn watched_files(&self) -> BTreeSet<PathBuf> {
+        let mut files = BTreeSet::new();
+        if let ConfigSource::File(path) = &self.source {
+            files.insert(path.clone());
+        }
+        files.extend(self.repositories().iter().filter_map(|r| file_path(r)));
+        files
     }
 
     /// Notified when a watched ConfigMap changes (the reload loop waits on it too).
@@ -204,39 +348,83 @@ impl Loader {
 
     /// Directories whose changes may change the state.
     pub fn watched_dirs(&self) -> BTreeSet<PathBuf> {
-        let mut dirs = BTreeSet::new();
-        if let ConfigSource::File(path) = &self.source {
-            dirs.insert(parent_dir(path));
-        }
-        if let Some(config) = &self.config {
-            for repo in &config.access_rules.repositories {
-                if let Some(path) = file_path(repo) {
-                    dirs.insert(parent_dir(&path));
-                }
-            }
-        }
-        dirs
+        self.watched_files()
+            .iter()
+            .map(|path| parent_dir(path))
+            .collect()
     }
 
-    /// Loads everything. Fails only when there is no good config yet.
+    /// Loads everything. Fails only when there is no good config yet. Does nothing, cheaply,
+    /// while no source changed since the last load.
     pub fn load(&mut self, metrics: &Metrics) -> Result<Loaded, LoadError> {
-        let mut status = LoadStatus::default();
-        let mut hasher = DefaultHasher::new();
-        let (label, text) = match &self.source {
-            ConfigSource::Example => (
-                "embedded://examples/oathkeeper.yaml".to_owned(),
-                Ok(EXAMPLE_CONFIG.to_owned()),
-            ),
-            ConfigSource::File(path) => (path.display().to_string(), std::fs::read_to_string(path)),
+        let stamps = self.stamps_now();
+        if self.config.is_some() && self.stamps.as_ref() == Some(&stamps) {
+            return Ok(Loaded::Unchanged);
+        }
+        // Each stamp is taken just before its source is read: a write after it changes it.
+        let mut stamps: Vec<Stamp> = self.config_stamp().into_iter().collect();
+        let mut transient = false;
+        let loaded = self.read_and_compile(metrics, &mut stamps, &mut transient);
+        self.progress.store(None);
+        match &loaded {
+            Ok(Loaded::Changed(..)) => metrics.reloaded(true),
+            Ok(Loaded::Unchanged) => metrics.reloaded(false),
+            Err(_) => {}
+        }
+        // Trusted only when a later load with the same stamps would read the same bytes.
+        let now = (self.now)();
+        let recent = stamps.iter().any(|s| s.is_recent(now));
+        self.stamps = (loaded.is_ok() && !recent && !transient).then_some(stamps);
+        loaded
+    }
+
+    /// The config's text, or why there is none.
+    fn read_config(&mut self, label: &str) -> Result<String, LoadError> {
+        match &self.source {
+            ConfigSource::Example => Ok(EXAMPLE_CONFIG.to_owned()),
+            ConfigSource::File(path) => {
+                let path = path.clone();
+                self.step("reading", Some(label));
+                let bytes = self.reader.read(Role::Config, &path)?;
+                let text = String::from_utf8(bytes).map_err(|_| ReadError::NotUtf8 {
+                    role: Role::Config,
+                    path: path.clone(),
+                })?;
+                // A truncating writer must not turn the config into the defaults for a moment.
+                if text.trim().is_empty() && self.config.is_some() && !self.config_empty {
+                    return Err(LoadError::Empty { path });
+                }
+                Ok(text)
+            }
             ConfigSource::Kubernetes(url, target) => {
                 let (url, target) = (url.clone(), target.clone());
-                match self.kubernetes_config(&url, &target) {
-                    Ok(text) => (url, Ok(text)),
-                    // Nothing to run with before the first list: the caller retries.
-                    Err(e) if self.config.is_none() => return Err(e),
-                    Err(e) => (url, Err(std::io::Error::other(e.to_string()))),
-                }
+                self.step("listing", Some(label));
+                self.kubernetes_config(&url, &target)
             }
+        }
+    }
+
+    /// Reads every source, and compiles them unless no byte changed since the last load.
+    fn read_and_compile(
+        &mut self,
+        metrics: &Metrics,
+        stamps: &mut Vec<Stamp>,
+        transient: &mut bool,
+    ) -> Result<Loaded, LoadError> {
+        let label = self.config_label();
+        let mut status = LoadStatus {
+            config_source: label.clone(),
+            ..LoadStatus::default()
+        };
+        let mut hasher = DefaultHasher::new();
+        let text = match self.read_config(&label) {
+            // Nothing to run with before the first list: the caller retries.
+            Err(e @ LoadError::Kubernetes { .. }) if self.config.is_none() => return Err(e),
+            Err(LoadError::Read(e)) if e.is_transient() && self.config.is_some() => {
+                *transient = true;
+                Err(LoadError::Read(e))
+            }
+            other => other,
         };
         // Parse only a config that changed: a broken file is reported once, not on every poll.
         let config_hash = text.as_ref().ok().map(|t| {
@@ -245,34 +433,21 @@ impl Loader {
             h.finish()
         });
         if self.config.is_none() || config_hash.is_none() || config_hash != self.config_hash {
-            let parsed = match text {
-                Ok(text) => {
-                    parse_config(&text, self.env.as_ref()).map_err(|source| LoadError::Config {
-                        path: label.clone(),
-                        source,
-                    })
-                }
-                Err(source) => Err(match &self.source {
-                    ConfigSource::File(path) => LoadError::Read {
-                        path: path.clone(),
-                        source,
-                    },
-                    ConfigSource::Kubernetes(url, _) => LoadError::Kubernetes {
-                        source_url: url.clone(),
-                        message: source.to_string(),
-                    },
-                    ConfigSource::Example => LoadError::Read {
-                        path: PathBuf::from(&label),
-                        source,
-                    },
-                }),
-            };
+            let mut empty = false;
+            let parsed = text.and_then(|text| {
+                empty = text.trim().is_empty();
+                parse_config(&text, self.env.as_ref()).map_err(|source| LoadError::Config {
+                    path: label.clone(),
+                    source,
+                })
+            });
             match parsed {
                 Ok(config) => {
                     if let Some(old) = &self.config {
                         warn_restart_only(old, &config);
                     }
                     self.config = Some(config);
+                    self.config_empty = empty;
                     self.config_error = None;
                 }
                 Err(e) if self.config.is_some() => {
@@ -295,10 +470,17 @@ impl Loader {
         let configured = config.access_rules.repositories.clone();
         let mut repositories: Vec<(String, Result<Vec<u8>, String>)> = Vec::new();
         for repo in &configured {
+            stamps.extend(self.repo_stamp(repo));
             if repo.starts_with(crate::k8s::SCHEME) {
+                self.step("listing", Some(repo));
                 repositories.extend(self.kubernetes_files(repo, &mut status, metrics));
             } else {
-                repositories.push((repo.clone(), fetch(repo)));
+                self.step("reading", Some(repo));
+                let fetched = self.fetch(repo).map_err(|e| {
+                    *transient |= e.is_transient();
+                    e.to_string()
+                });
+                repositories.push((repo.clone(), fetched));
             }
         }
         let mut watched: Vec<&str> = configured
@@ -335,40 +517,111 @@ impl Loader {
             return Ok(Loaded::Unchanged);
         }
         self.last_hash = Some(hash);
-        let mut files = Vec::with_capacity(repositories.len());
-        for (repo, bytes) in repositories {
-            let parsed = bytes.and_then(|b| {
-                parse_rules(&b).map_err(|e| match e.line() {
-                    Some(line) => format!("{repo}:{line}: {e}"),
-                    None => format!("{repo}: {e}"),
-                })
-            });
-            let rules = match parsed {
-                Ok(rules) => {
-                    self.last_good.insert(repo.clone(), rules.clone());
-                    rules
+        self.step("compiling", None);
+        // Parse each file; one that cannot be parsed serves its last good rules.
+        let parsed: Vec<(String, Result<(Vec<Rule>, bool), String>)> = repositories
+            .into_iter()
+            .map(|(repo, bytes)| {
+                let parsed = bytes.and_then(|b| self.parse(&repo, &b));
+                (repo, parsed)
+            })
+            .collect();
+        let stores = std::mem::take(&mut self.stores);
+        let versions: Vec<Versions<'_>> = parsed
+            .iter()
+            .map(|(repo, parsed)| {
+                let last_good = self.last_good.get(repo).map(|g| g.rules.as_slice());
+                match parsed {
+                    Ok((rules, _)) => Versions {
+                        source: repo,
+                        current: rules,
+                        last_good,
+                    },
+                    Err(_) => Versions {
+                        source: repo,
+                        current: last_good.unwrap_or_default(),
+                        last_good: None,
+                    },
                 }
-                Err(message) => {
-                    let kept = self.last_good.get(&repo).cloned().unwrap_or_default();
-                    tracing::error!(repository = %repo, error = %message, kept_rules = kept.len(),
-                        "cannot load rules; keeping the last good rules of this repository");
-                    metrics.reload_error(&repo);
-                    status.repository_errors.insert(repo.clone(), message);
-                    kept
+            })
+            .collect();
+        let (snapshot, outcomes) = compile_files(config, &versions, stores);
+        drop(versions);
+        let present: BTreeSet<String> = parsed.iter().map(|(repo, _)| repo.clone()).collect();
+        for ((repo, parsed), outcome) in parsed.into_iter().zip(outcomes) {
+            let kept = self.last_good.get(&repo).map_or(0, |g| g.rules.len());
+            let problem = match (parsed, outcome) {
+                (Ok((rules, empty)), FileOutcome::Loaded) => {
+                    self.last_good.insert(repo, LastGood { rules, empty });
+                    continue;
+                }
+                (Err(message), FileOutcome::Loaded) => message,
+                (Ok(_), FileOutcome::Rejected { reason, .. }) => reason,
+                (Err(message), FileOutcome::Rejected { reason, .. }) => {
+                    format!("{message}; {reason}")
                 }
             };
-            files.push(RuleFile {
-                source: repo,
-                rules,
-            });
+            tracing::error!(repository = %repo, error = %problem, kept_rules = kept,
+                "cannot load rules; keeping the last good version of this file");
+            metrics.reload_error(&repo);
+            status.repository_errors.insert(repo, problem);
         }
         // Forget repositories that are no longer configured.
-        self.last_good
-            .retain(|repo, _| files.iter().any(|f| &f.source == repo));
-        let snapshot = compile_rules(config, &files, std::mem::take(&mut self.stores));
+        self.last_good.retain(|repo, _| present.contains(repo));
         self.stores = snapshot.session_stores.clone();
         log_diagnostics(&snapshot.diagnostics);
         Ok(Loaded::Changed(Box::new(snapshot), status))
+    }
+
+    /// Parses one rules file: its rules, and whether its text was empty. An empty text is an
+    /// error once the file loaded with content: a writer that truncates before writing must
+    /// not remove every rule of the file for a moment.
+    fn parse(&self, repo: &str, bytes: &[u8]) -> Result<(Vec<Rule>, bool), String> {
+        let empty = bytes.iter().all(u8::is_ascii_whitespace);
+        if empty && self.last_good.get(repo).is_some_and(|g| !g.empty) {
+            return Err(format!(
+                "{repo} is empty; a rules file may be empty only while it has been empty from \
+                 the start (write [] for no rules)"
+            ));
+        }
+        let rules = parse_rules(bytes).map_err(|e| match e.line() {
+            Some(line) => format!("{repo}:{line}: {e}"),
+            None => format!("{repo}: {e}"),
+        })?;
+        Ok((rules, empty))
+    }
+
+    /// Reads one repository.
+    fn fetch(&mut self, repo: &str) -> Result<Vec<u8>, FetchError> {
+        if let Some(encoded) = repo.strip_prefix("inline://") {
+            return base64::engine::general_purpose::STANDARD
+                .decode(encoded.trim())
+                .map_err(|e| FetchError::Other(format!("{repo}: invalid base64: {e}")));
+        }
+        match file_path(repo) {
+            Some(path) => Ok(self.reader.read(Role::Rules, &path)?),
+            None => Err(FetchError::Other(format!(
+                "{repo}: unsupported repository scheme (supported: file://, inline://, \
+                 k8s://, plain paths)"
+            ))),
+        }
+    }
+}
+
+/// Why a repository could not be read.
+#[derive(Debug, thiserror::Error)]
+enum FetchError {
+    /// The file could not be read.
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    /// Not a file: bad base64, unknown scheme.
+    #[error("{0}")]
+    Other(String),
+}
+
+impl FetchError {
+    fn is_transient(&self) -> bool {
+        matches!(self, FetchError::Read(e) if e.is_transient())
     }
 }
 
@@ -404,23 +657,6 @@ fn warn_restart_only(old: &Config, new: &Config) {
     }
 }
 
-/// Reads one repository.
-fn fetch(repo: &str) -> Result<Vec<u8>, String> {
-    if let Some(encoded) = repo.strip_prefix("inline://") {
-        return base64::engine::general_purpose::STANDARD
-            .decode(encoded.trim())
-            .map_err(|e| format!("{repo}: invalid base64: {e}"));
-    }
-    match file_path(repo) {
-        Some(path) => {
-            std::fs::read(&path).map_err(|e| format!("{repo}: cannot read {}: {e}", path.display()))
-        }
-        None => Err(format!(
-            "{repo}: unsupported repository scheme (supported: file://, inline://, plain paths)"
-        )),
-    }
-}
-
 /// The path of a `file://` or plain-path repository.
 fn file_path(repo: &str) -> Option<PathBuf> {
     if let Some(path) = repo.strip_prefix("file://") {
@@ -443,6 +679,9 @@ impl State {
     /// A state serving `snapshot`.
     pub fn new(snapshot: Snapshot, status: LoadStatus, metrics: Metrics) -> State {
         metrics.set_rules_loaded(snapshot.rule_count());
+        for source in status.stale_sources() {
+            metrics.set_source_stale(source, true);
+        }
         State {
             snapshot: ArcSwap::from_pointee(snapshot),
             status: ArcSwap::from_pointee(status),
@@ -455,17 +694,106 @@ impl State {
         self.metrics.set_rules_loaded(snapshot.rule_count());
         tracing::info!(rules = snapshot.rule_count(), "rules loaded");
         self.snapshot.store(Arc::new(snapshot));
+        self.set_status(status);
+    }
+
+    /// Publishes `status` to readiness and the `source_stale` gauges.
+    fn set_status(&self, status: LoadStatus) {
+        let old = self.status.load();
+        let (was, is) = (old.stale_sources(), status.stale_sources());
+        for source in was.difference(&is) {
+            self.metrics.set_source_stale(source, false);
+        }
+        for source in is.difference(&was) {
+            self.metrics.set_source_stale(source, true);
+        }
         self.status.store(Arc::new(status));
+    }
+
+    /// Shows in readiness that a reload has been running for `elapsed`, doing `progress`.
+    fn reload_hangs(&self, elapsed: Duration, progress: Option<&Progress>) {
+        let source = progress.and_then(|p| p.source.clone());
+        let message = match progress {
+            Some(Progress {
+                source: Some(source),
+                step,
+            }) => format!(
+                "a reload has been {step} {source} for {} s; the last good state serves",
+                elapsed.as_secs()
+            ),
+            Some(Progress { source: None, step }) => format!(
+                "a reload has been {step} for {} s; the last good state serves",
+                elapsed.as_secs()
+            ),
+            None => format!("a reload has been running for {} s", elapsed.as_secs()),
+        };
+        let mut status = LoadStatus::clone(&self.status.load());
+        if status.hang.is_none() {
+            tracing::error!(source = source.as_deref().unwrap_or(""), %message, "reload hangs");
+            self.metrics
+                .reload_error(source.as_deref().unwrap_or(&status.config_source));
+        }
+        status.hang = Some(Hang { source, message });
+        self.set_status(status);
+    }
+
+    /// Clears a hang report once the reload ended.
+    fn reload_ended(&self) {
+        if self.status.load().hang.is_some() {
+            let mut status = LoadStatus::clone(&self.status.load());
+            status.hang = None;
+            tracing::info!("the hanging reload ended");
+            self.set_status(status);
+        }
     }
 }
 
-/// Reloads whenever a watched directory changes, until the process ends.
+/// True for events that may change a file's content: create, modify (data, metadata,
+/// rename), remove, and a close after writing. False for the reads of the file (open, access,
+/// close without writing), which the server's own loads cause.
+fn is_change(kind: &notify::EventKind) -> bool {
+    use notify::EventKind;
+    use notify::event::{AccessKind, AccessMode};
+    match kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) => false,
+        // `Any` and `Other` include an overflowed event queue: look again.
+        EventKind::Create(_)
+        | EventKind::Modify(_)
+        | EventKind::Remove(_)
+        | EventKind::Any
+        | EventKind::Other => true,
+    }
+}
+
+/// True when `event` is about one of `files` (or their directory): the file itself, or a
+/// `..`-prefixed entry beside it (a ConfigMap volume's `..data` symlink and its targets).
+fn concerns(files: &BTreeSet<PathBuf>, event: &notify::Event) -> bool {
+    if event.paths.is_empty() {
+        return true;
+    }
+    event.paths.iter().any(|path| {
+        files.iter().any(|file| {
+            let dir = parent_dir(file);
+            path == file
+                || *path == dir
+                || (path.parent().map(Path::new) == Some(dir.as_path())
+                    && path
+                        .file_name()
+                        .is_some_and(|name| name.as_encoded_bytes().starts_with(b"..")))
+        })
+    })
+}
+
+/// Reloads whenever a watched file changes, until the process ends.
 pub async fn watch(mut loader: Loader, state: Arc<State>) {
-    let (tx, mut rx) = mpsc::unbounded_channel::<()>();
+    let (tx, mut rx) = mpsc::unbounded_channel::<notify::Event>();
     let mut watcher =
         match notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-            if event.is_ok() {
-                let _ = tx.send(());
+            if let Ok(event) = event
+                && is_change(&event.kind)
+            {
+                let _ = tx.send(event);
             }
         }) {
             Ok(w) => Some(w),
@@ -476,48 +804,71 @@ pub async fn watch(mut loader: Loader, state: Arc<State>) {
         };
     let mut watched = BTreeSet::new();
     let kubernetes_changed = loader.kubernetes_changed();
+    let mut poll = tokio::time::interval(POLL);
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    poll.tick().await;
     loop {
         if let Some(w) = watcher.as_mut() {
             rewatch(w, &mut watched, loader.watched_dirs());
         }
+        let files = loader.watched_files();
         tokio::select! {
             () = kubernetes_changed.notified() => {
                 // A list answers with several events in a burst too.
                 tokio::time::sleep(DEBOUNCE).await;
             }
             event = rx.recv() => {
-                if event.is_none() {
-                    watcher = None;
+                match event {
+                    None => watcher = None,
+                    // Another file in the same directory.
+                    Some(event) if !concerns(&files, &event) => continue,
+                    Some(_) => {}
                 }
                 // Debounce: a ConfigMap update is several events in a burst.
                 tokio::time::sleep(DEBOUNCE).await;
                 while rx.try_recv().is_ok() {}
             }
-            _ = tokio::time::sleep(POLL) => {}
+            _ = poll.tick() => {}
         }
-        // Reading and compiling is blocking work: keep it off the threads that answer requests.
-        // The old snapshot is dropped there too, once no request holds it any more.
-        let shared = Arc::clone(&state);
-        let reloaded = tokio::task::spawn_blocking(move || {
-            match loader.load(&shared.metrics) {
-                Ok(Loaded::Changed(snapshot, status)) => {
-                    shared.install(*snapshot, status);
-                    // Served first, probed after: overlap warnings do not delay the new rules.
-                    log_diagnostics(&shared.snapshot.load().overlap_diagnostics());
-                }
-                Ok(Loaded::Unchanged) => {}
-                Err(e) => tracing::error!(error = %e, "reload failed"),
-            }
-            loader
-        })
-        .await;
-        loader = match reloaded {
-            Ok(loader) => loader,
-            Err(e) => {
-                tracing::error!(error = %e, "the reload task failed; file watching stops");
-                return;
-            }
+        loader = match reload(loader, &state, HANG_AFTER).await {
+            Some(loader) => loader,
+            None => return,
         };
+    }
+}
+
+/// Runs one load off the request threads (reading and compiling block; the old snapshot is
+/// dropped there too, once no request holds it) and installs its result. A load still running
+/// after `hang_after` is reported in readiness until it ends. `None` when the load panicked.
+async fn reload(mut loader: Loader, state: &Arc<State>, hang_after: Duration) -> Option<Loader> {
+    let progress = Arc::clone(&loader.progress);
+    let shared = Arc::clone(state);
+    let started = Instant::now();
+    let mut task = tokio::task::spawn_blocking(move || {
+        match loader.load(&shared.metrics) {
+            Ok(Loaded::Changed(snapshot, status)) => {
+                shared.install(*snapshot, status);
+                // Served first, probed after: overlap warnings do not delay the new rules.
+                log_diagnostics(&shared.snapshot.load().overlap_diagnostics());
+            }
+            Ok(Loaded::Unchanged) => {}
+            Err(e) => tracing::error!(error = %e, "reload failed"),
+        }
+        loader
+    });
+    let finished = loop {
+        match tokio::time::timeout(hang_after, &mut task).await {
+            Ok(finished) => break finished,
+            Err(_) => state.reload_hangs(started.elapsed(), progress.load().as_deref()),
+        }
+    };
+    state.reload_ended();
+    match finished {
+        Ok(loader) => Some(loader),
+        Err(e) => {
+            tracing::error!(error = %e, "the reload task failed; file watching stops");
+            None
+        }
     }
 }
 
@@ -544,61 +895,4 @@ fn rewatch(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use oathkeeper_core::config::NoEnv;
-
-    fn loader(dir: &Path) -> (Loader, PathBuf) {
-        let config = dir.join("oathkeeper.yaml");
-        (
-            Loader::new(ConfigSource::File(config.clone()), Box::new(NoEnv)),
-            config,
-        )
-    }
-
-    #[test]
-    fn a_broken_config_is_reported_once_not_on_every_poll() {
-        let dir = tempfile::tempdir().unwrap();
-        let (mut loader, config) = loader(dir.path());
-        std::fs::write(&config, "log: {level: info}\n").unwrap();
-        let metrics = Metrics::new("t_");
-        assert!(matches!(
-            loader.load(&metrics).unwrap(),
-            Loaded::Changed(..)
-        ));
-        std::fs::write(&config, "log: [\n").unwrap();
-        let Loaded::Changed(_, status) = loader.load(&metrics).unwrap() else {
-            panic!("a changed config is a change")
-        };
-        assert!(status.config_error.is_some());
-        for _ in 0..3 {
-            assert!(
-                matches!(loader.load(&metrics).unwrap(), Loaded::Unchanged),
-                "same bytes, nothing to do"
-            );
-        }
-        let errors = metrics.encode();
-        assert!(
-            errors.contains(&format!(
-                "t_reload_errors_total{{source=\"{}\"}} 1",
-                config.display()
-            )),
-            "{errors}"
-        );
-        // Fixed: the error goes away.
-        std::fs::write(&config, "log: {level: debug}\n").unwrap();
-        let Loaded::Changed(_, status) = loader.load(&metrics).unwrap() else {
-            panic!("fixed config")
-        };
-        assert!(status.config_error.is_none());
-    }
-
-    #[test]
-    fn the_first_load_fails_on_a_bad_config() {
-        let dir = tempfile::tempdir().unwrap();
-        let (mut loader, config) = loader(dir.path());
-        std::fs::write(&config, "serve: {api: {port: x}}\n").unwrap();
-        let err = loader.load(&Metrics::new("")).unwrap_err();
-        assert!(err.to_string().contains("serve.api.port"), "{err}");
-    }
-}
+mod tests;

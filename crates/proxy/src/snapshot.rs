@@ -1,10 +1,15 @@
 //! The compiled state every request reads: rule index, pipelines, error handlers.
 //!
 //! [`compile`] turns the wire config and the loaded rule files into one immutable [`Snapshot`]
-//! plus diagnostics. Nothing here is recomputed per request. A rule whose pattern cannot be
-//! compiled cannot match and is left out; a rule whose handlers cannot be compiled (unknown,
-//! disabled, bad config, bad template) still matches and answers 500, as upstream, so that its
-//! URL space fails closed rather than falling through to another rule.
+//! plus diagnostics. Nothing here is recomputed per request.
+//!
+//! A rules file loads all or nothing. A rule that cannot enter the index (empty or invalid
+//! pattern) would leave its URL space to whatever other rule matches there, perhaps a broader
+//! allow that the missing rule overlapped; so the whole file is set aside and its last good
+//! version (see [`compile_files`]) serves instead, or none on a first load. A rule whose
+//! handlers cannot be compiled (unknown, disabled, bad config, bad template) still matches and
+//! answers 500, as upstream: its URL space fails closed, and a config change that disables a
+//! handler takes effect rather than reviving an old file.
 
 use std::collections::HashMap;
 
@@ -48,6 +53,32 @@ pub struct Diagnostic {
     pub rule: Option<String>,
     /// What is wrong.
     pub message: String,
+}
+
+/// A rules file to compile, with the version that serves when one of its rules cannot compile.
+#[derive(Debug, Clone, Copy)]
+pub struct Versions<'a> {
+    /// The repository URL (for a ConfigMap, `<url>#<key>`).
+    pub source: &'a str,
+    /// The rules as the file says now.
+    pub current: &'a [Rule],
+    /// The last version of the file whose every rule compiled; `None` before there is one.
+    pub last_good: Option<&'a [Rule]>,
+}
+
+/// What became of one rules file.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FileOutcome {
+    /// Every rule compiled: the file serves as it is now.
+    Loaded,
+    /// A rule cannot be compiled: the last good version serves (`kept` rules, 0 when there is
+    /// none), and `reason` says which rule and why.
+    Rejected {
+        /// The first rule that cannot compile and why, and what serves instead.
+        reason: String,
+        /// How many rules of the last good version serve.
+        kept: usize,
+    },
 }
 
 /// One rule as a request sees it.
@@ -119,9 +150,29 @@ pub fn compile(config: &Config, files: &[RuleFile], previous: SessionStores) -> 
 
 /// Compiles `config` and `files` into a snapshot, reusing the session stores of the previous
 /// snapshot whose config did not change (their connections and cached sessions survive).
-/// Overlaps are not probed here: [`Snapshot::overlap_diagnostics`] does it, so a reload can
-/// serve the new rules first and look for overlaps afterwards.
+/// A file with a rule that cannot compile contributes no rule. Overlaps are not probed here:
+/// [`Snapshot::overlap_diagnostics`] does it, so a reload can serve the new rules first and
+/// look for overlaps afterwards.
 pub fn compile_rules(config: &Config, files: &[RuleFile], previous: SessionStores) -> Snapshot {
+    let versions: Vec<Versions<'_>> = files
+        .iter()
+        .map(|f| Versions {
+            source: &f.source,
+            current: &f.rules,
+            last_good: None,
+        })
+        .collect();
+    compile_files(config, &versions, previous).0
+}
+
+/// Compiles like [`compile_rules`], all or nothing per file: a file with a rule that cannot
+/// enter the index serves its `last_good` version whole instead (or no rule without one).
+/// Returns what became of each file, in order.
+pub fn compile_files(
+    config: &Config,
+    files: &[Versions<'_>],
+    previous: SessionStores,
+) -> (Snapshot, Vec<FileOutcome>) {
     let mut cx = CompileCx::new(previous);
     let mut diagnostics = Vec::new();
     let fallback = compile_fallback(config);
@@ -141,72 +192,78 @@ pub fn compile_rules(config: &Config, files: &[RuleFile], previous: SessionStore
     let mut entries = Vec::new();
     let mut compiled = Vec::new();
     let mut rules = Vec::new();
+    let mut outcomes = Vec::with_capacity(files.len());
     let mut seen_ids: HashMap<&str, &str> = HashMap::new();
     for file in files {
-        for rule in &file.rules {
-            rules.push(rule.clone());
-            let mut report = |severity, message: String| {
-                diagnostics.push(Diagnostic {
-                    severity,
-                    source: file.source.clone(),
-                    rule: Some(rule.id.clone()),
-                    message,
-                })
-            };
-            if let Some(previous) = seen_ids.insert(&rule.id, &file.source) {
-                report(
-                    Severity::Warning,
-                    format!("duplicate rule id \"{}\" (also in {previous})", rule.id),
-                );
-            }
-            if rule.matcher.url.is_empty() {
-                report(
-                    Severity::Error,
-                    format!(
-                        "rule \"{}\": match.url is empty; the rule is ignored",
-                        rule.id
-                    ),
-                );
-                continue;
-            }
-            cx.begin_rule();
-            let (pipeline, errors) = match compile_rule(config, rule, &mut cx) {
-                Ok((p, e)) => (Ok(p), e),
-                Err(message) => {
-                    report(
-                        Severity::Error,
-                        format!(
-                            "rule \"{}\": {message}; requests matching it get 500",
-                            rule.id
+        let (served, outcome) =
+            match compile_file(config, file.source, file.current, &mut cx, &mut compiler) {
+                Ok(parts) => (Some((file.current, parts)), FileOutcome::Loaded),
+                Err(rejected) => {
+                    let first = rejected
+                        .first()
+                        .map(|d| d.message.clone())
+                        .unwrap_or_default();
+                    let more = match rejected.len() {
+                        0 | 1 => String::new(),
+                        n => format!(" (and {} more)", n - 1),
+                    };
+                    diagnostics.extend(rejected);
+                    let fallback = file.last_good.map(|last_good| {
+                        (
+                            last_good,
+                            compile_file(config, file.source, last_good, &mut cx, &mut compiler),
+                        )
+                    });
+                    let (served, instead) = match fallback {
+                        Some((last_good, Ok(parts))) => (
+                            Some((last_good, parts)),
+                            format!(
+                                "the last good version of the file ({} rules) stays in use",
+                                last_good.len()
+                            ),
                         ),
-                    );
-                    (Err(message), Box::default())
+                        Some((_, Err(also))) => {
+                            diagnostics.extend(also);
+                            let instead = "its last good version does not compile either: \
+                                       no rule of the file is loaded";
+                            (None, instead.to_owned())
+                        }
+                        None => (None, "no rule of the file is loaded".to_owned()),
+                    };
+                    let kept = served.as_ref().map_or(0, |(_, parts)| parts.len());
+                    let reason = format!("{first}{more}; {instead}");
+                    diagnostics.push(Diagnostic {
+                        severity: Severity::Error,
+                        source: file.source.to_owned(),
+                        rule: None,
+                        message: reason.clone(),
+                    });
+                    (served, FileOutcome::Rejected { reason, kept })
                 }
             };
-            let matcher = match compiler.compile(&rule.matcher.url, cx.rule_uses_match_context()) {
-                Ok(m) => m,
-                Err(e) => {
-                    report(
-                        Severity::Error,
-                        format!("rule \"{}\": {e}; the rule is ignored", rule.id),
-                    );
-                    continue;
-                }
-            };
-            entries.push(IndexEntry {
-                methods: rule.matcher.methods.clone(),
-                matcher,
-            });
-            compiled.push(CompiledRule {
-                id: rule.id.clone(),
-                source: file.source.clone(),
-                pipeline,
-                errors,
-            });
+        outcomes.push(outcome);
+        let Some((served, parts)) = served else {
+            continue;
+        };
+        for rule in served {
+            if let Some(previous) = seen_ids.insert(&rule.id, file.source) {
+                diagnostics.push(Diagnostic {
+                    severity: Severity::Warning,
+                    source: file.source.to_owned(),
+                    rule: Some(rule.id.clone()),
+                    message: format!("duplicate rule id \"{}\" (also in {previous})", rule.id),
+                });
+            }
+        }
+        rules.extend(served.iter().cloned());
+        for part in parts {
+            diagnostics.extend(part.diagnostic);
+            entries.push(part.entry);
+            compiled.push(part.rule);
         }
     }
     let index = RuleIndex::build(entries);
-    Snapshot {
+    let snapshot = Snapshot {
         index,
         compiled,
         rules,
@@ -214,6 +271,81 @@ pub fn compile_rules(config: &Config, files: &[RuleFile], previous: SessionStore
         strategy,
         diagnostics,
         session_stores: cx.into_stores(),
+    };
+    (snapshot, outcomes)
+}
+
+/// One rule of a file that compiled: its index entry, the rule, and a problem that leaves it
+/// answering 500.
+struct Part {
+    entry: IndexEntry,
+    rule: CompiledRule,
+    diagnostic: Option<Diagnostic>,
+}
+
+/// Compiles every rule of one file, or says (one error each) which rules cannot enter the index.
+fn compile_file(
+    config: &Config,
+    source: &str,
+    rules: &[Rule],
+    cx: &mut CompileCx,
+    compiler: &mut Compiler,
+) -> Result<Vec<Part>, Vec<Diagnostic>> {
+    let mut parts = Vec::with_capacity(rules.len());
+    let mut rejected = Vec::new();
+    for rule in rules {
+        let diagnostic = |message: String| Diagnostic {
+            severity: Severity::Error,
+            source: source.to_owned(),
+            rule: Some(rule.id.clone()),
+            message,
+        };
+        if rule.matcher.url.is_empty() {
+            rejected.push(diagnostic(format!(
+                "rule \"{}\": match.url is empty",
+                rule.id
+            )));
+            continue;
+        }
+        cx.begin_rule();
+        let (pipeline, errors, problem) = match compile_rule(config, rule, cx) {
+            Ok((p, e)) => (Ok(p), e, None),
+            Err(message) => {
+                let problem = diagnostic(format!(
+                    "rule \"{}\": {message}; requests matching it get 500",
+                    rule.id
+                ));
+                (Err(message), Box::default(), Some(problem))
+            }
+        };
+        let matcher = match compiler.compile(&rule.matcher.url, cx.rule_uses_match_context()) {
+            Ok(m) => m,
+            Err(e) => {
+                rejected.push(diagnostic(format!("rule \"{}\": {e}", rule.id)));
+                continue;
+            }
+        };
+        // Once a rule is rejected, the rest only needs checking.
+        if rejected.is_empty() {
+            parts.push(Part {
+                entry: IndexEntry {
+                    methods: rule.matcher.methods.clone(),
+                    matcher,
+                },
+                rule: CompiledRule {
+                    id: rule.id.clone(),
+                    source: source.to_owned(),
+                    pipeline,
+                    errors,
+                },
+                diagnostic: problem,
+            });
+        }
+    }
+    if rejected.is_empty() {
+        Ok(parts)
+    } else {
+        Err(rejected)
     }
 }
 

@@ -211,10 +211,14 @@ impl Api {
         }
         let mut body = serde_json::json!({"status": "ok"});
         // Beyond upstream: say what is stale, while staying ready (the last good state serves).
-        if status.config_error.is_some() || !status.repository_errors.is_empty() {
+        if status.config_error.is_some()
+            || !status.repository_errors.is_empty()
+            || status.hang.is_some()
+        {
             body["stale"] = serde_json::json!({
                 "config": status.config_error,
                 "repositories": status.repository_errors,
+                "reload": status.hang.as_ref().map(|h| &h.message),
             });
         }
         json(StatusCode::OK, &body)

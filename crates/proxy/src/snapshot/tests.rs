@@ -65,21 +65,90 @@ fn handler_problems_invalidate_the_rule_but_keep_it_matching() {
     assert!(s.compiled.iter().all(|r| r.pipeline.is_err()));
 }
 
+fn rule(id: &str, url: &str) -> String {
+    format!(
+        r#"{{"id":"{id}","match":{{"url":"{url}","methods":["GET"]}},"authenticators":[{{"handler":"noop"}}],"authorizer":{{"handler":"allow"}},"mutators":[{{"handler":"noop"}}]}}"#
+    )
+}
+
+fn rules(list: &[(&str, &str)]) -> Vec<oathkeeper_core::rule::Rule> {
+    let text = list
+        .iter()
+        .map(|(id, url)| rule(id, url))
+        .collect::<Vec<_>>()
+        .join(",");
+    parse_rules(format!("[{text}]").as_bytes()).unwrap()
+}
+
 #[test]
-fn rules_whose_pattern_cannot_compile_are_left_out() {
+fn a_file_with_a_rule_that_cannot_compile_loads_no_rule_at_all() {
     let s = compile_text(
         CONFIG,
-        r#"[{"id":"bad","match":{"url":"http://h/<(>","methods":["GET"]},"authenticators":[{"handler":"noop"}],"authorizer":{"handler":"allow"},"mutators":[{"handler":"noop"}]},
-            {"id":"empty","match":{"url":"","methods":["GET"]},"authenticators":[{"handler":"noop"}],"authorizer":{"handler":"allow"},"mutators":[{"handler":"noop"}]}]"#,
+        &format!(
+            "[{},{},{}]",
+            rule("good", "http://h/<.*>"),
+            rule("bad", "http://h/<(>"),
+            rule("empty", "")
+        ),
     );
-    assert_eq!(s.rule_count(), 0);
-    assert_eq!(s.rules.len(), 2, "the API still lists them");
+    assert_eq!(s.rule_count(), 0, "not even the good rule");
+    assert!(s.rules.is_empty(), "the API lists what serves: nothing");
     let e = errors(&s);
+    assert!(e[0].starts_with("rule \"bad\": "), "{e:?}");
+    assert!(e[1].contains("rule \"empty\": match.url is empty"), "{e:?}");
     assert!(
-        e[0].contains("rule \"bad\"") && e[0].contains("ignored"),
+        e[2].starts_with("rule \"bad\": ")
+            && e[2].ends_with("(and 1 more); no rule of the file is loaded"),
         "{e:?}"
     );
-    assert!(e[1].contains("match.url is empty"), "{e:?}");
+}
+
+#[test]
+fn a_file_with_a_rule_that_cannot_compile_keeps_its_last_good_version_whole() {
+    let config = parse_config(CONFIG, &NoEnv).unwrap();
+    let other = rules(&[("public", "http://h/public<.*>")]);
+    let last_good = rules(&[("admin", "http://h/admin<.*>"), ("a", "http://h/a")]);
+    let broken = rules(&[("admin", "http://h/admin<(>"), ("a", "http://h/a2")]);
+    let (s, outcomes) = compile_files(
+        &config,
+        &[
+            Versions {
+                source: "other.json",
+                current: &other,
+                last_good: Some(&other),
+            },
+            Versions {
+                source: "admin.json",
+                current: &broken,
+                last_good: Some(&last_good),
+            },
+        ],
+        Default::default(),
+    );
+    assert_eq!(outcomes[0], FileOutcome::Loaded);
+    let FileOutcome::Rejected { reason, kept } = &outcomes[1] else {
+        panic!("{outcomes:?}")
+    };
+    assert_eq!(*kept, 2);
+    assert!(
+        reason.starts_with("rule \"admin\": ")
+            && reason.ends_with("; the last good version of the file (2 rules) stays in use"),
+        "{reason}"
+    );
+    let ids: Vec<_> = s.compiled.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        ["public", "admin", "a"],
+        "the old `a`, not the new one"
+    );
+    assert_eq!(s.rules[2].matcher.url, "http://h/a");
+    assert!(
+        s.diagnostics
+            .iter()
+            .any(|d| d.source == "admin.json" && d.rule.as_deref() == Some("admin")),
+        "the rule is named in the log: {:?}",
+        s.diagnostics
+    );
 }
 
 #[test]

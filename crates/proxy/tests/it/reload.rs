@@ -164,3 +164,216 @@ fn config_changes_reload_handlers_and_repositories() {
         "readiness says the config is stale"
     );
 }
+
+/// The value of the first metric line starting with `name`, or 0 when there is none.
+fn metric(s: &Server, name: &str) -> f64 {
+    let text = http_get(s.metrics, "/metrics", &[]).unwrap().body;
+    text.lines()
+        .filter(|l| l.starts_with(name))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[test]
+fn an_idle_server_reads_no_file_and_still_applies_a_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules.json");
+    std::fs::write(&rules, rule("r", "allow")).unwrap();
+    let config = write_config(dir.path(), &[format!("file://{}", rules.display())]);
+    let s = Server::start(&config);
+    // Files written within the last second or two are read once more at the next poll (2 s):
+    // their stamps could hide a second write.
+    std::thread::sleep(Duration::from_millis(2500));
+    let before = metric(&s, "ory_oathkeeper_reloads_total");
+    // Requests, API reads and reads of the files by others are not changes.
+    for _ in 0..20 {
+        assert_eq!(
+            s.get("/decisions/x", &[("Host", "app.example")]).status,
+            200
+        );
+        assert_eq!(s.get("/rules", &[]).status, 200);
+        std::fs::read(&rules).unwrap();
+        std::fs::read(&config).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(2500));
+    let after = metric(&s, "ory_oathkeeper_reloads_total");
+    assert_eq!(
+        before, after,
+        "no reload in 2.5 s of idling (before the fix: one every ~50 ms)"
+    );
+    std::fs::write(&rules, rule("r", "deny")).unwrap();
+    assert!(eventually(Duration::from_secs(2), || s
+        .get("/decisions/x", &[("Host", "app.example")])
+        .status
+        == 403));
+    assert_eq!(
+        metric(&s, "ory_oathkeeper_reloads_total{result=\"applied\"}"),
+        1.0
+    );
+}
+
+#[test]
+fn a_fifo_a_device_or_a_huge_file_keeps_the_last_good_rules_and_shows_in_readiness() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules.json");
+    std::fs::write(&rules, rule("r", "allow")).unwrap();
+    let config = write_config(dir.path(), &[format!("file://{}", rules.display())]);
+    let s = Server::start(&config);
+    let at = || s.get("/decisions/x", &[("Host", "app.example")]).status;
+    let stale = format!(
+        "ory_oathkeeper_source_stale{{source=\"file://{}\"}}",
+        rules.display()
+    );
+    let cases: [(&str, fn(&std::path::Path)); 3] = [
+        ("is not a regular file but a FIFO", |p| {
+            let made = std::process::Command::new("mkfifo").arg(p).status();
+            assert!(made.unwrap().success());
+        }),
+        ("is not a regular file but a character device", |p| {
+            std::os::unix::fs::symlink("/dev/zero", p).unwrap();
+        }),
+        ("is larger than 64 MiB", |p| {
+            let file = std::fs::File::create(p).unwrap();
+            file.set_len(64 * 1024 * 1024 + 1).unwrap();
+        }),
+    ];
+    for (i, (problem, make)) in cases.into_iter().enumerate() {
+        std::fs::remove_file(&rules).unwrap();
+        make(&rules);
+        let expected = format!("rules file {} {problem}", rules.display());
+        assert!(
+            eventually(Duration::from_secs(3), || s
+                .get("/health/ready", &[])
+                .body
+                .contains(&expected)),
+            "readiness names the file and the problem: {}",
+            s.get("/health/ready", &[]).body
+        );
+        assert_eq!(
+            s.get("/health/ready", &[]).status,
+            200,
+            "the last good rules serve"
+        );
+        assert_eq!(at(), if i % 2 == 0 { 200 } else { 403 });
+        assert_eq!(metric(&s, &stale), 1.0);
+        // A regular file again: it applies, and nothing is stale any more.
+        std::fs::remove_file(&rules).unwrap();
+        std::fs::write(&rules, rule("r", if i % 2 == 0 { "deny" } else { "allow" })).unwrap();
+        assert!(eventually(Duration::from_secs(3), || at()
+            == if i % 2 == 0 { 403 } else { 200 }));
+        assert!(!s.get("/health/ready", &[]).body.contains("stale"));
+        assert_eq!(metric(&s, &stale), 0.0);
+    }
+}
+
+#[test]
+fn a_fifo_as_rules_file_at_start_neither_blocks_startup_nor_hides_in_readiness() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo.json");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    assert!(made.unwrap().success());
+    let rules = dir.path().join("rules.json");
+    std::fs::write(&rules, rule("r", "allow")).unwrap();
+    let config = write_config(
+        dir.path(),
+        &[
+            format!("file://{}", fifo.display()),
+            format!("file://{}", rules.display()),
+        ],
+    );
+    // Before the fix, the first read of the FIFO waited for a writer forever.
+    let s = Server::start(&config);
+    let ready = s.get("/health/ready", &[]);
+    assert_eq!(ready.status, 200);
+    assert!(
+        ready.body.contains(&format!(
+            "rules file {} is not a regular file but a FIFO",
+            fifo.display()
+        )),
+        "{}",
+        ready.body
+    );
+    assert_eq!(
+        s.get("/decisions/x", &[("Host", "app.example")]).status,
+        200
+    );
+}
+
+#[test]
+fn a_rule_that_stops_compiling_keeps_its_file_whole_so_an_overlapping_allow_does_not_decide_alone()
+{
+    let dir = tempfile::tempdir().unwrap();
+    let allow = dir.path().join("allow.json");
+    let admin = dir.path().join("admin.json");
+    std::fs::write(&allow, rule("everything", "allow")).unwrap();
+    let deny_admin = |url: &str| {
+        format!(
+            r#"[{{"id":"admin","match":{{"url":"{url}","methods":["GET"]}},"authenticators":[{{"handler":"anonymous"}}],"authorizer":{{"handler":"deny"}},"mutators":[{{"handler":"noop"}}]}},
+                {{"id":"other","match":{{"url":"http://other.example/<.*>","methods":["GET"]}},"authenticators":[{{"handler":"anonymous"}}],"authorizer":{{"handler":"deny"}},"mutators":[{{"handler":"noop"}}]}}]"#
+        )
+    };
+    std::fs::write(&admin, deny_admin("http://app.example/admin<.*>")).unwrap();
+    let config = write_config(
+        dir.path(),
+        &[
+            format!("file://{}", allow.display()),
+            format!("file://{}", admin.display()),
+        ],
+    );
+    let s = Server::start(&config);
+    let at = |path: &str| s.get(path, &[("Host", "app.example")]).status;
+    // Both rules match /admin: ambiguous, so it fails closed.
+    assert_eq!(at("/decisions/admin"), 500);
+    assert_eq!(at("/decisions/x"), 200);
+    // The deny rule's pattern breaks. Dropping it alone would let the allow rule decide.
+    std::fs::write(&admin, deny_admin("http://app.example/admin<(>")).unwrap();
+    let expected = "rule \\\"admin\\\": ";
+    assert!(
+        eventually(Duration::from_secs(3), || s
+            .get("/health/ready", &[])
+            .body
+            .contains(expected)),
+        "readiness names the rule: {}",
+        s.get("/health/ready", &[]).body
+    );
+    assert_eq!(
+        at("/decisions/admin"),
+        500,
+        "the whole last good file serves"
+    );
+    assert_eq!(
+        s.get("/rules", &[]).body.matches("\"id\"").count(),
+        3,
+        "/rules lists what serves"
+    );
+}
+
+#[test]
+fn a_truncated_rules_file_keeps_its_rules_until_it_is_written_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules.json");
+    std::fs::write(&rules, rule("r", "allow")).unwrap();
+    let config = write_config(dir.path(), &[format!("file://{}", rules.display())]);
+    let s = Server::start(&config);
+    // A writer truncates, then writes later.
+    std::fs::File::create(&rules).unwrap();
+    assert!(
+        eventually(Duration::from_secs(3), || s
+            .get("/health/ready", &[])
+            .body
+            .contains("is empty")),
+        "{}",
+        s.get("/health/ready", &[]).body
+    );
+    assert_eq!(
+        s.get("/decisions/x", &[("Host", "app.example")]).status,
+        200,
+        "the rules of the file still serve"
+    );
+    std::fs::write(&rules, rule("r", "deny")).unwrap();
+    assert!(eventually(Duration::from_secs(3), || s
+        .get("/decisions/x", &[("Host", "app.example")])
+        .status
+        == 403));
+    assert!(!s.get("/health/ready", &[]).body.contains("stale"));
+}
