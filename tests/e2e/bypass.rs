@@ -11,8 +11,9 @@
 //! Then the reason: each one reached the decision server, which refused it as malformed (a path
 //! not in canonical form is denied, never repaired). What the proxy asked the decision server
 //! (seen through a recording relay) and what the app received are printed per case (run with
-//! `--nocapture`): Caddy re-encodes a raw `#` and `\` (to the server and the app alike), nginx
-//! passes every target through raw.
+//! `--nocapture`): Caddy re-encodes a raw `#`, `\` and non-ASCII bytes (to the server and the
+//! app alike), nginx passes every target through raw; both refuse a raw space or tab, a bad
+//! percent escape and `%u`, and nginx an encoded NUL, before asking for a decision.
 
 use e2e::deployment::{Deployment, KUBERNETES_API, Unit};
 use e2e::http::{Message, free_port};
@@ -277,6 +278,33 @@ const BYPASSES: &[(&str, &str)] = &[
     ),
 ];
 
+/// Targets some proxies refuse themselves, or that no rule allows: whoever refuses them, the app
+/// never serves them without a session.
+const ODD: &[(&str, &str)] = &[
+    (
+        "an overlong UTF-8 dot-dot (old decoders read %c0%ae as .)",
+        "/spark/allowed/%c0%ae%c0%ae/admin/secret",
+    ),
+    (
+        "an IIS-style %u dot-dot",
+        "/spark/allowed/%u002e%u002e/admin/secret",
+    ),
+    ("a raw space before a dot-dot", "/spark/admin /../allowed"),
+    ("a raw tab before a dot-dot", "/spark/admin\t/../allowed"),
+    ("a bad percent escape", "/spark/allowed/%zz/../admin"),
+    ("a lone percent sign", "/spark/allowed/%"),
+    ("an encoded NUL", "/spark/allowed/%00"),
+    ("an empty first segment", "//spark/allowed"),
+    ("an empty last segment", "/spark/allowed//"),
+    ("a single-dot segment", "/spark/allowed/./x"),
+    (
+        "encoded slashes around a dot-dot",
+        "/spark/allowed%2f..%2fadmin",
+    ),
+    ("a ; parameter on the allowed endpoint", "/spark/allowed;x"),
+    ("the protected path in upper case", "/SPARK/admin"),
+];
+
 fn every_bypass_is_refused_and_never_served(front: Front) {
     let mut stack = Stack::start(front);
     // The control: a protected path without a session is denied, so a served bypass below
@@ -316,6 +344,17 @@ fn every_bypass_is_refused_and_never_served(front: Front) {
             not_refused.push(format!("{what}: {target}: {}", exchange.describe()));
         }
     }
+    for (what, target) in ODD {
+        let exchange = stack.send(target, &[API_CLIENT]);
+        eprintln!("{front:?} {target:<40} {}", exchange.describe());
+        let through = match &exchange.served {
+            Some(report) => !plainly_allowed(&report.target),
+            None => (200..300).contains(&exchange.answer.status),
+        };
+        if through {
+            bypassed.push(format!("{what}: {target}: {}", exchange.describe()));
+        }
+    }
     assert!(
         bypassed.is_empty(),
         "{front:?} let bypasses through to the app without a session:\n{}",
@@ -339,51 +378,85 @@ fn through_caddy_every_bypass_is_refused_as_malformed_and_never_served_by_the_ap
     every_bypass_is_refused_and_never_served(Front::Caddy);
 }
 
-/// Valid traffic: (what it is, raw target, with a session).
-const VALID: &[(&str, &str, bool)] = &[
-    (
-        "a valid session on a protected path with a query string",
-        "/spark/jobs/?status=running&limit=2",
-        true,
-    ),
-    ("the allowed endpoint itself", "/spark/allowed", false),
-    (
+/// A valid request and what the app must receive.
+struct Valid {
+    what: &'static str,
+    target: &'static str,
+    with_session: bool,
+    /// What Caddy forwards instead of `target`, when it re-encodes it (Go escapes raw bytes
+    /// outside ASCII); nginx always forwards `target` as sent.
+    caddy_forwards: Option<&'static str>,
+}
+
+const fn valid(what: &'static str, target: &'static str) -> Valid {
+    Valid {
+        what,
+        target,
+        with_session: false,
+        caddy_forwards: None,
+    }
+}
+
+const VALID: &[Valid] = &[
+    Valid {
+        with_session: true,
+        ..valid(
+            "a valid session on a protected path with a query string",
+            "/spark/jobs/?status=running&limit=2",
+        )
+    },
+    valid("the allowed endpoint itself", "/spark/allowed"),
+    valid(
         "a page below the allowed endpoint",
         "/spark/allowed/page.html",
-        false,
     ),
-    (
-        "a trailing slash, matched as sent",
-        "/spark/allowed/dir/",
-        false,
-    ),
-    ("%20 in an allowed path", "/spark/allowed/a%20b", false),
-    ("+ in an allowed path", "/spark/allowed/a+b", false),
-    (
+    valid("a trailing slash, matched as sent", "/spark/allowed/dir/"),
+    valid("%20 in an allowed path", "/spark/allowed/a%20b"),
+    valid("+ in an allowed path", "/spark/allowed/a+b"),
+    valid(
         "%20 and + in an allowed path's query",
         "/spark/allowed/search?q=a+b%20c",
-        false,
     ),
+    valid(
+        "percent-encoded UTF-8 in an allowed path",
+        "/spark/allowed/caf%C3%A9",
+    ),
+    Valid {
+        caddy_forwards: Some("/spark/allowed/caf%C3%A9"),
+        ..valid(
+            "raw UTF-8 in an allowed path, matched as bytes",
+            "/spark/allowed/caf\u{e9}",
+        )
+    },
 ];
 
 fn valid_traffic_reaches_the_app_as_sent(front: Front) {
     let mut stack = Stack::start(front);
     let (cookie_name, cookie) = session_cookie();
     let mut failures = Vec::new();
-    for (what, target, with_session) in VALID {
+    for case in VALID {
         let mut headers = vec![API_CLIENT];
-        if *with_session {
+        if case.with_session {
             headers.push((cookie_name, &cookie));
         }
-        let exchange = stack.send(target, &headers);
-        eprintln!("{front:?} {target:<40} {}", exchange.describe());
+        let exchange = stack.send(case.target, &headers);
+        eprintln!("{front:?} {:<40} {}", case.target, exchange.describe());
+        let forwarded = match (front, case.caddy_forwards) {
+            (Front::Caddy, Some(forwarded)) => forwarded,
+            _ => case.target,
+        };
         let ok = exchange.answer.status == 200
             && exchange.served.as_ref().is_some_and(|report| {
-                report.target == *target
-                    && (!with_session || report.header("x-user") == Some(kratos::IDENTITY_ID))
+                report.target == escape(forwarded.as_bytes())
+                    && (!case.with_session || report.header("x-user") == Some(kratos::IDENTITY_ID))
             });
         if !ok {
-            failures.push(format!("{what}: {target}: {}", exchange.describe()));
+            failures.push(format!(
+                "{}: {}: {}",
+                case.what,
+                case.target,
+                exchange.describe()
+            ));
         }
     }
     assert!(
