@@ -211,6 +211,41 @@ fn a_malformed_key_keeps_its_last_good_rules_while_other_keys_update() {
 }
 
 #[test]
+fn a_key_with_a_rule_that_cannot_compile_or_turned_empty_keeps_its_last_good_version_whole() {
+    let cluster = Cluster::start(KubernetesState::default().with_config_map(
+        "access-rules",
+        &[("a.json", &rule("a", "/a")), ("b.json", &rule("b", "/b"))],
+    ));
+    let server = cluster.server();
+    assert!(eventually(Duration::from_secs(5), || allowed(
+        &server, "/a"
+    ) && allowed(
+        &server, "/b"
+    )));
+    // a.json: a new rule whose pattern does not compile beside a changed one; b.json emptied.
+    let mut broken: Vec<serde_json::Value> = serde_json::from_str(&rule("a", "/a2")).unwrap();
+    broken.extend(serde_json::from_str::<Vec<serde_json::Value>>(&rule("bad", "/<(>")).unwrap());
+    cluster.set_rules(&[
+        ("a.json", &serde_json::Value::from(broken).to_string()),
+        ("b.json", ""),
+    ]);
+    assert!(
+        eventually(Duration::from_secs(5), || {
+            let ready = server.get("/health/ready", &[]).body;
+            ready.contains("rule \\\"bad\\\": ") && ready.contains("#b.json is empty")
+        }),
+        "{}",
+        server.get("/health/ready", &[]).body
+    );
+    assert!(allowed(&server, "/a"), "a.json's last good version serves");
+    assert!(!allowed(&server, "/a2"), "and none of its new version");
+    assert!(
+        allowed(&server, "/b"),
+        "b.json's rules survive the emptying"
+    );
+}
+
+#[test]
 fn not_ready_until_the_first_list() {
     let cluster = Cluster::start(
         KubernetesState::default().with_config_map("access-rules", &[("a.json", &rule("a", "/a"))]),
