@@ -69,7 +69,7 @@ impl Relay {
                         let sender = sender.clone();
                         let stopped = Arc::clone(&flag);
                         std::thread::spawn(move || {
-                            let _ = relay(client, target, id, &sender, &stopped);
+                            let _ = relay(&client, target, id, &sender, &stopped);
                         });
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(2)),
@@ -135,7 +135,7 @@ fn parse_head(head: &[u8]) -> Head {
 /// Copies `client` to the target (recording it) and the target back to `client` until either
 /// side closes or the relay stops.
 fn relay(
-    client: TcpStream,
+    client: &TcpStream,
     target: u16,
     id: u64,
     record: &Sender<(u64, Vec<u8>)>,
@@ -151,7 +151,7 @@ fn relay(
         })
     };
     client.set_read_timeout(Some(POLL))?;
-    let (mut from, mut to) = (&client, &server);
+    let (mut from, mut to) = (client, &server);
     let mut buffer = [0; 16 * 1024];
     while !stopped.load(Ordering::Relaxed) {
         match from.read(&mut buffer) {
