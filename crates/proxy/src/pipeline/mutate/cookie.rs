@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 
-use http::HeaderValue;
 use serde::Deserialize;
 
 use crate::pipeline::{CompileCx, Denial, OriginalRequest, Session};
@@ -31,7 +30,8 @@ impl Cookie {
         Ok(Cookie { cookies })
     }
 
-    /// Sets `Cookie` on the session.
+    /// Sets `Cookie` on the session, sanitised as upstream's Go server writes it
+    /// ([`super::header_value`]).
     pub fn mutate(
         &self,
         request: &OriginalRequest<'_>,
@@ -50,11 +50,13 @@ impl Cookie {
         }
         for (name, template) in self.cookies.iter() {
             super::render("cookie", name, template, request, session, buffer)?;
-            push_cookie(&mut out, &format!("{name}={buffer}"));
+            push_cookie(&mut out, name);
+            out.push('=');
+            out.push_str(buffer);
         }
-        let value = HeaderValue::from_str(&out)
-            .map_err(|_| Denial::internal("mutator \"cookie\": value is not a valid header"))?;
-        session.header.insert(http::header::COOKIE, value);
+        session
+            .header
+            .insert(http::header::COOKIE, super::header_value(&out));
         Ok(())
     }
 }

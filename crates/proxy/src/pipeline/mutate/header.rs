@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use http::{HeaderName, HeaderValue};
+use http::HeaderName;
 use serde::Deserialize;
 
 use crate::pipeline::{CompileCx, Denial, OriginalRequest, Session};
@@ -31,7 +31,8 @@ impl Header {
         Ok(Header { headers })
     }
 
-    /// Renders every header into the session. An empty value still sets the header.
+    /// Renders every header into the session, sanitised as upstream's Go server writes it
+    /// ([`super::header_value`]). An empty value still sets the header.
     pub fn mutate(
         &self,
         request: &OriginalRequest<'_>,
@@ -40,12 +41,9 @@ impl Header {
     ) -> Result<(), Denial> {
         for (name, template) in self.headers.iter() {
             super::render("header", name, template, request, session, buffer)?;
-            let value = HeaderValue::from_str(buffer).map_err(|_| {
-                Denial::internal(format!(
-                    "mutator \"header\": {name}: value is not a valid header"
-                ))
-            })?;
-            session.header.insert(name.clone(), value);
+            session
+                .header
+                .insert(name.clone(), super::header_value(buffer));
         }
         Ok(())
     }

@@ -1,4 +1,9 @@
 //! Mutators: turn the session into the headers of the 200 answer. All run, in order.
+//!
+//! Rendered values come from the session (a user's own Kratos traits, say), so they may hold
+//! any text. They are made into header values the way upstream's Go server writes them
+//! ([`header_value`]) rather than refused: a name with a newline in it must not lock its owner
+//! out with a 500.
 
 pub mod cookie;
 pub mod header;
@@ -7,6 +12,8 @@ pub mod noop;
 use std::collections::BTreeMap;
 use std::fmt::Display;
 use std::sync::Arc;
+
+use http::HeaderValue;
 
 use super::{CompileCx, Denial, OriginalRequest, Session, TemplateView};
 use crate::template::Template;
@@ -94,4 +101,67 @@ pub(crate) fn render(
     template
         .render(&TemplateView::new(session, request), buffer)
         .map_err(|e| Denial::internal(format!("mutator \"{mutator}\": {name}: {e}")))
+}
+
+/// Rendered text as a header value, sanitised as Go's `net/http` does when it writes a header
+/// (upstream's answers): `\r` and `\n` become spaces, then leading and trailing spaces and tabs
+/// are trimmed. Never fails, and copies nothing beyond the value itself when the text is clean.
+///
+/// Differs from upstream: Go writes NUL and the other control bytes as they are, and the proxy
+/// then fails on the answer (Go's client, which Traefik uses, rejects the whole answer as a
+/// malformed header line). Here they become spaces too, like `\r` and `\n`: a header cannot
+/// carry them, and the app receives the rest of the value.
+pub(crate) fn header_value(text: &str) -> HeaderValue {
+    if let Ok(value) = HeaderValue::from_str(text.trim_matches(is_ows)) {
+        return value;
+    }
+    // Only control bytes make a value invalid (bytes >= 0x80 are obs-text and allowed), so after
+    // replacing them every byte is valid.
+    let spaced: String = text
+        .chars()
+        .map(|c| if is_forbidden(c) { ' ' } else { c })
+        .collect();
+    HeaderValue::from_str(spaced.trim_matches(is_ows))
+        // invariant: `spaced` holds no control byte but tab, so it is a valid value.
+        .unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// Whether `c` is optional whitespace around a header value (space or tab).
+fn is_ows(c: char) -> bool {
+    c == ' ' || c == '\t'
+}
+
+/// Whether `c` cannot appear in a header value: a control byte other than tab.
+fn is_forbidden(c: char) -> bool {
+    c.is_ascii_control() && c != '\t'
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_values_are_sanitised_as_go_writes_them() {
+        let cases = [
+            ("Ann", "Ann"),
+            ("Ann\nX-Admin: yes", "Ann X-Admin: yes"),
+            ("Ann\r\nX-Admin: yes", "Ann  X-Admin: yes"),
+            ("a\rb", "a b"),
+            ("  padded\t", "padded"),
+            ("\nAnn\r\n", "Ann"),
+            ("a\tb", "a\tb"),
+            ("nul\0byte", "nul byte"),
+            ("bell\u{7}del\u{7f}", "bell del"),
+            ("Zoë Åberg", "Zoë Åberg"),
+            ("\n\r\0", ""),
+            ("", ""),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(
+                header_value(text).as_bytes(),
+                expected.as_bytes(),
+                "{text:?}"
+            );
+        }
+    }
 }
