@@ -58,7 +58,7 @@ pub async fn run(source: ConfigSource, env: Box<dyn Source + Send + Sync>) -> an
     let api_task = tokio::spawn(serve_api(
         api_listener,
         api,
-        config.serve.api.timeout.read,
+        &config.serve.api.timeout,
         stopped(stop_rx.clone()),
     ));
     let metrics_task = tokio::spawn(serve_metrics(

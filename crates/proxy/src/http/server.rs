@@ -1,5 +1,8 @@
-//! Listeners: accept connections and serve HTTP/1.1 with keep-alive, read timeouts and graceful
-//! shutdown.
+//! Listeners: accept connections and serve HTTP/1.1 with keep-alive, the configured timeouts
+//! (see [`timeouts`]: a `408` for a head that stops arriving, idle and write limits) and
+//! graceful shutdown.
+
+mod timeouts;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -11,36 +14,38 @@ use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
+use oathkeeper_core::config::Timeouts;
 use tokio::net::TcpListener;
 
 use crate::http::api::Api;
 use crate::pipeline::ResponseBody;
 use crate::reload::State;
+use timeouts::{HeadDone, Limits, TimedStream};
 
 /// How long connections get to finish after a shutdown signal.
 const DRAIN: Duration = Duration::from_secs(10);
 
-/// Serves the API on `listener` until `shutdown` resolves.
-pub async fn serve_api(
+/// Serves the API on `listener` until `shutdown` resolves, with `serve.api.timeout`.
+pub fn serve_api<S: Future<Output = ()>>(
     listener: TcpListener,
     api: Arc<Api>,
-    read_timeout: Duration,
-    shutdown: impl Future<Output = ()>,
-) {
+    timeouts: &Timeouts,
+    shutdown: S,
+) -> impl Future<Output = ()> + use<S> {
     serve(
         listener,
-        read_timeout,
+        Limits::new(timeouts.read, timeouts.write, timeouts.idle),
         shutdown,
         move |request: Request<Incoming>, peer: SocketAddr| {
             let api = Arc::clone(&api);
             async move { api.handle(request, Some(peer.ip())).await }
         },
     )
-    .await
 }
 
-/// Serves the metrics on `listener` until `shutdown` resolves.
+/// Serves the metrics on `listener` until `shutdown` resolves, with upstream's default
+/// timeouts (read 5s, write and idle 120s).
 pub async fn serve_metrics(
     listener: TcpListener,
     state: Arc<State>,
@@ -48,9 +53,10 @@ pub async fn serve_metrics(
     shutdown: impl Future<Output = ()>,
 ) {
     let path: Arc<str> = path.into();
+    let defaults = Timeouts::default();
     serve(
         listener,
-        Duration::from_secs(5),
+        Limits::new(defaults.read, defaults.write, defaults.idle),
         shutdown,
         move |request: Request<Incoming>, _peer| {
             let state = Arc::clone(&state);
@@ -78,7 +84,7 @@ pub async fn serve_metrics(
 
 async fn serve<F, Fut>(
     listener: TcpListener,
-    read_timeout: Duration,
+    limits: Limits,
     shutdown: impl Future<Output = ()>,
     handler: F,
 ) where
@@ -102,15 +108,18 @@ async fn serve<F, Fut>(
         };
         let _ = stream.set_nodelay(true);
         let handler = handler.clone();
+        let head_done = HeadDone::default();
+        let stream = TimedStream::new(stream, limits, head_done.clone());
         let service = service_fn(move |request| {
+            // hyper calls the service as soon as the head is parsed.
+            head_done.mark();
             let handler = handler.clone();
             async move { Ok::<_, Infallible>(handler(request, peer).await) }
         });
         let mut builder = hyper::server::conn::http1::Builder::new();
-        builder
-            .timer(TokioTimer::new())
-            .header_read_timeout(read_timeout)
-            .keep_alive(true);
+        // The stream enforces the read timeout (hyper's would also end idle connections, and
+        // without a 408).
+        builder.header_read_timeout(None).keep_alive(true);
         let connection = builder.serve_connection(TokioIo::new(stream), service);
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
@@ -127,3 +136,6 @@ async fn serve<F, Fut>(
         tracing::warn!("connections still open after {:?}; closing them", DRAIN);
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -6,6 +6,7 @@
 
 mod audit;
 mod cli;
+mod hardening;
 mod k8s;
 mod reload;
 mod robustness;
