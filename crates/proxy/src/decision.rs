@@ -13,9 +13,9 @@ use std::net::IpAddr;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Response, StatusCode, header, request::Parts};
 use oathkeeper_core::candidate::{Forwarded, match_url, rebuild};
-use oathkeeper_core::index::FindError;
 use oathkeeper_core::matcher::Strategy;
 
+use crate::matching::Matching;
 use crate::pipeline::error_handler::respond;
 use crate::pipeline::{Cx, Denial, OriginalRequest, ResponseBody, Session};
 use crate::snapshot::Snapshot;
@@ -141,15 +141,12 @@ async fn judge(
     url: &str,
     cx: &Cx<'_>,
 ) -> Result<(usize, Session), (Option<usize>, Denial)> {
-    let position = snapshot.index.find(request.method, url).map_err(|e| {
-        let denial = match e {
-            FindError::NoMatch => Denial::no_rule(),
-            FindError::Ambiguous { .. } => Denial::ambiguous(),
-            FindError::Match(e) => Denial::internal(e.to_string()),
-            FindError::UrlTooLong { .. } => Denial::malformed(e.to_string()),
-        };
-        (None, denial)
-    })?;
+    // Inline when cheap; a backtracking match that needs more runs off the async workers.
+    let matching = Matching::shared();
+    let position = matching
+        .find(&snapshot.index, request.method, url)
+        .await
+        .map_err(|denial| (None, denial))?;
     let failed = |denial: Denial| (Some(position), denial);
     let pipeline = snapshot.compiled[position]
         .pipeline
@@ -158,9 +155,10 @@ async fn judge(
     let mut captures = Vec::new();
     if snapshot.strategy == Strategy::Regexp {
         let matcher = &snapshot.index.entries()[position].matcher;
-        matcher
-            .captures_into(url, snapshot.strategy, &mut captures)
-            .map_err(|e| failed(Denial::internal(e.to_string())))?;
+        captures = matching
+            .captures(matcher, url, snapshot.strategy)
+            .await
+            .map_err(failed)?;
     }
     let session = pipeline.run(request, captures, cx).await.map_err(failed)?;
     Ok((position, session))

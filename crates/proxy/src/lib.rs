@@ -13,6 +13,7 @@ pub mod cli;
 pub mod decision;
 pub mod http;
 pub mod k8s;
+pub mod matching;
 pub mod metrics;
 pub mod pipeline;
 pub mod reload;
