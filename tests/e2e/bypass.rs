@@ -64,7 +64,7 @@ struct Stack {
 }
 
 /// What the requirer sends: its URL behind the proxy, one allowed endpoint, two headers.
-fn spark_relation(proxy_port: u16) -> Relation {
+fn spark_with_allowed_endpoint(proxy_port: u16) -> Relation {
     let urls = [format!("http://127.0.0.1:{proxy_port}{APP_PATH}")];
     Relation::new("auth-proxy", SPARK_ID, "spark-history-server").remote_app_data([
         ("protected_urls", serde_json::to_string(&urls).unwrap()),
@@ -95,7 +95,7 @@ impl Stack {
             &deployment,
             &mut unit,
             &kratos,
-            vec![spark_relation(port), other_host_relation()],
+            vec![spark_with_allowed_endpoint(port), other_host_relation()],
         );
         wait_for_rules(&unit, |body| {
             body.contains("spark-history-server") && body.contains(OTHER_HOST)
