@@ -1,5 +1,5 @@
 //! Listeners: accept connections and serve HTTP/1.1 with keep-alive, the configured timeouts
-//! (see [`timeouts`]: a `408` for a head that stops arriving, idle and write limits) and
+//! (module `timeouts`: a `408` for a head that stops arriving, idle and write limits) and
 //! graceful shutdown.
 
 mod timeouts;

@@ -31,7 +31,7 @@ impl Cookie {
     }
 
     /// Sets `Cookie` on the session, sanitised as upstream's Go server writes it
-    /// ([`super::header_value`]).
+    /// (`header_value`).
     pub fn mutate(
         &self,
         request: &OriginalRequest<'_>,

@@ -32,7 +32,7 @@ impl Header {
     }
 
     /// Renders every header into the session, sanitised as upstream's Go server writes it
-    /// ([`super::header_value`]). An empty value still sets the header.
+    /// (`header_value`). An empty value still sets the header.
     pub fn mutate(
         &self,
         request: &OriginalRequest<'_>,

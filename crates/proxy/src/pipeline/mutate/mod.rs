@@ -2,7 +2,7 @@
 //!
 //! Rendered values come from the session (a user's own Kratos traits, say), so they may hold
 //! any text. They are made into header values the way upstream's Go server writes them
-//! ([`header_value`]) rather than refused: a name with a newline in it must not lock its owner
+//! (`header_value`) rather than refused: a name with a newline in it must not lock its owner
 //! out with a 500.
 
 pub mod cookie;
