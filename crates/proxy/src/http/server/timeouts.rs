@@ -15,6 +15,8 @@
 //! | idle | the first byte of the next request | `idle` | close |
 //!
 //! A zero duration means no limit, and a zero `idle` falls back to `read`, as in Go.
+//! With pipelined requests (which no forward-auth proxy sends) hyper may take the next head
+//! before the previous answer is flushed; that request's handler then runs under `idle`.
 //! A kept-alive connection is closed silently, never with a `408`: a client may be sending its
 //! next request at that moment and would take the `408` as the answer to it.
 //!
