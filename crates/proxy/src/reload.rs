@@ -163,7 +163,7 @@ pub struct Loader {
     now: fn() -> SystemTime,
 }
 
-/// The last version of a rules file that loaded whole.
+/// A parsed version of a rules file; kept as its last good version once it loaded whole.
 #[derive(Debug)]
 struct LastGood {
     rules: Vec<Rule>,
@@ -519,7 +519,7 @@ impl Loader {
         self.last_hash = Some(hash);
         self.step("compiling", None);
         // Parse each file; one that cannot be parsed serves its last good rules.
-        let parsed: Vec<(String, Result<(Vec<Rule>, bool), String>)> = repositories
+        let parsed: Vec<(String, Result<LastGood, String>)> = repositories
             .into_iter()
             .map(|(repo, bytes)| {
                 let parsed = bytes.and_then(|b| self.parse(&repo, &b));
@@ -532,9 +532,9 @@ impl Loader {
             .map(|(repo, parsed)| {
                 let last_good = self.last_good.get(repo).map(|g| g.rules.as_slice());
                 match parsed {
-                    Ok((rules, _)) => Versions {
+                    Ok(file) => Versions {
                         source: repo,
-                        current: rules,
+                        current: &file.rules,
                         last_good,
                     },
                     Err(_) => Versions {
@@ -551,8 +551,8 @@ impl Loader {
         for ((repo, parsed), outcome) in parsed.into_iter().zip(outcomes) {
             let kept = self.last_good.get(&repo).map_or(0, |g| g.rules.len());
             let problem = match (parsed, outcome) {
-                (Ok((rules, empty)), FileOutcome::Loaded) => {
-                    self.last_good.insert(repo, LastGood { rules, empty });
+                (Ok(file), FileOutcome::Loaded) => {
+                    self.last_good.insert(repo, file);
                     continue;
                 }
                 (Err(message), FileOutcome::Loaded) => message,
@@ -576,7 +576,7 @@ impl Loader {
     /// Parses one rules file: its rules, and whether its text was empty. An empty text is an
     /// error once the file loaded with content: a writer that truncates before writing must
     /// not remove every rule of the file for a moment.
-    fn parse(&self, repo: &str, bytes: &[u8]) -> Result<(Vec<Rule>, bool), String> {
+    fn parse(&self, repo: &str, bytes: &[u8]) -> Result<LastGood, String> {
         let empty = bytes.iter().all(u8::is_ascii_whitespace);
         if empty && self.last_good.get(repo).is_some_and(|g| !g.empty) {
             return Err(format!(
@@ -588,7 +588,7 @@ impl Loader {
             Some(line) => format!("{repo}:{line}: {e}"),
             None => format!("{repo}: {e}"),
         })?;
-        Ok((rules, empty))
+        Ok(LastGood { rules, empty })
     }
 
     /// Reads one repository.

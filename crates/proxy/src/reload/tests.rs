@@ -327,13 +327,16 @@ fn a_config_that_turns_empty_keeps_the_last_good_config() {
     );
 }
 
+/// Puts something that is not a readable rules file at a path.
+type Make = fn(&Path);
+
 #[test]
 fn unreadable_files_keep_the_last_good_rules_with_a_clear_error() {
     let mut s = Setup::new(&[("rules.json", &rules(&[("a", "http://h/a")]))]);
     s.changed();
     let path = s.path("rules.json");
     let repo = s.repo("rules.json");
-    let cases: [(&str, fn(&Path)); 3] = [
+    let cases: [(&str, Make); 3] = [
         ("is not a regular file but a FIFO", |p| {
             assert!(
                 std::process::Command::new("mkfifo")

@@ -212,6 +212,9 @@ fn an_idle_server_reads_no_file_and_still_applies_a_change() {
     );
 }
 
+/// Puts something that is not a readable rules file at a path.
+type Make = fn(&std::path::Path);
+
 #[test]
 fn a_fifo_a_device_or_a_huge_file_keeps_the_last_good_rules_and_shows_in_readiness() {
     let dir = tempfile::tempdir().unwrap();
@@ -224,7 +227,7 @@ fn a_fifo_a_device_or_a_huge_file_keeps_the_last_good_rules_and_shows_in_readine
         "ory_oathkeeper_source_stale{{source=\"file://{}\"}}",
         rules.display()
     );
-    let cases: [(&str, fn(&std::path::Path)); 3] = [
+    let cases: [(&str, Make); 3] = [
         ("is not a regular file but a FIFO", |p| {
             let made = std::process::Command::new("mkfifo").arg(p).status();
             assert!(made.unwrap().success());
