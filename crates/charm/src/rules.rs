@@ -5,7 +5,7 @@
 //! `header` mutator, `redirect` errors). Rules go to two files, `access-rules-<app>-allow.json`
 //! and `access-rules-<app>-deny.json`; a file with no rules is not written.
 
-use oathkeeper_core::matcher::{Strategy, UrlMatcher};
+use oathkeeper_core::matcher::{PatternError, Strategy, UrlMatcher};
 use serde::{Deserialize, Serialize};
 
 use crate::relation::FieldError;
@@ -214,10 +214,20 @@ pub fn render_rules(app: &str, config: &AuthProxyConfig) -> Result<Vec<RuleFile>
     Ok(files)
 }
 
+/// Compiles `pattern` as the server will, so a requirer's value that the server would refuse
+/// blocks here, naming the app and field, instead of silently dropping a rule in the workload.
 fn check(pattern: &str, field: &str, value: &str) -> Result<(), FieldError> {
-    UrlMatcher::compile(pattern, Strategy::Regexp)
-        .map(drop)
-        .map_err(|e| FieldError::new(field, format!("{value:?} makes an invalid rule: {e}")))
+    match UrlMatcher::compile(pattern, Strategy::Regexp) {
+        Ok(_) => Ok(()),
+        Err(PatternError::Unsupported { construct, .. }) => Err(FieldError::new(
+            field,
+            format!("{value:?} uses {construct}, which the proxy refuses (unbounded backtracking)"),
+        )),
+        Err(e) => Err(FieldError::new(
+            field,
+            format!("{value:?} makes an invalid rule: {e}"),
+        )),
+    }
 }
 
 #[cfg(test)]

@@ -318,6 +318,32 @@ fn invalid_auth_proxy_data_names_app_and_field_and_publishes_no_rules() {
 }
 
 #[test]
+fn an_allowed_endpoint_needing_unbounded_backtracking_blocks_naming_the_app_and_keeps_the_others() {
+    let snapshot = Snapshot::ready()
+        .leader()
+        .with_auth_proxy(3, "good", &spec_requirer())
+        .with_auth_proxy(
+            4,
+            "echo",
+            &requirer(&["https://echo.example.com"], &["(a+)/\\1"], &["X-User"]),
+        )
+        .with_forward_auth(5, Some(&["good", "echo"]));
+    let desired = reconcile(&snapshot);
+    assert_eq!(
+        desired.unit_status,
+        status(
+            StatusKind::Blocked,
+            "Invalid auth-proxy data from echo: allowed_endpoints: \"(a+)/\\\\1\" uses a \
+             backreference, which the proxy refuses (unbounded backtracking)"
+        )
+    );
+    // None of its rules are published; the good requirer's still are.
+    assert!(rules_data(&desired).keys().all(|k| !k.contains("echo")));
+    assert_eq!(rules_data(&desired).len(), 2);
+    assert!(!app_bag(&desired, "oathkeeper").contains_key("auth_proxy_4"));
+}
+
+#[test]
 fn requirer_without_data_yet_is_ignored() {
     let desired = reconcile(&Snapshot::ready().leader().with_auth_proxy_data(
         3,

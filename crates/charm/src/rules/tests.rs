@@ -328,6 +328,25 @@ fn an_endpoint_that_is_not_a_regex_names_the_field() {
 }
 
 #[test]
+fn an_endpoint_needing_unbounded_backtracking_is_refused_naming_the_construct() {
+    // Upstream's regexp2 runs these; our server refuses them at load (issue 12 item 5).
+    for (endpoint, construct) in [
+        ("(a+)\\1", "a backreference"),
+        ("(?!x)a++", "a possessive quantifier"),
+    ] {
+        let err = render_rules("app", &config(&["https://example.com"], &[endpoint])).unwrap_err();
+        assert_eq!(err.field, "allowed_endpoints");
+        let message = err.to_string();
+        assert!(
+            message.contains(&format!("{endpoint:?}")) && message.contains(construct),
+            "{message}"
+        );
+    }
+    // Lookahead stays accepted: the deny rule itself is one.
+    assert!(render_rules("app", &config(&["https://example.com"], &["(?!x)y"])).is_ok());
+}
+
+#[test]
 fn generated_file_names_are_recognised() {
     assert!(is_generated_file_name(&file_name("spark", RuleType::Allow)));
     assert!(is_generated_file_name(&file_name("spark", RuleType::Deny)));

@@ -336,6 +336,40 @@ fn invalid_requirer_data_blocks_naming_app_and_field_and_publishes_none_of_its_r
 }
 
 #[test]
+fn an_allowed_endpoint_the_server_would_refuse_blocks_naming_the_app_and_keeps_the_others() {
+    // Issue 12 item 5: a backreference needs unbounded backtracking; the server refuses it.
+    let dir = charm_dir();
+    let echo = Relation::new("auth-proxy", 5, "echo").remote_app_data([
+        ("protected_urls", r#"["https://echo.example.com"]"#),
+        ("headers", r#"["X-User"]"#),
+        ("allowed_endpoints", r#"["(a+)/\\1"]"#),
+    ]);
+    let state = deployed(true)
+        .relation(traefik(3, &["spark-history-server", "echo"]))
+        .relation(spark(4))
+        .relation(echo);
+    let out = run_ok(
+        dir.path(),
+        &state,
+        &Event::relation("auth-proxy", "changed", 5),
+    );
+    assert_eq!(out.state.unit_status.name, "blocked");
+    let message = &out.state.unit_status.message;
+    assert!(
+        message.contains("echo")
+            && message.contains("allowed_endpoints")
+            && message.contains("backreference"),
+        "{message}"
+    );
+    let rules = config_map(&out.state, "access-rules");
+    assert!(rules.keys().all(|key| !key.contains("echo")), "{rules:?}");
+    assert!(
+        rules.contains_key("access-rules-spark-history-server-deny.json"),
+        "{rules:?}"
+    );
+}
+
+#[test]
 fn a_non_leader_writes_no_app_data_and_no_kubernetes_objects() {
     let dir = charm_dir();
     let state = deployed(false)
