@@ -694,20 +694,28 @@ impl State {
         self.metrics.set_rules_loaded(snapshot.rule_count());
         tracing::info!(rules = snapshot.rule_count(), "rules loaded");
         self.snapshot.store(Arc::new(snapshot));
-        self.set_status(status);
+        let status = Arc::new(status);
+        self.update_status(|_| Arc::clone(&status));
     }
 
-    /// Publishes `status` to readiness and the `source_stale` gauges.
-    fn set_status(&self, status: LoadStatus) {
-        let old = self.status.load();
-        let (was, is) = (old.stale_sources(), status.stale_sources());
+    /// Publishes a status made from the current one to readiness and the `source_stale`
+    /// gauges. Read-copy-update: the hang report (from the reload loop) and a new load's
+    /// status (from the reload's thread) can meet, and neither may undo the other.
+    fn update_status(&self, mut update: impl FnMut(&LoadStatus) -> Arc<LoadStatus>) {
+        let mut made = None;
+        let old = self.status.rcu(|current| {
+            let new = update(current);
+            made = Some(Arc::clone(&new));
+            new
+        });
+        let Some(new) = made else { return };
+        let (was, is) = (old.stale_sources(), new.stale_sources());
         for source in was.difference(&is) {
             self.metrics.set_source_stale(source, false);
         }
         for source in is.difference(&was) {
             self.metrics.set_source_stale(source, true);
         }
-        self.status.store(Arc::new(status));
     }
 
     /// Shows in readiness that a reload has been running for `elapsed`, doing `progress`.
@@ -727,23 +735,31 @@ impl State {
             ),
             None => format!("a reload has been running for {} s", elapsed.as_secs()),
         };
-        let mut status = LoadStatus::clone(&self.status.load());
-        if status.hang.is_none() {
+        let current = self.status.load();
+        if current.hang.is_none() {
             tracing::error!(source = source.as_deref().unwrap_or(""), %message, "reload hangs");
             self.metrics
-                .reload_error(source.as_deref().unwrap_or(&status.config_source));
+                .reload_error(source.as_deref().unwrap_or(&current.config_source));
         }
-        status.hang = Some(Hang { source, message });
-        self.set_status(status);
+        let hang = Hang { source, message };
+        self.update_status(|current| {
+            Arc::new(LoadStatus {
+                hang: Some(hang.clone()),
+                ..LoadStatus::clone(current)
+            })
+        });
     }
 
     /// Clears a hang report once the reload ended.
     fn reload_ended(&self) {
         if self.status.load().hang.is_some() {
-            let mut status = LoadStatus::clone(&self.status.load());
-            status.hang = None;
             tracing::info!("the hanging reload ended");
-            self.set_status(status);
+            self.update_status(|current| {
+                Arc::new(LoadStatus {
+                    hang: None,
+                    ..LoadStatus::clone(current)
+                })
+            });
         }
     }
 }
