@@ -380,3 +380,40 @@ fn a_truncated_rules_file_keeps_its_rules_until_it_is_written_again() {
         == 403));
     assert!(!s.get("/health/ready", &[]).body.contains("stale"));
 }
+
+#[test]
+fn a_fifo_as_config_file_is_a_clear_startup_error_not_a_hang() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("oathkeeper.yaml");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    assert!(made.unwrap().success());
+    let mut child = std::process::Command::new(crate::support::BIN)
+        .arg("serve")
+        .arg("-c")
+        .arg(&fifo)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("serve still waits on the FIFO after 10 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(!status.success());
+    assert!(
+        stderr.contains(&format!(
+            "config file {} is not a regular file but a FIFO",
+            fifo.display()
+        )),
+        "{stderr}"
+    );
+}
