@@ -39,6 +39,10 @@ pub async fn run(source: ConfigSource, env: Box<dyn Source + Send + Sync>) -> an
     let state = Arc::new(State::new(snapshot, status, metrics));
     let api_addr = address(&config.serve.api.host, config.serve.api_port())?;
     let metrics_addr = address(&config.serve.prometheus.host, config.serve.prometheus.port)?;
+    // Before anything listens (not earlier, so a signal during the first load still ends the
+    // process at once): a SIGTERM that comes as soon as the API answers drains, instead of
+    // killing the process with the default action.
+    let shutdown = shutdown_signal()?;
     let api_listener = TcpListener::bind(api_addr)
         .await
         .with_context(|| format!("cannot listen on {api_addr}"))?;
@@ -73,7 +77,7 @@ pub async fn run(source: ConfigSource, env: Box<dyn Source + Send + Sync>) -> an
         crate::reload::log_diagnostics(&first.snapshot.load().overlap_diagnostics())
     });
     let watch_task = tokio::spawn(watch(loader, state));
-    shutdown_signal().await;
+    shutdown.await;
     tracing::info!("shutting down");
     let _ = stop_tx.send(true);
     watch_task.abort();
@@ -106,25 +110,24 @@ fn address(host: &str, port: u16) -> anyhow::Result<SocketAddr> {
     Ok(SocketAddr::new(ip, port))
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Registers the SIGTERM and SIGINT handlers now; the future resolves on the first of them.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+        let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+        Ok(async move {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = interrupt.recv() => {}
             }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
+        })
     }
+    #[cfg(not(unix))]
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }
 
 fn init_logging(config: &Config) {
