@@ -6,7 +6,7 @@
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use oathkeeper_core::candidate::{Forwarded, match_url, rebuild};
 use oathkeeper_core::index::{IndexEntry, RuleIndex};
-use oathkeeper_core::matcher::{Compiler, Strategy};
+use oathkeeper_core::matcher::{Budget, Compiler, INLINE_MAX_LEN, Strategy, UrlMatcher};
 use oathkeeper_core::testing::many_rules;
 use std::hint::black_box;
 
@@ -81,5 +81,38 @@ fn url_rebuild(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, lookups, build, url_rebuild);
+/// The charm's deny rule, a negative lookahead evaluated on every request to a protected app,
+/// as the server runs it: inline, with the small budget. Compare with `find/deny-own-host`
+/// (the full budget) and with the matcher alone on a short and an inline-limit-long path.
+fn lookaround(c: &mut Criterion) {
+    let mut group = c.benchmark_group("lookaround");
+    let index = index(1_000);
+    let own = format!("https://app{}.example.com/private/page", (1_000 / 6) & !1);
+    group.bench_function("find_inline/deny-own-host/1000", |b| {
+        b.iter(|| black_box(index.find_inline("GET", black_box(&own)).is_ok()))
+    });
+    let deny = UrlMatcher::compile(
+        "<^(https|http)>://example.com<(?!/welcome((/.*$)|$)|/about/app((/.*$)|$)).*>",
+        Strategy::Regexp,
+    )
+    .unwrap();
+    let prefix = "https://example.com".len();
+    let long = format!(
+        "https://example.com/{}",
+        "a/".repeat(INLINE_MAX_LEN / 2 - 1)
+    );
+    for (name, url) in [
+        ("short", "https://example.com/private/page".to_owned()),
+        ("inline-limit", long),
+    ] {
+        for (budget_name, budget) in [("inline", Budget::Inline), ("full", Budget::Full)] {
+            group.bench_function(format!("charm-deny/{name}/{budget_name}"), |b| {
+                b.iter(|| black_box(deny.matches_after_within(black_box(&url), prefix, budget)))
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, lookups, build, url_rebuild, lookaround);
 criterion_main!(benches);
