@@ -30,3 +30,25 @@ rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup com
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 cargo test --workspace --locked
+
+# Fuzzing (FUZZING.md): off unless FUZZ_SECONDS is set, e.g. `FUZZ_SECONDS=60 ./test.sh`. Runs
+# every cargo-fuzz target for that many seconds on the nightly toolchain; a crash fails the run.
+if [ -n "${FUZZ_SECONDS:-}" ]; then
+  command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked
+  rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+  (
+    cd fuzz
+    for target in $(cargo +nightly fuzz list); do
+      # Reproducers of fixed crashes first: each must now pass.
+      if compgen -G "regressions/$target/*" >/dev/null; then
+        cargo +nightly fuzz run --debug-assertions "$target" regressions/"$target"/* -- -runs=0
+      fi
+      mkdir -p "corpus/$target"
+      args=("corpus/$target")
+      [ -d "seeds/$target" ] && args+=("seeds/$target")
+      args+=(-- -max_total_time="$FUZZ_SECONDS" -rss_limit_mb=2048 -timeout=10)
+      [ -f "dicts/$target.dict" ] && args+=("-dict=dicts/$target.dict")
+      cargo +nightly fuzz run --debug-assertions "$target" "${args[@]}"
+    done
+  )
+fi
