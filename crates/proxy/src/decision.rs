@@ -11,8 +11,8 @@
 use std::net::IpAddr;
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Response, StatusCode, header, request::Parts};
-use oathkeeper_core::candidate::{Forwarded, match_url, rebuild};
+use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode, header, request::Parts};
+use oathkeeper_core::candidate::{Candidate, Forwarded, match_url, rebuild};
 use oathkeeper_core::matcher::Strategy;
 
 use crate::matching::Matching;
@@ -23,13 +23,12 @@ use crate::snapshot::Snapshot;
 /// The route prefix of the decision API.
 pub const DECISIONS_PATH: &str = "/decisions";
 
-/// The forwarded headers a decision reads; each may appear at most once.
-const FORWARDED: [&str; 4] = [
-    "x-forwarded-method",
-    "x-forwarded-proto",
-    "x-forwarded-host",
-    "x-forwarded-uri",
-];
+/// The forwarded headers a decision reads; each may appear at most once. Prebuilt names: a
+/// lookup by `&str` would parse the name on every request.
+const X_FORWARDED_METHOD: HeaderName = HeaderName::from_static("x-forwarded-method");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const X_FORWARDED_URI: HeaderName = HeaderName::from_static("x-forwarded-uri");
 
 /// What happened, for metrics and the audit log.
 #[derive(Debug)]
@@ -55,27 +54,7 @@ pub async fn decide<'a>(
     cx: &Cx<'_>,
 ) -> (Response<ResponseBody>, Outcome<'a>) {
     let headers = &parts.headers;
-    let candidate = if FORWARDED
-        .iter()
-        .any(|name| headers.get_all(*name).iter().nth(1).is_some())
-    {
-        Err(Denial::malformed(
-            "an X-Forwarded-* header was sent more than once",
-        ))
-    } else {
-        let raw = |name: &str| headers.get(name).map(HeaderValue::as_bytes);
-        rebuild(&Forwarded {
-            method: raw("x-forwarded-method"),
-            proto: raw("x-forwarded-proto"),
-            host: raw("x-forwarded-host"),
-            uri: raw("x-forwarded-uri"),
-            request_method: parts.method.as_str(),
-            request_host: raw(header::HOST.as_str())
-                .or_else(|| parts.uri.authority().map(|a| a.as_str().as_bytes())),
-            suffix: parts.uri.path().strip_prefix(DECISIONS_PATH).unwrap_or(""),
-        })
-        .map_err(|refusal| Denial::malformed(refusal.to_string()))
-    };
+    let candidate = candidate(parts);
     let candidate = match candidate {
         Ok(candidate) => candidate,
         Err(denial) => {
@@ -162,6 +141,37 @@ async fn judge(
     }
     let session = pipeline.run(request, captures, cx).await.map_err(failed)?;
     Ok((position, session))
+}
+
+/// Rebuilds the original request from the decision request's parts.
+fn candidate(parts: &Parts) -> Result<Candidate<'_>, Denial> {
+    let headers = &parts.headers;
+    rebuild(&Forwarded {
+        method: forwarded(headers, &X_FORWARDED_METHOD)?,
+        proto: forwarded(headers, &X_FORWARDED_PROTO)?,
+        host: forwarded(headers, &X_FORWARDED_HOST)?,
+        uri: forwarded(headers, &X_FORWARDED_URI)?,
+        request_method: parts.method.as_str(),
+        request_host: headers
+            .get(header::HOST)
+            .map(HeaderValue::as_bytes)
+            .or_else(|| parts.uri.authority().map(|a| a.as_str().as_bytes())),
+        suffix: parts.uri.path().strip_prefix(DECISIONS_PATH).unwrap_or(""),
+    })
+    .map_err(|refusal| Denial::malformed(refusal.to_string()))
+}
+
+/// The one value of a forwarded header, as bytes; refused when it comes more than once (the
+/// proxy and the app could read different copies).
+fn forwarded<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Result<Option<&'a [u8]>, Denial> {
+    let mut values = headers.get_all(name).iter();
+    let first = values.next().map(HeaderValue::as_bytes);
+    match values.next() {
+        None => Ok(first),
+        Some(_) => Err(Denial::malformed(
+            "an X-Forwarded-* header was sent more than once",
+        )),
+    }
 }
 
 /// 200 with the session headers, never `Content-Length` (upstream #422).

@@ -9,6 +9,7 @@
 //! [`reload`] swaps when the config or rule files change. Rule and config formats, matchers
 //! and the rule index live in `oathkeeper-core`.
 
+pub mod audit;
 pub mod cli;
 pub mod decision;
 pub mod http;

@@ -8,6 +8,7 @@ use anyhow::{Context as _, bail};
 use oathkeeper_core::config::{Config, LogFormat, LogLevel, Source};
 use tokio::net::TcpListener;
 
+use crate::audit::AuditLog;
 use crate::http::api::Api;
 use crate::http::cors::Cors;
 use crate::http::server::{serve_api, serve_metrics};
@@ -22,7 +23,8 @@ pub async fn run(source: ConfigSource, env: Box<dyn Source + Send + Sync>) -> an
     let scratch = Metrics::new("");
     let first = first_load(&mut loader, &scratch).await?;
     let config = loader.config().cloned().context("no config")?;
-    init_logging(&config);
+    // Held until the end of `run`: dropping it flushes the log writer.
+    let (audit, _log_guard) = init_logging(&config);
     let metrics = Metrics::new(&config.serve.prometheus.metric_name_prefix);
     let (snapshot, status) = match first {
         Loaded::Changed(snapshot, status) => (*snapshot, status),
@@ -54,6 +56,7 @@ pub async fn run(source: ConfigSource, env: Box<dyn Source + Send + Sync>) -> an
     let api = Arc::new(Api {
         state: Arc::clone(&state),
         cors: Cors::new(&config.serve.api.cors),
+        audit,
     });
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
@@ -130,7 +133,10 @@ fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     })
 }
 
-fn init_logging(config: &Config) {
+/// Installs the log subscriber and builds the audit log. Both write through one non-blocking
+/// writer: a thread that owns stderr and batches lines (flushing whenever it has caught up), so
+/// a decision never waits on a write system call and audit lines stay in order with the rest.
+fn init_logging(config: &Config) -> (AuditLog, tracing_appender::non_blocking::WorkerGuard) {
     let level = match config.log.level {
         LogLevel::Panic | LogLevel::Fatal | LogLevel::Error => "error",
         LogLevel::Warn => "warn",
@@ -138,13 +144,25 @@ fn init_logging(config: &Config) {
         LogLevel::Debug => "debug",
         LogLevel::Trace => "trace",
     };
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("oathkeeper-log")
+        .finish(std::io::BufWriter::with_capacity(
+            64 * 1024,
+            std::io::stderr(),
+        ));
     let filter = tracing_subscriber::EnvFilter::new(format!("{level},hyper=warn"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_ansi(false)
+        .with_writer(writer.clone());
     let _ = match config.log.format {
         LogFormat::Json | LogFormat::Gelf => builder.json().try_init(),
         LogFormat::JsonPretty => builder.json().pretty().try_init(),
         LogFormat::Text => builder.try_init(),
     };
+    (
+        AuditLog::new(config.log.level, config.log.format, writer),
+        guard,
+    )
 }

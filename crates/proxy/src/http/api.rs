@@ -7,6 +7,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 
+use crate::audit::{AuditLog, Entry};
 use crate::decision::{DECISIONS_PATH, Outcome, decide};
 use crate::http::cors::Cors;
 use crate::pipeline::{Cx, ResponseBody};
@@ -23,13 +24,13 @@ pub struct Api {
     pub state: Arc<State>,
     /// CORS, read at start.
     pub cors: Cors,
+    /// The audit log, read at start.
+    pub audit: AuditLog,
 }
 
-/// The audit log of one decision: every decision at info, a denial at warn, with the original
-/// method, the URL the rules were matched against (query dropped), the rule, the subject, the
-/// result and the latency — never tokens, cookies or other header values. A refused request
-/// logs the path it forwarded (escaped, query dropped) so an attempt can be traced.
+/// Records one decision in the audit log ([`crate::audit`]).
 fn audit(
+    log: &AuditLog,
     snapshot: &Snapshot,
     parts: &http::request::Parts,
     outcome: &Outcome<'_>,
@@ -39,54 +40,35 @@ fn audit(
     let rule = outcome
         .rule
         .map_or("", |r| snapshot.compiled[r].id.as_str());
-    let latency_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
-    let status = status.as_u16();
-    match &outcome.denial {
-        None => tracing::info!(
-            target: AUDIT_TARGET,
-            method = outcome.method,
-            url = %outcome.url,
-            rule,
-            subject = ?outcome.subject,
-            result = "allowed",
-            status,
-            latency_us,
-            "access request granted"
-        ),
-        Some(denial) if outcome.url.is_empty() => {
-            let forwarded_path = parts
+    let mut entry = Entry {
+        allowed: outcome.denial.is_none(),
+        message: "access request granted",
+        method: outcome.method,
+        url: &outcome.url,
+        rule,
+        subject: &outcome.subject,
+        result: "allowed",
+        status: status.as_u16(),
+        latency_us: u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
+        ..Entry::default()
+    };
+    if let Some(denial) = &outcome.denial {
+        entry.result = denial.kind.as_str();
+        entry.reason = &denial.reason;
+        entry.message = "access request denied";
+        if outcome.url.is_empty() {
+            // Refused before matching: what was forwarded, the query (which may hold a token)
+            // dropped.
+            entry.message = "access request refused";
+            let forwarded = parts
                 .headers
                 .get("x-forwarded-uri")
-                .map(|v| v.as_bytes())
-                .map(|v| v.split(|&b| b == b'?').next().unwrap_or(v))
-                .map(String::from_utf8_lossy);
-            tracing::warn!(
-                target: AUDIT_TARGET,
-                forwarded_path = ?forwarded_path,
-                decision_path = ?parts.uri.path(),
-                result = denial.kind.as_str(),
-                reason = %denial.reason,
-                status,
-                latency_us,
-                "access request refused"
-            );
+                .map_or(parts.uri.path().as_bytes(), |v| v.as_bytes());
+            entry.forwarded_path = forwarded.split(|&b| b == b'?').next();
         }
-        Some(denial) => tracing::warn!(
-            target: AUDIT_TARGET,
-            method = outcome.method,
-            url = %outcome.url,
-            rule,
-            result = denial.kind.as_str(),
-            reason = %denial.reason,
-            status,
-            latency_us,
-            "access request denied"
-        ),
     }
+    log.record(&entry);
 }
-
-/// The `tracing` target of the audit log, so it can be filtered on its own.
-pub const AUDIT_TARGET: &str = "oathkeeper::audit";
 
 /// Most rules `/rules` returns at once, as upstream.
 const MAX_LIMIT: usize = 500;
@@ -120,7 +102,14 @@ impl Api {
             .await;
             let kind = outcome.denial.as_ref().map(|d| d.kind);
             let elapsed = started.elapsed();
-            audit(&snapshot, &parts, &outcome, response.status(), elapsed);
+            audit(
+                &self.audit,
+                &snapshot,
+                &parts,
+                &outcome,
+                response.status(),
+                elapsed,
+            );
             self.state.metrics.observe_decision(
                 &parts.method,
                 response.status().as_u16(),

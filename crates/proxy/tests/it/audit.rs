@@ -84,7 +84,7 @@ async fn every_decision_is_audited_with_method_url_rule_subject_and_result_but_n
     assert_eq!(fields["message"], "access request granted");
     assert_eq!(fields["method"], "GET");
     assert_eq!(fields["url"], "https://example.com/private/page");
-    assert_eq!(fields["subject"], "\"user-1\"");
+    assert_eq!(fields["subject"], "user-1");
     assert_eq!(fields["result"], "allowed");
     assert_eq!(fields["status"], 200);
     assert!(fields["rule"].as_str().is_some_and(|r| !r.is_empty()));
@@ -104,10 +104,8 @@ async fn every_decision_is_audited_with_method_url_rule_subject_and_result_but_n
             .is_some_and(|r| r.contains("dot segment")),
         "{refused}"
     );
-    assert_eq!(
-        refused["fields"]["forwarded_path"],
-        "Some(\"/welcome/../private\")"
-    );
+    assert_eq!(refused["fields"]["message"], "access request refused");
+    assert_eq!(refused["fields"]["forwarded_path"], "/welcome/../private");
 
     let text = std::fs::read_to_string(&log).unwrap();
     for secret in ["SECRET-COOKIE", "SECRET-TOKEN", "SECRET-QUERY"] {
