@@ -60,6 +60,21 @@ fn rule(id: &str, url: &str, methods: &str, authn: &str, authz: &str, mutator: &
     )
 }
 
+/// A snapshot with one rule `r` letting `GET url` through (noop, allow, noop).
+fn open_rule(url: &str) -> Snapshot {
+    snapshot(
+        SIMPLE_CONFIG,
+        &[&rules(&[rule(
+            "r",
+            url,
+            r#"["GET"]"#,
+            "noop",
+            "allow",
+            "noop",
+        )])],
+    )
+}
+
 fn rules(list: &[String]) -> String {
     format!("[{}]", list.join(","))
 }
@@ -130,17 +145,7 @@ async fn url_rebuild_uses_forwarded_headers_first() {
 
 #[tokio::test]
 async fn host_keeps_its_port() {
-    let s = snapshot(
-        SIMPLE_CONFIG,
-        &[&rules(&[rule(
-            "r",
-            "http://oathkeeper-api:4456/x",
-            r#"["GET"]"#,
-            "noop",
-            "allow",
-            "noop",
-        )])],
-    );
+    let s = open_rule("http://oathkeeper-api:4456/x");
     assert_eq!(
         ask(
             &s,
@@ -164,17 +169,7 @@ async fn host_keeps_its_port() {
 /// differently is refused (400, before any rule is looked at), never repaired.
 #[tokio::test]
 async fn issue_12_non_canonical_paths_are_refused_not_cleaned() {
-    let s = snapshot(
-        SIMPLE_CONFIG,
-        &[&rules(&[rule(
-            "r",
-            "https://localhost/<.*>",
-            r#"["GET"]"#,
-            "noop",
-            "allow",
-            "noop",
-        )])],
-    );
+    let s = open_rule("https://localhost/<.*>");
     let h = |uri| {
         [
             ("X-Forwarded-Proto", "https"),
@@ -216,17 +211,7 @@ async fn issue_12_non_canonical_paths_are_refused_not_cleaned() {
 
 #[tokio::test]
 async fn paths_are_matched_raw_in_both_modes() {
-    let s = snapshot(
-        SIMPLE_CONFIG,
-        &[&rules(&[rule(
-            "r",
-            "http://h/a%20b+c",
-            r#"["GET"]"#,
-            "noop",
-            "allow",
-            "noop",
-        )])],
-    );
+    let s = open_rule("http://h/a%20b+c");
     assert_eq!(
         ask(&s, "GET", "/decisions/a%20b+c", &[("Host", "h")])
             .await
@@ -248,17 +233,7 @@ async fn paths_are_matched_raw_in_both_modes() {
 
 #[tokio::test]
 async fn raw_utf8_in_a_forwarded_path_is_matched_as_sent() {
-    let s = snapshot(
-        SIMPLE_CONFIG,
-        &[&rules(&[rule(
-            "r",
-            "http://h/caf\u{e9}",
-            r#"["GET"]"#,
-            "noop",
-            "allow",
-            "noop",
-        )])],
-    );
+    let s = open_rule("http://h/caf\u{e9}");
     let mut request = Request::builder().uri("/decisions").header("Host", "h");
     request = request.header(
         "X-Forwarded-Uri",
@@ -273,17 +248,7 @@ async fn raw_utf8_in_a_forwarded_path_is_matched_as_sent() {
 
 #[tokio::test]
 async fn forwarded_hosts_schemes_and_methods_are_validated() {
-    let s = snapshot(
-        SIMPLE_CONFIG,
-        &[&rules(&[rule(
-            "r",
-            "<.*>",
-            r#"["GET"]"#,
-            "noop",
-            "allow",
-            "noop",
-        )])],
-    );
+    let s = open_rule("<.*>");
     for headers in [
         [("X-Forwarded-Host", "h/admin"), ("X-Forwarded-Uri", "/x")],
         [("X-Forwarded-Host", "h@evil"), ("X-Forwarded-Uri", "/x")],
@@ -299,17 +264,7 @@ async fn forwarded_hosts_schemes_and_methods_are_validated() {
 
 #[tokio::test]
 async fn empty_forwarded_headers_count_as_absent() {
-    let s = snapshot(
-        SIMPLE_CONFIG,
-        &[&rules(&[rule(
-            "r",
-            "http://h/x",
-            r#"["GET"]"#,
-            "noop",
-            "allow",
-            "noop",
-        )])],
-    );
+    let s = open_rule("http://h/x");
     let empty = [
         ("Host", "h"),
         ("X-Forwarded-Method", ""),
@@ -325,17 +280,7 @@ async fn empty_forwarded_headers_count_as_absent() {
 
 #[tokio::test]
 async fn a_forwarded_header_sent_twice_is_refused() {
-    let s = snapshot(
-        SIMPLE_CONFIG,
-        &[&rules(&[rule(
-            "r",
-            "http://<.*>",
-            r#"["GET"]"#,
-            "noop",
-            "allow",
-            "noop",
-        )])],
-    );
+    let s = open_rule("http://<.*>");
     let twice = [
         ("Host", "h"),
         ("X-Forwarded-Uri", "/public"),
@@ -349,17 +294,7 @@ async fn a_forwarded_header_sent_twice_is_refused() {
 
 #[tokio::test]
 async fn query_is_ignored_for_matching() {
-    let s = snapshot(
-        SIMPLE_CONFIG,
-        &[&rules(&[rule(
-            "r",
-            "http://h/users/<[0-9]+>",
-            r#"["GET"]"#,
-            "noop",
-            "allow",
-            "noop",
-        )])],
-    );
+    let s = open_rule("http://h/users/<[0-9]+>");
     assert_eq!(
         ask(
             &s,
@@ -386,17 +321,7 @@ async fn query_is_ignored_for_matching() {
 
 #[tokio::test]
 async fn bare_decisions_matches_an_empty_path() {
-    let s = snapshot(
-        SIMPLE_CONFIG,
-        &[&rules(&[rule(
-            "r",
-            "http://h",
-            r#"["GET"]"#,
-            "noop",
-            "allow",
-            "noop",
-        )])],
-    );
+    let s = open_rule("http://h");
     assert_eq!(
         ask(&s, "GET", "/decisions", &[("Host", "h")])
             .await
@@ -535,17 +460,7 @@ async fn json_errors_use_the_herodot_envelope() {
 
 #[tokio::test]
 async fn noop_mutator_does_not_echo_client_headers() {
-    let s = snapshot(
-        SIMPLE_CONFIG,
-        &[&rules(&[rule(
-            "r",
-            "http://h/x",
-            r#"["GET"]"#,
-            "noop",
-            "allow",
-            "noop",
-        )])],
-    );
+    let s = open_rule("http://h/x");
     let r = ask(
         &s,
         "GET",

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::server::charm_files;
-use crate::support::{Answer, FakeKratos, Server, eventually, kratos_session, rfc3339_in};
+use crate::server::{charm_files, kratos_knowing_ann};
+use crate::support::{Server, eventually};
 
 const SECRET_COOKIE: &str = "ory_kratos_session=good-SECRET-COOKIE";
 
@@ -23,23 +23,7 @@ fn audit_lines(log: &std::path::Path) -> Vec<Value> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_decision_is_audited_with_method_url_rule_subject_and_result_but_no_credentials() {
-    let kratos = FakeKratos::start(|seen| {
-        if seen
-            .headers
-            .get("cookie")
-            .is_some_and(|c| c.to_str().unwrap().contains("good-SECRET-COOKIE"))
-        {
-            Answer::ok(kratos_session(
-                "user-1",
-                "ann@example.com",
-                "Ann",
-                &rfc3339_in(3600),
-            ))
-        } else {
-            Answer::status(401)
-        }
-    })
-    .await;
+    let kratos = kratos_knowing_ann().await;
     let dir = charm_files(&kratos.url());
     let log = dir.path().join("oathkeeper.log");
     let (server, dir) = {

@@ -32,9 +32,10 @@ pub(crate) fn charm_files(kratos: &str) -> tempfile::TempDir {
     dir
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn upstream_charm_config_and_rules_work_unchanged() {
-    let kratos = FakeKratos::start(|seen| {
+/// A Kratos that knows one session, Ann's (`user-1`), by a cookie holding
+/// `ory_kratos_session=good`, and answers 401 to anything else.
+pub(crate) async fn kratos_knowing_ann() -> FakeKratos {
+    FakeKratos::start(|seen| {
         if seen
             .headers
             .get("cookie")
@@ -50,7 +51,12 @@ async fn upstream_charm_config_and_rules_work_unchanged() {
             Answer::status(401)
         }
     })
-    .await;
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn upstream_charm_config_and_rules_work_unchanged() {
+    let kratos = kratos_knowing_ann().await;
     let dir = charm_files(&kratos.url());
     let server = tokio::task::spawn_blocking(move || {
         let server = Server::start(&dir.path().join("oathkeeper.yaml"));
