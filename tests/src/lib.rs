@@ -1,7 +1,8 @@
 //! Support for the end-to-end suite: the binaries under test, a small blocking HTTP client and
 //! server, a fake Kratos, an upstream that echoes the headers (and the raw request target) it
-//! receives, a recording relay to see what a proxy asks the decision server, and real Caddy and
-//! nginx processes configured as forward-auth proxies.
+//! receives, a recording relay to see what a proxy asks the decision server, and real Traefik
+//! (configured as the Traefik charm renders it), Caddy and nginx processes as forward-auth
+//! proxies, each stopped gracefully with nothing of it left running.
 //!
 //! Everything binds 127.0.0.1 on free ports and every wait has a timeout.
 
@@ -11,6 +12,7 @@ pub mod http;
 pub mod kratos;
 pub mod proxies;
 pub mod relay;
+pub mod traefik;
 pub mod upstream;
 
 use std::time::{Duration, Instant};

@@ -1,5 +1,12 @@
 //! Real reverse proxies from Debian, configured as forward-auth proxies in front of an
-//! upstream: Caddy (`forward_auth`) and nginx (`auth_request`).
+//! upstream: Caddy (`forward_auth`) and nginx (`auth_request`); Traefik, from PyPI, is in
+//! [`crate::traefik`].
+//!
+//! Every proxy runs in a process group of its own and stops the way an operator stops it: the
+//! graceful signal to the master (nginx: SIGQUIT, which also ends its workers; Caddy and
+//! Traefik: SIGTERM), a bounded wait, and only then SIGKILL to the whole group. Killing only
+//! the master (what `Child::kill` does) left nginx's workers running after the suite, so the
+//! stop also checks that nothing of the group outlives it.
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -13,11 +20,16 @@ pub const SERVER_NAME: &str = "127.0.0.1";
 /// The status nginx answers a request for any other host with (Misdirected Request).
 pub const MISDIRECTED: u16 = 421;
 
-/// A running proxy process; killed when dropped.
+/// How long a proxy gets to stop after its graceful signal before its group is killed.
+const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A running proxy process, in a process group of its own; stopped gracefully when dropped.
 pub struct Proxy {
-    child: Child,
+    child: Option<Child>,
     port: u16,
-    _dir: tempfile::TempDir,
+    graceful: &'static str,
+    what: &'static str,
+    dir: tempfile::TempDir,
 }
 
 impl Proxy {
@@ -25,23 +37,121 @@ impl Proxy {
     pub fn port(&self) -> u16 {
         self.port
     }
+
+    /// The proxy's own directory (config, logs).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The process id of the master, which is also its process group id.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Stops the proxy: its graceful signal to the master, a wait of up to 10 s, then SIGKILL
+    /// to the whole group. Returns how it ended.
+    ///
+    /// # Panics
+    /// When a process of its group is still alive afterwards.
+    pub fn stop(&mut self) -> Stopped {
+        let Some(mut child) = self.child.take() else {
+            return Stopped::Already;
+        };
+        let group = child.id();
+        signal(self.graceful, &group.to_string());
+        let exited = eventually(STOP_TIMEOUT, || matches!(child.try_wait(), Ok(Some(_))));
+        let how = if exited {
+            Stopped::Gracefully
+        } else {
+            Stopped::Killed
+        };
+        // The group goes too: a worker the master failed to end would otherwise outlive it.
+        signal("KILL", &format!("-{group}"));
+        let _ = child.wait();
+        let gone = eventually(STOP_TIMEOUT, || !group_alive(group));
+        assert!(
+            gone,
+            "{} (process group {group}) outlived its stop",
+            self.what
+        );
+        how
+    }
+}
+
+/// How a proxy ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stopped {
+    /// It exited on its graceful signal.
+    Gracefully,
+    /// It ignored it for 10 s and was killed.
+    Killed,
+    /// It had been stopped before.
+    Already,
 }
 
 impl Drop for Proxy {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if std::thread::panicking() {
+            // Stop without the liveness assertion: a second panic would abort the test run.
+            if let Some(mut child) = self.child.take() {
+                signal("KILL", &format!("-{}", child.id()));
+                let _ = child.wait();
+            }
+            return;
+        }
+        let how = self.stop();
+        assert_ne!(
+            how,
+            Stopped::Killed,
+            "{} ignored SIG{} for {STOP_TIMEOUT:?}",
+            self.what,
+            self.graceful
+        );
     }
 }
 
-fn wait_listening(mut child: Child, port: u16, dir: tempfile::TempDir, what: &str) -> Proxy {
+/// Sends `kill -<name> -- <target>` (a pid, or `-<pgid>` for a group); a target already gone
+/// is not an error.
+fn signal(name: &str, target: &str) {
+    let _ = Command::new("kill")
+        .args([&format!("-{name}"), "--", target])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}
+
+/// Whether any process of group `group` is alive (`kill -0` to the group).
+pub fn group_alive(group: u32) -> bool {
+    Command::new("kill")
+        .args(["-0", "--", &format!("-{group}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
+}
+
+/// Starts `command` in a process group of its own and waits until it listens on `port`.
+pub(crate) fn spawn(
+    command: &mut Command,
+    port: u16,
+    dir: tempfile::TempDir,
+    what: &'static str,
+    graceful: &'static str,
+) -> Proxy {
+    use std::os::unix::process::CommandExt;
+    let mut child = command
+        .process_group(0)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {what} ({e}): is it installed? ./test.sh installs it"));
     let mut exited = false;
     let up = eventually(Duration::from_secs(15), || {
         exited = matches!(child.try_wait(), Ok(Some(_)));
         exited || is_listening(port)
     });
     if !up || exited {
-        let _ = child.kill();
+        signal("KILL", &format!("-{}", child.id()));
         let output = child.wait_with_output().ok();
         let stderr = output
             .map(|o| String::from_utf8_lossy(&o.stderr).into_owned())
@@ -49,9 +159,11 @@ fn wait_listening(mut child: Child, port: u16, dir: tempfile::TempDir, what: &st
         panic!("{what} did not listen on {port} (exited: {exited}): {stderr}");
     }
     Proxy {
-        child,
+        child: Some(child),
         port,
-        _dir: dir,
+        graceful,
+        what,
+        dir,
     }
 }
 
@@ -81,17 +193,14 @@ pub fn caddy(
     );
     let config = dir.path().join("Caddyfile");
     std::fs::write(&config, caddyfile).expect("write Caddyfile");
-    let child = Command::new("caddy")
+    let mut command = Command::new("caddy");
+    command
         .args(["run", "--adapter", "caddyfile", "--config"])
         .arg(&config)
         .env("HOME", dir.path())
         .env("XDG_DATA_HOME", dir.path().join("data"))
-        .env("XDG_CONFIG_HOME", dir.path().join("config"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("caddy is installed (apt install caddy; ./test.sh does)");
-    wait_listening(child, port, dir, "caddy")
+        .env("XDG_CONFIG_HOME", dir.path().join("config"));
+    spawn(&mut command, port, dir, "caddy", "TERM")
 }
 
 /// nginx on `port` with `auth_request` to the decision server at `127.0.0.1:<decisions_port>
@@ -140,18 +249,16 @@ pub fn nginx(
     );
     let config = dir.path().join("nginx.conf");
     std::fs::write(&config, conf).expect("write nginx.conf");
-    let child = Command::new(nginx_binary())
+    let mut command = Command::new(nginx_binary());
+    command
         .arg("-e")
         .arg(dir.path().join("error.log"))
         .arg("-p")
         .arg(dir.path())
         .arg("-c")
-        .arg(&config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("nginx is installed (apt install nginx; ./test.sh does)");
-    wait_listening(child, port, dir, "nginx")
+        .arg(&config);
+    // SIGQUIT: nginx's graceful shutdown, which ends its workers before the master exits.
+    spawn(&mut command, port, dir, "nginx", "QUIT")
 }
 
 fn nginx_binary() -> &'static str {

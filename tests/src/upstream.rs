@@ -39,6 +39,7 @@ pub fn start_reporting() -> Server {
             "method": request.method,
             "target": escape(request.raw_target()),
             "headers": headers(request),
+            "body": request.body,
         });
         let head = vec![
             ("Content-Type".to_owned(), "application/json".to_owned()),
@@ -57,6 +58,8 @@ pub struct Report {
     pub target: String,
     /// The request headers, names in lower case.
     pub headers: Map<String, Value>,
+    /// The request body.
+    pub body: String,
 }
 
 impl Report {
@@ -79,6 +82,7 @@ pub fn report(response: &Message) -> Option<Report> {
         method: text("method"),
         target: text("target"),
         headers: body["headers"].as_object().cloned().unwrap_or_default(),
+        body: text("body"),
     })
 }
 
