@@ -9,10 +9,10 @@ use e2e::http::{Message, get};
 use e2e::kratos::{self, FakeKratos};
 use harness::{Event, Relation};
 
-/// The protected app's path behind each proxy.
-pub(crate) const SPARK: &str = "/spark-history-server";
+/// The protected app.
+pub(crate) const SPARK_APP: &str = "spark-history-server";
 /// The second app: everything under it is public except `/admin`.
-pub(crate) const DOCS: &str = "/docs";
+pub(crate) const DOCS_APP: &str = "docs";
 pub(crate) const SPARK_ID: u64 = 10;
 pub(crate) const DOCS_ID: u64 = 11;
 pub(crate) const KRATOS_ID: u64 = 2;
@@ -41,28 +41,20 @@ pub(crate) fn traefik_relation() -> Relation {
         .remote_app_data([("ingress_app_names", r#"["spark-history-server", "docs"]"#)])
 }
 
-/// What Spark History Server sends (forward-auth-interop §6): its URL behind each proxy,
+/// What Spark History Server sends (forward-auth-interop §6): its URL behind the proxy,
 /// X-User and X-Email, no allowed endpoints.
-pub(crate) fn spark_relation(proxy_ports: &[u16]) -> Relation {
-    let urls: Vec<String> = proxy_ports
-        .iter()
-        .map(|port| format!("http://127.0.0.1:{port}{SPARK}"))
-        .collect();
+pub(crate) fn spark_relation(url: &str) -> Relation {
     Relation::new("auth-proxy", SPARK_ID, "spark-history-server").remote_app_data([
-        ("protected_urls", serde_json::to_string(&urls).unwrap()),
+        ("protected_urls", serde_json::to_string(&[url]).unwrap()),
         ("headers", r#"["X-User", "X-Email"]"#.to_owned()),
         ("allowed_endpoints", "[]".to_owned()),
     ])
 }
 
 /// A second app with public endpoints.
-pub(crate) fn docs_relation(proxy_ports: &[u16]) -> Relation {
-    let urls: Vec<String> = proxy_ports
-        .iter()
-        .map(|port| format!("http://127.0.0.1:{port}{DOCS}"))
-        .collect();
+pub(crate) fn docs_relation(url: &str) -> Relation {
     Relation::new("auth-proxy", DOCS_ID, "docs").remote_app_data([
-        ("protected_urls", serde_json::to_string(&urls).unwrap()),
+        ("protected_urls", serde_json::to_string(&[url]).unwrap()),
         ("headers", r#"["X-User"]"#.to_owned()),
         ("allowed_endpoints", r#"["public"]"#.to_owned()),
     ])

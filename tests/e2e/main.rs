@@ -1,5 +1,6 @@
 //! End to end: the tutorial's flow with the charm under the harness, the real `oathkeeper`
-//! server started by the charm's own Pebble layer, and real Caddy and nginx in front.
+//! server started by the charm's own Pebble layer, and real Traefik (as the Traefik charm
+//! configures it), Caddy and nginx in front.
 
 // Test helpers outside #[test] functions unwrap too: a failed setup is a failed test.
 #![allow(clippy::unwrap_used, unreachable_pub)]
@@ -8,4 +9,3 @@ mod bypass;
 mod flow;
 mod traefik;
 mod tutorial;
-mod watched;
