@@ -1,6 +1,6 @@
 //! Issue 12: requests that a proxy and an app could read differently from the decision server,
-//! sent through real nginx and real Caddy in front of an app that reports the raw request
-//! target it received.
+//! sent through real Traefik (path mode, as the Traefik charm renders it), nginx and Caddy in
+//! front of an app that reports the raw request target it received.
 //!
 //! The charm renders the rules of one requirer with an allowed endpoint: `/spark/allowed` and
 //! below need no session, everything else under `/spark` needs a Kratos session. Every bypass
@@ -14,19 +14,31 @@
 //! `--nocapture`): Caddy re-encodes a raw `#`, `\` and non-ASCII bytes (to the server and the
 //! app alike), nginx passes every target through raw; both refuse a raw space or tab, a bad
 //! percent escape and `%u`, and nginx an encoded NUL, before asking for a decision.
+//!
+//! Traefik (issue 13) is different in kind: before routing it resolves dot segments (also
+//! `%2e%2e`) and merges `//`, so it asks about the cleaned path and forwards that same path
+//! (minus its `/<model>-<app>` prefix) to the app. A bypass is then either refused as malformed
+//! (what survives the cleaning: `%2f`, `%5c`, `..;`, a raw `\`), refused by Traefik itself (a
+//! raw `#`: 400 without asking), or decided on the cleaned path — denied when that is a
+//! protected path, served as exactly the path asked about when it is the allowed one; never
+//! served without a session unless it is plainly the allowed endpoint. The Traefik rows run with the prefix in place of
+//! `/spark`.
 
 use e2e::deployment::{Deployment, KUBERNETES_API, Unit};
 use e2e::http::{Message, free_port};
 use e2e::kratos::{self, FakeKratos};
 use e2e::proxies::{self, Proxy};
 use e2e::relay::{Head, Relay};
+use e2e::traefik::{ForwardAuth, Ingress, Routing, Traefik, render};
 use e2e::upstream::{self, Report, escape};
 use harness::Relation;
 
 use crate::flow::*;
 
-/// The protected app's path behind each proxy.
+/// The protected app's path behind nginx and Caddy (Traefik: [`TRAEFIK_PATH`]).
 const APP_PATH: &str = "/spark";
+/// The protected app's path behind Traefik in path mode: `/<model>-<app>`.
+const TRAEFIK_PATH: &str = "/demo-spark-history-server";
 /// The allowed endpoint under it, as the requirer sends it.
 const ALLOWED: &str = "allowed";
 /// A host another requirer made public: `http://evil.example/spark/x` needs no session.
@@ -37,16 +49,42 @@ const OTHER_HOST: &str = "evil.example";
 enum Front {
     Nginx,
     Caddy,
+    Traefik,
 }
 
 impl Front {
+    /// The app's path behind this proxy.
+    fn base(self) -> &'static str {
+        match self {
+            Front::Nginx | Front::Caddy => APP_PATH,
+            Front::Traefik => TRAEFIK_PATH,
+        }
+    }
+
+    /// A table target written for `/spark`, with this proxy's app path in its place.
+    fn at(self, target: &str) -> String {
+        target.replacen(APP_PATH, self.base(), 1).replacen(
+            &APP_PATH.to_uppercase(),
+            &self.base().to_uppercase(),
+            1,
+        )
+    }
+
+    /// The allowed endpoint as the app sees it: Traefik strips its prefix first.
+    fn served_allowed(self) -> String {
+        match self {
+            Front::Nginx | Front::Caddy => format!("{APP_PATH}/{ALLOWED}"),
+            Front::Traefik => format!("/{ALLOWED}"),
+        }
+    }
+
     /// What the client gets when the decision server refuses a request as malformed (400):
     /// Caddy relays the answer; nginx takes only 2xx, 401 and 403 from `auth_request` and
     /// turns any other answer into its own 500.
     fn refused_status(self) -> u16 {
         match self {
             Front::Nginx => 500,
-            Front::Caddy => 400,
+            Front::Caddy | Front::Traefik => 400,
         }
     }
 }
@@ -55,7 +93,9 @@ impl Front {
 /// recording relay in front of the server and one real proxy in front of the app.
 struct Stack {
     front: Front,
-    proxy: Proxy,
+    port: u16,
+    _proxy: Option<Proxy>,
+    _traefik: Option<Traefik>,
     decisions: Relay,
     _app: e2e::http::Server,
     _unit: Unit,
@@ -64,8 +104,8 @@ struct Stack {
 }
 
 /// What the requirer sends: its URL behind the proxy, one allowed endpoint, two headers.
-fn spark_with_allowed_endpoint(proxy_port: u16) -> Relation {
-    let urls = [format!("http://127.0.0.1:{proxy_port}{APP_PATH}")];
+fn spark_with_allowed_endpoint(proxy_port: u16, base: &str) -> Relation {
+    let urls = [format!("http://127.0.0.1:{proxy_port}{base}")];
     Relation::new("auth-proxy", SPARK_ID, "spark-history-server").remote_app_data([
         ("protected_urls", serde_json::to_string(&urls).unwrap()),
         ("headers", r#"["X-User", "X-Email"]"#.to_owned()),
@@ -75,8 +115,8 @@ fn spark_with_allowed_endpoint(proxy_port: u16) -> Relation {
 
 /// Another requirer on another host, whose `/spark/x` is public: a decision about that host
 /// lets `/spark/x` through.
-fn other_host_relation() -> Relation {
-    let urls = [format!("http://{OTHER_HOST}{APP_PATH}")];
+fn other_host_relation(base: &str) -> Relation {
+    let urls = [format!("http://{OTHER_HOST}{base}")];
     Relation::new("auth-proxy", DOCS_ID, "docs").remote_app_data([
         ("protected_urls", serde_json::to_string(&urls).unwrap()),
         ("headers", r#"["X-User"]"#.to_owned()),
@@ -90,26 +130,63 @@ impl Stack {
         let app = upstream::start_reporting();
         let deployment = Deployment::new();
         let mut unit = deployment.unit(0, true, KUBERNETES_API);
-        let port = free_port();
+        let traefik = (front == Front::Traefik).then(Traefik::start);
+        let port = traefik.as_ref().map_or_else(free_port, Traefik::port);
         deploy(
             &deployment,
             &mut unit,
             &kratos,
-            vec![spark_with_allowed_endpoint(port), other_host_relation()],
+            vec![
+                spark_with_allowed_endpoint(port, front.base()),
+                other_host_relation(front.base()),
+            ],
         );
         wait_for_rules(&unit, |body| {
             body.contains("spark-history-server") && body.contains(OTHER_HOST)
         });
         let decisions = Relay::start(unit.api_port);
         let headers = ["X-Email".to_owned(), "X-User".to_owned()];
-        let start = match front {
-            Front::Nginx => proxies::nginx,
-            Front::Caddy => proxies::caddy,
+        let proxy = match front {
+            Front::Nginx => Some(proxies::nginx(
+                port,
+                decisions.port(),
+                "/decisions",
+                &headers,
+                app.port(),
+            )),
+            Front::Caddy => Some(proxies::caddy(
+                port,
+                decisions.port(),
+                "/decisions",
+                &headers,
+                app.port(),
+            )),
+            Front::Traefik => None,
         };
-        let proxy = start(port, decisions.port(), "/decisions", &headers, app.port());
+        if let Some(traefik) = &traefik {
+            let ingress = Ingress {
+                model: "demo".to_owned(),
+                app: "spark-history-server".to_owned(),
+                upstream: format!("http://127.0.0.1:{}", app.port()),
+            };
+            let auth = ForwardAuth {
+                decisions_address: format!("http://127.0.0.1:{}/decisions", decisions.port()),
+                app_names: vec![ingress.app.clone()],
+                headers: headers.to_vec(),
+            };
+            let config = render(
+                &ingress,
+                Routing::Path,
+                &traefik.external_host(),
+                Some(&auth),
+            );
+            traefik.apply(&ingress, &config);
+        }
         Stack {
             front,
-            proxy,
+            port,
+            _proxy: proxy,
+            _traefik: traefik,
             decisions,
             _app: app,
             _unit: unit,
@@ -122,7 +199,7 @@ impl Stack {
     /// and what the app served, if it did.
     fn send(&mut self, target: &str, headers: &[(&str, &str)]) -> Exchange {
         self.decisions.take();
-        let answer = e2e::http::get(self.proxy.port(), target, headers)
+        let answer = e2e::http::get(self.port, target, headers)
             .unwrap_or_else(|e| panic!("{:?}: GET {target}: {e}", self.front));
         let served = upstream::report(&answer);
         Exchange {
@@ -141,6 +218,18 @@ struct Exchange {
 }
 
 impl Exchange {
+    /// Whether the proxy asked once, about exactly the path the app then served under `base`
+    /// (Traefik: the cleaned path, its prefix stripped before the app).
+    fn decided_on_what_was_served(&self, base: &str) -> bool {
+        let [head] = self.asked.as_slice() else {
+            return false;
+        };
+        let (Some(uri), Some(report)) = (head.header("x-forwarded-uri"), &self.served) else {
+            return false;
+        };
+        escape(uri) == format!("{base}{}", report.target)
+    }
+
     /// One line for the log: status, what the decision server was asked, what the app got.
     fn describe(&self) -> String {
         let asked: Vec<String> = self
@@ -174,7 +263,7 @@ impl Exchange {
 /// Whether `target` is, under any reading an app may apply (percent-decoding, `;` parameters,
 /// `\` as `/`, dot segments, merged slashes, a fragment), exactly the allowed endpoint or a path
 /// below it: canonical form, and under `/spark/allowed`.
-fn plainly_allowed(target: &str) -> bool {
+fn plainly_allowed(target: &str, allowed: &str) -> bool {
     let path = target.split_once('?').map_or(target, |(path, _)| path);
     let Some(rest) = path.strip_prefix('/') else {
         return false;
@@ -198,7 +287,6 @@ fn plainly_allowed(target: &str) -> bool {
         let last = n + 1 == segments.len();
         (last || !segment.is_empty()) && name != "." && name != ".."
     });
-    let allowed = format!("{APP_PATH}/{ALLOWED}");
     raw_ok
         && encoded_ok
         && segments_ok
@@ -309,21 +397,22 @@ fn every_bypass_is_refused_and_never_served(front: Front) {
     let mut stack = Stack::start(front);
     // The control: a protected path without a session is denied, so a served bypass below
     // could only come from the bypass itself.
-    let control = stack.send("/spark/admin/secret", &[API_CLIENT]);
+    let control = stack.send(&front.at("/spark/admin/secret"), &[API_CLIENT]);
     assert!(
         control.served.is_none() && control.answer.status == 401,
         "{front:?}: a protected path without a session: {}",
         control.describe()
     );
     // Each bypass in origin form, then in absolute form naming this very host.
-    let absolute = format!("http://127.0.0.1:{}", stack.proxy.port());
+    let absolute = format!("http://127.0.0.1:{}", stack.port);
+    let allowed = front.served_allowed();
     let targets = BYPASSES
         .iter()
-        .map(|(what, target)| ((*what).to_owned(), (*target).to_owned()))
+        .map(|(what, target)| ((*what).to_owned(), front.at(target)))
         .chain(BYPASSES.iter().map(|(what, target)| {
             (
                 format!("{what}, in an absolute-form request line"),
-                format!("{absolute}{target}"),
+                format!("{absolute}{}", front.at(target)),
             )
         }));
     let mut bypassed = Vec::new();
@@ -332,12 +421,19 @@ fn every_bypass_is_refused_and_never_served(front: Front) {
         let exchange = stack.send(&target, &[API_CLIENT]);
         eprintln!("{front:?} {target:<40} {}", exchange.describe());
         let through = match &exchange.served {
-            Some(report) => !plainly_allowed(&report.target),
+            Some(report) => !plainly_allowed(&report.target, &allowed),
             None => (200..300).contains(&exchange.answer.status),
         };
-        let refused = exchange.served.is_none()
+        let refused = (exchange.served.is_none()
             && !exchange.asked.is_empty()
-            && exchange.answer.status == front.refused_status();
+            && exchange.answer.status == front.refused_status())
+            || (front == Front::Traefik
+                && match exchange.served {
+                    // Traefik refused it itself (a raw `#`: 400), or asked about the cleaned
+                    // path, a protected one, and relayed the denial.
+                    None => (400..500).contains(&exchange.answer.status),
+                    Some(_) => exchange.decided_on_what_was_served(front.base()),
+                });
         if through {
             bypassed.push(format!("{what}: {target}: {}", exchange.describe()));
         } else if !refused {
@@ -345,10 +441,11 @@ fn every_bypass_is_refused_and_never_served(front: Front) {
         }
     }
     for (what, target) in ODD {
+        let target = &front.at(target);
         let exchange = stack.send(target, &[API_CLIENT]);
         eprintln!("{front:?} {target:<40} {}", exchange.describe());
         let through = match &exchange.served {
-            Some(report) => !plainly_allowed(&report.target),
+            Some(report) => !plainly_allowed(&report.target, &allowed),
             None => (200..300).contains(&exchange.answer.status),
         };
         if through {
@@ -376,6 +473,12 @@ fn through_nginx_every_bypass_is_refused_as_malformed_and_never_served_by_the_ap
 #[test]
 fn through_caddy_every_bypass_is_refused_as_malformed_and_never_served_by_the_app() {
     every_bypass_is_refused_and_never_served(Front::Caddy);
+}
+
+#[test]
+fn through_traefik_every_bypass_is_refused_or_decided_on_what_the_app_serves_never_served_without_a_session()
+ {
+    every_bypass_is_refused_and_never_served(Front::Traefik);
 }
 
 /// A valid request and what the app must receive.
@@ -439,11 +542,17 @@ fn valid_traffic_reaches_the_app_as_sent(front: Front) {
         if case.with_session {
             headers.push((cookie_name, &cookie));
         }
-        let exchange = stack.send(case.target, &headers);
-        eprintln!("{front:?} {:<40} {}", case.target, exchange.describe());
+        let target = front.at(case.target);
+        let exchange = stack.send(&target, &headers);
+        eprintln!("{front:?} {target:<40} {}", exchange.describe());
+        // Caddy and Traefik (both Go) re-encode raw bytes; Traefik strips its prefix.
         let forwarded = match (front, case.caddy_forwards) {
-            (Front::Caddy, Some(forwarded)) => forwarded,
+            (Front::Caddy | Front::Traefik, Some(forwarded)) => forwarded,
             _ => case.target,
+        };
+        let forwarded = match front {
+            Front::Traefik => forwarded.strip_prefix(APP_PATH).unwrap_or(forwarded),
+            Front::Nginx | Front::Caddy => forwarded,
         };
         let ok = exchange.answer.status == 200
             && exchange.served.as_ref().is_some_and(|report| {
@@ -476,9 +585,14 @@ fn through_caddy_valid_traffic_reaches_the_app_as_sent() {
     valid_traffic_reaches_the_app_as_sent(Front::Caddy);
 }
 
+#[test]
+fn through_traefik_valid_traffic_reaches_the_app_as_sent_without_its_prefix() {
+    valid_traffic_reaches_the_app_as_sent(Front::Traefik);
+}
+
 fn decides_about_the_host_it_serves(front: Front) {
     let mut stack = Stack::start(front);
-    let port = stack.proxy.port();
+    let port = stack.port;
     let here = format!("127.0.0.1:{port}");
     let here_url = format!("http://{here}/spark/x");
     let other_url = format!("http://{OTHER_HOST}/spark/x");
@@ -555,4 +669,39 @@ fn nginx_decides_about_the_host_it_serves_never_one_the_client_names() {
 #[test]
 fn caddy_decides_about_the_host_it_serves_never_one_the_client_names() {
     decides_about_the_host_it_serves(Front::Caddy);
+}
+
+/// A finding pinned, not a property we want: the Traefik charm's path-mode router matches
+/// ``PathPrefix`` alone, so Traefik routes any `Host` (or absolute-form host) and asks about
+/// that host. A rule another requirer registered for another host with the same path then
+/// decides: here `evil.example`'s public `/<prefix>/x` lets a session-less client through to
+/// the app. Subdomain mode routes by `Host` and asks nothing for other hosts (`traefik.rs`).
+#[test]
+fn in_path_mode_traefik_decides_about_the_host_the_client_names() {
+    let mut stack = Stack::start(Front::Traefik);
+    let target = format!("{TRAEFIK_PATH}/x");
+    let exchange = stack.send(&target, &[API_CLIENT, ("Host", OTHER_HOST)]);
+    eprintln!(
+        "Traefik {target} Host {OTHER_HOST}: {}",
+        exchange.describe()
+    );
+    let asked_about: Vec<&[u8]> = exchange
+        .asked
+        .iter()
+        .filter_map(|head| head.header("x-forwarded-host"))
+        .collect();
+    assert_eq!(
+        asked_about,
+        [OTHER_HOST.as_bytes()],
+        "{}",
+        exchange.describe()
+    );
+    assert!(
+        exchange.served.is_some(),
+        "the other host's public rule no longer lets it through: {}",
+        exchange.describe()
+    );
+    // The same path on the host Traefik serves needs a session.
+    let here = stack.send(&target, &[API_CLIENT]);
+    assert!(here.served.is_none(), "{}", here.describe());
 }
