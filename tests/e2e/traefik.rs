@@ -418,3 +418,25 @@ fn every_proxy_stops_gracefully_and_leaves_no_process_of_its_group_behind() {
         assert!(!proxies::group_alive(group), "{what} left a process behind");
     }
 }
+
+#[test]
+fn the_readme_shows_what_the_traefik_charm_renders_for_the_tutorials_spark_app() {
+    let ingress = Ingress {
+        model: MODEL.to_owned(),
+        app: "spark-history-server".to_owned(),
+        upstream: "http://spark-history-server.demo.svc.cluster.local:18080".to_owned(),
+    };
+    let auth = ForwardAuth {
+        decisions_address: "http://oathkeeper.iam.svc.cluster.local:4456/decisions".to_owned(),
+        app_names: vec![ingress.app.clone()],
+        headers: vec!["X-Email".to_owned(), "X-User".to_owned()],
+    };
+    let rendered = e2e::traefik::to_yaml(&render(&ingress, Routing::Path, "10.0.0.1", Some(&auth)));
+    // The README leaves out the services section.
+    let shown = rendered.split("  services:\n").next().unwrap();
+    let readme = include_str!("../../README.md");
+    assert!(
+        readme.contains(&format!("```yaml\n{shown}```")),
+        "the README's Traefik example differs from the rendering:\n{rendered}"
+    );
+}
