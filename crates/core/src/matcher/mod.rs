@@ -16,6 +16,27 @@
 //! charm deny rule (`<(?!/welcome((/.*$)|$)).*>`) never exhausts; only when that budget runs
 //! out is it re-run with the larger [`Budget::Full`] — the server does that off its async
 //! workers. URLs longer than [`MAX_URL_LEN`] are not matched at all.
+//!
+//! Budgets count backtracking steps, and a step is cheap unless it evaluates a *scan*: a
+//! lookahead whose body can match an unbounded length (`(?!.*x)`), or an unbounded part the
+//! engine hands whole to its linear sub-engine after a backtracking part. A scan reads up to
+//! the rest of the text and costs no step, so each pattern is classified at load by how often
+//! one match can evaluate its scans ([`Cost`]):
+//!
+//! - a bounded number of times — nothing before a scan offers a choice, and no repetition
+//!   holds it: the work is linear in the text ([`Cost::Steps`], the normal budgets). The charm
+//!   deny rule is one: its lookahead opens the section and runs once.
+//! - once per backtracking step — a scan after a part that can backtrack (`.*(?=.*x)`, or a
+//!   lookaround section followed by a `<.*x>` section): the steps bound the scans, so these
+//!   patterns get budgets scaled to the text ([`Cost::ScanPerStep`]: [`INLINE_SCAN_LIMIT`] and
+//!   [`SCAN_BACKTRACK_LIMIT`] steps, a few milliseconds at [`MAX_URL_LEN`]).
+//! - once per repetition — a scan inside `*`, `+`, `{n,m}` (`((?!.*x).)*`): the work is the
+//!   square of the text and consumes no step (about 65–90 ms at 8 KiB, over half a
+//!   millisecond at 512 bytes). Refused at load: the lookahead belongs at the start of the
+//!   section (`(?!.*x).*`), where it runs once.
+//!
+//! The analysis reads fancy-regex's parse tree and assumes the anchored sources this module
+//! builds (`^...$`), so a scan is never reached from a second start position.
 
 pub mod glob;
 pub mod regexp;
@@ -70,9 +91,9 @@ pub enum PatternError {
 /// Why matching a URL failed (as opposed to not matching).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum MatchError {
-    /// A backtracking pattern exhausted the [`Budget::Full`] budget (upstream: the 250 ms
-    /// regexp timeout). The request is denied.
-    #[error("pattern \"{pattern}\" exceeded the backtracking limit of {BACKTRACK_LIMIT} steps")]
+    /// A backtracking pattern exhausted the [`Budget::Full`] budget of its [`Cost`] (upstream:
+    /// the 250 ms regexp timeout). The request is denied.
+    #[error("pattern \"{pattern}\" exceeded its backtracking limit")]
     BacktrackLimit {
         /// The pattern.
         pattern: String,
@@ -86,10 +107,11 @@ pub enum MatchError {
 /// How much work a backtracking match may do. Linear-time patterns ignore it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Budget {
-    /// [`INLINE_BACKTRACK_LIMIT`] steps on texts up to [`INLINE_MAX_LEN`] bytes: cheap enough
-    /// to run on an async worker. Running out is [`MatchError::OverInlineBudget`].
+    /// [`INLINE_BACKTRACK_LIMIT`] steps ([`INLINE_SCAN_LIMIT`] for [`Cost::ScanPerStep`]) on
+    /// texts up to [`INLINE_MAX_LEN`] bytes: cheap enough to run on an async worker. Running out is [`MatchError::OverInlineBudget`].
     Inline,
-    /// [`BACKTRACK_LIMIT`] steps. Running out is [`MatchError::BacktrackLimit`].
+    /// [`BACKTRACK_LIMIT`] steps ([`SCAN_BACKTRACK_LIMIT`] for [`Cost::ScanPerStep`]). Running
+    /// out is [`MatchError::BacktrackLimit`].
     Full,
 }
 
@@ -110,6 +132,28 @@ pub const INLINE_MAX_LEN: usize = 512;
 /// Backtracking steps a match may take at all ([`Budget::Full`]): a few milliseconds of one
 /// core. (It was 1,000,000, tens of milliseconds, before matching moved off the workers.)
 pub const BACKTRACK_LIMIT: usize = 100_000;
+
+/// Backtracking steps a [`Cost::ScanPerStep`] match may take on an async worker: each step may
+/// scan up to [`INLINE_MAX_LEN`] bytes, so at most about 4 KiB are read inline.
+pub const INLINE_SCAN_LIMIT: usize = 8;
+
+/// Backtracking steps a [`Cost::ScanPerStep`] match may take at all: each step may scan up to
+/// [`MAX_URL_LEN`] bytes, so at most 2 MiB are read — a few milliseconds of one core.
+pub const SCAN_BACKTRACK_LIMIT: usize = 256;
+
+/// How the work of one match grows with the text, as classified at load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cost {
+    /// The linear-time engine: no budget.
+    Linear,
+    /// Backtracking, where the scans (see the [module docs](self)) run a bounded number of
+    /// times: the step budgets bound the work ([`INLINE_BACKTRACK_LIMIT`],
+    /// [`BACKTRACK_LIMIT`]).
+    Steps,
+    /// Backtracking, where a scan may run again on every backtracking step: the budgets are
+    /// scaled to the text ([`INLINE_SCAN_LIMIT`], [`SCAN_BACKTRACK_LIMIT`]).
+    ScanPerStep,
+}
 
 /// One piece of a pattern.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -167,10 +211,12 @@ enum Engine {
     /// Linear-time `regex` crate: every glob and most regexps.
     Linear(regex::Regex),
     /// Backtracking `fancy-regex`, only for patterns that need lookaround: the same program
-    /// twice, with the inline and the full step budget (the budget is fixed at build time).
+    /// twice, with the inline and the full step budget of its [`Cost`] (the budget is fixed at
+    /// build time).
     Backtracking {
         inline: fancy_regex::Regex,
         full: fancy_regex::Regex,
+        cost: Cost,
     },
 }
 
@@ -195,15 +241,28 @@ impl Engine {
         if let Some(construct) = unsupported(&tree.expr) {
             return Err(EngineError::Unsupported(construct));
         }
+        let cost = classify(&tree.expr).map_err(EngineError::Unsupported)?;
+        let (inline_limit, full_limit) = match cost {
+            Cost::ScanPerStep => (INLINE_SCAN_LIMIT, SCAN_BACKTRACK_LIMIT),
+            Cost::Steps | Cost::Linear => (INLINE_BACKTRACK_LIMIT, BACKTRACK_LIMIT),
+        };
         let build = |limit: usize| {
             fancy_regex::RegexBuilder::new(source)
                 .backtrack_limit(limit)
                 .build()
         };
         Ok(Engine::Backtracking {
-            inline: build(INLINE_BACKTRACK_LIMIT).map_err(invalid)?,
-            full: build(BACKTRACK_LIMIT).map_err(invalid)?,
+            inline: build(inline_limit).map_err(invalid)?,
+            full: build(full_limit).map_err(invalid)?,
+            cost,
         })
+    }
+
+    fn cost(&self) -> Cost {
+        match self {
+            Engine::Linear(_) => Cost::Linear,
+            Engine::Backtracking { cost, .. } => *cost,
+        }
     }
 
     /// Whether `text` matches, within `budget`. `Err` names the budget that ran out.
@@ -287,6 +346,146 @@ fn max_len(expr: &fancy_regex::Expr) -> Option<usize> {
         Expr::Group(child) => max_len(child),
         Expr::Repeat { child, hi, .. } if *hi != usize::MAX => max_len(child)?.checked_mul(*hi),
         _ => None,
+    }
+}
+
+/// The [`Cost`] of a backtracking pattern from its parse tree, or the construct that makes it
+/// quadratic (a scan inside a repetition) as a phrase for [`PatternError::Unsupported`].
+///
+/// The root is read as fancy-regex compiles it: the parts after its last backtracking part are
+/// handed whole to the linear sub-engine, so when they can match an unbounded length they are a
+/// scan, reached again each time the parts before them backtrack.
+fn classify(root: &fancy_regex::Expr) -> Result<Cost, &'static str> {
+    let mut cost = Cost::Steps;
+    scans(root, Place::START, &mut cost)?;
+    if let fancy_regex::Expr::Concat(children) = root
+        && let Some(last_hard) = children.iter().rposition(needs_backtracking)
+        && children[last_hard + 1..]
+            .iter()
+            .any(|c| max_len(c).is_none())
+        && !children[..=last_hard]
+            .iter()
+            .fold(Place::START, |place, c| place.then(c))
+            .reached_boundedly()
+    {
+        // Reached again on each step back into the parts before it: `<((?=.).)*><.*x>`.
+        cost = Cost::ScanPerStep;
+    }
+    Ok(cost)
+}
+
+/// Where an expression sits, for [`scans`].
+#[derive(Clone, Copy)]
+struct Place {
+    /// Inside a repetition that can run more than once.
+    repeated: bool,
+    /// How many ways the parts before it can match, so how often backtracking can reach it;
+    /// `None` when that grows with the text.
+    arrivals: Option<usize>,
+}
+
+impl Place {
+    const START: Place = Place {
+        repeated: false,
+        arrivals: Some(1),
+    };
+
+    /// Whether a scan here runs a bounded number of times.
+    fn reached_boundedly(self) -> bool {
+        self.arrivals.is_some_and(|a| a <= MAX_ARRIVALS)
+    }
+
+    fn then(self, before: &fancy_regex::Expr) -> Place {
+        Place {
+            arrivals: self
+                .arrivals
+                .zip(ways(before))
+                .map(|(a, w)| a.saturating_mul(w)),
+            ..self
+        }
+    }
+}
+
+/// Most ways to reach a scan for it to count as bounded (`(https|http)` before it gives 2).
+const MAX_ARRIVALS: usize = 16;
+
+/// Walks `expr` at `place`, raising `cost` for each scan reached once per step and failing on
+/// a scan reached once per repetition.
+fn scans(expr: &fancy_regex::Expr, place: Place, cost: &mut Cost) -> Result<(), &'static str> {
+    use fancy_regex::{Expr, LookAround};
+    match expr {
+        Expr::LookAround(body, kind) => {
+            // Lookbehinds are bounded (see `unsupported`): only a lookahead scans.
+            let ahead = matches!(kind, LookAround::LookAhead | LookAround::LookAheadNeg);
+            if ahead && max_len(body).is_none() {
+                if place.repeated {
+                    return Err(REPEATED_SCAN);
+                }
+                if !place.reached_boundedly() {
+                    *cost = Cost::ScanPerStep;
+                }
+            }
+            scans(body, place, cost)
+        }
+        Expr::Concat(children) => {
+            let mut place = place;
+            for child in children {
+                scans(child, place, cost)?;
+                place = place.then(child);
+            }
+            Ok(())
+        }
+        Expr::Alt(children) => children.iter().try_for_each(|c| scans(c, place, cost)),
+        Expr::Group(child) => scans(child, place, cost),
+        Expr::Repeat { child, hi, .. } => {
+            let place = Place {
+                repeated: place.repeated || *hi > 1,
+                // A later iteration follows the choices of the earlier ones.
+                ..place.then(expr)
+            };
+            scans(child, place, cost)
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The phrase naming a scan inside a repetition.
+const REPEATED_SCAN: &str = "a lookahead that can match an unbounded length inside a repetition \
+     (its cost grows with the square of the URL; put it at the start of the section instead)";
+
+/// How many ways backtracking can make `expr` match (an upper bound, saturating), or `None`
+/// when that grows with the text (an unbounded repetition). A lookaround keeps none of its
+/// choices, and a delegate is one character.
+fn ways(expr: &fancy_regex::Expr) -> Option<usize> {
+    use fancy_regex::Expr;
+    match expr {
+        Expr::Alt(children) => children
+            .iter()
+            .try_fold(0usize, |sum, c| Some(sum.saturating_add(ways(c)?))),
+        Expr::Concat(children) => children
+            .iter()
+            .try_fold(1usize, |product, c| Some(product.saturating_mul(ways(c)?))),
+        Expr::Group(child) => ways(child),
+        Expr::Repeat { hi: usize::MAX, .. } => None,
+        Expr::Repeat { child, lo, hi, .. } => {
+            // Up to (ways + 1) choices per iteration: the child's ways or stopping.
+            let per = ways(child)?.saturating_add(usize::from(lo != hi));
+            Some((0..*hi).fold(1usize, |total, _| total.saturating_mul(per)))
+        }
+        _ => Some(1),
+    }
+}
+
+/// Whether fancy-regex runs `expr` on its backtracking VM rather than handing it to the linear
+/// sub-engine: it holds a lookaround (or another construct only the VM runs).
+fn needs_backtracking(expr: &fancy_regex::Expr) -> bool {
+    use fancy_regex::Expr;
+    match expr {
+        Expr::LookAround(..) | Expr::GeneralNewline { .. } | Expr::LiteralBytes { .. } => true,
+        Expr::Concat(children) | Expr::Alt(children) => children.iter().any(needs_backtracking),
+        Expr::Group(child) => needs_backtracking(child),
+        Expr::Repeat { child, .. } => needs_backtracking(child),
+        _ => false,
     }
 }
 
@@ -416,6 +615,17 @@ impl UrlMatcher {
     /// True when the pattern runs on the linear-time engine (so it can join a `RegexSet`).
     pub fn is_linear(&self) -> bool {
         matches!(*self.rest, Engine::Linear(_))
+    }
+
+    /// How the work of a match grows with the URL: the class of the expression that runs at
+    /// match time, or of the whole pattern when it is compiled for captures and costs more.
+    pub fn cost(&self) -> Cost {
+        let rest = self.rest.cost();
+        match self.full.as_deref().map(Engine::cost) {
+            Some(Cost::ScanPerStep) => Cost::ScanPerStep,
+            Some(Cost::Steps) if rest == Cost::Linear => Cost::Steps,
+            _ => rest,
+        }
     }
 
     /// Literal prefixes: every URL this pattern matches starts with one of them. Never empty

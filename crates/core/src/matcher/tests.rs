@@ -431,3 +431,180 @@ fn captures_need_the_whole_pattern() {
         .unwrap();
     assert_eq!(groups, ["http", "a"]);
 }
+
+/// The charm's deny rule (spec/charm-parity.md §6.4), on every request to a protected app.
+const CHARM_DENY: &str =
+    "<^(https|http)>://example.com<(?!/welcome((/.*$)|$)|/about/app((/.*$)|$)).*>";
+
+#[test]
+fn issue_12_patterns_are_classified_by_how_often_a_scan_runs() {
+    let table = [
+        ("http://x/<.*>", Cost::Linear),
+        // A lookahead opening the section runs once, whatever its body.
+        (CHARM_DENY, Cost::Steps),
+        ("http://x/<(?!admin).*>", Cost::Steps),
+        ("http://x/<(?!.*\\.js$).*>", Cost::Steps),
+        // Bounded lookaround bodies cost a few bytes wherever they run.
+        ("http://x/<((?!/x).)*>", Cost::Steps),
+        ("http://x/<.*(?<=\\.html)[>]?>", Cost::Steps),
+        ("http://x/<.*/(?!internal).*>", Cost::Steps),
+        ("http://x/<(?:((?=a)a|a)*b|a*)>", Cost::Steps),
+        // A scan after a fixed part is still reached once, after a few choices a few times.
+        ("http://x/<api/(?!.*\\.js$).*>", Cost::Steps),
+        ("http://x/<(a|ab)(?!.*x).*>", Cost::Steps),
+        ("http://x/<(?!admin)><.*>", Cost::Steps),
+        // A scan after a choice runs again on each step back.
+        ("http://x/<.*(?=.*x).*>", Cost::ScanPerStep),
+        ("http://x/<[a-z]*(?!.*x).*>", Cost::ScanPerStep),
+        ("http://x/<(a|b){0,8}(?!.*x).*>", Cost::ScanPerStep),
+        ("http://x/<.*/(?!api/.*).*>", Cost::ScanPerStep),
+        // ...as does an unbounded section the engine delegates after a backtracking one.
+        ("http://x/<(?!admin)[^/]*>/<.*>", Cost::ScanPerStep),
+        ("http://x/<((?=.).)*><.*x>", Cost::ScanPerStep),
+    ];
+    for (pattern, cost) in table {
+        assert_eq!(re(pattern).cost(), cost, "{pattern}");
+    }
+}
+
+#[test]
+fn issue_12_a_scan_inside_a_repetition_is_refused_naming_the_construct() {
+    for pattern in [
+        "<((?!.*x).)*>",
+        "http://x/<((?=.*a).)*>",
+        "http://x/<((?!.*x)[a-z])+>",
+        "http://x/<(?:(?!x+y).){2,5}>",
+        // Nested in a lookahead body, or in a bounded lookbehind's lookahead.
+        "http://x/<(?!(?:(?=.*x).)*y).*>",
+    ] {
+        let err = Compiler::new(Strategy::Regexp)
+            .compile(pattern, false)
+            .unwrap_err();
+        assert_eq!(
+            err,
+            PatternError::Unsupported {
+                pattern: pattern.to_owned(),
+                construct: REPEATED_SCAN
+            },
+            "{pattern}"
+        );
+        let message = err.to_string();
+        assert!(
+            message.contains("inside a repetition") && message.contains(pattern),
+            "{message}"
+        );
+    }
+}
+
+#[test]
+fn issue_12_a_scan_per_step_gets_the_scaled_budgets() {
+    let m = re("http://x/<.*(?=.*x).*>");
+    // Each step back scans the rest: 8 `a`s take 9 steps, over the inline scan budget.
+    let url = format!("http://x/{}", "a".repeat(INLINE_SCAN_LIMIT));
+    assert_eq!(
+        m.matches_after_within(&url, PREFIX, Budget::Inline),
+        Err(MatchError::OverInlineBudget)
+    );
+    assert_eq!(
+        m.matches_after_within(&url, PREFIX, Budget::Full),
+        Ok(false)
+    );
+    let url = format!("http://x/{}x", "a".repeat(INLINE_SCAN_LIMIT));
+    assert_eq!(
+        m.matches_after_within(&url, PREFIX, Budget::Inline),
+        Ok(true)
+    );
+    let url = format!("http://x/{}", "a".repeat(SCAN_BACKTRACK_LIMIT));
+    assert_eq!(
+        m.matches_after_within(&url, PREFIX, Budget::Full),
+        Err(MatchError::BacktrackLimit {
+            pattern: "http://x/<.*(?=.*x).*>".to_owned()
+        })
+    );
+}
+
+/// The fewest backtracking steps `source` needs to decide `text`.
+fn steps_needed(source: &str, text: &str) -> usize {
+    let decides = |limit: usize| {
+        fancy_regex::RegexBuilder::new(source)
+            .backtrack_limit(limit)
+            .build()
+            .unwrap()
+            .is_match(text)
+            .is_ok()
+    };
+    let (mut low, mut high) = (0, 1 << 24);
+    assert!(decides(high), "{source} needs over 2^24 steps");
+    while low < high {
+        let mid = (low + high) / 2;
+        if decides(mid) {
+            high = mid
+        } else {
+            low = mid + 1
+        }
+    }
+    low
+}
+
+/// How many times one match evaluates the lookahead `{la}` in `template`: the same pattern
+/// with `(?:(?!)|{la})` in its place takes one more step per evaluation (the empty negative
+/// lookahead fails, and the engine steps back into the second branch).
+fn evaluations(template: &str, la: &str, text: &str) -> usize {
+    let plain = template.replace("{la}", la);
+    let probed = template.replace("{la}", &format!("(?:(?!)|{la})"));
+    steps_needed(&probed, text) - steps_needed(&plain, text)
+}
+
+/// A section template with `{la}` for the scan, the scan, and an adversarial text of length n.
+type ScanCase = (&'static str, &'static str, fn(usize) -> String);
+
+#[test]
+fn issue_12_scans_of_inline_classes_run_a_bounded_number_of_times() {
+    let cases: [ScanCase; 5] = [
+        (
+            "^({la}.*)$",
+            "(?!/welcome((/.*$)|$)|/about/app((/.*$)|$))",
+            |n| format!("/welcome/{}", "a".repeat(n)),
+        ),
+        ("^({la}.*)$", "(?!/welcome((/.*$)|$))", |n| {
+            "a/".repeat(n / 2)
+        }),
+        ("^(api/{la}.*)$", "(?!.*\\.js$)", |n| {
+            format!("api/{}.js", "a".repeat(n))
+        }),
+        ("^({la}.*)$", "(?=.*x)", |n| "a".repeat(n)),
+        ("^(a?{la}.*)$", "(?!.*x)", |n| "a".repeat(n)),
+    ];
+    for (template, la, text) in cases {
+        let source = template.replace("{la}", la);
+        let tree = fancy_regex::Expr::parse_tree(&source).unwrap();
+        assert_eq!(classify(&tree.expr), Ok(Cost::Steps), "{source}");
+        let counts: Vec<usize> = [16, 256, 4096]
+            .into_iter()
+            .map(|n| evaluations(template, la, &text(n)))
+            .collect();
+        assert!(
+            counts.iter().all(|&c| c == counts[0] && c <= 2),
+            "{source}: {counts:?} evaluations at 16, 256 and 4096 bytes"
+        );
+    }
+}
+
+#[test]
+fn issue_12_scans_of_other_classes_run_once_per_step_or_per_repetition() {
+    // The probe tells the classes apart: the count grows with the text.
+    let cases: [(&str, &str, Result<Cost, &str>); 3] = [
+        ("^(.*{la}.*)$", "(?=.*x)", Ok(Cost::ScanPerStep)),
+        ("^(({la}.)*)$", "(?!.*x)", Err(REPEATED_SCAN)),
+        ("^(({la}.)*)$", "(?=.*a)", Err(REPEATED_SCAN)),
+    ];
+    for (template, la, class) in cases {
+        let source = template.replace("{la}", la);
+        let tree = fancy_regex::Expr::parse_tree(&source).unwrap();
+        assert_eq!(classify(&tree.expr), class, "{source}");
+        for n in [16, 256] {
+            let count = evaluations(template, la, &"a".repeat(n));
+            assert!(count >= n, "{source}: {count} evaluations at {n} bytes");
+        }
+    }
+}
