@@ -9,6 +9,11 @@
 //! requests waiting for that cap are parked futures: they hold no worker. Their number is
 //! bounded too; past it a request is denied at once rather than queued.
 //!
+//! Patterns whose lookaheads rescan the URL on every backtracking step get smaller budgets of
+//! both kinds ([`oathkeeper_core::matcher::Cost::ScanPerStep`]), so the inline run stays a few
+//! microseconds and the full run a few milliseconds; patterns whose cost would grow with the
+//! square of the URL without a step are refused at load.
+//!
 //! A rule that exhausts the full budget denies the request (500, as upstream's regexp timeout)
 //! with a warning naming the pattern; a URL longer than [`MAX_URL_LEN`] is refused before any
 //! pattern runs (400).

@@ -256,3 +256,46 @@ mutators: {noop: {enabled: true}}
         );
     }
 }
+
+mod issue_12 {
+    use oathkeeper_core::matcher::{Cost, INLINE_SCAN_LIMIT, PatternError};
+
+    use super::*;
+
+    /// A lookahead that scans the rest of the URL on every step back over `.*`.
+    const SCAN_PER_STEP: &str = "http://scan/<.*(?=.*x).*>";
+
+    #[tokio::test]
+    async fn a_scan_per_step_goes_off_the_workers_past_its_small_inline_budget() {
+        let matching = Arc::new(Matching::new(1, 8));
+        let entry = IndexEntry {
+            methods: vec!["GET".to_owned()],
+            matcher: UrlMatcher::compile(SCAN_PER_STEP, Strategy::Regexp).unwrap(),
+        };
+        assert_eq!(entry.matcher.cost(), Cost::ScanPerStep);
+        let index = Arc::new(RuleIndex::build(vec![entry]));
+        let busy = Arc::clone(&matching.permits).acquire_owned().await.unwrap();
+        let task = {
+            let (matching, index) = (Arc::clone(&matching), Arc::clone(&index));
+            // `.*` steps back over every `a` to find the `x`: 33 steps, each scanning.
+            let url = format!("http://scan/x{}", "a".repeat(4 * INLINE_SCAN_LIMIT));
+            tokio::spawn(async move { matching.find(&index, "GET", &url).await })
+        };
+        eventually("the scan waits for the cap", || matching.waiting() == 1).await;
+        drop(busy);
+        let found = tokio::time::timeout(PATIENCE, task).await.unwrap().unwrap();
+        assert_eq!(found.unwrap(), 0);
+    }
+
+    #[test]
+    fn the_charm_deny_rule_stays_inline_and_a_repeated_scan_is_refused() {
+        let deny = UrlMatcher::compile(CHARM_DENY, Strategy::Regexp).unwrap();
+        assert_eq!(deny.cost(), Cost::Steps);
+        let err = UrlMatcher::compile("<((?!.*x).)*>", Strategy::Regexp).unwrap_err();
+        assert!(
+            matches!(&err, PatternError::Unsupported { construct, .. }
+                if construct.contains("inside a repetition")),
+            "{err}"
+        );
+    }
+}
