@@ -6,7 +6,9 @@
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use oathkeeper_core::candidate::{Forwarded, match_url, rebuild};
 use oathkeeper_core::index::{IndexEntry, RuleIndex};
-use oathkeeper_core::matcher::{Budget, Compiler, INLINE_MAX_LEN, Strategy, UrlMatcher};
+use oathkeeper_core::matcher::{
+    Budget, Compiler, INLINE_MAX_LEN, MAX_URL_LEN, Strategy, UrlMatcher,
+};
 use oathkeeper_core::testing::many_rules;
 use std::hint::black_box;
 
@@ -111,6 +113,14 @@ fn lookaround(c: &mut Criterion) {
             });
         }
     }
+    // Issue 12: the worst full-budget run of a scan-per-step pattern at the URL cap (it
+    // exhausts `SCAN_BACKTRACK_LIMIT`; the lazy `.*?` steps forward, so each step scans
+    // nearly all of 8 KiB).
+    let scan = UrlMatcher::compile("http://x/<.*?(?=.*x).*>", Strategy::Regexp).unwrap();
+    let worst = format!("http://x/{}", "a".repeat(MAX_URL_LEN - 9));
+    group.bench_function("scan-per-step/url-cap/full", |b| {
+        b.iter(|| black_box(scan.matches_after_within(black_box(&worst), 9, Budget::Full)))
+    });
     group.finish();
 }
 
