@@ -197,21 +197,28 @@ pub fn match_url(scheme: &str, host: &str, path: &str) -> String {
 
 /// Checks that `path` is in canonical form: rooted, no dot or empty segments (a trailing `/` is
 /// allowed), no `\`, `#`, control bytes or space, every `%` a valid escape, and no escape of a
-/// separator, dot or NUL — at every depth of percent-decoding, so `%252e` is refused as well as
-/// `%2e`. Raw UTF-8 is allowed and matched as sent.
+/// separator, dot or NUL — and no dot or empty segment at any depth of percent-decoding, so
+/// `%252e` and `..%3bx` are refused as well as `%2e`. Raw UTF-8 is allowed and matched as sent.
 pub fn check_path(path: &[u8]) -> Result<(), PathFault> {
     if path.first() != Some(&b'/') {
         return Err(PathFault::NotRooted);
     }
     check_level(path, true)?;
-    // Only `%25` can hide an escape from the level above: decode while one is left. Each round
-    // shortens the text, so this ends.
-    let mut current: Vec<u8>;
-    let mut level: &[u8] = path;
-    while contains_escaped_percent(level) {
-        current = percent_decode(level);
-        check_level(&current, false)?;
-        level = &current;
+    // An app may decode any number of times: check every decoded level until decoding changes
+    // nothing. An escape can hide a segment parameter (`..%3bx` is `..;x` once decoded) or, next
+    // to a bare `%`, another escape (`%252%2565` is `%2e` twice decoded). Each round that changes
+    // the text shortens it, so this ends; a path without `%` is not copied.
+    if !path.contains(&b'%') {
+        return Ok(());
+    }
+    let mut level = percent_decode(path);
+    while level.as_slice() != path {
+        check_level(&level, false)?;
+        let next = percent_decode(&level);
+        if next == level {
+            break;
+        }
+        level = next;
     }
     Ok(())
 }
@@ -253,11 +260,6 @@ fn check_level(path: &[u8], raw: bool) -> Result<(), PathFault> {
         }
     }
     Ok(())
-}
-
-fn contains_escaped_percent(path: &[u8]) -> bool {
-    path.windows(3)
-        .any(|w| w[0] == b'%' && w[1] == b'2' && w[2] == b'5')
 }
 
 /// Decodes every valid escape once, leaving anything else as it is.

@@ -60,6 +60,15 @@ fn issue_12_bypass_paths_are_refused() {
             "/spark/allowed/%c0%ae%c0%ae/admin",
             PathFault::EncodedSeparator,
         ),
+        // Found by fuzzing (fuzz/regressions/request): an encoded `;` hides a parameter, and a
+        // bare `%` beside escaped hex digits rebuilds an escape one decoding later.
+        ("/spark/allowed/..%3bx/admin", PathFault::DotSegment),
+        ("/spark/allowed/%3b/admin", PathFault::EmptySegment),
+        ("/spark/allowed/%252%2566admin", PathFault::EncodedSeparator),
+        (
+            "/spark/allowed/%252%2565%252%2565/admin",
+            PathFault::EncodedSeparator,
+        ),
         ("/spark/allowed%00/x", PathFault::EncodedSeparator),
         ("/spark/allowed/./x", PathFault::DotSegment),
         ("/spark/allowed/..", PathFault::DotSegment),
@@ -290,7 +299,7 @@ fn piece() -> impl Strategy<Value = &'static str> {
     prop::sample::select(vec![
         "a", "spark", ".", "..", "", "%2e", "%2E", "%2f", "%2F", "%5c", "%23", "%3f", "%00", "%25",
         "25", "2e", "2", "e", "%32", "%65", ";", ";x", "\\", "#", "%20", "+", "\u{e9}", "%", "%zz",
-        "%c0", "%ae", "~",
+        "%c0", "%ae", "~", "%3b", "%3B", "%66", "6",
     ])
 }
 
