@@ -8,6 +8,10 @@
 const SEPARATORS: &str = "./";
 
 /// Translates one glob section into regular-expression syntax.
+/// Deepest `{` nesting accepted: the translation recurses once per level, and a deeper glob
+/// (thousands of `{`) would overflow the stack (found while fuzzing the matcher).
+const MAX_BRACE_DEPTH: usize = 32;
+
 pub fn to_regex(glob: &str) -> Result<String, String> {
     let chars: Vec<char> = glob.chars().collect();
     let mut out = String::with_capacity(glob.len() * 2);
@@ -42,6 +46,11 @@ fn translate(
             '[' => {
                 *pos += 1;
                 class(chars, pos, out)?;
+            }
+            '{' if braces >= MAX_BRACE_DEPTH => {
+                return Err(format!(
+                    "glob nests \"{{\" more than {MAX_BRACE_DEPTH} deep"
+                ));
             }
             '{' => {
                 *pos += 1;

@@ -736,9 +736,10 @@ fn exact_prefixes(pieces: &[String]) -> (usize, Vec<Vec<u8>>) {
         let Ok(hir) = regex_syntax::Parser::new().parse(source) else {
             break;
         };
-        let looks = hir.properties().look_set();
-        let only_start = looks.is_empty()
-            || (i == 0 && looks.iter().all(|l| l == regex_syntax::hir::Look::Start));
+        // A `^` may only open the first piece: anywhere else it can never match after the
+        // literal text before it, so splitting it off would over-match (`<a^>` matching `a`,
+        // found by the matcher fuzz target).
+        let only_start = hir.properties().look_set().is_empty() || (i == 0 && leading_start(&hir));
         if !only_start {
             break;
         }
@@ -763,6 +764,19 @@ fn exact_prefixes(pieces: &[String]) -> (usize, Vec<Vec<u8>>) {
         consumed += 1;
     }
     (consumed, prefixes)
+}
+
+/// Whether the only assertion of `hir` is a `^` that opens it (inside capture groups).
+fn leading_start(hir: &regex_syntax::hir::Hir) -> bool {
+    use regex_syntax::hir::{HirKind, Look};
+    match hir.kind() {
+        HirKind::Capture(capture) => leading_start(&capture.sub),
+        HirKind::Look(Look::Start) => true,
+        HirKind::Concat(items) => items.split_first().is_none_or(|(first, rest)| {
+            leading_start(first) && rest.iter().all(|h| h.properties().look_set().is_empty())
+        }),
+        _ => hir.properties().look_set().is_empty(),
+    }
 }
 
 /// Every prefix followed by every literal, sorted and without duplicates.

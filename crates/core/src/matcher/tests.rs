@@ -608,3 +608,30 @@ fn issue_12_scans_of_other_classes_run_once_per_step_or_per_repetition() {
         }
     }
 }
+
+/// Found by the matcher fuzz target (fuzz/regressions/matcher): a `^` after literal text in the
+/// first section can never match, and the literal-prefix split must not drop it.
+#[test]
+fn a_caret_after_text_in_the_first_section_never_matches() {
+    for (pattern, url) in [("<a^>", "a"), ("<https://app^>/<.*>", "https://app/x")] {
+        assert!(
+            !re(pattern).is_match(url).unwrap(),
+            "{pattern} matched {url}"
+        );
+        assert!(captures(&re(pattern), url).is_empty(), "{pattern}");
+    }
+    assert!(
+        re("<^(https|http)>://app/<.*>")
+            .is_match("https://app/x")
+            .unwrap()
+    );
+}
+
+/// Found while fuzzing the matcher: deeply nested `{` in a glob overflowed the stack.
+#[test]
+fn deeply_nested_glob_braces_are_refused_not_a_stack_overflow() {
+    let pattern = format!("http://x/<{}>", "{".repeat(10_000));
+    assert!(UrlMatcher::compile(&pattern, Strategy::Glob).is_err());
+    let fine = format!("http://x/<{}a{}>", "{".repeat(8), "}".repeat(8));
+    assert!(glob(&fine).is_match("http://x/a").unwrap());
+}
