@@ -7,11 +7,11 @@
 
 const SEPARATORS: &str = "./";
 
-/// Translates one glob section into regular-expression syntax.
 /// Deepest `{` nesting accepted: the translation recurses once per level, and a deeper glob
 /// (thousands of `{`) would overflow the stack (found while fuzzing the matcher).
 const MAX_BRACE_DEPTH: usize = 32;
 
+/// Translates one glob section into regular-expression syntax.
 pub fn to_regex(glob: &str) -> Result<String, String> {
     let chars: Vec<char> = glob.chars().collect();
     let mut out = String::with_capacity(glob.len() * 2);
