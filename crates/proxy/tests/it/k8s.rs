@@ -121,6 +121,22 @@ fn serving_rule_a() -> (Cluster, Server) {
     (cluster, server)
 }
 
+/// A cluster whose `access-rules` holds `a.json` (rule `a` for `/a`) and `b.json` (rule `b` for
+/// `/b`), and a server already serving both.
+fn serving_rules_a_and_b() -> (Cluster, Server) {
+    let cluster = Cluster::start(KubernetesState::default().with_config_map(
+        "access-rules",
+        &[("a.json", &rule("a", "/a")), ("b.json", &rule("b", "/b"))],
+    ));
+    let server = cluster.server();
+    assert!(eventually(Duration::from_secs(5), || allowed(
+        &server, "/a"
+    ) && allowed(
+        &server, "/b"
+    )));
+    (cluster, server)
+}
+
 fn allowed(server: &Server, path: &str) -> bool {
     server
         .decide(&format!("http://example.com{path}"), &[])
@@ -188,16 +204,7 @@ fn changes_made_while_the_watch_was_down_are_seen_even_after_compaction() {
 
 #[test]
 fn a_malformed_key_keeps_its_last_good_rules_while_other_keys_update() {
-    let cluster = Cluster::start(KubernetesState::default().with_config_map(
-        "access-rules",
-        &[("a.json", &rule("a", "/a")), ("b.json", &rule("b", "/b"))],
-    ));
-    let server = cluster.server();
-    assert!(eventually(Duration::from_secs(5), || allowed(
-        &server, "/a"
-    ) && allowed(
-        &server, "/b"
-    )));
+    let (cluster, server) = serving_rules_a_and_b();
     cluster.set_rules(&[
         ("a.json", "[{\"id\": broken"),
         ("b.json", &rule("b2", "/b2")),
@@ -212,16 +219,7 @@ fn a_malformed_key_keeps_its_last_good_rules_while_other_keys_update() {
 
 #[test]
 fn a_key_with_a_rule_that_cannot_compile_or_turned_empty_keeps_its_last_good_version_whole() {
-    let cluster = Cluster::start(KubernetesState::default().with_config_map(
-        "access-rules",
-        &[("a.json", &rule("a", "/a")), ("b.json", &rule("b", "/b"))],
-    ));
-    let server = cluster.server();
-    assert!(eventually(Duration::from_secs(5), || allowed(
-        &server, "/a"
-    ) && allowed(
-        &server, "/b"
-    )));
+    let (cluster, server) = serving_rules_a_and_b();
     // a.json: a new rule whose pattern does not compile beside a changed one; b.json emptied.
     let mut broken: Vec<serde_json::Value> = serde_json::from_str(&rule("a", "/a2")).unwrap();
     broken.extend(serde_json::from_str::<Vec<serde_json::Value>>(&rule("bad", "/<(>")).unwrap());

@@ -79,6 +79,18 @@ async fn read_answer(stream: &mut TcpStream, body_len: usize) -> String {
     String::from_utf8(received).unwrap()
 }
 
+/// Sends `GET` and expects the 200 `ok` answer.
+async fn get_ok(stream: &mut TcpStream) {
+    stream.write_all(GET).await.unwrap();
+    expect_ok(stream).await;
+}
+
+/// Expects the 200 `ok` answer.
+async fn expect_ok(stream: &mut TcpStream) {
+    let answer = read_answer(stream, 2).await;
+    assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer:?}");
+}
+
 #[tokio::test]
 async fn a_head_that_stops_arriving_gets_408_before_the_close() {
     let addr = start(limits(200, 5_000, 5_000), Duration::ZERO, Bytes::new()).await;
@@ -101,12 +113,7 @@ async fn a_head_that_stops_arriving_gets_408_before_the_close() {
 async fn a_head_that_stops_arriving_on_a_kept_alive_connection_gets_408() {
     let addr = start(limits(200, 5_000, 5_000), Duration::ZERO, Bytes::from("ok")).await;
     let mut stream = TcpStream::connect(addr).await.unwrap();
-    stream.write_all(GET).await.unwrap();
-    assert!(
-        read_answer(&mut stream, 2)
-            .await
-            .starts_with("HTTP/1.1 200 OK")
-    );
+    get_ok(&mut stream).await;
     stream.write_all(b"GET /second HTTP/1.1\r\n").await.unwrap();
     let (received, _) = read_until_closed(&mut stream).await;
     assert!(received.starts_with(b"HTTP/1.1 408 "), "{received:?}");
@@ -126,19 +133,9 @@ async fn kept_alive_connections_live_for_idle_not_read() {
     // read 100 ms, idle 800 ms: a pause of 400 ms between requests keeps the connection.
     let addr = start(limits(100, 5_000, 800), Duration::ZERO, Bytes::from("ok")).await;
     let mut stream = TcpStream::connect(addr).await.unwrap();
-    stream.write_all(GET).await.unwrap();
-    assert!(
-        read_answer(&mut stream, 2)
-            .await
-            .starts_with("HTTP/1.1 200 OK")
-    );
+    get_ok(&mut stream).await;
     tokio::time::sleep(Duration::from_millis(400)).await;
-    stream.write_all(GET).await.unwrap();
-    assert!(
-        read_answer(&mut stream, 2)
-            .await
-            .starts_with("HTTP/1.1 200 OK")
-    );
+    get_ok(&mut stream).await;
     // Then it idles past `idle` and is closed, silently.
     let (received, elapsed) = read_until_closed(&mut stream).await;
     assert_eq!(received, b"");
@@ -167,12 +164,7 @@ async fn a_slow_handler_is_not_cut_by_the_read_timeout() {
     )
     .await;
     let mut stream = TcpStream::connect(addr).await.unwrap();
-    stream.write_all(GET).await.unwrap();
-    assert!(
-        read_answer(&mut stream, 2)
-            .await
-            .starts_with("HTTP/1.1 200 OK")
-    );
+    get_ok(&mut stream).await;
 }
 
 #[tokio::test]
@@ -183,11 +175,7 @@ async fn a_head_sent_in_pieces_within_read_is_answered() {
         stream.write_all(piece).await.unwrap();
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert!(
-        read_answer(&mut stream, 2)
-            .await
-            .starts_with("HTTP/1.1 200 OK")
-    );
+    expect_ok(&mut stream).await;
 }
 
 #[tokio::test]
