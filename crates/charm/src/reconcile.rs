@@ -12,148 +12,15 @@ use crate::desired::{
     LeaderDesired, MANAGED_BY_JUJU, METRICS_PORT_NAME, OATHKEEPER_CONFIG_KEY,
     OATHKEEPER_CONFIG_MAP, Ownership, PodTemplate, Scope, ServicePort, Volume, VolumeMount,
 };
-use crate::relation::auth_proxy::{self, AuthProxyConfig};
+use crate::facts::Facts;
 use crate::relation::forward_auth::{self, ForwardAuthConfig};
 use crate::relation::ingress::{self, IngressRequest};
-use crate::relation::kratos_info::{self, KratosInfo};
 use crate::relation::oathkeeper_info::{self, OathkeeperInfo};
-use crate::relation::{FieldError, peer};
-use crate::rules::{self, RuleFile};
+use crate::relation::peer;
+use crate::rules;
 use crate::snapshot::{Kubernetes, KubernetesObjects, Snapshot};
 use crate::status::{self, StatusValue};
 use crate::workload::{self, API_PORT, METRICS_PORT};
-
-/// One auth-proxy requirer, parsed.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct AuthProxyApp {
-    /// The relation id.
-    pub relation_id: u64,
-    /// The requirer app.
-    pub app: String,
-    /// `Ok(None)`: nothing written yet; `Ok(Some)`: its config and rules files; `Err`: why its
-    /// rules are not published.
-    pub state: Result<Option<(AuthProxyConfig, Vec<RuleFile>)>, FieldError>,
-}
-
-/// What the snapshot's relations mean, parsed once for the desired state and the status.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub(crate) struct Facts {
-    /// Every auth-proxy relation.
-    pub auth_proxy: Vec<AuthProxyApp>,
-    /// Apps to protect: every requirer that wrote data, valid or not, so that an app whose
-    /// data is invalid stays behind the proxy (and is denied) rather than exposed. Sorted.
-    pub app_names: Vec<String>,
-    /// The union of valid requirers' headers, sorted.
-    pub headers: Vec<String>,
-    /// Kratos' endpoints, when related with valid data.
-    pub kratos: Option<KratosInfo>,
-    /// Our ingress URL, when Traefik gave one.
-    pub ingress_url: Option<String>,
-    /// Traefik's `ingress_app_names` per forward-auth relation (`None`: not written yet).
-    pub traefik: Vec<Option<Vec<String>>>,
-    /// Invalid databags of other endpoints: (endpoint, remote app) and the error.
-    pub invalid_other: Vec<((&'static str, String), FieldError)>,
-    /// Where the workload reads its config and rules.
-    pub source: workload::Source,
-    /// Why the `config-source` option is invalid (the running source is kept meanwhile).
-    pub invalid_config: Option<String>,
-}
-
-impl Facts {
-    /// Parses the snapshot's relations.
-    pub(crate) fn gather(snapshot: &Snapshot) -> Facts {
-        let mut facts = Facts::default();
-        match workload::Source::parse(&snapshot.config.config_source) {
-            Ok(source) => facts.source = source,
-            Err(problem) => {
-                // Keep what runs: a typo in the option must not move the workload.
-                facts.source =
-                    workload::Source::of_plan(&snapshot.container.plan).unwrap_or_default();
-                facts.invalid_config = Some(problem);
-            }
-        }
-        let mut app_names = BTreeSet::new();
-        let mut headers = BTreeSet::new();
-        for relation in &snapshot.relations.auth_proxy {
-            let app = relation.remote_app.clone();
-            let state = auth_proxy::parse(&relation.remote_app_data).and_then(|parsed| {
-                parsed
-                    .map(|config| {
-                        let files = rules::render_rules(&app, &config)?;
-                        Ok((config, files))
-                    })
-                    .transpose()
-            });
-            if !relation.remote_app_data.is_empty() {
-                app_names.insert(app.clone());
-            }
-            if let Ok(Some((config, _))) = &state {
-                headers.extend(config.headers.iter().cloned());
-            }
-            facts.auth_proxy.push(AuthProxyApp {
-                relation_id: relation.id,
-                app,
-                state,
-            });
-        }
-        facts.app_names = app_names.into_iter().collect();
-        facts.headers = headers.into_iter().collect();
-        if let Some(relation) = &snapshot.relations.kratos_info {
-            match kratos_info::parse(&relation.remote_app_data) {
-                Ok(info) => facts.kratos = info,
-                Err(e) => facts
-                    .invalid_other
-                    .push(((kratos_info::ENDPOINT, relation.remote_app.clone()), e)),
-            }
-        }
-        if let Some(relation) = &snapshot.relations.ingress {
-            match ingress::parse_provider(&relation.remote_app_data) {
-                Ok(url) => facts.ingress_url = url,
-                Err(e) => facts
-                    .invalid_other
-                    .push(((ingress::ENDPOINT, relation.remote_app.clone()), e)),
-            }
-        }
-        for relation in &snapshot.relations.forward_auth {
-            match forward_auth::parse_requirer(&relation.remote_app_data) {
-                Ok(names) => facts.traefik.push(names),
-                Err(e) => facts
-                    .invalid_other
-                    .push(((forward_auth::ENDPOINT, relation.remote_app.clone()), e)),
-            }
-        }
-        facts
-    }
-
-    /// The first protected app (by name) that a forward-auth requirer does not route, as a
-    /// list membership test on the decoded `ingress_app_names`.
-    // Differs from upstream: upstream tests for a substring of the JSON text, so `app` counts
-    // as routed when only `app-2` is.
-    pub(crate) fn unrouted_app(&self) -> Option<&str> {
-        self.traefik.iter().find_map(|names| {
-            let names = names.as_deref().unwrap_or(&[]);
-            self.app_names
-                .iter()
-                .find(|app| !names.contains(app))
-                .map(String::as_str)
-        })
-    }
-
-    /// Whether Traefik routes every protected app through us.
-    pub(crate) fn forward_auth_ready(&self) -> bool {
-        !self.traefik.is_empty()
-            && !self.app_names.is_empty()
-            && self.traefik.iter().all(Option::is_some)
-            && self.unrouted_app().is_none()
-    }
-
-    fn valid_files(&self) -> impl Iterator<Item = (&AuthProxyApp, &[RuleFile])> {
-        self.auth_proxy.iter().filter_map(|app| match &app.state {
-            Ok(Some((_, files))) => Some((app, files.as_slice())),
-            _ => None,
-        })
-    }
-}
 
 /// Computes the desired state from the snapshot.
 pub fn reconcile(snapshot: &Snapshot) -> Desired {

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::reconcile::Facts;
+use crate::facts::Facts;
 use crate::relation::FieldError;
 use crate::snapshot::{Kubernetes, Snapshot};
 
