@@ -9,7 +9,6 @@
 //! Handler `config` blocks stay JSON values here: they are merged with each rule's config and
 //! decoded by the handler that owns them (see the server's pipeline).
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize};
@@ -17,33 +16,8 @@ use serde_json::Value;
 
 use crate::matcher::Strategy;
 
-/// Where environment overrides come from.
-pub trait Source {
-    /// The value of variable `key`, if set.
-    fn get(&self, key: &str) -> Option<String>;
-}
-
-impl Source for BTreeMap<String, String> {
-    fn get(&self, key: &str) -> Option<String> {
-        BTreeMap::get(self, key).cloned()
-    }
-}
-
-impl Source for std::collections::HashMap<String, String> {
-    fn get(&self, key: &str) -> Option<String> {
-        std::collections::HashMap::get(self, key).cloned()
-    }
-}
-
-/// No environment at all.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct NoEnv;
-
-impl Source for NoEnv {
-    fn get(&self, _key: &str) -> Option<String> {
-        None
-    }
-}
+/// Where environment overrides come from, and the empty environment tests use.
+pub use envconf::{NoEnv, Source};
 
 /// The whole config file.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -734,9 +708,7 @@ mod go_duration {
             Nanos(u64),
         }
         match Raw::deserialize(d)? {
-            Raw::Text(text) => {
-                crate::duration::parse_duration(&text).map_err(serde::de::Error::custom)
-            }
+            Raw::Text(text) => envconf::parse_duration(&text).map_err(serde::de::Error::custom),
             Raw::Nanos(n) => Ok(Duration::from_nanos(n)),
         }
     }

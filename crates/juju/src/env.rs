@@ -6,7 +6,6 @@
 //! here. Validation follows ops': the variables every hook has, and the ones each event kind
 //! needs (see [`crate::event`]), are required; a missing or malformed one is an error naming it.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use crate::event::Event;
@@ -106,27 +105,7 @@ pub const JUJU_METER_STATUS: &str = "JUJU_METER_STATUS";
 /// `JUJU_METER_INFO` (legacy meter-status-changed).
 pub const JUJU_METER_INFO: &str = "JUJU_METER_INFO";
 
-/// Where environment variables come from.
-pub trait Source {
-    /// The value of variable `key`, if set.
-    fn get(&self, key: &str) -> Option<String>;
-}
-
-/// The process environment.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct ProcessEnv;
-
-impl Source for ProcessEnv {
-    fn get(&self, key: &str) -> Option<String> {
-        std::env::var(key).ok()
-    }
-}
-
-impl Source for BTreeMap<String, String> {
-    fn get(&self, key: &str) -> Option<String> {
-        BTreeMap::get(self, key).cloned()
-    }
-}
+pub use envconf::{ProcessEnv, Source};
 
 /// Why the hook context could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -338,6 +317,8 @@ fn parse_unit_name(unit: &str) -> Result<(String, u32), EnvError> {
 
 #[cfg(test)]
 pub(crate) mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
 
     /// The variables every hook has, for `dispatch`, plus `extra` (which override).

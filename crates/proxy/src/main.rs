@@ -1,8 +1,9 @@
 //! `oathkeeper`: parse the command line, run, map errors to exit codes.
 
 use clap::Parser as _;
+use envconf::ProcessEnv;
 use oathkeeper::cli::{Cli, Command, run_client};
-use oathkeeper::settings::{ConfigSource, ProcessEnv};
+use oathkeeper::settings::ConfigSource;
 
 fn main() {
     let cli = Cli::parse();

@@ -3,8 +3,6 @@
 
 use std::path::PathBuf;
 
-use oathkeeper_core::config::Source;
-
 /// The example config served when `oathkeeper serve` runs without `-c`.
 pub const EXAMPLE_CONFIG: &str = include_str!("../../../examples/oathkeeper.yaml");
 /// The example rules served with [`EXAMPLE_CONFIG`].
@@ -35,15 +33,5 @@ impl ConfigSource {
             Some(target) => Ok(ConfigSource::Kubernetes(text.into_owned(), target?)),
             None => Ok(ConfigSource::File(value.to_owned())),
         }
-    }
-}
-
-/// The process environment.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct ProcessEnv;
-
-impl Source for ProcessEnv {
-    fn get(&self, key: &str) -> Option<String> {
-        std::env::var(key).ok()
     }
 }

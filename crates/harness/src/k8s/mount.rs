@@ -17,13 +17,12 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use tokio::task::JoinHandle;
 
 use super::server::{SharedHandle, config_map_and_events};
-use super::store::civil;
 
 /// The symlink to the current timestamped directory.
 pub const DATA_LINK: &str = "..data";
@@ -123,15 +122,11 @@ pub fn write_atomic(dir: &Path, files: &BTreeMap<String, Vec<u8>>) -> io::Result
 
 /// A fresh `..YYYY_MM_DD_HH_MM_SS.<nanos>` directory under `dir`.
 fn new_timestamped_dir(dir: &Path) -> io::Result<PathBuf> {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    let ((y, mo, d), (h, mi, s)) = civil(now.as_secs());
-    let mut suffix = now.subsec_nanos();
+    let now = jiff::Timestamp::now();
+    let stamp = now.strftime("%Y_%m_%d_%H_%M_%S");
+    let mut suffix = now.subsec_nanosecond().unsigned_abs();
     loop {
-        let path = dir.join(format!(
-            "..{y:04}_{mo:02}_{d:02}_{h:02}_{mi:02}_{s:02}.{suffix:09}"
-        ));
+        let path = dir.join(format!("..{stamp}.{suffix:09}"));
         match std::fs::create_dir(&path) {
             Ok(()) => return Ok(path),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => suffix = suffix.wrapping_add(1),

@@ -921,37 +921,7 @@ fn new_uid() -> String {
     )
 }
 
-/// Now, as RFC 3339 UTC with seconds (`2024-05-01T12:00:00Z`), as Kubernetes writes times.
+/// Now as RFC 3339 UTC to the second, as the API server writes timestamps.
 pub(crate) fn now_rfc3339() -> String {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    rfc3339(secs)
-}
-
-/// Seconds since the epoch as RFC 3339 UTC.
-pub(crate) fn rfc3339(secs: u64) -> String {
-    let (date, (h, m, s)) = civil(secs);
-    format!(
-        "{:04}-{:02}-{:02}T{h:02}:{m:02}:{s:02}Z",
-        date.0, date.1, date.2
-    )
-}
-
-/// (year, month, day), (hour, minute, second) of seconds since the epoch (UTC).
-pub(crate) fn civil(secs: u64) -> ((i64, u32, u32), (u64, u64, u64)) {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Days to civil date (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    ((year, month, day), (rem / 3600, rem % 3600 / 60, rem % 60))
+    format!("{:.0}", jiff::Timestamp::now())
 }

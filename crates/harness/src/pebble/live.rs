@@ -19,7 +19,7 @@ use bytes::Bytes;
 use http_body_util::Empty;
 use hyper_util::client::legacy::Client as HttpClient;
 use hyper_util::rt::TokioExecutor;
-use juju::pebble::layer::{Check, Service, parse_duration};
+use juju::pebble::layer::{Check, Service};
 use tokio::process::{Child, Command};
 use tokio::sync::oneshot;
 
@@ -214,7 +214,10 @@ impl Launch {
             },
         };
         let duration = |value: &Option<String>, default| {
-            value.as_deref().and_then(parse_duration).unwrap_or(default)
+            value
+                .as_deref()
+                .and_then(|text| envconf::parse_duration(text).ok())
+                .unwrap_or(default)
         };
         Ok(Launch {
             program,
@@ -511,13 +514,13 @@ async fn run_check(shared: Arc<Shared>, name: String, definition: Check, generat
     let period = definition
         .period
         .as_deref()
-        .and_then(parse_duration)
+        .and_then(|text| envconf::parse_duration(text).ok())
         .filter(|p| !p.is_zero())
         .unwrap_or(DEFAULT_PERIOD);
     let timeout = definition
         .timeout
         .as_deref()
-        .and_then(parse_duration)
+        .and_then(|text| envconf::parse_duration(text).ok())
         .unwrap_or(DEFAULT_CHECK_TIMEOUT);
     let threshold = definition.threshold.unwrap_or(DEFAULT_THRESHOLD);
     let client = HttpClient::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use envconf::parse_duration;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
@@ -14,7 +15,7 @@ use hyper::service::service_fn;
 use hyper::{Method, Request, Response};
 use hyper_util::rt::TokioIo;
 use juju::pebble::api::{Envelope, ServiceInfo};
-use juju::pebble::layer::{Layer, LayerError, Startup, parse_duration};
+use juju::pebble::layer::{Layer, LayerError, Startup};
 use juju::pebble::multipart::{self, Part};
 use juju::pebble::websocket;
 use serde::Deserialize;
@@ -502,8 +503,8 @@ async fn wait(shared: &Shared, id: &str, req: &Req) -> Reply {
         MAX_WAIT
     } else {
         match parse_duration(timeout_text) {
-            Some(t) => t,
-            None => return bad(format!("invalid timeout {timeout_text:?}")),
+            Ok(t) => t,
+            Err(_) => return bad(format!("invalid timeout {timeout_text:?}")),
         }
     };
     let deadline = tokio::time::Instant::now() + timeout;

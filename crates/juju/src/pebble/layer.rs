@@ -518,42 +518,6 @@ impl Layers {
     }
 }
 
-/// Parses a Go duration (`300ms`, `1.5h`, `1m30s`, `0`), as layers write `period`,
-/// `timeout`, `kill-delay` and `backoff-*`. `None` when the text is not one (or negative).
-pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
-    let text = text.trim();
-    if text == "0" {
-        return Some(std::time::Duration::ZERO);
-    }
-    let mut rest = text.strip_prefix('+').unwrap_or(text);
-    if rest.is_empty() {
-        return None;
-    }
-    let mut seconds = 0f64;
-    while !rest.is_empty() {
-        let number_end = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        let number: f64 = rest[..number_end].parse().ok()?;
-        rest = &rest[number_end..];
-        let unit_end = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let scale = match &rest[..unit_end] {
-            "ns" => 1e-9,
-            "us" | "µs" | "μs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return None,
-        };
-        rest = &rest[unit_end..];
-        seconds += number * scale;
-    }
-    std::time::Duration::try_from_secs_f64(seconds).ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -711,23 +675,6 @@ checks:
             Layer::parse_labelled("services: [", "l"),
             Err(LayerError::Parse(_))
         ));
-    }
-
-    #[test]
-    fn go_durations_parse() {
-        use std::time::Duration;
-        for (text, expected) in [
-            ("300ms", Some(Duration::from_millis(300))),
-            ("1.5h", Some(Duration::from_secs(5400))),
-            ("1m30s", Some(Duration::from_secs(90))),
-            ("0", Some(Duration::ZERO)),
-            ("10", None),
-            ("-1s", None),
-            ("", None),
-            ("5 s", None),
-        ] {
-            assert_eq!(parse_duration(text), expected, "{text}");
-        }
     }
 
     #[test]
