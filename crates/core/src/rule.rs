@@ -158,21 +158,87 @@ fn display_path(raw: &str) -> String {
     }
 }
 
-/// Serialises rules as the JSON upstream's `/rules` API returns.
+/// Serialises rules as the JSON upstream's `/rules` API returns: every field, `config: null`
+/// included.
 pub fn to_json(rules: &[Rule]) -> String {
     // invariant: these types serialise infallibly (string keys, no non-finite floats from serde_json values).
     serde_json::to_string(rules).unwrap_or_else(|_| "[]".to_owned())
+}
+
+/// Serialises rules as a rules file needs them: like [`to_json`] without an empty `version` or
+/// `description`, a `null` handler `config` or a default `upstream`, which read back as the
+/// same rules.
+pub fn to_file_json(rules: &[Rule]) -> String {
+    let rules: Vec<FileRule<'_>> = rules.iter().map(FileRule::from).collect();
+    // invariant: as in `to_json`, these types serialise infallibly.
+    serde_json::to_string(&rules).unwrap_or_else(|_| "[]".to_owned())
+}
+
+/// A [`Rule`] as [`to_file_json`] writes it, fields in the same order.
+#[derive(Serialize)]
+struct FileRule<'a> {
+    id: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    version: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    description: &'a str,
+    #[serde(rename = "match")]
+    matcher: &'a Match,
+    authenticators: Vec<FileHandler<'a>>,
+    authorizer: FileHandler<'a>,
+    mutators: Vec<FileHandler<'a>>,
+    errors: Vec<FileHandler<'a>>,
+    #[serde(skip_serializing_if = "is_default")]
+    upstream: &'a Upstream,
+}
+
+/// A [`Handler`] without a `null` config.
+#[derive(Serialize)]
+struct FileHandler<'a> {
+    handler: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    config: Option<&'a serde_json::Value>,
+}
+
+impl<'a> From<&'a Handler> for FileHandler<'a> {
+    fn from(h: &'a Handler) -> Self {
+        FileHandler {
+            handler: &h.handler,
+            config: h.config.as_ref(),
+        }
+    }
+}
+
+impl<'a> From<&'a Rule> for FileRule<'a> {
+    fn from(r: &'a Rule) -> Self {
+        let handlers = |hs: &'a [Handler]| hs.iter().map(FileHandler::from).collect();
+        FileRule {
+            id: &r.id,
+            version: &r.version,
+            description: &r.description,
+            matcher: &r.matcher,
+            authenticators: handlers(&r.authenticators),
+            authorizer: FileHandler::from(&r.authorizer),
+            mutators: handlers(&r.mutators),
+            errors: handlers(&r.errors),
+            upstream: &r.upstream,
+        }
+    }
+}
+
+fn is_default(upstream: &&Upstream) -> bool {
+    **upstream == Upstream::default()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const CHARM_PYTHON_REPR: &str = "[{'id': 'requirer:welcome:0:allow', 'match': {'url': '<^(https|http)>://example.com/<welcome((/.*$)|$)>', 'methods': ['GET', 'POST', 'OPTION', 'PUT', 'PATCH', 'DELETE']}, 'authenticators': [{'handler': 'noop'}], 'mutators': [{'handler': 'noop'}], 'authorizer': {'handler': 'allow'}, 'errors': [{'handler': 'json'}]}]";
+    const UPSTREAM_CHARM_PYTHON_REPR: &str = "[{'id': 'requirer:welcome:0:allow', 'match': {'url': '<^(https|http)>://example.com/<welcome((/.*$)|$)>', 'methods': ['GET', 'POST', 'OPTION', 'PUT', 'PATCH', 'DELETE']}, 'authenticators': [{'handler': 'noop'}], 'mutators': [{'handler': 'noop'}], 'authorizer': {'handler': 'allow'}, 'errors': [{'handler': 'json'}]}]";
 
     #[test]
     fn python_repr_written_by_upstream_charm_loads() {
-        let rules = parse_rules(CHARM_PYTHON_REPR.as_bytes()).unwrap();
+        let rules = parse_rules(UPSTREAM_CHARM_PYTHON_REPR.as_bytes()).unwrap();
         assert_eq!(rules.len(), 1);
         assert_eq!(rules[0].id, "requirer:welcome:0:allow");
         assert_eq!(
@@ -214,6 +280,24 @@ mod tests {
     fn yaml_errors_carry_line() {
         let err = parse_rules(b"- id: a\n  match: [unclosed\n").unwrap_err();
         assert!(err.line().is_some(), "{err}");
+    }
+
+    #[test]
+    fn a_rules_file_omits_what_reads_back_as_the_default() {
+        let text = r#"[{"id":"a","match":{"methods":["GET"],"url":"u"},"authenticators":[{"handler":"noop"}],"authorizer":{"handler":"allow"},"mutators":[{"handler":"header","config":{"headers":{}}}],"errors":[]}]"#;
+        let rules = parse_rules(text.as_bytes()).unwrap();
+        assert_eq!(to_file_json(&rules), text);
+        assert_eq!(parse_rules(to_file_json(&rules).as_bytes()).unwrap(), rules);
+        let mut full = rules[0].clone();
+        full.version = "v0.40.0".into();
+        full.description = "d".into();
+        full.upstream.url = "http://up".into();
+        let json: serde_json::Value =
+            serde_json::from_str(&to_file_json(std::slice::from_ref(&full))).unwrap();
+        assert_eq!(json[0]["version"], "v0.40.0");
+        assert_eq!(json[0]["description"], "d");
+        assert_eq!(json[0]["upstream"]["url"], "http://up");
+        assert_eq!(parse_rules(json.to_string().as_bytes()).unwrap(), [full]);
     }
 
     #[test]
