@@ -18,6 +18,7 @@
 //! poll as a safety net. A reload that takes too long is shown in readiness while it runs.
 
 pub mod read;
+mod repository;
 
 pub use read::{MAX_SOURCE_BYTES, ReadError, Role};
 
@@ -37,6 +38,7 @@ use crate::metrics::Metrics;
 use crate::settings::{ConfigSource, EXAMPLE_CONFIG, EXAMPLE_RULES, EXAMPLE_RULES_SOURCE};
 use crate::snapshot::{FileOutcome, Severity, Snapshot, Versions, compile_files};
 use read::{Reader, Stamp};
+use repository::Repository;
 
 /// How long to wait for more events before reloading.
 const DEBOUNCE: Duration = Duration::from_millis(50);
@@ -145,6 +147,8 @@ pub struct Loader {
     source: ConfigSource,
     env: Box<dyn Source + Send + Sync>,
     config: Option<Config>,
+    /// The repositories of `config`, parsed once per config: `(url, what it names)`.
+    repositories: Vec<(String, Repository)>,
     /// The text of the config in use was empty (it may stay empty).
     config_empty: bool,
     /// Per rules source: its last version that loaded whole.
@@ -195,6 +199,7 @@ impl Loader {
             source,
             env,
             config: None,
+            repositories: Vec::new(),
             config_empty: false,
             last_good: HashMap::new(),
             last_hash: None,
@@ -229,9 +234,9 @@ impl Loader {
     fn stamps_now(&self) -> Vec<Stamp> {
         let mut stamps: Vec<Stamp> = self.config_stamp().into_iter().collect();
         stamps.extend(
-            self.repositories()
+            self.repositories
                 .iter()
-                .filter_map(|r| self.repo_stamp(r)),
+                .filter_map(|(url, repo)| self.repo_stamp(url, repo)),
         );
         stamps
     }
@@ -246,19 +251,13 @@ impl Loader {
         }
     }
 
-    fn repo_stamp(&self, repo: &str) -> Option<Stamp> {
-        if repo.starts_with(crate::k8s::SCHEME) {
-            Some(Stamp::Kubernetes(self.kubernetes.generation(repo)))
-        } else {
-            // inline:// and unsupported schemes are part of the config's text.
-            file_path(repo).map(|path| read::stamp(&path))
+    fn repo_stamp(&self, url: &str, repo: &Repository) -> Option<Stamp> {
+        match repo {
+            Repository::File(path) => Some(read::stamp(path)),
+            Repository::Kubernetes(_) => Some(Stamp::Kubernetes(self.kubernetes.generation(url))),
+            // Their content is part of the config's text.
+            Repository::Inline(_) | Repository::Invalid(_) => None,
         }
-    }
-
-    fn repositories(&self) -> &[String] {
-        self.config
-            .as_ref()
-            .map_or(&[], |c| c.access_rules.repositories.as_slice())
     }
 
     /// The config and `file://` repository paths: events about other files are ignored.
@@ -267,7 +266,10 @@ impl Loader {
         if let ConfigSource::File(path) = &self.source {
             files.insert(path.clone());
         }
-        files.extend(self.repositories().iter().filter_map(|r| file_path(r)));
+        files.extend(self.repositories.iter().filter_map(|(_, repo)| match repo {
+            Repository::File(path) => Some(path.clone()),
+            _ => None,
+        }));
         files
     }
 
@@ -281,15 +283,11 @@ impl Loader {
     fn kubernetes_files(
         &mut self,
         url: &str,
+        target: &crate::k8s::Target,
         status: &mut LoadStatus,
         metrics: &Metrics,
     ) -> Vec<(String, Result<Vec<u8>, String>)> {
-        let target = match crate::k8s::Target::parse(url) {
-            Some(Ok(target)) => target,
-            Some(Err(message)) => return vec![(url.to_owned(), Err(message))],
-            None => return vec![(url.to_owned(), Err(format!("{url}: not a k8s:// URL")))],
-        };
-        let observed = match self.kubernetes.observe(url, &target) {
+        let observed = match self.kubernetes.observe(url, target) {
             Ok(observed) => observed,
             Err(message) => return vec![(url.to_owned(), Err(message))],
         };
@@ -416,92 +414,11 @@ impl Loader {
             config_source: label.clone(),
             ..LoadStatus::default()
         };
-        let mut hasher = DefaultHasher::new();
-        let text = match self.read_config(&label) {
-            // Nothing to run with before the first list: the caller retries.
-            Err(e @ LoadError::Kubernetes { .. }) if self.config.is_none() => return Err(e),
-            Err(LoadError::Read(e)) if e.is_transient() && self.config.is_some() => {
-                *transient = true;
-                Err(LoadError::Read(e))
-            }
-            other => other,
-        };
-        // Parse only a config that changed: a broken file is reported once, not on every poll.
-        let config_hash = text.as_ref().ok().map(|t| {
-            let mut h = DefaultHasher::new();
-            t.hash(&mut h);
-            h.finish()
-        });
-        if self.config.is_none() || config_hash.is_none() || config_hash != self.config_hash {
-            let mut empty = false;
-            let parsed = text.and_then(|text| {
-                empty = text.trim().is_empty();
-                parse_config(&text, self.env.as_ref()).map_err(|source| LoadError::Config {
-                    path: label.clone(),
-                    source,
-                })
-            });
-            match parsed {
-                Ok(config) => {
-                    if let Some(old) = &self.config {
-                        warn_restart_only(old, &config);
-                    }
-                    self.config = Some(config);
-                    self.config_empty = empty;
-                    self.config_error = None;
-                }
-                Err(e) if self.config.is_some() => {
-                    if self.config_error.as_deref() != Some(e.to_string().as_str()) {
-                        tracing::error!(error = %format!("{e:#}"), "config reload failed; keeping the last good config");
-                        metrics.reload_error(&label);
-                    }
-                    self.config_error = Some(e.to_string());
-                }
-                Err(e) => return Err(e),
-            }
-            self.config_hash = config_hash;
-        }
-        config_hash.hash(&mut hasher);
+        let config_hash = self.refresh_config(&label, metrics, transient)?;
         status.config_error.clone_from(&self.config_error);
-        // invariant: set above or returned.
-        let Some(config) = self.config.as_ref() else {
-            return Ok(Loaded::Unchanged);
-        };
-        let configured = config.access_rules.repositories.clone();
-        let mut repositories: Vec<(String, Result<Vec<u8>, String>)> = Vec::new();
-        for repo in &configured {
-            stamps.extend(self.repo_stamp(repo));
-            if repo.starts_with(crate::k8s::SCHEME) {
-                self.step("listing", Some(repo));
-                repositories.extend(self.kubernetes_files(repo, &mut status, metrics));
-            } else {
-                self.step("reading", Some(repo));
-                let fetched = self.fetch(repo).map_err(|e| {
-                    *transient |= e.is_transient();
-                    e.to_string()
-                });
-                repositories.push((repo.clone(), fetched));
-            }
-        }
-        let mut watched: Vec<&str> = configured
-            .iter()
-            .map(String::as_str)
-            .filter(|repo| repo.starts_with(crate::k8s::SCHEME))
-            .collect();
-        if let ConfigSource::Kubernetes(url, _) = &self.source {
-            watched.push(url);
-        }
-        self.kubernetes.retain(&watched);
-        // invariant: set above or returned.
-        let Some(config) = self.config.as_ref() else {
-            return Ok(Loaded::Unchanged);
-        };
-        if self.source == ConfigSource::Example {
-            repositories.push((
-                EXAMPLE_RULES_SOURCE.to_owned(),
-                Ok(EXAMPLE_RULES.as_bytes().to_vec()),
-            ));
-        }
+        let repositories = self.read_repositories(stamps, transient, &mut status, metrics);
+        let mut hasher = DefaultHasher::new();
+        config_hash.hash(&mut hasher);
         for (repo, bytes) in &repositories {
             repo.hash(&mut hasher);
             match bytes {
@@ -518,8 +435,131 @@ impl Loader {
         }
         self.last_hash = Some(hash);
         self.step("compiling", None);
+        match self.compile(repositories, &mut status, metrics) {
+            Some(snapshot) => Ok(Loaded::Changed(Box::new(snapshot), status)),
+            None => Ok(Loaded::Unchanged),
+        }
+    }
+
+    /// Reads the config and, when its text changed, parses it: a good one replaces the config
+    /// in use (and its parsed repositories), a bad one is reported once and the last good one
+    /// stays. Returns the hash of the text read (`None` when it could not be read). Fails only
+    /// while there is no good config yet.
+    fn refresh_config(
+        &mut self,
+        label: &str,
+        metrics: &Metrics,
+        transient: &mut bool,
+    ) -> Result<Option<u64>, LoadError> {
+        let text = match self.read_config(label) {
+            // Nothing to run with before the first list: the caller retries.
+            Err(e @ LoadError::Kubernetes { .. }) if self.config.is_none() => return Err(e),
+            Err(LoadError::Read(e)) if e.is_transient() && self.config.is_some() => {
+                *transient = true;
+                Err(LoadError::Read(e))
+            }
+            other => other,
+        };
+        // Parse only a config that changed: a broken file is reported once, not on every poll.
+        let config_hash = text.as_ref().ok().map(|t| {
+            let mut h = DefaultHasher::new();
+            t.hash(&mut h);
+            h.finish()
+        });
+        if self.config.is_some() && config_hash.is_some() && config_hash == self.config_hash {
+            return Ok(config_hash);
+        }
+        let mut empty = false;
+        let parsed = text.and_then(|text| {
+            empty = text.trim().is_empty();
+            parse_config(&text, self.env.as_ref()).map_err(|source| LoadError::Config {
+                path: label.to_owned(),
+                source,
+            })
+        });
+        match parsed {
+            Ok(config) => {
+                if let Some(old) = &self.config {
+                    warn_restart_only(old, &config);
+                }
+                self.repositories = config
+                    .access_rules
+                    .repositories
+                    .iter()
+                    .map(|url| (url.clone(), Repository::parse(url)))
+                    .collect();
+                self.config = Some(config);
+                self.config_empty = empty;
+                self.config_error = None;
+            }
+            Err(e) if self.config.is_some() => {
+                if self.config_error.as_deref() != Some(e.to_string().as_str()) {
+                    tracing::error!(error = %format!("{e:#}"), "config reload failed; keeping the last good config");
+                    metrics.reload_error(label);
+                }
+                self.config_error = Some(e.to_string());
+            }
+            Err(e) => return Err(e),
+        }
+        self.config_hash = config_hash;
+        Ok(config_hash)
+    }
+
+    /// Reads every repository of the config in use (a `k8s://` one gives one file per key),
+    /// taking each one's stamp just before, plus the example rules when serving the example.
+    fn read_repositories(
+        &mut self,
+        stamps: &mut Vec<Stamp>,
+        transient: &mut bool,
+        status: &mut LoadStatus,
+        metrics: &Metrics,
+    ) -> Vec<(String, Result<Vec<u8>, String>)> {
+        let configured = self.repositories.clone();
+        let mut files: Vec<(String, Result<Vec<u8>, String>)> = Vec::new();
+        for (url, repo) in &configured {
+            stamps.extend(self.repo_stamp(url, repo));
+            if let Repository::Kubernetes(target) = repo {
+                self.step("listing", Some(url));
+                files.extend(self.kubernetes_files(url, target, status, metrics));
+            } else {
+                self.step("reading", Some(url));
+                let fetched = self.fetch(url, repo).map_err(|e| {
+                    *transient |= e.is_transient();
+                    e.to_string()
+                });
+                files.push((url.clone(), fetched));
+            }
+        }
+        let mut watched: Vec<&str> = configured
+            .iter()
+            .filter(|(_, repo)| matches!(repo, Repository::Kubernetes(_)))
+            .map(|(url, _)| url.as_str())
+            .collect();
+        if let ConfigSource::Kubernetes(url, _) = &self.source {
+            watched.push(url);
+        }
+        self.kubernetes.retain(&watched);
+        if self.source == ConfigSource::Example {
+            files.push((
+                EXAMPLE_RULES_SOURCE.to_owned(),
+                Ok(EXAMPLE_RULES.as_bytes().to_vec()),
+            ));
+        }
+        files
+    }
+
+    /// Parses and compiles the files read (a file that cannot be parsed or compiled serves its
+    /// last good version), records the problems in `status`, and remembers what loaded whole.
+    /// `None` when there is no config to compile with.
+    fn compile(
+        &mut self,
+        files: Vec<(String, Result<Vec<u8>, String>)>,
+        status: &mut LoadStatus,
+        metrics: &Metrics,
+    ) -> Option<Snapshot> {
+        let config = self.config.as_ref()?;
         // Parse each file; one that cannot be parsed serves its last good rules.
-        let parsed: Vec<(String, Result<LastGood, String>)> = repositories
+        let parsed: Vec<(String, Result<LastGood, String>)> = files
             .into_iter()
             .map(|(repo, bytes)| {
                 let parsed = bytes.and_then(|b| self.parse(&repo, &b));
@@ -570,7 +610,7 @@ impl Loader {
         self.last_good.retain(|repo, _| present.contains(repo));
         self.stores = snapshot.session_stores.clone();
         log_diagnostics(&snapshot.diagnostics);
-        Ok(Loaded::Changed(Box::new(snapshot), status))
+        Some(snapshot)
     }
 
     /// Parses one rules file: its rules, and whether its text was empty. An empty text is an
@@ -591,18 +631,17 @@ impl Loader {
         Ok(LastGood { rules, empty })
     }
 
-    /// Reads one repository.
-    fn fetch(&mut self, repo: &str) -> Result<Vec<u8>, FetchError> {
-        if let Some(encoded) = repo.strip_prefix("inline://") {
-            return base64::engine::general_purpose::STANDARD
+    /// Reads one repository that is not a `k8s://` one.
+    fn fetch(&mut self, url: &str, repo: &Repository) -> Result<Vec<u8>, FetchError> {
+        match repo {
+            Repository::Inline(encoded) => base64::engine::general_purpose::STANDARD
                 .decode(encoded.trim())
-                .map_err(|e| FetchError::Other(format!("{repo}: invalid base64: {e}")));
-        }
-        match file_path(repo) {
-            Some(path) => Ok(self.reader.read(Role::Rules, &path)?),
-            None => Err(FetchError::Other(format!(
-                "{repo}: unsupported repository scheme (supported: file://, inline://, \
-                 k8s://, plain paths)"
+                .map_err(|e| FetchError::Other(format!("{url}: invalid base64: {e}"))),
+            Repository::File(path) => Ok(self.reader.read(Role::Rules, path)?),
+            Repository::Invalid(why) => Err(FetchError::Other(why.clone())),
+            // invariant: the caller lists ConfigMaps itself; reached only by mistake.
+            Repository::Kubernetes(_) => Err(FetchError::Other(format!(
+                "{url}: a ConfigMap is listed, not fetched"
             ))),
         }
     }
@@ -655,17 +694,6 @@ fn warn_restart_only(old: &Config, new: &Config) {
             tracing::warn!(key, "setting changed; it applies after a restart");
         }
     }
-}
-
-/// The path of a `file://` or plain-path repository.
-fn file_path(repo: &str) -> Option<PathBuf> {
-    if let Some(path) = repo.strip_prefix("file://") {
-        return Some(PathBuf::from(path));
-    }
-    if repo.contains("://") {
-        return None;
-    }
-    Some(PathBuf::from(repo))
 }
 
 fn parent_dir(path: &Path) -> PathBuf {

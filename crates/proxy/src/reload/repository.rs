@@ -1,0 +1,85 @@
+//! A rule repository as `access_rules.repositories` names it, parsed once per config.
+
+use std::path::PathBuf;
+
+use crate::k8s::{SCHEME as KUBERNETES_SCHEME, Target};
+
+/// The scheme of a repository file.
+const FILE_SCHEME: &str = "file://";
+/// The scheme of rules given in the URL itself, base64-encoded.
+const INLINE_SCHEME: &str = "inline://";
+
+/// What a repository URL names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Repository {
+    /// `file://<path>` or a plain path: one rules file.
+    File(PathBuf),
+    /// `inline://<base64>`: the rules file's content, in the URL.
+    Inline(String),
+    /// `k8s://<namespace>/<configmap>`: every key of the ConfigMap is a rules file.
+    Kubernetes(Target),
+    /// A URL this server cannot read, and why (names the URL).
+    Invalid(String),
+}
+
+impl Repository {
+    /// Parses a repository URL.
+    pub(crate) fn parse(url: &str) -> Repository {
+        if let Some(target) = Target::parse(url) {
+            return target.map_or_else(Repository::Invalid, Repository::Kubernetes);
+        }
+        if let Some(encoded) = url.strip_prefix(INLINE_SCHEME) {
+            return Repository::Inline(encoded.to_owned());
+        }
+        if let Some(path) = url.strip_prefix(FILE_SCHEME) {
+            return Repository::File(PathBuf::from(path));
+        }
+        if url.contains("://") {
+            return Repository::Invalid(format!(
+                "{url}: unsupported repository scheme (supported: {FILE_SCHEME}, \
+                 {INLINE_SCHEME}, {KUBERNETES_SCHEME}, plain paths)"
+            ));
+        }
+        Repository::File(PathBuf::from(url))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_scheme_names_its_kind() {
+        assert_eq!(
+            Repository::parse("file:///etc/rules.json"),
+            Repository::File("/etc/rules.json".into())
+        );
+        assert_eq!(
+            Repository::parse("rules/a.yaml"),
+            Repository::File("rules/a.yaml".into())
+        );
+        assert_eq!(
+            Repository::parse("inline://W10="),
+            Repository::Inline("W10=".into())
+        );
+        assert_eq!(
+            Repository::parse("k8s://iam/access-rules"),
+            Repository::Kubernetes(Target {
+                namespace: Some("iam".into()),
+                name: "access-rules".into()
+            })
+        );
+    }
+
+    #[test]
+    fn unreadable_urls_say_why_and_name_the_url() {
+        let Repository::Invalid(why) = Repository::parse("https://example.com/rules.json") else {
+            panic!("an https repository is not supported");
+        };
+        assert!(why.starts_with("https://example.com/rules.json: unsupported repository scheme"));
+        let Repository::Invalid(why) = Repository::parse("k8s://iam") else {
+            panic!("a k8s:// URL without a ConfigMap is invalid");
+        };
+        assert!(why.starts_with("k8s://iam: "), "{why}");
+    }
+}
