@@ -6,8 +6,9 @@
 //! `LOG_LEVEL`, `AUTHENTICATORS_COOKIE_SESSION_CONFIG_CHECK_SESSION_URL`), read through a
 //! [`Source`] so that tests never touch the process environment.
 //!
-//! Handler `config` blocks stay JSON values here: they are merged with each rule's config and
-//! decoded by the handler that owns them (see the server's pipeline).
+//! Handler `config` blocks stay JSON values here (see [`HandlerSwitch`]); their typed form is
+//! in [`crate::handler`]. Serialising a [`Config`] leaves out every key equal to its default,
+//! so [`Config::to_yaml`] writes a minimal document that parses back to the same value.
 
 use std::time::Duration;
 
@@ -24,25 +25,25 @@ pub use envconf::{NoEnv, Source};
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Listeners.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub serve: Serve,
     /// Rule repositories and matching.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub access_rules: AccessRules,
     /// Authenticator switches and global configs.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub authenticators: Authenticators,
     /// Authorizer switches and global configs.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub authorizers: Authorizers,
     /// Mutator switches and global configs.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub mutators: Mutators,
     /// Error handlers and the fallback order.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub errors: Errors,
     /// Logging.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub log: Log,
     /// Tracing (accepted for compatibility; exporters are configured elsewhere).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -55,18 +56,59 @@ pub struct Config {
     pub version: Option<String>,
 }
 
+/// Whether `value` is its type's default (`skip_serializing_if`: a minimal document).
+fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
+}
+
+/// `fn $is(value) -> bool`: whether `value` is what `$default()` gives, for the fields whose
+/// default is not their type's.
+macro_rules! is_default_of {
+    ($($is:ident => $default:ident: $ty:ty),* $(,)?) => {$(
+        #[allow(clippy::ptr_arg)]
+        fn $is(value: &$ty) -> bool {
+            *value == $default()
+        }
+    )*};
+}
+
+is_default_of!(
+    is_five_seconds => five_seconds: Duration,
+    is_two_minutes => two_minutes: Duration,
+    is_any_origin => any_origin: Vec<String>,
+    is_cors_methods => cors_methods: Vec<String>,
+    is_cors_headers => cors_headers: Vec<String>,
+    is_cors_exposed => cors_exposed: Vec<String>,
+    is_default_metrics_port => default_metrics_port: u16,
+    is_default_metrics_path => default_metrics_path: String,
+    is_default_metric_prefix => default_metric_prefix: String,
+    is_yes => yes: bool,
+    is_enabled_switch => enabled_switch: HandlerSwitch,
+    is_json_fallback => json_fallback: Vec<String>,
+);
+
+impl Config {
+    /// The config as a minimal YAML document: keys equal to their default are left out, and
+    /// [`parse_config`] reads it back to an equal value.
+    pub fn to_yaml(&self) -> String {
+        // invariant: every field serialises (string keys, no non-finite floats; handler configs
+        // are JSON values), so YAML serialisation cannot fail.
+        serde_norway::to_string(self).unwrap_or_default()
+    }
+}
+
 /// `serve`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Serve {
     /// `serve.proxy` (accepted for compatibility; this server has no reverse-proxy mode).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub proxy: Listener,
     /// `serve.api`: decisions, rules, health.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub api: Listener,
     /// `serve.prometheus`: metrics.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub prometheus: Prometheus,
 }
 
@@ -75,19 +117,19 @@ pub struct Serve {
 #[serde(deny_unknown_fields)]
 pub struct Listener {
     /// Interface to bind; empty means all interfaces.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub host: String,
     /// Port; unset means the listener's default ([`Serve::api_port`], [`Serve::proxy_port`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port: Option<u16>,
     /// Proxy only: trust `X-Forwarded-*` from clients.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub trust_forwarded_headers: bool,
     /// CORS.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub cors: Cors,
     /// Timeouts.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub timeout: Timeouts,
     /// TLS key and certificate.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -111,13 +153,25 @@ impl Serve {
 #[serde(deny_unknown_fields)]
 pub struct Timeouts {
     /// Read timeout (default 5s).
-    #[serde(default = "five_seconds", with = "go_duration")]
+    #[serde(
+        default = "five_seconds",
+        with = "go_duration",
+        skip_serializing_if = "is_five_seconds"
+    )]
     pub read: Duration,
     /// Write timeout (default 120s).
-    #[serde(default = "two_minutes", with = "go_duration")]
+    #[serde(
+        default = "two_minutes",
+        with = "go_duration",
+        skip_serializing_if = "is_two_minutes"
+    )]
     pub write: Duration,
     /// Idle timeout (default 120s).
-    #[serde(default = "two_minutes", with = "go_duration")]
+    #[serde(
+        default = "two_minutes",
+        with = "go_duration",
+        skip_serializing_if = "is_two_minutes"
+    )]
     pub idle: Duration,
 }
 
@@ -143,10 +197,10 @@ impl Default for Timeouts {
 #[serde(deny_unknown_fields)]
 pub struct Tls {
     /// Private key.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub key: TlsSource,
     /// Certificate chain.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub cert: TlsSource,
 }
 
@@ -167,28 +221,28 @@ pub struct TlsSource {
 #[serde(deny_unknown_fields)]
 pub struct Cors {
     /// Whether CORS handling is on.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub enabled: bool,
     /// Allowed origins; `*` allows any.
-    #[serde(default = "any_origin")]
+    #[serde(default = "any_origin", skip_serializing_if = "is_any_origin")]
     pub allowed_origins: Vec<String>,
     /// Allowed methods.
-    #[serde(default = "cors_methods")]
+    #[serde(default = "cors_methods", skip_serializing_if = "is_cors_methods")]
     pub allowed_methods: Vec<String>,
     /// Allowed request headers.
-    #[serde(default = "cors_headers")]
+    #[serde(default = "cors_headers", skip_serializing_if = "is_cors_headers")]
     pub allowed_headers: Vec<String>,
     /// Headers exposed to scripts.
-    #[serde(default = "cors_exposed")]
+    #[serde(default = "cors_exposed", skip_serializing_if = "is_cors_exposed")]
     pub exposed_headers: Vec<String>,
     /// Whether credentials are allowed.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub allow_credentials: bool,
     /// Preflight cache lifetime in seconds (0: not sent).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub max_age: u64,
     /// Debug logging of CORS decisions.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub debug: bool,
 }
 
@@ -229,22 +283,31 @@ impl Default for Cors {
 #[serde(deny_unknown_fields)]
 pub struct Prometheus {
     /// Interface; empty means all.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub host: String,
     /// Port (default 9000).
-    #[serde(default = "default_metrics_port")]
+    #[serde(
+        default = "default_metrics_port",
+        skip_serializing_if = "is_default_metrics_port"
+    )]
     pub port: u16,
     /// Path (default `/metrics`).
-    #[serde(default = "default_metrics_path")]
+    #[serde(
+        default = "default_metrics_path",
+        skip_serializing_if = "is_default_metrics_path"
+    )]
     pub metrics_path: String,
     /// Metric name prefix (default `ory_oathkeeper_`).
-    #[serde(default = "default_metric_prefix")]
+    #[serde(
+        default = "default_metric_prefix",
+        skip_serializing_if = "is_default_metric_prefix"
+    )]
     pub metric_name_prefix: String,
     /// Drop the `request` label.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub hide_request_paths: bool,
     /// Keep only the first path segment in the `request` label (default true).
-    #[serde(default = "yes")]
+    #[serde(default = "yes", skip_serializing_if = "is_yes")]
     pub collapse_request_paths: bool,
 }
 
@@ -279,10 +342,14 @@ impl Default for Prometheus {
 #[serde(deny_unknown_fields)]
 pub struct AccessRules {
     /// Repository URLs: `file://`, bare paths, `inline://<base64>`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub repositories: Vec<String>,
     /// `regexp` (default; empty also means regexp) or `glob`.
-    #[serde(default, deserialize_with = "strategy_or_empty")]
+    #[serde(
+        default,
+        deserialize_with = "strategy_or_empty",
+        skip_serializing_if = "is_default"
+    )]
     pub matching_strategy: Strategy,
 }
 
@@ -298,15 +365,41 @@ fn strategy_or_empty<'de, D: Deserializer<'de>>(d: D) -> Result<Strategy, D::Err
 }
 
 /// A handler's global switch and config.
+///
+/// `config` stays a JSON value rather than the handler's typed config ([`crate::handler`]):
+/// a global config may be partial (a rule supplies the rest, e.g. `redirect`'s `to`), and it is
+/// deep-merged under each rule's config ([`crate::merge::deep_merge`]) before the handler
+/// decodes the result, as upstream does. Only the merged block has to be a complete config.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HandlerSwitch {
     /// Whether rules may use the handler.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub enabled: bool,
     /// Global config, merged under each rule's config.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config: Option<Value>,
+}
+
+impl HandlerSwitch {
+    /// An enabled handler without global config.
+    pub fn enabled() -> HandlerSwitch {
+        HandlerSwitch {
+            enabled: true,
+            config: None,
+        }
+    }
+
+    /// An enabled handler with `config` (a typed handler config of [`crate::handler`]) as its
+    /// global config.
+    pub fn enabled_with(config: &impl Serialize) -> HandlerSwitch {
+        HandlerSwitch {
+            enabled: true,
+            // invariant: handler configs are plain data with string keys, so serialising
+            // them to a JSON value cannot fail.
+            config: serde_json::to_value(config).ok(),
+        }
+    }
 }
 
 macro_rules! handler_family {
@@ -317,7 +410,7 @@ macro_rules! handler_family {
         pub struct $name {
             $(
                 #[doc = concat!("The `", stringify!($field), "` handler.")]
-                #[serde(default)]
+                #[serde(default, skip_serializing_if = "is_default")]
                 pub $field: HandlerSwitch,
             )*
         }
@@ -356,21 +449,18 @@ handler_family!(
 #[serde(deny_unknown_fields)]
 pub struct ErrorHandlers {
     /// `json` (enabled by default, as upstream).
-    #[serde(default = "enabled_switch")]
+    #[serde(default = "enabled_switch", skip_serializing_if = "is_enabled_switch")]
     pub json: HandlerSwitch,
     /// `redirect`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub redirect: HandlerSwitch,
     /// `www_authenticate`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub www_authenticate: HandlerSwitch,
 }
 
 fn enabled_switch() -> HandlerSwitch {
-    HandlerSwitch {
-        enabled: true,
-        config: None,
-    }
+    HandlerSwitch::enabled()
 }
 
 impl Default for ErrorHandlers {
@@ -403,10 +493,10 @@ impl ErrorHandlers {
 #[serde(deny_unknown_fields)]
 pub struct Errors {
     /// Handlers tried, in order, when a rule's own handlers are not responsible.
-    #[serde(default = "json_fallback")]
+    #[serde(default = "json_fallback", skip_serializing_if = "is_json_fallback")]
     pub fallback: Vec<String>,
     /// The handlers.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub handlers: ErrorHandlers,
 }
 
@@ -455,19 +545,19 @@ pub enum LogFormat {
 #[serde(deny_unknown_fields)]
 pub struct Log {
     /// Level.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub level: LogLevel,
     /// Format.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub format: LogFormat,
     /// Log credentials in clear (off by default).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub leak_sensitive_values: bool,
     /// Text that replaces redacted values.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redaction_text: Option<String>,
     /// More header names to redact.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub additional_redacted_headers: Vec<String>,
 }
 

@@ -195,3 +195,407 @@ fn env_var_names_follow_upstream() {
         "ACCESS_RULES_MATCHING_STRATEGY"
     );
 }
+
+mod round_trip {
+    use proptest::prelude::*;
+    use proptest::strategy::Strategy;
+
+    use super::*;
+    use crate::handler::{
+        anonymous, cookie, header, json, redirect, session_store, when, www_authenticate,
+    };
+    use crate::matcher::Strategy as Matching;
+
+    /// Text that YAML could read as something else: empty, `null`, `true`, numbers, `~`,
+    /// leading spaces, `: `, `#`, quotes, newlines, templates.
+    fn text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[a-zA-Z0-9_./:@-]{0,12}",
+            Just(String::new()),
+            prop::sample::select(vec![
+                "null",
+                "~",
+                "true",
+                "False",
+                "yes",
+                "no",
+                "1",
+                "0x1f",
+                "1e3",
+                ".inf",
+                "-",
+                " lead",
+                "a: b",
+                "# c",
+                "'q'",
+                "\"d\"",
+                "line\nbreak",
+                "{{ print .Subject }}",
+                "*",
+                "&a",
+                "!tag",
+                "[x]",
+                "{y}",
+                "%",
+                "@this",
+            ])
+            .prop_map(str::to_owned),
+        ]
+    }
+
+    fn texts() -> impl Strategy<Value = Vec<String>> {
+        prop::collection::vec(text(), 0..3)
+    }
+
+    fn map() -> impl Strategy<Value = BTreeMap<String, String>> {
+        prop::collection::btree_map(text(), text(), 0..3)
+    }
+
+    fn duration() -> impl Strategy<Value = Duration> {
+        (0u64..10_000_000).prop_map(Duration::from_millis)
+    }
+
+    fn clause() -> impl Strategy<Value = when::Clause> {
+        (
+            texts(),
+            prop::option::of((
+                prop::option::of((texts(), texts()).prop_map(|(accept, content_type)| {
+                    when::Header {
+                        accept,
+                        content_type,
+                    }
+                })),
+                prop::option::of((texts(), any::<bool>()).prop_map(|(networks, r)| {
+                    when::RemoteIp {
+                        networks,
+                        respect_forwarded_for_header: r,
+                    }
+                })),
+            )),
+        )
+            .prop_map(|(error, request)| when::Clause {
+                error,
+                request: request.map(|(header, remote_ip)| when::Request { header, remote_ip }),
+            })
+    }
+
+    fn clauses() -> impl Strategy<Value = Option<Vec<when::Clause>>> {
+        prop::option::of(prop::collection::vec(clause(), 0..3))
+    }
+
+    fn session_store() -> impl Strategy<Value = session_store::Config> {
+        (
+            (
+                prop::option::of(text()),
+                prop::option::of(texts()),
+                prop::option::of(
+                    (
+                        prop::option::of(text()),
+                        prop::option::of(text()),
+                        prop::option::of(text()),
+                    )
+                        .prop_map(|(header, query_parameter, cookie)| {
+                            session_store::TokenFrom {
+                                header,
+                                query_parameter,
+                                cookie,
+                            }
+                        }),
+                ),
+                prop::option::of(text()),
+                prop::option::of(any::<bool>()),
+                prop::option::of(any::<bool>()),
+                prop::option::of(any::<bool>()),
+            ),
+            (
+                prop::option::of(text()),
+                prop::option::of(texts()),
+                prop::option::of(map()),
+                prop::option::of(text()),
+                prop::option::of(text()),
+                prop::option::of(text()),
+                prop::option::of(text()),
+                prop::option::of(
+                    (
+                        prop::option::of(any::<bool>()),
+                        prop::option::of(text()),
+                        prop::option::of(any::<u64>()),
+                    )
+                        .prop_map(|(enabled, ttl, max_entries)| {
+                            session_store::Cache {
+                                enabled,
+                                ttl,
+                                max_entries,
+                            }
+                        }),
+                ),
+            ),
+        )
+            .prop_map(
+                |(
+                    (check_session_url, only, token_from, prefix, pq, pp, ph),
+                    (force_method, fwd, add, extra_from, subject_from, timeout, ct, cache),
+                )| session_store::Config {
+                    check_session_url,
+                    only,
+                    token_from,
+                    prefix,
+                    preserve_query: pq,
+                    preserve_path: pp,
+                    preserve_host: ph,
+                    force_method,
+                    forward_http_headers: fwd,
+                    additional_headers: add,
+                    extra_from,
+                    subject_from,
+                    timeout,
+                    connect_timeout: ct,
+                    cache,
+                },
+            )
+    }
+
+    /// A switch whose config, when set, is the typed config `config` gives.
+    fn switch<T: serde::Serialize + std::fmt::Debug + 'static>(
+        config: impl Strategy<Value = T> + 'static,
+    ) -> BoxedStrategy<HandlerSwitch> {
+        prop_oneof![
+            Just(HandlerSwitch::default()),
+            Just(HandlerSwitch::enabled()),
+            (any::<bool>(), config).prop_map(|(enabled, c)| HandlerSwitch {
+                enabled,
+                ..HandlerSwitch::enabled_with(&c)
+            }),
+        ]
+        .boxed()
+    }
+
+    fn plain_switch() -> BoxedStrategy<HandlerSwitch> {
+        prop_oneof![
+            Just(HandlerSwitch::default()),
+            Just(HandlerSwitch::enabled())
+        ]
+        .boxed()
+    }
+
+    fn listener() -> impl Strategy<Value = Listener> {
+        (
+            text(),
+            prop::option::of(any::<u16>()),
+            any::<bool>(),
+            (any::<bool>(), texts(), texts(), any::<bool>(), any::<u64>()),
+            (duration(), duration(), duration()),
+            prop::option::of((prop::option::of(text()), prop::option::of(text()))),
+        )
+            .prop_map(
+                |(
+                    host,
+                    port,
+                    trust,
+                    (enabled, origins, methods, creds, max_age),
+                    (read, write, idle),
+                    tls,
+                )| {
+                    Listener {
+                        host,
+                        port,
+                        trust_forwarded_headers: trust,
+                        cors: Cors {
+                            enabled,
+                            allowed_origins: origins,
+                            allowed_methods: methods,
+                            allow_credentials: creds,
+                            max_age,
+                            ..Cors::default()
+                        },
+                        timeout: Timeouts { read, write, idle },
+                        tls: tls.map(|(path, base64)| Tls {
+                            key: TlsSource { path, base64 },
+                            cert: TlsSource::default(),
+                        }),
+                    }
+                },
+            )
+    }
+
+    fn config() -> impl Strategy<Value = Config> {
+        let serve = (
+            prop_oneof![Just(Listener::default()), listener()],
+            listener(),
+            (text(), any::<u16>(), text(), any::<bool>()),
+        )
+            .prop_map(|(proxy, api, (host, port, path, collapse))| Serve {
+                proxy,
+                api,
+                prometheus: Prometheus {
+                    host,
+                    port,
+                    metrics_path: path,
+                    collapse_request_paths: collapse,
+                    ..Prometheus::default()
+                },
+            });
+        let access_rules = (texts(), any::<bool>()).prop_map(|(repositories, glob)| AccessRules {
+            repositories,
+            matching_strategy: if glob {
+                Matching::Glob
+            } else {
+                Matching::Regexp
+            },
+        });
+        let authenticators = (
+            plain_switch(),
+            switch(prop::option::of(text()).prop_map(|subject| anonymous::Config { subject })),
+            switch(session_store()),
+            switch(session_store()),
+            plain_switch(),
+        )
+            .prop_map(
+                |(noop, anonymous, cookie_session, bearer_token, jwt)| Authenticators {
+                    noop,
+                    anonymous,
+                    cookie_session,
+                    bearer_token,
+                    jwt,
+                    ..Authenticators::default()
+                },
+            );
+        let mutators = (
+            plain_switch(),
+            switch(prop::option::of(map()).prop_map(|headers| header::Config { headers })),
+            switch(prop::option::of(map()).prop_map(|cookies| cookie::Config { cookies })),
+        )
+            .prop_map(|(noop, header, cookie)| Mutators {
+                noop,
+                header,
+                cookie,
+                ..Mutators::default()
+            });
+        let errors = (
+            prop::option::of(texts()),
+            switch(
+                (prop::option::of(any::<bool>()), clauses())
+                    .prop_map(|(verbose, when)| json::Config { verbose, when }),
+            ),
+            switch(
+                (
+                    prop::option::of(text()),
+                    prop::option::of(any::<u16>()),
+                    prop::option::of(text()),
+                    clauses(),
+                )
+                    .prop_map(|(to, code, return_to_query_param, when)| {
+                        redirect::Config {
+                            to,
+                            code,
+                            return_to_query_param,
+                            when,
+                        }
+                    }),
+            ),
+            switch(
+                (prop::option::of(text()), clauses())
+                    .prop_map(|(realm, when)| www_authenticate::Config { realm, when }),
+            ),
+        )
+            .prop_map(|(fallback, json, redirect, www_authenticate)| Errors {
+                fallback: fallback.unwrap_or_else(|| Errors::default().fallback),
+                handlers: ErrorHandlers {
+                    json,
+                    redirect,
+                    www_authenticate,
+                },
+            });
+        let log = (
+            prop::sample::select(vec![LogLevel::Debug, LogLevel::Info, LogLevel::Error]),
+            prop::sample::select(vec![
+                LogFormat::Json,
+                LogFormat::Text,
+                LogFormat::JsonPretty,
+            ]),
+            any::<bool>(),
+            prop::option::of(text()),
+            texts(),
+        )
+            .prop_map(|(level, format, leak, redaction_text, extra)| Log {
+                level,
+                format,
+                leak_sensitive_values: leak,
+                redaction_text,
+                additional_redacted_headers: extra,
+            });
+        (
+            prop_oneof![Just(Serve::default()), serve],
+            access_rules,
+            authenticators,
+            (plain_switch(), plain_switch()).prop_map(|(allow, deny)| Authorizers {
+                allow,
+                deny,
+                ..Authorizers::default()
+            }),
+            mutators,
+            errors,
+            prop_oneof![Just(Log::default()), log],
+            prop::option::of(text()),
+        )
+            .prop_map(
+                |(
+                    serve,
+                    access_rules,
+                    authenticators,
+                    authorizers,
+                    mutators,
+                    errors,
+                    log,
+                    version,
+                )| {
+                    Config {
+                        serve,
+                        access_rules,
+                        authenticators,
+                        authorizers,
+                        mutators,
+                        errors,
+                        log,
+                        version,
+                        ..Config::default()
+                    }
+                },
+            )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn every_config_reads_back_from_its_yaml(c in config()) {
+            let yaml = c.to_yaml();
+            let back = parse_config(&yaml, &NoEnv);
+            prop_assert!(back.is_ok(), "{yaml}\n{:?}", back);
+            prop_assert_eq!(back.unwrap(), c, "{}", yaml);
+        }
+    }
+
+    #[test]
+    fn the_default_config_is_an_empty_document() {
+        assert_eq!(Config::default().to_yaml().trim(), "{}");
+    }
+
+    #[test]
+    fn only_what_differs_from_the_default_is_written() {
+        let mut c = Config::default();
+        c.authenticators.cookie_session =
+            HandlerSwitch::enabled_with(&session_store::Config::new("http://kratos/whoami"));
+        c.serve.api.port = Some(4456);
+        assert_eq!(
+            c.to_yaml(),
+            "serve:\n  api:\n    port: 4456\nauthenticators:\n  cookie_session:\n    enabled: true\n    config:\n      check_session_url: http://kratos/whoami\n"
+        );
+    }
+
+    #[test]
+    fn the_charm_config_reads_back_from_its_yaml() {
+        let c = parse_config(CHARM_CONFIG, &NoEnv).unwrap();
+        assert_eq!(parse_config(&c.to_yaml(), &NoEnv).unwrap(), c);
+    }
+}
