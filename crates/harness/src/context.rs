@@ -343,12 +343,12 @@ impl Context {
             ));
             env.push((
                 vars::JUJU_REMOTE_UNIT,
-                remote_unit(event, state).unwrap_or_default(),
+                event.juju_remote_unit(state).unwrap_or_default(),
             ));
             if kind == "departed" {
                 env.push((
                     vars::JUJU_DEPARTING_UNIT,
-                    departing_unit(event, state).unwrap_or_default(),
+                    event.juju_departing_unit(state).unwrap_or_default(),
                 ));
             }
         }
@@ -442,32 +442,6 @@ fn forget_broken_relation(state: &mut State, event: &Event) {
     if let (Some((_, "broken")), Some(id)) = (event.relation_kind(), event.relation) {
         state.relations.retain(|relation| relation.id != id);
     }
-}
-
-/// `JUJU_REMOTE_UNIT` for a relation hook: the event's, else the single remote unit for
-/// joined/changed/departed (empty when there are several: an app databag change).
-pub fn remote_unit(event: &Event, state: &State) -> Option<String> {
-    let (_, kind) = event.relation_kind()?;
-    if let Some(unit) = &event.remote_unit {
-        return Some(unit.clone());
-    }
-    if !matches!(kind, "joined" | "changed" | "departed") {
-        return Some(String::new());
-    }
-    let relation = state.find_relation(event.relation?)?;
-    let units = relation.remote_unit_names();
-    Some(match units.as_slice() {
-        [only] => only.clone(),
-        _ => String::new(),
-    })
-}
-
-/// `JUJU_DEPARTING_UNIT`: the event's, else the remote unit.
-pub(crate) fn departing_unit(event: &Event, state: &State) -> Option<String> {
-    event
-        .departing_unit
-        .clone()
-        .or_else(|| remote_unit(event, state))
 }
 
 /// The hook-tool binary: `$HARNESS_HOOK_TOOL`, else next to the running executable (or one

@@ -5,6 +5,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::state::State;
+
 /// One event to dispatch.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -153,6 +155,33 @@ impl Event {
         } else {
             format!("hooks/{}", self.name)
         }
+    }
+}
+
+impl Event {
+    /// `JUJU_REMOTE_UNIT` for a relation hook: the event's, else the single remote unit for
+    /// joined/changed/departed (empty when there are several: an app databag change).
+    pub fn juju_remote_unit(&self, state: &State) -> Option<String> {
+        let (_, kind) = self.relation_kind()?;
+        if let Some(unit) = &self.remote_unit {
+            return Some(unit.clone());
+        }
+        if !matches!(kind, "joined" | "changed" | "departed") {
+            return Some(String::new());
+        }
+        let relation = state.find_relation(self.relation?)?;
+        let units = relation.remote_unit_names();
+        Some(match units.as_slice() {
+            [only] => only.clone(),
+            _ => String::new(),
+        })
+    }
+
+    /// `JUJU_DEPARTING_UNIT`: the event's, else the remote unit.
+    pub fn juju_departing_unit(&self, state: &State) -> Option<String> {
+        self.departing_unit
+            .clone()
+            .or_else(|| self.juju_remote_unit(state))
     }
 }
 

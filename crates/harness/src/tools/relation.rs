@@ -61,7 +61,7 @@ fn is_broken(session: &Session, id: u64) -> bool {
 fn departing(session: &Session, id: u64) -> Option<String> {
     match session.event.relation_kind() {
         Some((_, "departed")) if session.event.relation == Some(id) => {
-            crate::context::departing_unit(&session.event, &session.committed)
+            session.event.juju_departing_unit(&session.committed)
         }
         _ => None,
     }
@@ -156,7 +156,7 @@ fn default_target(session: &Session, app: bool) -> Option<(String, bool)> {
     if app {
         return Some((remote_app, true));
     }
-    match crate::context::remote_unit(&session.event, &session.working) {
+    match session.event.juju_remote_unit(&session.working) {
         Some(unit) if !unit.is_empty() => Some((unit, false)),
         _ => Some((remote_app, true)),
     }
