@@ -13,8 +13,9 @@ use juju::tool::relation::RelationId;
 use juju::tool::status::{Status, Target};
 use serde_json::{Value, json};
 
-use crate::desired::{PodTemplate, Scope};
+use crate::desired::Scope;
 use crate::io::Io;
+use crate::kubernetes::PodTemplate;
 use crate::plan::{Effect, Effects};
 use crate::status::{self, StatusKind, StatusValue};
 use crate::workload::{CONTAINER, LAYER_LABEL};

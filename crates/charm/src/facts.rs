@@ -1,8 +1,7 @@
-//! Facts: what the snapshot's relations and config mean, parsed once and read by both the
-//! desired state ([`crate::reconcile`]) and the status ([`crate::status`]).
+//! Facts: what the snapshot's relations and config mean, parsed once for the desired state
+//! ([`crate::reconcile`]), and the one status they give ([`Facts::status`]).
 //!
-//! Pure, like the reconcile: a bad databag or option becomes an error value here, and a status
-//! there.
+//! Pure, like the reconcile: a bad databag or option becomes an error value here, and a status.
 
 use std::collections::BTreeSet;
 
@@ -10,7 +9,8 @@ use crate::relation::auth_proxy::{self, AuthProxyConfig};
 use crate::relation::kratos_info::{self, KratosInfo};
 use crate::relation::{FieldError, forward_auth, ingress};
 use crate::rules::{self, RuleFile};
-use crate::snapshot::Snapshot;
+use crate::snapshot::{ClusterState, Snapshot};
+use crate::status::{self, StatusKind, StatusValue};
 use crate::workload;
 
 /// One auth-proxy requirer, parsed.
@@ -113,6 +113,53 @@ impl Facts {
             }
         }
         facts
+    }
+
+    /// The unit status the world has once this hook's effects apply, with a fixed priority:
+    /// every applicable status is collected, the highest kind wins (blocked > waiting >
+    /// maintenance > active), and within a kind the first collected (the order below) wins.
+    pub(crate) fn status(&self, snapshot: &Snapshot) -> StatusValue {
+        let mut found: Vec<StatusValue> = Vec::new();
+        let mut push = |kind, message: String| found.push(StatusValue::new(kind, message));
+
+        if snapshot.kubernetes == ClusterState::Forbidden {
+            push(StatusKind::Blocked, status::missing_trust(&snapshot.app));
+        }
+        if let Some(problem) = &self.invalid_config {
+            push(StatusKind::Blocked, problem.clone());
+        }
+        for app in &self.auth_proxy {
+            if let Err(error) = &app.state {
+                push(
+                    StatusKind::Blocked,
+                    status::invalid_relation_data(auth_proxy::ENDPOINT, &app.app, error),
+                );
+            }
+        }
+        for (remote, error) in &self.invalid_other {
+            push(
+                StatusKind::Blocked,
+                status::invalid_relation_data(remote.0, &remote.1, error),
+            );
+        }
+        if let Some(app) = self.unrouted_app() {
+            push(StatusKind::Blocked, status::not_related_via_ingress(app));
+        }
+        // The status describes the world after this hook's effects apply; a stopped service is
+        // replanned by them, so it is not a reason to wait (apply reports a failed replan).
+        if !snapshot.container.can_connect {
+            push(
+                StatusKind::Waiting,
+                status::WAITING_FOR_CONTAINER.to_owned(),
+            );
+        }
+        if snapshot.leader && snapshot.relations.peer.is_none() && !self.auth_proxy.is_empty() {
+            push(StatusKind::Waiting, status::WAITING_FOR_PEER.to_owned());
+        }
+        if self.forward_auth_ready() {
+            push(StatusKind::Active, status::READY.to_owned());
+        }
+        found.into_iter().min_by_key(|s| s.kind).unwrap_or_default()
     }
 
     /// The first protected app (by name) that a forward-auth requirer does not route, as a

@@ -24,6 +24,7 @@ pub mod desired;
 mod facts;
 pub mod hook;
 pub mod io;
+pub mod kubernetes;
 pub mod observe;
 pub mod plan;
 pub mod reconcile;

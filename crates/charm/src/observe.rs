@@ -13,14 +13,14 @@ use juju::tool::relation::RelationId;
 use juju::tool::status::Status;
 use serde_json::Value;
 
-use crate::desired::{
+use crate::io::Io;
+use crate::kubernetes::{
     ACCESS_RULES_CONFIG_MAP, ConfigMap, OATHKEEPER_CONFIG_MAP, PodTemplate, ServicePort, Volume,
     VolumeMount,
 };
-use crate::io::Io;
 use crate::relation::{auth_proxy, forward_auth, ingress, kratos_info, oathkeeper_info, peer};
 use crate::snapshot::{
-    CharmConfig, Container, Kubernetes, KubernetesObjects, Relation, Relations, Snapshot,
+    CharmConfig, ClusterState, Container, KubernetesObjects, Relation, Relations, Snapshot,
     UnitAddress,
 };
 use crate::status::{StatusKind, StatusValue};
@@ -73,7 +73,7 @@ pub fn observe(io: &Io) -> Result<Snapshot, ObserveError> {
         kubernetes: if leader {
             kubernetes(io)?
         } else {
-            Kubernetes::NotObserved
+            ClusterState::NotObserved
         },
         relations,
         unit_address,
@@ -123,11 +123,11 @@ fn container(io: &Io) -> Container {
     }
 }
 
-fn kubernetes(io: &Io) -> Result<Kubernetes, ObserveError> {
+fn kubernetes(io: &Io) -> Result<ClusterState, ObserveError> {
     let api = io.kubernetes()?;
     match io.runtime.block_on(objects(&api, &io.env.app)) {
-        Ok(objects) => Ok(Kubernetes::Observed(objects)),
-        Err(juju::k8s::Error::NotTrusted { .. }) => Ok(Kubernetes::Forbidden),
+        Ok(objects) => Ok(ClusterState::Observed(objects)),
+        Err(juju::k8s::Error::NotTrusted { .. }) => Ok(ClusterState::Forbidden),
         Err(e) => Err(e.into()),
     }
 }

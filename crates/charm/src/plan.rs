@@ -5,14 +5,14 @@ use std::collections::BTreeMap;
 use juju::pebble::layer::Layer;
 use serde::{Deserialize, Serialize};
 
-use crate::desired::{
-    ACCESS_RULES_CONFIG_MAP, ConfigMap, DatabagWrite, Desired, OATHKEEPER_CONFIG_MAP, PodTemplate,
-    Scope, ServicePort,
+use crate::desired::{DatabagWrite, Desired, Scope};
+use crate::kubernetes::{
+    ACCESS_RULES_CONFIG_MAP, ConfigMap, OATHKEEPER_CONFIG_MAP, PodTemplate, ServicePort,
 };
 use crate::relation::{
     Databag, auth_proxy, forward_auth, ingress, kratos_info, oathkeeper_info, peer,
 };
-use crate::snapshot::{Kubernetes, Relation, Snapshot};
+use crate::snapshot::{ClusterState, Relation, Snapshot};
 use crate::status::StatusValue;
 use crate::workload;
 
@@ -182,7 +182,7 @@ fn databag_effect(snapshot: &Snapshot, write: &DatabagWrite) -> Option<Effect> {
 pub fn plan(snapshot: &Snapshot, desired: &Desired) -> Effects {
     let mut items = Vec::new();
     let kube = desired.leader.as_ref().and_then(|l| l.kubernetes.as_ref());
-    if let (Some(kube), Kubernetes::Observed(objects)) = (kube, &snapshot.kubernetes) {
+    if let (Some(kube), ClusterState::Observed(objects)) = (kube, &snapshot.kubernetes) {
         for (name, wanted) in &kube.config_maps {
             match objects.config_maps.get(name) {
                 None => items.push(Effect::CreateConfigMap {
@@ -259,7 +259,7 @@ pub fn plan(snapshot: &Snapshot, desired: &Desired) -> Effects {
 /// non-leader or when Kubernetes was not readable.
 pub fn teardown(snapshot: &Snapshot) -> Effects {
     let mut items = Vec::new();
-    if let (true, Kubernetes::Observed(objects)) = (snapshot.leader, &snapshot.kubernetes) {
+    if let (true, ClusterState::Observed(objects)) = (snapshot.leader, &snapshot.kubernetes) {
         for name in [ACCESS_RULES_CONFIG_MAP, OATHKEEPER_CONFIG_MAP] {
             if objects.config_maps.contains_key(name) {
                 items.push(Effect::DeleteConfigMap {
@@ -278,12 +278,12 @@ pub fn simulate(snapshot: &Snapshot, effects: &Effects) -> Snapshot {
     for effect in &effects.items {
         match effect {
             Effect::CreateConfigMap { name, config_map } => {
-                if let Kubernetes::Observed(objects) = &mut next.kubernetes {
+                if let ClusterState::Observed(objects) = &mut next.kubernetes {
                     objects.config_maps.insert(name.clone(), config_map.clone());
                 }
             }
             Effect::PatchConfigMap { name, set, remove } => {
-                if let Kubernetes::Observed(objects) = &mut next.kubernetes {
+                if let ClusterState::Observed(objects) = &mut next.kubernetes {
                     let cm = objects.config_maps.entry(name.clone()).or_default();
                     cm.data.extend(set.clone());
                     for key in remove {
@@ -292,12 +292,12 @@ pub fn simulate(snapshot: &Snapshot, effects: &Effects) -> Snapshot {
                 }
             }
             Effect::DeleteConfigMap { name } => {
-                if let Kubernetes::Observed(objects) = &mut next.kubernetes {
+                if let ClusterState::Observed(objects) = &mut next.kubernetes {
                     objects.config_maps.remove(name);
                 }
             }
             Effect::PatchStatefulSet { template } => {
-                if let Kubernetes::Observed(objects) = &mut next.kubernetes {
+                if let ClusterState::Observed(objects) = &mut next.kubernetes {
                     let current = &mut objects.statefulset;
                     for v in &template.volumes {
                         if !current.volumes.contains(v) {
@@ -312,7 +312,7 @@ pub fn simulate(snapshot: &Snapshot, effects: &Effects) -> Snapshot {
                 }
             }
             Effect::PatchService { ports } => {
-                if let Kubernetes::Observed(objects) = &mut next.kubernetes {
+                if let ClusterState::Observed(objects) = &mut next.kubernetes {
                     objects.service_ports = ports.clone();
                 }
             }

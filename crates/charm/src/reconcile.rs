@@ -6,26 +6,26 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::desired::{
-    ACCESS_RULES_CONFIG_MAP, ACCESS_RULES_VOLUME, ADMIN_UI_RULES_KEY, API_PORT_NAME, CONFIG_VOLUME,
-    ConfigMap, DatabagWrite, Desired, KubernetesDesired, LABEL_APP_NAME, LABEL_MANAGED_BY,
-    LeaderDesired, MANAGED_BY_JUJU, METRICS_PORT_NAME, OATHKEEPER_CONFIG_KEY,
-    OATHKEEPER_CONFIG_MAP, Ownership, PodTemplate, Scope, ServicePort, Volume, VolumeMount,
-};
+use crate::desired::{DatabagWrite, Desired, KubernetesDesired, LeaderDesired, Ownership, Scope};
 use crate::facts::Facts;
+use crate::kubernetes::{
+    ACCESS_RULES_CONFIG_MAP, ACCESS_RULES_VOLUME, ADMIN_UI_RULES_KEY, API_PORT_NAME, CONFIG_VOLUME,
+    ConfigMap, LABEL_APP_NAME, LABEL_MANAGED_BY, MANAGED_BY_JUJU, METRICS_PORT_NAME,
+    OATHKEEPER_CONFIG_KEY, OATHKEEPER_CONFIG_MAP, PodTemplate, ServicePort, Volume, VolumeMount,
+};
 use crate::relation::forward_auth::{self, ForwardAuthConfig};
 use crate::relation::ingress::{self, IngressRequest};
 use crate::relation::oathkeeper_info::{self, OathkeeperInfo};
 use crate::relation::peer;
 use crate::rules;
-use crate::snapshot::{Kubernetes, KubernetesObjects, Snapshot};
-use crate::status::{self, StatusValue};
+use crate::snapshot::{ClusterState, KubernetesObjects, Snapshot};
+use crate::status::StatusValue;
 use crate::workload::{self, API_PORT, METRICS_PORT};
 
 /// Computes the desired state from the snapshot.
 pub fn reconcile(snapshot: &Snapshot) -> Desired {
     let facts = Facts::gather(snapshot);
-    let unit_status = status::compute(snapshot, &facts);
+    let unit_status = facts.status(snapshot);
     let mut unit_relation_data = Vec::new();
     if let (Some(relation), Some(address)) = (&snapshot.relations.ingress, &snapshot.unit_address) {
         unit_relation_data.push(DatabagWrite {
@@ -136,8 +136,8 @@ fn leader_desired(snapshot: &Snapshot, facts: &Facts, status: &StatusValue) -> L
         );
     }
     let kubernetes = match &snapshot.kubernetes {
-        Kubernetes::Observed(objects) => Some(kubernetes_desired(snapshot, objects, facts)),
-        Kubernetes::NotObserved | Kubernetes::Forbidden => None,
+        ClusterState::Observed(objects) => Some(kubernetes_desired(snapshot, objects, facts)),
+        ClusterState::NotObserved | ClusterState::Forbidden => None,
     };
     LeaderDesired {
         kubernetes,

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use juju::pebble::layer::Layer;
 use serde::{Deserialize, Serialize};
 
-use crate::desired::{ConfigMap, PodTemplate, ServicePort};
+use crate::kubernetes::{ConfigMap, PodTemplate, ServicePort};
 use crate::relation::Databag;
 use crate::status::StatusValue;
 
@@ -30,7 +30,7 @@ pub struct Snapshot {
     /// The workload container as Pebble reports it.
     pub container: Container,
     /// The Kubernetes objects the charm manages.
-    pub kubernetes: Kubernetes,
+    pub kubernetes: ClusterState,
     /// Every relation, by endpoint.
     pub relations: Relations,
     /// This unit's address for the ingress unit databag, when known (`network-get ingress`).
@@ -75,9 +75,10 @@ pub struct Container {
     pub workload_version: Option<String>,
 }
 
-/// What the Kubernetes API showed, or why it showed nothing.
+/// The cluster as this hook saw it: the objects the charm manages, or why they were not read.
+/// (The API client is `juju::k8s::Kubernetes`.)
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub enum Kubernetes {
+pub enum ClusterState {
     /// Not read in this hook (e.g. a non-leader, which manages no Kubernetes objects).
     #[default]
     NotObserved,

@@ -1,12 +1,10 @@
-//! The one status, computed from the snapshot with a fixed priority:
-//! blocked > waiting > maintenance > active. Texts are upstream's where upstream has one
-//! (spec §4.4).
+//! The statuses the charm sets: their kinds, in priority order, and their texts, upstream's
+//! where upstream has one (spec §4.4). Which one applies is decided once, from the snapshot,
+//! by [`crate::facts::Facts::status`]; [`crate::apply`] replaces it when a step fails.
 
 use serde::{Deserialize, Serialize};
 
-use crate::facts::Facts;
 use crate::relation::FieldError;
-use crate::snapshot::{Kubernetes, Snapshot};
 
 /// Waiting: Pebble does not answer.
 pub const WAITING_FOR_CONTAINER: &str = "Waiting to connect to Oathkeeper container";
@@ -82,47 +80,4 @@ impl StatusValue {
             message: message.into(),
         }
     }
-}
-
-/// Computes the unit status the world has once this hook's effects apply: every applicable status is collected, the highest kind wins, and
-/// within a kind the first collected (the order below) wins.
-pub(crate) fn compute(snapshot: &Snapshot, facts: &Facts) -> StatusValue {
-    let mut found: Vec<StatusValue> = Vec::new();
-    let mut push = |kind, message: String| found.push(StatusValue::new(kind, message));
-
-    if snapshot.kubernetes == Kubernetes::Forbidden {
-        push(StatusKind::Blocked, missing_trust(&snapshot.app));
-    }
-    if let Some(problem) = &facts.invalid_config {
-        push(StatusKind::Blocked, problem.clone());
-    }
-    for app in &facts.auth_proxy {
-        if let Err(error) = &app.state {
-            push(
-                StatusKind::Blocked,
-                invalid_relation_data(crate::relation::auth_proxy::ENDPOINT, &app.app, error),
-            );
-        }
-    }
-    for (remote, error) in &facts.invalid_other {
-        push(
-            StatusKind::Blocked,
-            invalid_relation_data(remote.0, &remote.1, error),
-        );
-    }
-    if let Some(app) = facts.unrouted_app() {
-        push(StatusKind::Blocked, not_related_via_ingress(app));
-    }
-    // The status describes the world after this hook's effects apply; a stopped service is
-    // replanned by them, so it is not a reason to wait (the shell reports a failed replan).
-    if !snapshot.container.can_connect {
-        push(StatusKind::Waiting, WAITING_FOR_CONTAINER.to_owned());
-    }
-    if snapshot.leader && snapshot.relations.peer.is_none() && !facts.auth_proxy.is_empty() {
-        push(StatusKind::Waiting, WAITING_FOR_PEER.to_owned());
-    }
-    if facts.forward_auth_ready() {
-        push(StatusKind::Active, READY.to_owned());
-    }
-    found.into_iter().min_by_key(|s| s.kind).unwrap_or_default()
 }

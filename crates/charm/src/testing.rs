@@ -3,7 +3,7 @@
 
 use crate::relation::auth_proxy::{self, AuthProxyConfig};
 use crate::relation::{Databag, forward_auth};
-use crate::snapshot::{Kubernetes, KubernetesObjects, Relation, Snapshot, UnitAddress};
+use crate::snapshot::{ClusterState, KubernetesObjects, Relation, Snapshot, UnitAddress};
 use crate::{plan, reconcile};
 
 /// The model of the fixtures (upstream's tests use `testing`).
@@ -57,7 +57,7 @@ impl Snapshot {
     pub fn ready() -> Snapshot {
         let mut s = Snapshot::fresh();
         s.container.can_connect = true;
-        s.kubernetes = Kubernetes::Observed(KubernetesObjects::default());
+        s.kubernetes = ClusterState::Observed(KubernetesObjects::default());
         s.relations.peer = Some(relation(PEER_ID, APP, Databag::new()));
         s.unit_address = Some(UnitAddress {
             host: "oathkeeper-0.oathkeeper-endpoints.testing.svc.cluster.local".to_owned(),
@@ -80,7 +80,7 @@ impl Snapshot {
 
     /// Kubernetes answers 403 (deployed without `--trust`).
     pub fn untrusted(mut self) -> Snapshot {
-        self.kubernetes = Kubernetes::Forbidden;
+        self.kubernetes = ClusterState::Forbidden;
         self
     }
 

@@ -1,5 +1,6 @@
 use super::*;
-use crate::desired::{ACCESS_RULES_CONFIG_MAP, Scope};
+use crate::desired::Scope;
+use crate::kubernetes::ACCESS_RULES_CONFIG_MAP;
 use crate::reconcile::reconcile;
 use crate::relation::auth_proxy::AuthProxyConfig;
 use crate::snapshot::KubernetesObjects;
@@ -102,8 +103,8 @@ fn generate(seed: u64) -> Snapshot {
     s.container.workload_version = g.coin().then(|| "0.40.6".to_owned());
     s.recorded_workload_version = g.coin().then(|| "0.40.5".to_owned());
     s.kubernetes = match g.below(4) {
-        0 => Kubernetes::NotObserved,
-        1 => Kubernetes::Forbidden,
+        0 => ClusterState::NotObserved,
+        1 => ClusterState::Forbidden,
         _ => {
             let mut objects = KubernetesObjects::default();
             if g.coin() {
@@ -119,7 +120,7 @@ fn generate(seed: u64) -> Snapshot {
                     },
                 );
             }
-            Kubernetes::Observed(objects)
+            ClusterState::Observed(objects)
         }
     };
     for id in 0..g.below(4) {

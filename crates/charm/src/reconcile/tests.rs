@@ -2,6 +2,7 @@ use super::*;
 use crate::desired::Scope;
 use crate::plan::{Effect, plan};
 use crate::relation::Databag;
+use crate::relation::auth_proxy::AuthProxyConfig;
 use crate::snapshot::Relation;
 use crate::status::{StatusKind, StatusValue};
 use crate::testing::{bag, requirer};
@@ -499,7 +500,7 @@ fn spec_5_3_oathkeeper_info_databag_and_admin_ui_placeholder() {
     let mut snapshot = Snapshot::ready()
         .leader()
         .with_oathkeeper_info(9, "admin-ui");
-    if let Kubernetes::Observed(objects) = &mut snapshot.kubernetes {
+    if let ClusterState::Observed(objects) = &mut snapshot.kubernetes {
         objects.config_maps.insert(
             ACCESS_RULES_CONFIG_MAP.into(),
             ConfigMap {
@@ -557,7 +558,7 @@ fn upgrade_from_python_charm_rewrites_repr_rules_as_json() {
     let mut snapshot = Snapshot::ready()
         .leader()
         .with_auth_proxy(3, "requirer", &spec_requirer());
-    if let Kubernetes::Observed(objects) = &mut snapshot.kubernetes {
+    if let ClusterState::Observed(objects) = &mut snapshot.kubernetes {
         objects.config_maps.insert(
             ACCESS_RULES_CONFIG_MAP.into(),
             ConfigMap {
