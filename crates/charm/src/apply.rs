@@ -14,6 +14,7 @@ use juju::tool::status::{Status, Target};
 use serde_json::{Value, json};
 
 use crate::desired::Scope;
+use crate::error::HookError;
 use crate::io::Io;
 use crate::kubernetes::PodTemplate;
 use crate::plan::{Effect, Effects};
@@ -23,20 +24,9 @@ use crate::workload::{CONTAINER, LAYER_LABEL};
 /// How long a replan may take before the hook gives up waiting.
 const REPLAN_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Why applying stopped.
-#[derive(Debug, thiserror::Error)]
-pub enum ApplyError {
-    /// A hook tool failed (Juju retries the hook).
-    #[error(transparent)]
-    Tool(#[from] juju::tool::Error),
-    /// The Kubernetes API failed for another reason than trust (Juju retries the hook).
-    #[error(transparent)]
-    Kubernetes(#[from] juju::k8s::Error),
-}
-
 /// Applies `effects`. A missing trust grant or an unreachable workload becomes a status and
 /// `Ok`; a hook-tool or API-server failure is an error.
-pub fn apply(io: &Io, effects: &Effects, leader: bool) -> Result<(), ApplyError> {
+pub fn apply(io: &Io, effects: &Effects, leader: bool) -> Result<(), HookError> {
     let mut kubernetes: Option<Kubernetes> = None;
     for effect in &effects.items {
         debug_assert!(

@@ -1,52 +1,51 @@
 //! One dispatch: the four steps for hooks (`observe → reconcile → plan → apply`), teardown for
-//! `remove`, nothing for `stop`, and the actions. Decides, in one place, when the process exits
-//! non-zero: only for failures a Juju retry can fix (a hook tool or the API server failing).
+//! `remove`, nothing for `stop`, and the actions.
+//!
+//! Expected failures never reach here: missing inputs, bad relation data and missing trust are
+//! statuses, a failed action is `action-fail`. What does is a [`HookError`], logged with
+//! `juju-log`; [`HookError::exit_code`] decides how the process exits.
 
 use std::collections::BTreeMap;
 
+use juju::env::JujuEnv;
 use juju::event::Event;
 use juju::tool::log::LogLevel;
 use serde_json::Value;
 
 use crate::action::{self, ApiResponse};
 use crate::apply::apply;
+use crate::error::HookError;
 use crate::io::Io;
 use crate::observe::observe;
 use crate::plan::{plan, teardown};
 use crate::reconcile::reconcile;
 use crate::workload::SERVICE;
 
-/// What the process should exit with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Exit {
-    /// The hook succeeded (statuses say what is missing, if anything).
-    Success,
-    /// An unexpected failure: Juju retries the hook.
-    Retry,
+/// Reads the Juju context of this process and runs the dispatched hook or action.
+pub fn run_in_process() -> Result<(), HookError> {
+    let env = JujuEnv::from_process().map_err(HookError::NotUnderJuju)?;
+    let io = Io::from_process(env).map_err(HookError::Runtime)?;
+    run(&io)
 }
 
-/// Runs the dispatched hook or action.
-pub fn run(io: &Io) -> Exit {
+/// Runs the dispatched hook or action; an unexpected failure is also logged with `juju-log`.
+pub fn run(io: &Io) -> Result<(), HookError> {
     let result = match &io.env.event {
         Event::Action { name, .. } => run_action(io, name),
         Event::Stop => Ok(()),
-        Event::Remove => observe(io).map_err(|e| e.to_string()).and_then(|snapshot| {
-            apply(io, &teardown(&snapshot), snapshot.leader).map_err(|e| e.to_string())
-        }),
-        _ => observe(io).map_err(|e| e.to_string()).and_then(|snapshot| {
+        Event::Remove => {
+            observe(io).and_then(|snapshot| apply(io, &teardown(&snapshot), snapshot.leader))
+        }
+        _ => observe(io).and_then(|snapshot| {
             let desired = reconcile(&snapshot);
             let effects = plan(&snapshot, &desired);
-            apply(io, &effects, snapshot.leader).map_err(|e| e.to_string())
+            apply(io, &effects, snapshot.leader)
         }),
     };
-    match result {
-        Ok(()) => Exit::Success,
-        Err(message) => {
-            let _ = io.tools.juju_log(LogLevel::Error, &message);
-            eprintln!("oathkeeper-charm: {message}");
-            Exit::Retry
-        }
+    if let Err(error) = &result {
+        let _ = io.tools.juju_log(LogLevel::Error, &error.to_string());
     }
+    result
 }
 
 fn service_running(io: &Io) -> bool {
@@ -57,9 +56,9 @@ fn service_running(io: &Io) -> bool {
         .is_some_and(|service| service.is_running())
 }
 
-fn run_action(io: &Io, name: &str) -> Result<(), String> {
-    let params = Value::Object(io.tools.action_get().map_err(|e| e.to_string())?);
-    let log = |message: &str| io.tools.action_log(message).map_err(|e| e.to_string());
+fn run_action(io: &Io, name: &str) -> Result<(), HookError> {
+    let params = Value::Object(io.tools.action_get()?);
+    let log = |message: &str| io.tools.action_log(message);
     let outcome = match name {
         action::LIST_RULES => match action::limit(&params) {
             Err(message) => Err(message),
@@ -98,9 +97,9 @@ fn run_action(io: &Io, name: &str) -> Result<(), String> {
                 .collect::<BTreeMap<_, _>>()
                 .into_iter()
                 .collect();
-            io.tools.action_set(&results).map_err(|e| e.to_string())
+            io.tools.action_set(&results).map_err(HookError::from)
         }
         // An expected failure: the action fails, the hook does not.
-        Err(message) => io.tools.action_fail(&message).map_err(|e| e.to_string()),
+        Err(message) => io.tools.action_fail(&message).map_err(HookError::from),
     }
 }

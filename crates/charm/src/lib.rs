@@ -21,6 +21,7 @@
 pub mod action;
 pub mod apply;
 pub mod desired;
+pub mod error;
 mod facts;
 pub mod hook;
 pub mod io;

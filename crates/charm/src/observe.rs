@@ -13,6 +13,7 @@ use juju::tool::relation::RelationId;
 use juju::tool::status::Status;
 use serde_json::Value;
 
+use crate::error::HookError;
 use crate::io::Io;
 use crate::kubernetes::{
     ACCESS_RULES_CONFIG_MAP, ConfigMap, OATHKEEPER_CONFIG_MAP, PodTemplate, ServicePort, Volume,
@@ -29,19 +30,8 @@ use crate::workload::{CONTAINER, SERVICE};
 /// The config option `dev`.
 const DEV: &str = "dev";
 
-/// Why the world could not be read.
-#[derive(Debug, thiserror::Error)]
-pub enum ObserveError {
-    /// A hook tool failed.
-    #[error(transparent)]
-    Tool(#[from] juju::tool::Error),
-    /// The Kubernetes API failed for another reason than trust.
-    #[error(transparent)]
-    Kubernetes(#[from] juju::k8s::Error),
-}
-
 /// Reads everything the reconcile needs.
-pub fn observe(io: &Io) -> Result<Snapshot, ObserveError> {
+pub fn observe(io: &Io) -> Result<Snapshot, HookError> {
     let leader = io.tools.is_leader()?;
     let config = io.tools.config_get()?;
     let relations = relations(io, leader)?;
@@ -123,7 +113,7 @@ fn container(io: &Io) -> Container {
     }
 }
 
-fn kubernetes(io: &Io) -> Result<ClusterState, ObserveError> {
+fn kubernetes(io: &Io) -> Result<ClusterState, HookError> {
     let api = io.kubernetes()?;
     match io.runtime.block_on(objects(&api, &io.env.app)) {
         Ok(objects) => Ok(ClusterState::Observed(objects)),
@@ -201,7 +191,7 @@ fn pod_template(set: &k8s_openapi::api::apps::v1::StatefulSet) -> PodTemplate {
     PodTemplate { volumes, mounts }
 }
 
-fn unit_address(io: &Io) -> Result<UnitAddress, ObserveError> {
+fn unit_address(io: &Io) -> Result<UnitAddress, HookError> {
     let network = io.tools.network_get(ingress::ENDPOINT, None)?;
     let ip = network
         .ingress_addresses
@@ -271,8 +261,8 @@ fn reads(endpoint: &str, leader: bool) -> Reads {
     }
 }
 
-fn relations(io: &Io, leader: bool) -> Result<Relations, ObserveError> {
-    let read = |endpoint: &str| -> Result<Vec<Relation>, ObserveError> {
+fn relations(io: &Io, leader: bool) -> Result<Relations, HookError> {
+    let read = |endpoint: &str| -> Result<Vec<Relation>, HookError> {
         let mut found = Vec::new();
         for id in io.tools.relation_ids(endpoint)? {
             if Some(id.id) == breaking(io) {
@@ -292,7 +282,7 @@ fn relations(io: &Io, leader: bool) -> Result<Relations, ObserveError> {
     })
 }
 
-fn relation(io: &Io, id: &RelationId, reads: Reads) -> Result<Relation, ObserveError> {
+fn relation(io: &Io, id: &RelationId, reads: Reads) -> Result<Relation, HookError> {
     let tools = &io.tools;
     // A peer relation's remote app is this app.
     let remote_app = if reads.remote_app {
