@@ -4,7 +4,6 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use e2e::http::Server;
 use harness::pebble::{ContainerState, ServiceStatus};
 use harness::{Event, State};
 use serde_json::{Map, Value, json};
@@ -14,19 +13,17 @@ use crate::support::*;
 const RULE: &str = r#"{"id":"spark:0:deny","match":{"url":"<^(https|http)>://iam.example.com/spark<.*>","methods":["GET","HEAD"]},"authenticators":[{"handler":"cookie_session"}],"authorizer":{"handler":"allow"},"mutators":[{"handler":"header"}],"errors":[{"handler":"redirect"}],"upstream":{"preserve_host":false,"strip_path":"","url":""}}"#;
 
 /// The workload's API: `/rules?limit=N` and `/rules/<id>`; counts calls.
-fn workload_api() -> (Server, Arc<AtomicUsize>) {
+fn workload_api() -> (HttpStub, Arc<AtomicUsize>) {
     let calls = Arc::new(AtomicUsize::new(0));
     let seen = Arc::clone(&calls);
-    let server = Server::start(move |request| {
+    let server = HttpStub::start(move |target| {
         seen.fetch_add(1, Ordering::Relaxed);
-        let json = vec![("Content-Type".to_owned(), "application/json".to_owned())];
-        match request.target.as_str() {
-            "/rules?limit=20" => (200, json, format!("[{RULE},{{\"id\":\"docs:0:deny\"}}]")),
-            "/rules?limit=1" => (200, json, format!("[{RULE}]")),
-            "/rules/spark%3A0%3Adeny" => (200, json, RULE.to_owned()),
+        match target {
+            "/rules?limit=20" => (200, format!("[{RULE},{{\"id\":\"docs:0:deny\"}}]")),
+            "/rules?limit=1" => (200, format!("[{RULE}]")),
+            "/rules/spark%3A0%3Adeny" => (200, RULE.to_owned()),
             _ => (
                 404,
-                json,
                 r#"{"error":{"code":404,"status":"Not Found"}}"#.to_owned(),
             ),
         }
@@ -38,7 +35,7 @@ fn workload_api() -> (Server, Arc<AtomicUsize>) {
 fn running() -> State {
     let mut container = ContainerState::default().with_layer(
         "oathkeeper",
-        oathkeeper_charm::workload::layer(oathkeeper_charm::workload::Source::KubernetesApi, "iam"),
+        oathkeeper_charm::workload::layer(oathkeeper_charm::workload::ConfigSource::KubernetesApi, "iam"),
     );
     container
         .service_statuses

@@ -1,10 +1,19 @@
-//! The charm directory (the repository's metadata with the built binary as `dispatch`) and
-//! State builders.
+//! The charm directory (the repository's metadata with the built binary as `dispatch`), State
+//! builders, and a stand-in for an HTTP API.
 
 use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
 
 use harness::pebble::ContainerState;
 use harness::{Context, Event, Outcome, Relation, State};
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::header::CONTENT_TYPE;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
 
 /// The workspace root, where metadata.yaml, config.yaml and actions.yaml live.
 const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
@@ -58,4 +67,70 @@ pub fn run_ok(dir: &Path, state: &State, event: &Event) -> Outcome {
             .collect::<Vec<_>>()
     );
     outcome
+}
+
+/// How long [`HttpStub`] serves one connection, and waits for its tasks when dropped.
+const STUB_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// An HTTP API on `127.0.0.1` (port 0) answering every request with `respond(target)`: a
+/// status and a JSON body for the request's path and query. Served by its own runtime thread,
+/// so the test may block on the charm meanwhile; stopped when dropped.
+pub struct HttpStub {
+    port: u16,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl HttpStub {
+    /// Binds and starts serving.
+    pub fn start(respond: impl Fn(&str) -> (u16, String) + Send + Sync + 'static) -> HttpStub {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let respond = Arc::new(respond);
+        runtime.spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let respond = Arc::clone(&respond);
+                let service = service_fn(move |request: Request<Incoming>| {
+                    let target = request
+                        .uri()
+                        .path_and_query()
+                        .map_or("/", |target| target.as_str());
+                    let (status, body) = respond(target);
+                    let response = Response::builder()
+                        .status(status)
+                        .header(CONTENT_TYPE, "application/json")
+                        .body(Full::new(Bytes::from(body)));
+                    std::future::ready(response)
+                });
+                tokio::spawn(async move {
+                    let connection =
+                        http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+                    let _ = tokio::time::timeout(STUB_TIMEOUT, connection).await;
+                });
+            }
+        });
+        HttpStub {
+            port,
+            runtime: Some(runtime),
+        }
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+}
+
+impl Drop for HttpStub {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_timeout(STUB_TIMEOUT);
+        }
+    }
 }
