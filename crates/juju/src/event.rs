@@ -5,7 +5,7 @@
 //! follows ops' validation: a missing one is [`EnvError::Missing`] naming it, a hook this
 //! runtime does not know is [`EnvError::UnknownHook`].
 
-use crate::env::{
+use crate::env::vars::{
     EnvError, JUJU_ACTION_NAME, JUJU_ACTION_TAG, JUJU_ACTION_UUID, JUJU_DEPARTING_UNIT,
     JUJU_NOTICE_ID, JUJU_NOTICE_KEY, JUJU_NOTICE_TYPE, JUJU_PEBBLE_CHECK_NAME, JUJU_RELATION,
     JUJU_RELATION_ID, JUJU_REMOTE_APP, JUJU_REMOTE_UNIT, JUJU_SECRET_ID, JUJU_SECRET_LABEL,

@@ -1,4 +1,4 @@
-//! A Juju charm runtime for compiled charms (issue 4, in progress).
+//! A Juju charm runtime for compiled charms.
 //!
 //! You call it; it does not call you: no event bus, no framework lifecycle, every I/O handle a
 //! value. Start with [`env::JujuEnv::from_process`], which reads the hook context once and

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tokio::task::JoinHandle;
 
-use super::server::{SharedHandle, config_map_and_events};
+use super::store::{SharedStore, config_map_and_events};
 
 /// The symlink to the current timestamped directory.
 pub const DATA_LINK: &str = "..data";
@@ -152,7 +152,7 @@ impl Drop for ConfigMapMount {
 
 impl ConfigMapMount {
     pub(crate) fn start(
-        shared: SharedHandle,
+        store: SharedStore,
         runtime: &tokio::runtime::Handle,
         name: &str,
         dir: &Path,
@@ -166,7 +166,7 @@ impl ConfigMapMount {
         let synced = Arc::new(AtomicU64::new(0));
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<io::Result<()>>();
         let task = runtime.spawn(sync_loop(
-            shared,
+            store,
             name.to_owned(),
             dir.to_owned(),
             rewrites,
@@ -244,15 +244,14 @@ async fn write_and_record(
 }
 
 async fn sync_loop(
-    shared: SharedHandle,
+    store: SharedStore,
     name: String,
     dir: PathBuf,
     rewrites: Rewrites,
     synced: Arc<AtomicU64>,
     ready: std::sync::mpsc::Sender<io::Result<()>>,
 ) {
-    let namespace = shared.namespace().await;
-    let (object, mut events) = config_map_and_events(&shared, &name).await;
+    let (namespace, object, mut events) = config_map_and_events(&store, &name).await;
     let first = match &object {
         Some(object) => write_and_record(&dir, object, &rewrites, &synced).await,
         None => Ok(()),

@@ -17,7 +17,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
-use tokio::sync::{Mutex, broadcast, watch};
+use tokio::sync::{Mutex, watch};
 use tokio::task::JoinHandle;
 
 use super::discovery;
@@ -26,7 +26,7 @@ use super::protobuf;
 use super::resource::Resource;
 use super::state::KubernetesState;
 use super::status::Failure;
-use super::store::{Event, LoadError, PatchKind, RequestRecord, Selector, Store};
+use super::store::{Event, LoadError, PatchKind, RequestRecord, Selector, SharedStore, Store};
 
 type Body = BoxBody<Bytes, Infallible>;
 
@@ -65,7 +65,7 @@ pub enum ServerError {
 
 /// What the HTTP handlers share.
 pub(crate) struct Shared {
-    store: Mutex<Store>,
+    store: SharedStore,
     addr: SocketAddr,
     bookmark_interval_ms: AtomicU64,
     /// Bumped by pause and stop: every connection of an older generation closes.
@@ -123,7 +123,7 @@ impl FakeApiServer {
         let addr = std_listener.local_addr()?;
         let (generation, _) = watch::channel(0);
         let shared = Arc::new(Shared {
-            store: Mutex::new(store),
+            store: Arc::new(Mutex::new(store)),
             addr,
             bookmark_interval_ms: AtomicU64::new(millis(DEFAULT_BOOKMARK_INTERVAL)),
             generation,
@@ -275,7 +275,7 @@ impl FakeApiServer {
     pub fn mount_config_map(&self, name: &str, dir: &Path) -> Result<ConfigMapMount, MountError> {
         let runtime = self.inner.runtime.as_ref().ok_or(MountError::Stopped)?;
         ConfigMapMount::start(
-            self.inner.shared.clone(),
+            self.inner.shared.store.clone(),
             runtime.handle(),
             name,
             dir,
@@ -298,35 +298,12 @@ impl FakeApiServer {
             .map(|(from, to)| ((*from).to_owned(), (*to).to_owned()))
             .collect();
         ConfigMapMount::start(
-            self.inner.shared.clone(),
+            self.inner.shared.store.clone(),
             runtime.handle(),
             name,
             dir,
             rewrites,
         )
-    }
-}
-
-/// A snapshot of `name`'s data and a receiver for later events (for the mount syncer).
-pub(crate) async fn config_map_and_events(
-    shared: &SharedHandle,
-    name: &str,
-) -> (Option<Value>, broadcast::Receiver<Event>) {
-    let store = shared.store.lock().await;
-    let namespace = store.namespace.clone();
-    let object = store
-        .get(&super::resource::CONFIG_MAPS, &namespace, name)
-        .ok();
-    (object, store.subscribe())
-}
-
-/// The handle the mount syncer keeps.
-pub(crate) type SharedHandle = Arc<Shared>;
-
-impl Shared {
-    /// The namespace the server serves by default.
-    pub(crate) async fn namespace(&self) -> String {
-        self.store.lock().await.namespace.clone()
     }
 }
 

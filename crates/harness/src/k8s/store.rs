@@ -7,7 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use tokio::sync::broadcast;
+use tokio::sync::{Mutex, broadcast};
 
 use super::fields;
 use super::patch;
@@ -919,6 +919,21 @@ fn new_uid() -> String {
         0x8000 | (b >> 48) & 0x3fff,
         b & 0xffff_ffff_ffff
     )
+}
+
+/// The store as the API server and the ConfigMap mounts share it.
+pub(crate) type SharedStore = std::sync::Arc<Mutex<Store>>;
+
+/// The store's namespace, a snapshot of ConfigMap `name`'s object in it, and a receiver for
+/// later events (what a mount syncer starts from).
+pub(crate) async fn config_map_and_events(
+    store: &SharedStore,
+    name: &str,
+) -> (String, Option<Value>, broadcast::Receiver<Event>) {
+    let store = store.lock().await;
+    let namespace = store.namespace.clone();
+    let object = store.get(&resource::CONFIG_MAPS, &namespace, name).ok();
+    (namespace, object, store.subscribe())
 }
 
 /// Now as RFC 3339 UTC to the second, as the API server writes timestamps.

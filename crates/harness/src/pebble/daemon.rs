@@ -14,7 +14,10 @@ use serde_json::{Value, json};
 use tokio::sync::{Mutex, oneshot, watch};
 use tokio::task::JoinHandle;
 
-use super::live::{self, LiveOptions};
+pub(crate) mod live;
+
+use live::LiveOptions;
+
 use super::state::{ContainerState, Exec, ServiceStatus};
 use super::util;
 

@@ -28,7 +28,6 @@
 
 mod daemon;
 mod files;
-mod live;
 mod server;
 mod state;
 mod util;
@@ -38,8 +37,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use daemon::Call;
+use daemon::live;
+pub use daemon::live::LiveOptions;
 pub use files::{FileError, LoadError};
-pub use live::LiveOptions;
 pub use state::{ContainerState, Exec, File, FileSpec, ServiceStatus};
 
 use daemon::{Daemon, Shared};

@@ -23,9 +23,9 @@ use serde_json::{Value, json};
 use tokio::net::UnixListener;
 use tokio::sync::watch;
 
+use super::daemon::live;
 use super::daemon::{self, Call, Daemon, Op, Shared};
 use super::files::{self, FileError};
-use super::live;
 use super::util;
 
 /// The version `system-info` reports.

@@ -23,10 +23,10 @@ use juju::pebble::layer::{Check, Service};
 use tokio::process::{Child, Command};
 use tokio::sync::oneshot;
 
-use super::daemon::{CheckRuntime, Process, Shared};
-use super::files;
-use super::state::ServiceStatus;
-use super::util;
+use super::{CheckRuntime, Process, Shared};
+use crate::pebble::files;
+use crate::pebble::state::ServiceStatus;
+use crate::pebble::util;
 
 /// Pebble's default `kill-delay`.
 const DEFAULT_KILL_DELAY: Duration = Duration::from_secs(5);
