@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use juju::k8s::{ConfigMapMount, Kubernetes, Patch, config_map_mounts_patch};
 use juju::tool::relation::RelationId;
-use juju::tool::status::{Status, Target};
+use juju::tool::status::Target;
 use serde_json::{Value, json};
 
 use crate::desired::Scope;
@@ -119,13 +119,8 @@ fn pebble_failed(io: &Io, error: &juju::pebble::client::Error, message: &str) ->
 }
 
 fn set_status(io: &Io, target: Target, value: &StatusValue) -> Result<(), juju::tool::Error> {
-    let status = match value.kind {
-        StatusKind::Active => Status::Active,
-        StatusKind::Blocked => Status::Blocked,
-        StatusKind::Waiting => Status::Waiting,
-        StatusKind::Maintenance => Status::Maintenance,
-    };
-    io.tools.status_set(target, status, &value.message)
+    io.tools
+        .status_set(target, value.kind.into(), &value.message)
 }
 
 async fn kubernetes_effect(

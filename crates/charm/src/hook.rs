@@ -19,7 +19,6 @@ use crate::io::Io;
 use crate::observe::observe;
 use crate::plan::{plan, teardown};
 use crate::reconcile::reconcile;
-use crate::workload::SERVICE;
 
 /// Reads the Juju context of this process and runs the dispatched hook or action.
 pub fn run_in_process() -> Result<(), HookError> {
@@ -48,14 +47,6 @@ pub fn run(io: &Io) -> Result<(), HookError> {
     result
 }
 
-fn service_running(io: &Io) -> bool {
-    io.pebble
-        .services(&[SERVICE])
-        .ok()
-        .and_then(|services| services.into_iter().find(|s| s.name == SERVICE))
-        .is_some_and(|service| service.is_running())
-}
-
 fn run_action(io: &Io, name: &str) -> Result<(), HookError> {
     let params = Value::Object(io.tools.action_get()?);
     let log = |message: &str| io.tools.action_log(message);
@@ -64,7 +55,7 @@ fn run_action(io: &Io, name: &str) -> Result<(), HookError> {
             Err(message) => Err(message),
             Ok(limit) => {
                 log(action::LOG_FETCHING)?;
-                let running = service_running(io);
+                let running = io.service_running();
                 let response = running.then(|| io.api_get(&action::list_rules_path(limit)));
                 let outcome = action::list_rules(running, response);
                 if outcome.is_ok() {
@@ -77,7 +68,7 @@ fn run_action(io: &Io, name: &str) -> Result<(), HookError> {
             Err(message) => Err(message),
             Ok(rule_id) => {
                 log(&action::log_getting(&rule_id))?;
-                let running = service_running(io);
+                let running = io.service_running();
                 let response: Option<ApiResponse> =
                     running.then(|| io.api_get(&action::get_rule_path(&rule_id)));
                 let outcome = action::get_rule(running, response);

@@ -15,7 +15,7 @@ use juju::pebble;
 use juju::tool::{HookTools, ProcessRunner};
 
 use crate::action::{ApiResponse, LOCAL_API};
-use crate::workload::CONTAINER;
+use crate::workload::{CONTAINER, SERVICE};
 
 /// Overrides the workload API the charm queries (default [`LOCAL_API`], which the charm and
 /// workload containers share in the pod). For tests and debugging.
@@ -74,6 +74,15 @@ impl Io {
             &self.env.model_name,
             &self.env.app,
         ))
+    }
+
+    /// Whether Pebble reports the workload service active (not when Pebble does not answer).
+    pub fn service_running(&self) -> bool {
+        self.pebble
+            .services(&[SERVICE])
+            .ok()
+            .and_then(|services| services.into_iter().find(|s| s.name == SERVICE))
+            .is_some_and(|service| service.is_running())
     }
 
     /// `GET <workload API><path>`: the body on 200, the status and body otherwise, or why the

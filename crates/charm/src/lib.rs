@@ -9,14 +9,16 @@
 //! apply(&io, &effects)?                       // I/O (the shell)
 //! ```
 //!
-//! This crate's library is the pure part and does no I/O: start with [`snapshot::Snapshot`],
-//! [`reconcile::reconcile`] and [`plan::plan`]. [`relation`] parses and renders databags
-//! byte-compatible with the Python libraries, [`rules`] generates access rules, [`workload`]
-//! renders the config file and the Pebble layer, [`status`] computes the one status and
-//! [`action`] holds the actions' pure parts.
+//! The pure part does no I/O: start with [`snapshot::Snapshot`], [`reconcile::reconcile`] and
+//! [`plan::plan`]. [`relation`] parses and renders databags byte-compatible with the Python
+//! libraries, [`rules`] generates access rules, [`workload`] renders the config file and the
+//! Pebble layer, [`kubernetes`] names the Kubernetes objects the charm manages, [`status`]
+//! holds the statuses (the facts of a snapshot decide which one applies) and [`action`] holds
+//! the actions' pure parts.
 //!
 //! The I/O shell is [`io`] (the handles), [`observe`], [`apply`] and [`hook`] (one dispatch);
-//! the binary only reads the Juju environment and calls [`hook::run`].
+//! what fails there is an [`error::HookError`], which decides the exit code. The binary only
+//! calls [`hook::run_in_process`] and exits.
 
 pub mod action;
 pub mod apply;
@@ -33,7 +35,7 @@ pub mod relation;
 pub mod rules;
 pub mod snapshot;
 pub mod status;
-#[cfg(any(test, feature = "test-util"))]
+#[cfg(test)]
 pub mod testing;
 pub mod workload;
 

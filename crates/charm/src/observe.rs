@@ -10,7 +10,6 @@ use std::collections::BTreeMap;
 use juju::event::{Event, RelationHook};
 use juju::k8s::Kubernetes as KubeApi;
 use juju::tool::relation::RelationId;
-use juju::tool::status::Status;
 use serde_json::Value;
 
 use crate::error::HookError;
@@ -25,7 +24,7 @@ use crate::snapshot::{
     UnitAddress,
 };
 use crate::status::{StatusKind, StatusValue};
-use crate::workload::{CONTAINER, SERVICE};
+use crate::workload::CONTAINER;
 
 /// The config option `dev`.
 const DEV: &str = "dev";
@@ -75,13 +74,7 @@ pub fn observe(io: &Io) -> Result<Snapshot, HookError> {
 
 /// A status the charm can set, as the reconcile compares it (`unknown` and Juju's own are none).
 fn status_value(info: &juju::tool::status::StatusInfo) -> Option<StatusValue> {
-    let kind = match info.status {
-        Status::Active => StatusKind::Active,
-        Status::Blocked => StatusKind::Blocked,
-        Status::Waiting => StatusKind::Waiting,
-        Status::Maintenance => StatusKind::Maintenance,
-        _ => return None,
-    };
+    let kind = StatusKind::try_from(info.status).ok()?;
     Some(StatusValue::new(kind, info.message.clone()))
 }
 
@@ -89,12 +82,7 @@ fn container(io: &Io) -> Container {
     let Ok(plan) = io.pebble.plan() else {
         return Container::default();
     };
-    let service_running = io
-        .pebble
-        .services(&[SERVICE])
-        .ok()
-        .and_then(|services| services.into_iter().find(|s| s.name == SERVICE))
-        .is_some_and(|service| service.is_running());
+    let service_running = io.service_running();
     let workload_version = if service_running {
         match io.api_get("/version") {
             crate::action::ApiResponse::Ok(body) => serde_json::from_slice::<Value>(&body)

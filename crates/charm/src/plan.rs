@@ -77,7 +77,7 @@ pub enum Effect {
     SetUnitStatus(StatusValue),
     /// `status-set --application`.
     SetAppStatus(StatusValue),
-    /// `application-version-set`, then record the version in the unit's local state.
+    /// `application-version-set`.
     SetWorkloadVersion(String),
 }
 
@@ -271,8 +271,8 @@ pub fn teardown(snapshot: &Snapshot) -> Effects {
     Effects { items }
 }
 
-/// The snapshot as it would be observed after `effects` applied successfully. The harness and
-/// the idempotence tests use it; the shell never does.
+/// The snapshot as it would be observed after `effects` applied successfully. Tests use it
+/// (`Snapshot::converged`, the idempotence tests); the shell never does.
 pub fn simulate(snapshot: &Snapshot, effects: &Effects) -> Snapshot {
     let mut next = snapshot.clone();
     for effect in &effects.items {

@@ -1,22 +1,20 @@
 //! The statuses the charm sets: their kinds, in priority order, and their texts, upstream's
 //! where upstream has one (spec §4.4). Which one applies is decided once, from the snapshot,
-//! by [`crate::facts::Facts::status`]; [`crate::apply`] replaces it when a step fails.
+//! by `Facts::status` (`facts.rs`); [`crate::apply`] replaces it when a step fails.
 
+use juju::tool::status::Status;
 use serde::{Deserialize, Serialize};
 
 use crate::relation::FieldError;
 
 /// Waiting: Pebble does not answer.
 pub const WAITING_FOR_CONTAINER: &str = "Waiting to connect to Oathkeeper container";
-/// Maintenance: the charm is configuring the workload.
-pub const CONFIGURING: &str = "Configuring the container";
-/// Waiting: the service did not start after a replan (set by the shell).
-pub const WAITING_FOR_SERVICE: &str = "Waiting for Oathkeeper service";
 /// Waiting: the peer relation (for rules bookkeeping) does not exist yet.
 pub const WAITING_FOR_PEER: &str = "Waiting for peer relation";
-/// Blocked: a restart failed (set by the shell when Pebble reports a change error).
+/// Blocked: the replan failed (set by [`crate::apply`] when Pebble answers with an error).
 pub const FAILED_TO_RESTART: &str = "Failed to restart the container, please consult the logs";
-/// Blocked: writing the config failed (set by the shell).
+/// Blocked: adding our Pebble layer failed (set by [`crate::apply`] when Pebble answers with an
+/// error).
 pub const FAILED_TO_SET_CONFIG: &str = "Failed to set new config, see logs";
 /// Active: Traefik routes every protected app through us.
 pub const READY: &str = "Identity and Access Proxy is ready";
@@ -51,14 +49,28 @@ pub enum StatusKind {
     Active,
 }
 
-impl StatusKind {
-    /// The status word, as `status-set` takes it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StatusKind::Blocked => "blocked",
-            StatusKind::Waiting => "waiting",
-            StatusKind::Maintenance => "maintenance",
-            StatusKind::Active => "active",
+impl From<StatusKind> for Status {
+    fn from(kind: StatusKind) -> Status {
+        match kind {
+            StatusKind::Blocked => Status::Blocked,
+            StatusKind::Waiting => Status::Waiting,
+            StatusKind::Maintenance => Status::Maintenance,
+            StatusKind::Active => Status::Active,
+        }
+    }
+}
+
+impl TryFrom<Status> for StatusKind {
+    /// A status only Juju sets (`unknown`, `error`, ...), given back.
+    type Error = Status;
+
+    fn try_from(status: Status) -> Result<StatusKind, Status> {
+        match status {
+            Status::Blocked => Ok(StatusKind::Blocked),
+            Status::Waiting => Ok(StatusKind::Waiting),
+            Status::Maintenance => Ok(StatusKind::Maintenance),
+            Status::Active => Ok(StatusKind::Active),
+            other => Err(other),
         }
     }
 }

@@ -1,4 +1,4 @@
-//! Snapshot builders for tests (this crate's and the harness'):
+//! Snapshot builders for this crate's unit tests:
 //! `Snapshot::ready().leader().with_auth_proxy(3, "spark", &requirer(...))`.
 
 use crate::relation::auth_proxy::{self, AuthProxyConfig};
