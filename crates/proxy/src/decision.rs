@@ -130,7 +130,7 @@ async fn judge(
     let pipeline = snapshot.compiled[position]
         .pipeline
         .as_ref()
-        .map_err(|reason| failed(Denial::internal(reason.clone())))?;
+        .map_err(|error| failed(Denial::internal(error.to_string())))?;
     let mut captures = Vec::new();
     if snapshot.strategy == Strategy::Regexp {
         let matcher = &snapshot.index.entries()[position].matcher;

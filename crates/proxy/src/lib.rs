@@ -12,6 +12,7 @@
 pub mod audit;
 pub mod cli;
 pub mod decision;
+pub mod denial;
 pub mod http;
 pub mod k8s;
 pub mod matching;
@@ -19,7 +20,6 @@ pub mod metrics;
 pub mod pipeline;
 pub mod reload;
 pub mod serve;
-pub mod session_cache;
 pub mod settings;
 pub mod snapshot;
 pub mod template;

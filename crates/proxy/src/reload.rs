@@ -573,12 +573,12 @@ impl Loader {
                 let last_good = self.last_good.get(repo).map(|g| g.rules.as_slice());
                 match parsed {
                     Ok(file) => Versions {
-                        source: repo,
+                        repository: repo,
                         current: &file.rules,
                         last_good,
                     },
                     Err(_) => Versions {
-                        source: repo,
+                        repository: repo,
                         current: last_good.unwrap_or_default(),
                         last_good: None,
                     },
@@ -669,10 +669,10 @@ pub fn log_diagnostics(diagnostics: &[crate::snapshot::Diagnostic]) {
     for d in diagnostics {
         match d.severity {
             Severity::Error => {
-                tracing::error!(repository = %d.source, rule = d.rule.as_deref().unwrap_or(""), "{}", d.message)
+                tracing::error!(repository = %d.repository, rule = d.rule.as_deref().unwrap_or(""), "{}", d.message)
             }
             Severity::Warning => {
-                tracing::warn!(repository = %d.source, rule = d.rule.as_deref().unwrap_or(""), "{}", d.message)
+                tracing::warn!(repository = %d.repository, rule = d.rule.as_deref().unwrap_or(""), "{}", d.message)
             }
         }
     }

@@ -16,6 +16,7 @@ use std::collections::HashMap;
 use oathkeeper_core::config::{
     Authenticators, Authorizers, Config, ErrorHandlers, HandlerSwitch, Mutators,
 };
+use oathkeeper_core::handler::Family;
 use oathkeeper_core::index::{IndexEntry, RuleIndex};
 use oathkeeper_core::matcher::{Compiler, Strategy};
 use oathkeeper_core::merge::deep_merge;
@@ -24,11 +25,13 @@ use oathkeeper_core::rule::{Handler, Rule};
 use crate::pipeline::error_handler::{ErrorHandler, Fallback};
 use crate::pipeline::{CompileCx, Pipeline, SessionStores, authn, authz, mutate};
 
+pub use crate::pipeline::CompileError;
+
 /// The rules of one repository.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RuleFile {
     /// The repository URL the rules came from.
-    pub source: String,
+    pub repository: String,
     /// The rules, in file order.
     pub rules: Vec<Rule>,
 }
@@ -47,8 +50,8 @@ pub enum Severity {
 pub struct Diagnostic {
     /// Error or warning.
     pub severity: Severity,
-    /// The repository.
-    pub source: String,
+    /// The repository URL, or `config` for a problem of the config file.
+    pub repository: String,
     /// The rule id, when the problem is in one rule.
     pub rule: Option<String>,
     /// What is wrong.
@@ -59,7 +62,7 @@ pub struct Diagnostic {
 #[derive(Debug, Clone, Copy)]
 pub struct Versions<'a> {
     /// The repository URL (for a ConfigMap, `<url>#<key>`).
-    pub source: &'a str,
+    pub repository: &'a str,
     /// The rules as the file says now.
     pub current: &'a [Rule],
     /// The last version of the file whose every rule compiled; `None` before there is one.
@@ -87,9 +90,9 @@ pub struct CompiledRule {
     /// The rule id.
     pub id: String,
     /// The repository it came from.
-    pub source: String,
+    pub repository: String,
     /// The pipeline, or why the rule answers 500.
-    pub pipeline: Result<Pipeline, String>,
+    pub pipeline: Result<Pipeline, CompileError>,
     /// The rule's own error handlers.
     pub errors: Box<[ErrorHandler]>,
 }
@@ -123,11 +126,11 @@ impl Snapshot {
                 let (a, b) = (&self.compiled[a], &self.compiled[b]);
                 Diagnostic {
                     severity: Severity::Warning,
-                    source: a.source.clone(),
+                    repository: a.repository.clone(),
                     rule: Some(a.id.clone()),
                     message: format!(
                         "rules \"{}\" and \"{}\" (in {}) match the same URLs; requests to them get 500",
-                        a.id, b.id, b.source
+                        a.id, b.id, b.repository
                     ),
                 }
             })
@@ -157,7 +160,7 @@ pub fn compile_rules(config: &Config, files: &[RuleFile], previous: SessionStore
     let versions: Vec<Versions<'_>> = files
         .iter()
         .map(|f| Versions {
-            source: &f.source,
+            repository: &f.repository,
             current: &f.rules,
             last_good: None,
         })
@@ -180,7 +183,7 @@ pub fn compile_files(
         if let Err(message) = entry {
             diagnostics.push(Diagnostic {
                 severity: Severity::Error,
-                source: "config".to_owned(),
+                repository: CONFIG.to_owned(),
                 rule: None,
                 message: format!("errors.fallback \"{name}\": {message}"),
             });
@@ -195,61 +198,66 @@ pub fn compile_files(
     let mut outcomes = Vec::with_capacity(files.len());
     let mut seen_ids: HashMap<&str, &str> = HashMap::new();
     for file in files {
-        let (served, outcome) =
-            match compile_file(config, file.source, file.current, &mut cx, &mut compiler) {
-                Ok(parts) => (Some((file.current, parts)), FileOutcome::Loaded),
-                Err(rejected) => {
-                    let first = rejected
-                        .first()
-                        .map(|d| d.message.clone())
-                        .unwrap_or_default();
-                    let more = match rejected.len() {
-                        0 | 1 => String::new(),
-                        n => format!(" (and {} more)", n - 1),
-                    };
-                    diagnostics.extend(rejected);
-                    let fallback = file.last_good.map(|last_good| {
-                        (
-                            last_good,
-                            compile_file(config, file.source, last_good, &mut cx, &mut compiler),
-                        )
-                    });
-                    let (served, instead) = match fallback {
-                        Some((last_good, Ok(parts))) => (
-                            Some((last_good, parts)),
-                            format!(
-                                "the last good version of the file ({} rules) stays in use",
-                                last_good.len()
-                            ),
+        let (served, outcome) = match compile_file(
+            config,
+            file.repository,
+            file.current,
+            &mut cx,
+            &mut compiler,
+        ) {
+            Ok(parts) => (Some((file.current, parts)), FileOutcome::Loaded),
+            Err(rejected) => {
+                let first = rejected
+                    .first()
+                    .map(|d| d.message.clone())
+                    .unwrap_or_default();
+                let more = match rejected.len() {
+                    0 | 1 => String::new(),
+                    n => format!(" (and {} more)", n - 1),
+                };
+                diagnostics.extend(rejected);
+                let fallback = file.last_good.map(|last_good| {
+                    (
+                        last_good,
+                        compile_file(config, file.repository, last_good, &mut cx, &mut compiler),
+                    )
+                });
+                let (served, instead) = match fallback {
+                    Some((last_good, Ok(parts))) => (
+                        Some((last_good, parts)),
+                        format!(
+                            "the last good version of the file ({} rules) stays in use",
+                            last_good.len()
                         ),
-                        Some((_, Err(also))) => {
-                            diagnostics.extend(also);
-                            let instead = "its last good version does not compile either: \
+                    ),
+                    Some((_, Err(also))) => {
+                        diagnostics.extend(also);
+                        let instead = "its last good version does not compile either: \
                                        no rule of the file is loaded";
-                            (None, instead.to_owned())
-                        }
-                        None => (None, "no rule of the file is loaded".to_owned()),
-                    };
-                    let kept = served.as_ref().map_or(0, |(_, parts)| parts.len());
-                    let reason = format!("{first}{more}; {instead}");
-                    diagnostics.push(Diagnostic {
-                        severity: Severity::Error,
-                        source: file.source.to_owned(),
-                        rule: None,
-                        message: reason.clone(),
-                    });
-                    (served, FileOutcome::Rejected { reason, kept })
-                }
-            };
+                        (None, instead.to_owned())
+                    }
+                    None => (None, "no rule of the file is loaded".to_owned()),
+                };
+                let kept = served.as_ref().map_or(0, |(_, parts)| parts.len());
+                let reason = format!("{first}{more}; {instead}");
+                diagnostics.push(Diagnostic {
+                    severity: Severity::Error,
+                    repository: file.repository.to_owned(),
+                    rule: None,
+                    message: reason.clone(),
+                });
+                (served, FileOutcome::Rejected { reason, kept })
+            }
+        };
         outcomes.push(outcome);
         let Some((served, parts)) = served else {
             continue;
         };
         for rule in served {
-            if let Some(previous) = seen_ids.insert(&rule.id, file.source) {
+            if let Some(previous) = seen_ids.insert(&rule.id, file.repository) {
                 diagnostics.push(Diagnostic {
                     severity: Severity::Warning,
-                    source: file.source.to_owned(),
+                    repository: file.repository.to_owned(),
                     rule: Some(rule.id.clone()),
                     message: format!("duplicate rule id \"{}\" (also in {previous})", rule.id),
                 });
@@ -286,7 +294,7 @@ struct Part {
 /// Compiles every rule of one file, or says (one error each) which rules cannot enter the index.
 fn compile_file(
     config: &Config,
-    source: &str,
+    repository: &str,
     rules: &[Rule],
     cx: &mut CompileCx,
     compiler: &mut Compiler,
@@ -296,7 +304,7 @@ fn compile_file(
     for rule in rules {
         let diagnostic = |message: String| Diagnostic {
             severity: Severity::Error,
-            source: source.to_owned(),
+            repository: repository.to_owned(),
             rule: Some(rule.id.clone()),
             message,
         };
@@ -310,12 +318,12 @@ fn compile_file(
         cx.begin_rule();
         let (pipeline, errors, problem) = match compile_rule(config, rule, cx) {
             Ok((p, e)) => (Ok(p), e, None),
-            Err(message) => {
+            Err(error) => {
                 let problem = diagnostic(format!(
-                    "rule \"{}\": {message}; requests matching it get 500",
+                    "rule \"{}\": {error}; requests matching it get 500",
                     rule.id
                 ));
-                (Err(message), Box::default(), Some(problem))
+                (Err(error), Box::default(), Some(problem))
             }
         };
         let matcher = match compiler.compile(&rule.matcher.url, cx.rule_uses_match_context()) {
@@ -334,7 +342,7 @@ fn compile_file(
                 },
                 rule: CompiledRule {
                     id: rule.id.clone(),
-                    source: source.to_owned(),
+                    repository: repository.to_owned(),
                     pipeline,
                     errors,
                 },
@@ -349,66 +357,69 @@ fn compile_file(
     }
 }
 
+/// The repository of a diagnostic about the config file itself.
+const CONFIG: &str = "config";
+
 /// Compiles every enabled handler's global config on its own, so that a typo or a wrong type
 /// in `oathkeeper.yaml` is reported at load even before a rule uses the handler. Keys a rule
-/// may still supply (missing required fields) are not reported here.
+/// may still supply (missing required keys) are not reported here.
 fn check_global_handlers(config: &Config, cx: &mut CompileCx, diagnostics: &mut Vec<Diagnostic>) {
     let mut problems = Vec::new();
     check_family(
-        "authenticators",
+        Family::Authenticator,
         Authenticators::IDS,
         |id| config.authenticators.get(id),
         &mut problems,
         |id, c| authn::Authenticator::compile(id, c, cx).map(drop),
     );
     check_family(
-        "authorizers",
+        Family::Authorizer,
         Authorizers::IDS,
         |id| config.authorizers.get(id),
         &mut problems,
         |id, c| authz::Authorizer::compile(id, c, cx).map(drop),
     );
     check_family(
-        "mutators",
+        Family::Mutator,
         Mutators::IDS,
         |id| config.mutators.get(id),
         &mut problems,
         |id, c| mutate::Mutator::compile(id, c, cx).map(drop),
     );
     check_family(
-        "errors.handlers",
+        Family::ErrorHandler,
         ErrorHandlers::IDS,
         |id| config.errors.handlers.get(id),
         &mut problems,
         |id, c| ErrorHandler::compile(id, c).map(drop),
     );
-    for (key, message) in problems {
-        if message.contains("missing field") || message.contains("is required") {
+    for (key, error) in problems {
+        if let CompileError::MissingKey { .. } = error {
             continue;
         }
         diagnostics.push(Diagnostic {
             severity: Severity::Warning,
-            source: "config".to_owned(),
+            repository: CONFIG.to_owned(),
             rule: None,
-            message: format!("{key}: {message}"),
+            message: format!("{key}: {error}"),
         });
     }
 }
 
 /// Compiles the global config of every enabled handler of one family, collecting failures
-/// as `(key, message)`.
+/// with the handler's config key (`authenticators.anonymous`).
 fn check_family<'c>(
-    family: &str,
+    family: Family,
     ids: &[&str],
     switch: impl Fn(&str) -> Option<&'c HandlerSwitch>,
-    problems: &mut Vec<(String, String)>,
-    mut compile: impl FnMut(&str, &serde_json::Value) -> Result<(), String>,
+    problems: &mut Vec<(String, CompileError)>,
+    mut compile: impl FnMut(&str, &serde_json::Value) -> Result<(), CompileError>,
 ) {
     for id in ids {
         if let Some(switch) = switch(id).filter(|s| s.enabled)
             && let Err(e) = compile(id, &deep_merge(switch.config.as_ref(), None))
         {
-            problems.push((format!("{family}.{id}"), e));
+            problems.push((format!("{}.{id}", family.config_key()), e));
         }
     }
 }
@@ -419,68 +430,58 @@ fn compile_fallback(config: &Config) -> Box<[Fallback]> {
         .fallback
         .iter()
         .map(|name| {
-            let switch = config
-                .errors
-                .handlers
-                .get(name)
-                .ok_or_else(|| format!("unknown error handler \"{name}\""))?;
-            enabled("error handler", name, switch)?;
-            ErrorHandler::compile(name, &deep_merge(switch.config.as_ref(), None))
+            let switch = config.errors.handlers.get(name);
+            let merged = merged(Family::ErrorHandler, name, switch, None)?;
+            ErrorHandler::compile(name, &merged)
         })
         .collect()
-}
-
-fn enabled(family: &str, id: &str, switch: &HandlerSwitch) -> Result<(), String> {
-    if switch.enabled {
-        Ok(())
-    } else {
-        Err(format!("{family} \"{id}\" is disabled per configuration"))
-    }
 }
 
 fn compile_rule(
     config: &Config,
     rule: &Rule,
     cx: &mut CompileCx,
-) -> Result<(Pipeline, Box<[ErrorHandler]>), String> {
+) -> Result<(Pipeline, Box<[ErrorHandler]>), CompileError> {
     if rule.authenticators.is_empty() {
-        return Err("no authenticators are configured".to_owned());
+        return Err(CompileError::NoAuthenticators);
     }
     if rule.authorizer.handler.is_empty() {
-        return Err("no authorizer is configured".to_owned());
+        return Err(CompileError::NoAuthorizer);
     }
     if rule.mutators.is_empty() {
-        return Err("no mutators are configured".to_owned());
+        return Err(CompileError::NoMutators);
     }
     let authenticators = rule
         .authenticators
         .iter()
         .map(|h| {
-            let config = merged("authenticator", h, config.authenticators.get(&h.handler))?;
+            let switch = config.authenticators.get(&h.handler);
+            let config = rule_config(Family::Authenticator, h, switch)?;
             authn::Authenticator::compile(&h.handler, &config, cx)
         })
-        .collect::<Result<_, String>>()?;
+        .collect::<Result<_, _>>()?;
     let authorizer = {
         let h = &rule.authorizer;
-        let merged = merged("authorizer", h, config.authorizers.get(&h.handler))?;
+        let merged = rule_config(Family::Authorizer, h, config.authorizers.get(&h.handler))?;
         authz::Authorizer::compile(&h.handler, &merged, cx)?
     };
     let mutators = rule
         .mutators
         .iter()
         .map(|h| {
-            let config = merged("mutator", h, config.mutators.get(&h.handler))?;
+            let config = rule_config(Family::Mutator, h, config.mutators.get(&h.handler))?;
             mutate::Mutator::compile(&h.handler, &config, cx)
         })
-        .collect::<Result<_, String>>()?;
+        .collect::<Result<_, _>>()?;
     let errors = rule
         .errors
         .iter()
         .map(|h| {
-            let merged = merged("error handler", h, config.errors.handlers.get(&h.handler))?;
+            let switch = config.errors.handlers.get(&h.handler);
+            let merged = rule_config(Family::ErrorHandler, h, switch)?;
             ErrorHandler::compile(&h.handler, &merged)
         })
-        .collect::<Result<_, String>>()?;
+        .collect::<Result<_, _>>()?;
     Ok((
         Pipeline {
             authenticators,
@@ -491,15 +492,34 @@ fn compile_rule(
     ))
 }
 
-/// Checks that handler `h` exists and is enabled, and merges its configs.
-fn merged(
-    family: &str,
+/// The merged config of the rule's handler `h`, which must exist and be enabled.
+fn rule_config(
+    family: Family,
     h: &Handler,
     switch: Option<&HandlerSwitch>,
-) -> Result<serde_json::Value, String> {
-    let switch = switch.ok_or_else(|| format!("unknown {family} \"{}\"", h.handler))?;
-    enabled(family, &h.handler, switch)?;
-    Ok(deep_merge(switch.config.as_ref(), h.config.as_ref()))
+) -> Result<serde_json::Value, CompileError> {
+    merged(family, &h.handler, switch, h.config.as_ref())
+}
+
+/// Checks that handler `id` exists and is enabled, and merges `rule` over its global config.
+fn merged(
+    family: Family,
+    id: &str,
+    switch: Option<&HandlerSwitch>,
+    rule: Option<&serde_json::Value>,
+) -> Result<serde_json::Value, CompileError> {
+    let id_owned = || id.to_owned();
+    let switch = switch.ok_or_else(|| CompileError::UnknownHandler {
+        family,
+        id: id_owned(),
+    })?;
+    if !switch.enabled {
+        return Err(CompileError::DisabledHandler {
+            family,
+            id: id_owned(),
+        });
+    }
+    Ok(deep_merge(switch.config.as_ref(), rule))
 }
 
 #[cfg(test)]

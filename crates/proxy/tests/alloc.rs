@@ -36,11 +36,11 @@ fn common_decisions_stay_within_their_allocation_budget() {
     let config = parse_config(CONFIG, &NoEnv).unwrap();
     let files = [
         RuleFile {
-            source: "many".into(),
+            repository: "many".into(),
             rules: many_rules(1000),
         },
         RuleFile {
-            source: "test".into(),
+            repository: "test".into(),
             rules: parse_rules(RULES.as_bytes()).unwrap(),
         },
     ];

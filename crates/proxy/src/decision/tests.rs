@@ -15,7 +15,7 @@ fn snapshot(config: &str, files: &[&str]) -> Snapshot {
         .iter()
         .enumerate()
         .map(|(i, text)| RuleFile {
-            source: format!("test-{i}"),
+            repository: format!("test-{i}"),
             rules: parse_rules(text.as_bytes()).unwrap(),
         })
         .collect();

@@ -10,6 +10,7 @@ use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use crate::audit::{AuditLog, Entry};
 use crate::decision::{DECISIONS_PATH, Outcome, decide};
 use crate::http::cors::Cors;
+use crate::pipeline::error_handler::json::herodot_error;
 use crate::pipeline::{Cx, ResponseBody};
 use crate::reload::State;
 use crate::snapshot::Snapshot;
@@ -142,14 +143,7 @@ impl Api {
     ) -> (Response<ResponseBody>, Option<&'static str>) {
         if method != Method::GET && method != Method::HEAD {
             return (
-                json(
-                    StatusCode::METHOD_NOT_ALLOWED,
-                    &error_body(
-                        405,
-                        "Method Not Allowed",
-                        "The requested method is not allowed",
-                    ),
-                ),
+                herodot_error(StatusCode::METHOD_NOT_ALLOWED, None),
                 Some("other"),
             );
         }
@@ -238,19 +232,8 @@ impl Api {
     }
 }
 
-fn error_body(code: u16, status: &str, message: &str) -> serde_json::Value {
-    serde_json::json!({"error": {"code": code, "status": status, "message": message}})
-}
-
 fn not_found() -> Response<ResponseBody> {
-    json(
-        StatusCode::NOT_FOUND,
-        &error_body(
-            404,
-            "Not Found",
-            "The requested resource could not be found",
-        ),
-    )
+    herodot_error(StatusCode::NOT_FOUND, None)
 }
 
 /// A JSON answer.

@@ -1,6 +1,5 @@
 //! The HTTP edge: listeners, connection handling and the API routes.
 
 pub mod api;
-pub mod client;
 pub mod cors;
 pub mod server;

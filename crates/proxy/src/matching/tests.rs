@@ -5,7 +5,7 @@ use oathkeeper_core::index::{IndexEntry, RuleIndex};
 use oathkeeper_core::matcher::{MAX_URL_LEN, Strategy, UrlMatcher};
 
 use super::*;
-use crate::pipeline::denial::Kind;
+use crate::denial::Kind;
 
 /// A lookahead rule that backtracks 2^n times for n `a`s before its second branch matches.
 const SLOW: &str = "http://slow/<(?:((?=a)a|a)*b|a*)>";
@@ -197,7 +197,7 @@ mutators: {noop: {enabled: true}}
             .collect();
         let text = format!("[{}]", rules.join(","));
         let files = [RuleFile {
-            source: "file:///rules.json".to_owned(),
+            repository: "file:///rules.json".to_owned(),
             rules: parse_rules(text.as_bytes()).unwrap(),
         }];
         compile(

@@ -7,7 +7,6 @@
 
 pub mod authn;
 pub mod authz;
-pub mod denial;
 pub mod error_handler;
 pub mod mutate;
 pub mod request;
@@ -16,16 +15,117 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use serde::de::DeserializeOwned;
+use oathkeeper_core::handler::{self, Family, KeyError};
 
-pub use denial::{Denial, Kind};
+pub use crate::denial::{Denial, Kind};
 pub use request::{OriginalRequest, Session, TemplateView};
 
 use crate::metrics::Metrics;
-use crate::template::Template;
+use crate::template::{self, Template};
 
 /// The body of every answer the server writes.
 pub type ResponseBody = http_body_util::Full<Bytes>;
+
+/// Why a rule's pipeline, or a handler of it, cannot be compiled. A rule with such an error
+/// still matches and answers 500.
+#[derive(Debug, thiserror::Error)]
+pub enum CompileError {
+    /// The rule names a handler id the config does not have.
+    #[error("unknown {family} \"{id}\"")]
+    UnknownHandler {
+        /// The family.
+        family: Family,
+        /// The handler id.
+        id: String,
+    },
+    /// The handler's switch is off (`enabled: false`).
+    #[error("{family} \"{id}\" is disabled per configuration")]
+    DisabledHandler {
+        /// The family.
+        family: Family,
+        /// The handler id.
+        id: String,
+    },
+    /// The config knows the handler, but this server does not implement it.
+    #[error("{family} \"{id}\" is not supported by this server")]
+    UnsupportedHandler {
+        /// The family.
+        family: Family,
+        /// The handler id.
+        id: String,
+    },
+    /// A required key is set neither globally nor by the rule.
+    #[error("{family} \"{id}\": {key} is required")]
+    MissingKey {
+        /// The family.
+        family: Family,
+        /// The handler id.
+        id: String,
+        /// The key.
+        key: &'static str,
+    },
+    /// The merged config (global ⊕ rule) is not the handler's config.
+    #[error("invalid config for {family} \"{id}\": {source}")]
+    InvalidConfig {
+        /// The family.
+        family: Family,
+        /// The handler id.
+        id: String,
+        /// What is wrong.
+        #[source]
+        source: handler::ConfigError,
+    },
+    /// A template does not parse.
+    #[error("{family} \"{id}\": \"{name}\": invalid template \"{template}\": {source}")]
+    Template {
+        /// The family.
+        family: Family,
+        /// The handler id.
+        id: String,
+        /// What the template sets (a header or cookie name).
+        name: String,
+        /// The template text.
+        template: String,
+        /// The parse error.
+        #[source]
+        source: Box<template::ParseError>,
+    },
+    /// The rule has no authenticator.
+    #[error("no authenticators are configured")]
+    NoAuthenticators,
+    /// The rule has no authorizer.
+    #[error("no authorizer is configured")]
+    NoAuthorizer,
+    /// The rule has no mutator.
+    #[error("no mutators are configured")]
+    NoMutators,
+}
+
+impl CompileError {
+    /// The error for a merged config that does not decode or validate, a missing key and an
+    /// unimplemented handler told apart.
+    pub fn config(family: Family, id: &str, error: handler::ConfigError) -> CompileError {
+        let id = id.to_owned();
+        match error {
+            handler::ConfigError::Unsupported => CompileError::UnsupportedHandler { family, id },
+            handler::ConfigError::Key(KeyError::Missing { key }) => {
+                CompileError::MissingKey { family, id, key }
+            }
+            source => CompileError::InvalidConfig { family, id, source },
+        }
+    }
+
+    /// The error for key `key` of handler `id` holding the unusable `value`.
+    pub fn invalid_key(
+        family: Family,
+        id: &str,
+        key: impl Into<String>,
+        value: impl std::fmt::Display,
+        reason: impl Into<String>,
+    ) -> CompileError {
+        CompileError::config(family, id, KeyError::invalid(key, value, reason).into())
+    }
+}
 
 /// The compiled pipeline of one rule.
 #[derive(Debug)]
@@ -118,8 +218,8 @@ impl CompileCx {
         &mut self,
         id: &str,
         config: &serde_json::Value,
-        build: impl FnOnce() -> Result<authn::session_store::SessionStore, String>,
-    ) -> Result<Arc<authn::session_store::SessionStore>, String> {
+        build: impl FnOnce() -> Result<authn::session_store::SessionStore, CompileError>,
+    ) -> Result<Arc<authn::session_store::SessionStore>, CompileError> {
         let key = format!("{id}\0{config}");
         if let Some(store) = self.stores.get(&key) {
             return Ok(Arc::clone(store));
@@ -145,39 +245,14 @@ impl CompileCx {
 
     /// The parsed template for `source`, shared between every handler that uses the same text.
     /// Keyed by content, so an edited template always takes effect (upstream #272).
-    pub fn template(&mut self, source: &str) -> Result<Arc<Template>, String> {
+    pub fn template(&mut self, source: &str) -> Result<Arc<Template>, template::ParseError> {
         self.match_context |= source.contains("MatchContext");
         if let Some(t) = self.templates.get(source) {
             return Ok(Arc::clone(t));
         }
-        let template = Arc::new(
-            Template::parse(source).map_err(|e| format!("invalid template \"{source}\": {e}"))?,
-        );
+        let template = Arc::new(Template::parse(source)?);
         self.templates
             .insert(source.to_owned(), Arc::clone(&template));
         Ok(template)
     }
-}
-
-/// Decodes a handler's merged config into its wire struct, naming the handler and key on error.
-pub(crate) fn decode<T: DeserializeOwned>(
-    handler: &str,
-    config: &serde_json::Value,
-) -> Result<T, String> {
-    T::deserialize(config).map_err(|e| format!("invalid config for handler \"{handler}\": {e}"))
-}
-
-/// Handlers without config accept only an empty object.
-pub(crate) fn no_config(handler: &str, config: &serde_json::Value) -> Result<(), String> {
-    match config {
-        serde_json::Value::Object(map) if !map.is_empty() => Err(format!(
-            "invalid config for handler \"{handler}\": it takes no config, got keys {:?}",
-            map.keys().collect::<Vec<_>>()
-        )),
-        _ => Ok(()),
-    }
-}
-
-pub(crate) fn unsupported(family: &str, id: &str) -> String {
-    format!("{family} \"{id}\" is not supported by this server")
 }

@@ -8,7 +8,7 @@ fn compile_text(config: &str, rules: &str) -> Snapshot {
     compile(
         &config,
         &[RuleFile {
-            source: "rules.json".into(),
+            repository: "rules.json".into(),
             rules: parse_rules(rules.as_bytes()).unwrap(),
         }],
         Default::default(),
@@ -113,12 +113,12 @@ fn a_file_with_a_rule_that_cannot_compile_keeps_its_last_good_version_whole() {
         &config,
         &[
             Versions {
-                source: "other.json",
+                repository: "other.json",
                 current: &other,
                 last_good: Some(&other),
             },
             Versions {
-                source: "admin.json",
+                repository: "admin.json",
                 current: &broken,
                 last_good: Some(&last_good),
             },
@@ -145,7 +145,7 @@ fn a_file_with_a_rule_that_cannot_compile_keeps_its_last_good_version_whole() {
     assert!(
         s.diagnostics
             .iter()
-            .any(|d| d.source == "admin.json" && d.rule.as_deref() == Some("admin")),
+            .any(|d| d.repository == "admin.json" && d.rule.as_deref() == Some("admin")),
         "the rule is named in the log: {:?}",
         s.diagnostics
     );
@@ -196,7 +196,7 @@ mutators: {noop: {enabled: true}}
     let first = compile_text(config, rules);
     let parsed = parse_config(config, &NoEnv).unwrap();
     let files = [RuleFile {
-        source: "r".into(),
+        repository: "r".into(),
         rules: parse_rules(rules.as_bytes()).unwrap(),
     }];
     let second = compile(&parsed, &files, first.session_stores.clone());

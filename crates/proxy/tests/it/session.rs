@@ -35,7 +35,7 @@ fn snapshot(kratos: &str, session_config: &str, authenticators: &str) -> Snapsho
         "errors":[{{"handler":"redirect"}}]}}]"#
     );
     let files = [RuleFile {
-        source: "test".into(),
+        repository: "test".into(),
         rules: parse_rules(rules.as_bytes()).unwrap(),
     }];
     let snapshot = compile(&config, &files, Default::default());
@@ -593,7 +593,7 @@ async fn bad_session_store_config_is_a_load_error() {
     let s = compile(
         &config,
         &[RuleFile {
-            source: "deny.json".into(),
+            repository: "deny.json".into(),
             rules,
         }],
         Default::default(),

@@ -1,23 +1,10 @@
 //! `anonymous`: responsible when the request has no `Authorization` header (or an empty one).
 
-use serde::Deserialize;
+pub use oathkeeper_core::handler::anonymous::Config;
 
 use crate::pipeline::{OriginalRequest, Session};
 
 use super::AuthnOutcome;
-
-/// Wire config.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Config {
-    /// The subject given to anonymous requests (default `anonymous`).
-    #[serde(default = "anonymous")]
-    subject: String,
-}
-
-fn anonymous() -> String {
-    "anonymous".to_owned()
-}
 
 /// The compiled authenticator.
 #[derive(Debug)]
@@ -26,10 +13,11 @@ pub struct Anonymous {
 }
 
 impl Anonymous {
-    /// Compiles from the merged config.
-    pub fn compile(config: &serde_json::Value) -> Result<Anonymous, String> {
-        let c: Config = crate::pipeline::decode("anonymous", config)?;
-        Ok(Anonymous { subject: c.subject })
+    /// Builds from the decoded config.
+    pub fn compile(config: &Config) -> Anonymous {
+        Anonymous {
+            subject: config.subject().to_owned(),
+        }
     }
 
     /// Any `Authorization` value, even a non-bearer one, makes this not responsible.

@@ -9,13 +9,15 @@
 
 use std::sync::Arc;
 
+use oathkeeper_core::handler::Family;
+use oathkeeper_core::handler::session_store::TokenSource;
 use percent_encoding::percent_decode_str;
 
-use crate::pipeline::{Cx, Denial, OriginalRequest, Session};
+use crate::pipeline::{CompileError, Cx, Denial, OriginalRequest, Session};
 
 use super::AuthnOutcome;
 use super::cookie_session::cookies;
-use super::session_store::{Config, SessionStore, TokenFrom};
+use super::session_store::{Config, SessionStore};
 
 /// Where the token is.
 #[derive(Debug, Clone, PartialEq)]
@@ -42,41 +44,31 @@ pub struct Specific {
 }
 
 impl BearerToken {
-    /// Checks the `bearer_token`-specific keys.
-    pub fn config_specific(config: &Config) -> Result<Specific, String> {
-        let bad = |what: &str| format!("invalid config for handler \"bearer_token\": {what}");
-        if config.only.is_some() {
-            return Err(bad("only belongs to cookie_session"));
-        }
-        let source = match &config.token_from {
-            None => Source::Bearer,
-            Some(TokenFrom {
-                header: Some(h),
-                query_parameter: None,
-                cookie: None,
-            }) => Source::Header(
-                http::HeaderName::try_from(h.as_str())
-                    .map_err(|_| bad("token_from.header is not a header name"))?,
-            ),
-            Some(TokenFrom {
-                header: None,
-                query_parameter: Some(q),
-                cookie: None,
-            }) => Source::Query(q.clone()),
-            Some(TokenFrom {
-                header: None,
-                query_parameter: None,
-                cookie: Some(c),
-            }) => Source::Cookie(c.clone()),
-            Some(_) => {
-                return Err(bad(
-                    "token_from needs exactly one of header, query_parameter, cookie",
-                ));
+    /// Reads the `bearer_token`-specific keys (checked when the config was decoded); the
+    /// header in `token_from.header` must be a header name.
+    pub fn config_specific(config: &Config) -> Result<Specific, CompileError> {
+        let token_from = config
+            .token_source()
+            .map_err(|e| CompileError::config(Family::Authenticator, "bearer_token", e.into()))?;
+        let source = match token_from {
+            TokenSource::Bearer => Source::Bearer,
+            TokenSource::Header(h) => {
+                Source::Header(http::HeaderName::try_from(h).map_err(|_| {
+                    CompileError::invalid_key(
+                        Family::Authenticator,
+                        "bearer_token",
+                        "token_from.header",
+                        h,
+                        "not a header name",
+                    )
+                })?)
             }
+            TokenSource::Query(q) => Source::Query(q.to_owned()),
+            TokenSource::Cookie(c) => Source::Cookie(c.to_owned()),
         };
         Ok(Specific {
             source,
-            prefix: config.prefix.clone().unwrap_or_default(),
+            prefix: config.prefix().to_owned(),
         })
     }
 

@@ -20,18 +20,11 @@ pub struct CookieSession {
 }
 
 impl CookieSession {
-    /// Checks the `cookie_session`-specific keys; the store is compiled by the caller.
-    pub fn config_only(config: &Config) -> Result<Vec<String>, String> {
-        if config.token_from.is_some() || config.prefix.is_some() {
-            return Err("invalid config for handler \"cookie_session\": token_from and prefix belong to bearer_token".to_owned());
-        }
-        Ok(config.only.clone().unwrap_or_default())
-    }
-
-    /// Compiles from the merged config, reusing `store` when one with the same config exists.
-    pub fn new(only: Vec<String>, store: Arc<SessionStore>) -> CookieSession {
+    /// Builds the authenticator around a compiled store (the config's `cookie_session`
+    /// keys were checked when it was decoded).
+    pub fn new(config: &Config, store: Arc<SessionStore>) -> CookieSession {
         CookieSession {
-            only: only.into_boxed_slice(),
+            only: config.only().into(),
             store,
         }
     }

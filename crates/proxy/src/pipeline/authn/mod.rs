@@ -6,11 +6,14 @@
 pub mod anonymous;
 pub mod bearer_token;
 pub mod cookie_session;
-pub mod noop;
 pub mod session_store;
-pub mod unauthorized;
 
-use super::{CompileCx, Cx, Denial, OriginalRequest, Session};
+use oathkeeper_core::handler::session_store::{
+    BEARER_TOKEN_SUBJECT_FROM, COOKIE_SESSION_SUBJECT_FROM,
+};
+use oathkeeper_core::handler::{AuthenticatorConfig, Family};
+
+use super::{CompileCx, CompileError, Cx, Denial, OriginalRequest, Session};
 
 /// What an authenticator concluded.
 #[derive(Debug, PartialEq, Eq)]
@@ -24,11 +27,11 @@ pub enum AuthnOutcome {
 /// A compiled authenticator.
 #[derive(Debug)]
 pub enum Authenticator {
-    /// `noop`.
+    /// `noop`: always responsible, lets the request through with an empty subject.
     Noop,
     /// `anonymous`.
     Anonymous(anonymous::Anonymous),
-    /// `unauthorized`.
+    /// `unauthorized`: always responsible, always 401 "Access credentials are invalid".
     Unauthorized,
     /// `cookie_session`.
     CookieSession(cookie_session::CookieSession),
@@ -36,58 +39,46 @@ pub enum Authenticator {
     BearerToken(bearer_token::BearerToken),
 }
 
-/// Every authenticator id this server implements.
-pub const IMPLEMENTED: &[&str] = &[
-    "noop",
-    "anonymous",
-    "unauthorized",
-    "cookie_session",
-    "bearer_token",
-];
-
 impl Authenticator {
     /// Compiles authenticator `id` from its merged config.
     pub fn compile(
         id: &str,
         config: &serde_json::Value,
         cx: &mut CompileCx,
-    ) -> Result<Self, String> {
-        match id {
-            "cookie_session" => {
-                let wire: session_store::Config = super::decode(id, config)?;
-                let only = cookie_session::CookieSession::config_only(&wire)?;
+    ) -> Result<Self, CompileError> {
+        let family = Family::Authenticator;
+        let typed = AuthenticatorConfig::decode(id, config)
+            .map_err(|e| CompileError::config(family, id, e))?;
+        Ok(match typed {
+            AuthenticatorConfig::Noop => Authenticator::Noop,
+            AuthenticatorConfig::Unauthorized => Authenticator::Unauthorized,
+            AuthenticatorConfig::Anonymous(c) => {
+                Authenticator::Anonymous(anonymous::Anonymous::compile(&c))
+            }
+            AuthenticatorConfig::CookieSession(c) => {
                 let store = cx.session_store(id, config, || {
                     session_store::SessionStore::compile(
                         id,
-                        &wire,
+                        &c,
                         session_store::Credential::Cookie,
-                        "subject",
+                        COOKIE_SESSION_SUBJECT_FROM,
                     )
                 })?;
-                Ok(Authenticator::CookieSession(
-                    cookie_session::CookieSession::new(only, store),
-                ))
+                Authenticator::CookieSession(cookie_session::CookieSession::new(&c, store))
             }
-            "bearer_token" => {
-                let wire: session_store::Config = super::decode(id, config)?;
-                let specific = bearer_token::BearerToken::config_specific(&wire)?;
+            AuthenticatorConfig::BearerToken(c) => {
+                let specific = bearer_token::BearerToken::config_specific(&c)?;
                 let store = cx.session_store(id, config, || {
                     session_store::SessionStore::compile(
                         id,
-                        &wire,
+                        &c,
                         session_store::Credential::Authorization,
-                        "sub",
+                        BEARER_TOKEN_SUBJECT_FROM,
                     )
                 })?;
-                Ok(Authenticator::BearerToken(bearer_token::BearerToken::new(
-                    specific, store,
-                )))
+                Authenticator::BearerToken(bearer_token::BearerToken::new(specific, store))
             }
-            "noop" => super::no_config(id, config).map(|()| Authenticator::Noop),
-            "unauthorized" => super::no_config(id, config).map(|()| Authenticator::Unauthorized),
-            "anonymous" => anonymous::Anonymous::compile(config).map(Authenticator::Anonymous),
-            other => Err(super::unsupported("authenticator", other)),
-        }
+        })
     }
 
     /// Authenticates `request`, filling `session` when responsible.

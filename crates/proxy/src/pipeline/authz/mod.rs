@@ -1,21 +1,17 @@
 //! Authorizers: may this subject do this? Exactly one per rule.
 
-pub mod allow;
-pub mod deny;
+use oathkeeper_core::handler::{AuthorizerConfig, Family};
 
-use super::{CompileCx, Denial};
+use super::{CompileCx, CompileError, Denial};
 
 /// A compiled authorizer.
 #[derive(Debug)]
 pub enum Authorizer {
-    /// `allow`.
+    /// `allow`: lets every authenticated request through.
     Allow,
-    /// `deny`.
+    /// `deny`: refuses every request with 403.
     Deny,
 }
-
-/// Every authorizer id this server implements.
-pub const IMPLEMENTED: &[&str] = &["allow", "deny"];
 
 impl Authorizer {
     /// Compiles authorizer `id` from its merged config.
@@ -23,12 +19,13 @@ impl Authorizer {
         id: &str,
         config: &serde_json::Value,
         _cx: &mut CompileCx,
-    ) -> Result<Self, String> {
-        match id {
-            "allow" => super::no_config(id, config).map(|()| Authorizer::Allow),
-            "deny" => super::no_config(id, config).map(|()| Authorizer::Deny),
-            other => Err(super::unsupported("authorizer", other)),
-        }
+    ) -> Result<Self, CompileError> {
+        let typed = AuthorizerConfig::decode(id, config)
+            .map_err(|e| CompileError::config(Family::Authorizer, id, e))?;
+        Ok(match typed {
+            AuthorizerConfig::Allow => Authorizer::Allow,
+            AuthorizerConfig::Deny => Authorizer::Deny,
+        })
     }
 
     /// Authorizes the session.

@@ -6,20 +6,11 @@
 
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
-use serde::Deserialize;
 
-use super::when::{ClauseConfig, When};
-use crate::pipeline::{Denial, ResponseBody};
+pub use oathkeeper_core::handler::json::Config;
 
-/// Wire config.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Config {
-    #[serde(default)]
-    verbose: bool,
-    #[serde(default)]
-    when: Vec<ClauseConfig>,
-}
+use super::when::When;
+use crate::pipeline::{CompileError, Denial, ResponseBody};
 
 /// The compiled handler.
 #[derive(Debug)]
@@ -30,12 +21,11 @@ pub struct Json {
 }
 
 impl Json {
-    /// Compiles from the merged config.
-    pub fn compile(config: &serde_json::Value) -> Result<Json, String> {
-        let c: Config = crate::pipeline::decode("json", config)?;
+    /// Compiles from the decoded config.
+    pub fn compile(config: &Config) -> Result<Json, CompileError> {
         Ok(Json {
-            verbose: c.verbose,
-            when: When::compile(&c.when)?,
+            verbose: config.verbose(),
+            when: When::compile("json", config.when())?,
         })
     }
 
@@ -53,6 +43,7 @@ fn message(status: StatusCode) -> &'static str {
         StatusCode::NOT_FOUND => "The requested resource could not be found",
         StatusCode::BAD_REQUEST => "The request was malformed or contained invalid parameters",
         StatusCode::TOO_MANY_REQUESTS => "The request was rate limited",
+        StatusCode::METHOD_NOT_ALLOWED => "The requested method is not allowed",
         _ => "An internal server error occurred, please contact the system administrator",
     }
 }
@@ -72,24 +63,10 @@ struct Error<'a> {
     message: &'a str,
 }
 
-/// A herodot JSON error answer (also used where no error handler can be chosen).
+/// A herodot JSON error answer for `denial`, with its reason when `verbose` (also used where
+/// no error handler can be chosen). `Retry-After` and `X-Ratelimit-*` are passed on.
 pub fn json_error(denial: &Denial, verbose: bool) -> Response<ResponseBody> {
-    let body = Envelope {
-        error: Error {
-            code: denial.status.as_u16(),
-            status: denial.status.canonical_reason().unwrap_or(""),
-            reason: verbose.then_some(&denial.reason),
-            message: message(denial.status),
-        },
-    };
-    // invariant: these fields serialise infallibly.
-    let body = serde_json::to_string(&body).unwrap_or_default();
-    let mut response = Response::new(ResponseBody::from(Bytes::from(body)));
-    *response.status_mut() = denial.status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json; charset=utf-8"),
-    );
+    let mut response = herodot_error(denial.status, verbose.then_some(&denial.reason));
     if let Some(extra) = &denial.headers {
         for (name, value) in extra.iter() {
             let n = name.as_str();
@@ -98,5 +75,30 @@ pub fn json_error(denial: &Denial, verbose: bool) -> Response<ResponseBody> {
             }
         }
     }
+    response
+}
+
+/// herodot's JSON error answer for `status`: code, reason phrase, `reason` when given, and
+/// herodot's message for the status (the API's own 404 and 405 too).
+pub fn herodot_error(
+    status: StatusCode,
+    reason: Option<&std::borrow::Cow<'static, str>>,
+) -> Response<ResponseBody> {
+    let body = Envelope {
+        error: Error {
+            code: status.as_u16(),
+            status: status.canonical_reason().unwrap_or(""),
+            reason,
+            message: message(status),
+        },
+    };
+    // invariant: these fields serialise infallibly.
+    let body = serde_json::to_string(&body).unwrap_or_default();
+    let mut response = Response::new(ResponseBody::from(Bytes::from(body)));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
     response
 }

@@ -11,8 +11,9 @@ pub mod when;
 pub mod www_authenticate;
 
 use http::Response;
+use oathkeeper_core::handler::{ErrorHandlerConfig, Family};
 
-use super::{Denial, OriginalRequest, ResponseBody};
+use super::{CompileError, Denial, OriginalRequest, ResponseBody};
 
 /// A compiled error handler.
 #[derive(Debug)]
@@ -27,14 +28,18 @@ pub enum ErrorHandler {
 
 impl ErrorHandler {
     /// Compiles error handler `id` from its merged config.
-    pub fn compile(id: &str, config: &serde_json::Value) -> Result<ErrorHandler, String> {
-        match id {
-            "json" => json::Json::compile(config).map(ErrorHandler::Json),
-            "redirect" => redirect::Redirect::compile(config).map(ErrorHandler::Redirect),
-            "www_authenticate" => www_authenticate::WwwAuthenticate::compile(config)
-                .map(ErrorHandler::WwwAuthenticate),
-            other => Err(format!("unknown error handler \"{other}\"")),
-        }
+    pub fn compile(id: &str, config: &serde_json::Value) -> Result<ErrorHandler, CompileError> {
+        let typed = ErrorHandlerConfig::decode(id, config)
+            .map_err(|e| CompileError::config(Family::ErrorHandler, id, e))?;
+        Ok(match typed {
+            ErrorHandlerConfig::Json(c) => ErrorHandler::Json(json::Json::compile(&c)?),
+            ErrorHandlerConfig::Redirect(c) => {
+                ErrorHandler::Redirect(redirect::Redirect::compile(&c)?)
+            }
+            ErrorHandlerConfig::WwwAuthenticate(c) => {
+                ErrorHandler::WwwAuthenticate(www_authenticate::WwwAuthenticate::compile(&c)?)
+            }
+        })
     }
 
     fn when(&self) -> &when::When {
@@ -64,7 +69,7 @@ impl ErrorHandler {
 }
 
 /// A fallback entry: a handler, or why the name cannot be used (disabled, unknown, bad config).
-pub type Fallback = Result<ErrorHandler, String>;
+pub type Fallback = Result<ErrorHandler, CompileError>;
 
 /// Picks the handler for `denial`: the rule's handlers, then the fallbacks.
 pub fn select<'h>(
@@ -91,7 +96,7 @@ pub fn select<'h>(
         match entry {
             Ok(handler) if handler.responsible(denial, request) => return Ok(handler),
             Ok(_) => {}
-            Err(reason) => return Err(Denial::internal(reason.clone())),
+            Err(reason) => return Err(Denial::internal(reason.to_string())),
         }
     }
     Err(Denial::internal(

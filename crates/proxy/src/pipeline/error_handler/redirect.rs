@@ -8,24 +8,13 @@ use std::fmt::Write as _;
 
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
+use oathkeeper_core::handler::Family;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
-use serde::Deserialize;
 
-use super::when::{ClauseConfig, When};
-use crate::pipeline::{Denial, OriginalRequest, ResponseBody};
+pub use oathkeeper_core::handler::redirect::Config;
 
-/// Wire config.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Config {
-    to: Option<String>,
-    #[serde(default)]
-    code: Option<u16>,
-    #[serde(default)]
-    return_to_query_param: String,
-    #[serde(default)]
-    when: Vec<ClauseConfig>,
-}
+use super::when::When;
+use crate::pipeline::{CompileError, Denial, OriginalRequest, ResponseBody};
 
 /// The compiled handler.
 #[derive(Debug)]
@@ -38,33 +27,24 @@ pub struct Redirect {
 }
 
 impl Redirect {
-    /// Compiles from the merged config; `to` is required.
-    pub fn compile(config: &serde_json::Value) -> Result<Redirect, String> {
-        let c: Config = crate::pipeline::decode("redirect", config)?;
-        let to =
-            c.to.filter(|t| !t.is_empty())
-                .ok_or("error handler \"redirect\": \"to\" is required")?;
-        if !c
-            .return_to_query_param
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b",._~-".contains(&b))
-        {
-            return Err(format!(
-                "error handler \"redirect\": invalid return_to_query_param \"{}\"",
-                c.return_to_query_param
-            ));
-        }
+    /// Compiles from the decoded config; `to` is required.
+    pub fn compile(config: &Config) -> Result<Redirect, CompileError> {
+        let key = |e: oathkeeper_core::handler::KeyError| {
+            CompileError::config(Family::ErrorHandler, "redirect", e.into())
+        };
+        let to = config.to().map_err(key)?;
+        let return_to = config.return_to_query_param().map_err(key)?;
         // Upstream: any code other than 301 becomes 302.
-        let status = if c.code == Some(301) {
+        let status = if config.permanent() {
             StatusCode::MOVED_PERMANENTLY
         } else {
             StatusCode::FOUND
         };
         Ok(Redirect {
-            to,
+            to: to.to_owned(),
             status,
-            return_to: c.return_to_query_param,
-            when: When::compile(&c.when)?,
+            return_to: return_to.to_owned(),
+            when: When::compile("redirect", config.when())?,
         })
     }
 

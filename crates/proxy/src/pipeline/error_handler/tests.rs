@@ -1,8 +1,9 @@
 use http::{HeaderMap, HeaderValue, StatusCode};
+use oathkeeper_core::handler::Family;
 use serde_json::json;
 
 use super::*;
-use crate::pipeline::Denial;
+use crate::pipeline::{CompileError, Denial};
 
 fn request<'a>(headers: &'a HeaderMap, forwarded_uri: Option<&'a str>) -> OriginalRequest<'a> {
     OriginalRequest {
@@ -191,9 +192,10 @@ fn selection_prefers_one_responsible_rule_handler_then_fallback_order() {
         Ok(ErrorHandler::Json(_))
     ));
     // A disabled fallback met on the way: 500.
-    let fallback: Vec<Fallback> = vec![Err(
-        "error handler \"redirect\" is disabled per configuration".into(),
-    )];
+    let fallback: Vec<Fallback> = vec![Err(CompileError::DisabledHandler {
+        family: Family::ErrorHandler,
+        id: "redirect".into(),
+    })];
     assert_eq!(
         select(&[], &fallback, &d, &r).unwrap_err().status,
         StatusCode::INTERNAL_SERVER_ERROR

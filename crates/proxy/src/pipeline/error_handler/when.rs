@@ -9,51 +9,10 @@
 use std::net::IpAddr;
 
 use ipnet::IpNet;
-use serde::Deserialize;
+use oathkeeper_core::handler::Family;
+use oathkeeper_core::handler::when::Clause as ClauseConfig;
 
-use crate::pipeline::{Denial, OriginalRequest};
-
-/// Wire form of one clause.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ClauseConfig {
-    /// Error names, e.g. `unauthorized`.
-    #[serde(default)]
-    error: Vec<String>,
-    /// Request conditions.
-    #[serde(default)]
-    request: Option<RequestConfig>,
-}
-
-/// Wire form of `request`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RequestConfig {
-    #[serde(default)]
-    header: Option<HeaderConfig>,
-    #[serde(default)]
-    remote_ip: Option<RemoteIpConfig>,
-}
-
-/// Wire form of `request.header`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HeaderConfig {
-    #[serde(default)]
-    accept: Vec<String>,
-    #[serde(default)]
-    content_type: Vec<String>,
-}
-
-/// Wire form of `request.remote_ip`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RemoteIpConfig {
-    #[serde(default, rename = "match")]
-    networks: Vec<String>,
-    #[serde(default)]
-    respect_forwarded_for_header: bool,
-}
+use crate::pipeline::{CompileError, Denial, OriginalRequest};
 
 /// Compiled `when`.
 #[derive(Debug, Clone, Default)]
@@ -100,38 +59,38 @@ impl MediaType {
 const DEFAULT_MEDIA_TYPE: &str = "application/octet-stream";
 
 impl When {
-    /// Compiles the wire clauses.
-    pub fn compile(clauses: &[ClauseConfig]) -> Result<When, String> {
+    /// Compiles the wire clauses of error handler `handler`.
+    pub fn compile(handler: &str, clauses: &[ClauseConfig]) -> Result<When, CompileError> {
+        let invalid = |key: &str, value: &str, reason: &str| {
+            CompileError::invalid_key(Family::ErrorHandler, handler, key, value, reason)
+        };
+        let media = |key: &str, list: &[String]| -> Result<Box<[MediaType]>, CompileError> {
+            list.iter()
+                .map(|t| MediaType::parse(t).ok_or_else(|| invalid(key, t, "not a media type")))
+                .collect()
+        };
         let clauses = clauses
             .iter()
             .map(|c| {
-                let header = c.request.as_ref().and_then(|r| r.header.as_ref());
-                let media = |list: Option<&Vec<String>>| -> Result<Box<[MediaType]>, String> {
-                    list.into_iter()
-                        .flatten()
-                        .map(|t| {
-                            MediaType::parse(t)
-                                .ok_or_else(|| format!("when: invalid media type \"{t}\""))
-                        })
-                        .collect()
-                };
-                let remote = c.request.as_ref().and_then(|r| r.remote_ip.as_ref());
+                let remote = c.remote_ip();
                 let networks = remote
                     .into_iter()
                     .flat_map(|r| r.networks.iter())
                     .map(|n| {
-                        parse_network(n).ok_or_else(|| format!("when: invalid network \"{n}\""))
+                        parse_network(n).ok_or_else(|| {
+                            invalid("when.request.remote_ip.match", n, "not a network")
+                        })
                     })
-                    .collect::<Result<_, String>>()?;
+                    .collect::<Result<_, CompileError>>()?;
                 Ok(Clause {
                     errors: c.error.clone().into_boxed_slice(),
-                    accept: media(header.map(|h| &h.accept))?,
-                    content_type: media(header.map(|h| &h.content_type))?,
+                    accept: media("when.request.header.accept", c.accept())?,
+                    content_type: media("when.request.header.content_type", c.content_type())?,
                     networks,
                     respect_forwarded_for: remote.is_some_and(|r| r.respect_forwarded_for_header),
                 })
             })
-            .collect::<Result<_, String>>()?;
+            .collect::<Result<_, CompileError>>()?;
         Ok(When { clauses })
     }
 

@@ -3,24 +3,12 @@
 
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
-use serde::Deserialize;
+use oathkeeper_core::handler::Family;
 
-use super::when::{ClauseConfig, When};
-use crate::pipeline::ResponseBody;
+pub use oathkeeper_core::handler::www_authenticate::Config;
 
-/// Wire config.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Config {
-    #[serde(default = "default_realm")]
-    realm: String,
-    #[serde(default)]
-    when: Vec<ClauseConfig>,
-}
-
-fn default_realm() -> String {
-    "Please authenticate.".to_owned()
-}
+use super::when::When;
+use crate::pipeline::{CompileError, ResponseBody};
 
 /// The compiled handler.
 #[derive(Debug)]
@@ -31,19 +19,21 @@ pub struct WwwAuthenticate {
 }
 
 impl WwwAuthenticate {
-    /// Compiles from the merged config.
-    pub fn compile(config: &serde_json::Value) -> Result<WwwAuthenticate, String> {
-        let c: Config = crate::pipeline::decode("www_authenticate", config)?;
-        let challenge =
-            HeaderValue::try_from(format!("Basic realm={}", c.realm)).map_err(|_| {
-                format!(
-                    "error handler \"www_authenticate\": invalid realm \"{}\"",
-                    c.realm
-                )
-            })?;
+    /// Compiles from the decoded config.
+    pub fn compile(config: &Config) -> Result<WwwAuthenticate, CompileError> {
+        let realm = config.realm();
+        let challenge = HeaderValue::try_from(format!("Basic realm={realm}")).map_err(|_| {
+            CompileError::invalid_key(
+                Family::ErrorHandler,
+                "www_authenticate",
+                "realm",
+                realm,
+                "not a header value",
+            )
+        })?;
         Ok(WwwAuthenticate {
             challenge,
-            when: When::compile(&c.when)?,
+            when: When::compile("www_authenticate", config.when())?,
         })
     }
 

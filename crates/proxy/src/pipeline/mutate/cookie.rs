@@ -1,19 +1,11 @@
 //! `cookie`: one `Cookie` answer header, made of the configured cookies (templates) plus the
 //! request's own cookies that the configuration does not override.
 
-use std::collections::BTreeMap;
+use oathkeeper_core::handler::Family;
 
-use serde::Deserialize;
+pub use oathkeeper_core::handler::cookie::Config;
 
-use crate::pipeline::{CompileCx, Denial, OriginalRequest, Session};
-
-/// Wire config.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Config {
-    /// Cookie name → template.
-    cookies: BTreeMap<String, String>,
-}
+use crate::pipeline::{CompileCx, CompileError, Denial, OriginalRequest, Session};
 
 /// The compiled mutator.
 #[derive(Debug)]
@@ -22,11 +14,14 @@ pub struct Cookie {
 }
 
 impl Cookie {
-    /// Compiles from the merged config.
-    pub fn compile(config: &serde_json::Value, cx: &mut CompileCx) -> Result<Cookie, String> {
-        let c: Config = crate::pipeline::decode("cookie", config)?;
-        let cookies =
-            super::compile_templates("cookie", &c.cookies, cx, |name| Some(name.to_owned()))?;
+    /// Compiles from the decoded config.
+    pub fn compile(config: &Config, cx: &mut CompileCx) -> Result<Cookie, CompileError> {
+        let entries = config
+            .cookies()
+            .map_err(|e| CompileError::config(Family::Mutator, "cookie", e.into()))?;
+        let cookies = super::compile_templates("cookie", "cookies", entries, cx, |name| {
+            Some(name.to_owned())
+        })?;
         Ok(Cookie { cookies })
     }
 

@@ -1,19 +1,11 @@
 //! `header`: one answer header per configured template (`X-User: {{ print .Subject }}`).
 
-use std::collections::BTreeMap;
-
 use http::HeaderName;
-use serde::Deserialize;
+use oathkeeper_core::handler::Family;
 
-use crate::pipeline::{CompileCx, Denial, OriginalRequest, Session};
+pub use oathkeeper_core::handler::header::Config;
 
-/// Wire config.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Config {
-    /// Header name → template.
-    headers: BTreeMap<String, String>,
-}
+use crate::pipeline::{CompileCx, CompileError, Denial, OriginalRequest, Session};
 
 /// The compiled mutator: header names prebuilt, templates parsed.
 #[derive(Debug)]
@@ -22,10 +14,12 @@ pub struct Header {
 }
 
 impl Header {
-    /// Compiles from the merged config; a bad header name or template is an error.
-    pub fn compile(config: &serde_json::Value, cx: &mut CompileCx) -> Result<Header, String> {
-        let c: Config = crate::pipeline::decode("header", config)?;
-        let headers = super::compile_templates("header", &c.headers, cx, |name| {
+    /// Compiles from the decoded config; a bad header name or template is an error.
+    pub fn compile(config: &Config, cx: &mut CompileCx) -> Result<Header, CompileError> {
+        let entries = config
+            .headers()
+            .map_err(|e| CompileError::config(Family::Mutator, "header", e.into()))?;
+        let headers = super::compile_templates("header", "headers", entries, cx, |name| {
             HeaderName::try_from(name).ok()
         })?;
         Ok(Header { headers })

@@ -7,21 +7,26 @@
 
 pub mod cookie;
 pub mod header;
-pub mod noop;
 
 use std::collections::BTreeMap;
 use std::fmt::Display;
 use std::sync::Arc;
 
 use http::HeaderValue;
+use oathkeeper_core::handler::{Family, MutatorConfig};
 
-use super::{CompileCx, Denial, OriginalRequest, Session, TemplateView};
+use super::{CompileCx, CompileError, Denial, OriginalRequest, Session, TemplateView};
 use crate::template::Template;
 
 /// A compiled mutator.
 #[derive(Debug)]
 pub enum Mutator {
-    /// `noop`.
+    /// `noop`: adds no header.
+    ///
+    /// Differs from upstream: upstream answers with every header of the client's request, so a
+    /// client-sent `X-User` on an allowed endpoint would reach the protected app through the
+    /// proxy's copy of the answer headers. Here the answer carries only headers that a handler
+    /// set.
     Noop,
     /// `header`.
     Header(header::Header),
@@ -29,22 +34,20 @@ pub enum Mutator {
     Cookie(cookie::Cookie),
 }
 
-/// Every mutator id this server implements.
-pub const IMPLEMENTED: &[&str] = &["noop", "header", "cookie"];
-
 impl Mutator {
     /// Compiles mutator `id` from its merged config.
     pub fn compile(
         id: &str,
         config: &serde_json::Value,
         cx: &mut CompileCx,
-    ) -> Result<Self, String> {
-        match id {
-            "noop" => super::no_config(id, config).map(|()| Mutator::Noop),
-            "header" => header::Header::compile(config, cx).map(Mutator::Header),
-            "cookie" => cookie::Cookie::compile(config, cx).map(Mutator::Cookie),
-            other => Err(super::unsupported("mutator", other)),
-        }
+    ) -> Result<Self, CompileError> {
+        let typed = MutatorConfig::decode(id, config)
+            .map_err(|e| CompileError::config(Family::Mutator, id, e))?;
+        Ok(match typed {
+            MutatorConfig::Noop => Mutator::Noop,
+            MutatorConfig::Header(c) => Mutator::Header(header::Header::compile(&c, cx)?),
+            MutatorConfig::Cookie(c) => Mutator::Cookie(cookie::Cookie::compile(&c, cx)?),
+        })
     }
 
     /// Adds this mutator's headers to the session.
@@ -67,22 +70,30 @@ impl Mutator {
 /// Templates by the name they set (a header name, a cookie name).
 pub(crate) type Templates<K> = Box<[(K, Arc<Template>)]>;
 
-/// Parses a `name → template` map of mutator `mutator`, turning each name into a `K` with
-/// `key`; errors name the mutator and the entry.
+/// Parses a `name → template` map (key `key`) of mutator `mutator`, turning each name into a
+/// `K` with `name`; errors name the mutator and the entry.
 pub(crate) fn compile_templates<K>(
     mutator: &str,
+    key: &str,
     entries: &BTreeMap<String, String>,
     cx: &mut CompileCx,
-    key: impl Fn(&str) -> Option<K>,
-) -> Result<Templates<K>, String> {
+    name: impl Fn(&str) -> Option<K>,
+) -> Result<Templates<K>, CompileError> {
     entries
         .iter()
-        .map(|(name, source)| {
-            let k = key(name)
-                .ok_or_else(|| format!("mutator \"{mutator}\": invalid name \"{name}\""))?;
+        .map(|(entry, source)| {
+            let k = name(entry).ok_or_else(|| {
+                CompileError::invalid_key(Family::Mutator, mutator, key, entry, "invalid name")
+            })?;
             let template = cx
                 .template(source)
-                .map_err(|e| format!("mutator \"{mutator}\": \"{name}\": {e}"))?;
+                .map_err(|source_error| CompileError::Template {
+                    family: Family::Mutator,
+                    id: mutator.to_owned(),
+                    name: entry.clone(),
+                    template: source.clone(),
+                    source: Box::new(source_error),
+                })?;
             Ok((k, template))
         })
         .collect()

@@ -14,7 +14,7 @@
 //! and the credential, to another host whose 200 would then authenticate (issue 12).
 //!
 //! The cache key is computed from the very request value that is sent (see
-//! [`crate::session_cache`]), so the cache never answers for a request the store did not see.
+//! [`cache`]), so the cache never answers for a request the store did not see.
 //!
 //! The answer: 200 → subject and extra read with GJSON paths; 429 → 429 with `Retry-After` and
 //! `X-Ratelimit-*`; any other status → 401; unreachable, timed out or garbage → 403. Fail
@@ -26,97 +26,32 @@
 //! `expires_at` and `identity.id` for a session it vouches for; other stores may leave out
 //! `active` and `expires_at`.
 
-use std::collections::BTreeMap;
+pub mod cache;
+pub mod client;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
+use envconf::parse_duration;
 use http::uri::PathAndQuery;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use http_body_util::{BodyExt as _, Empty, Limited};
-use oathkeeper_core::duration::parse_duration;
 use oathkeeper_core::gjson;
-use serde::Deserialize;
+use oathkeeper_core::handler::Family;
 use serde_json::Value;
 
-use crate::http::client::{OutboundClient, build};
+pub use oathkeeper_core::handler::session_store::Config;
+
 use crate::metrics::SessionStoreOutcome;
-use crate::pipeline::{Cx, Denial, OriginalRequest, Session};
+use crate::pipeline::{CompileError, Cx, Denial, OriginalRequest, Session};
 
 use super::AuthnOutcome;
-use crate::session_cache::{self, Lookup, SessionCache, Verdict};
+use cache::{Lookup, SessionCache, Verdict};
+use client::{OutboundClient, build};
 
 /// Largest session-store answer read.
 const MAX_BODY: usize = 1 << 20;
-
-/// Wire config of both authenticators (family-specific keys are checked by each).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Config {
-    /// The session store, e.g. `http://kratos:4433/sessions/whoami`. Required.
-    pub check_session_url: Option<String>,
-    /// `cookie_session` only: the cookies that make it responsible.
-    #[serde(default)]
-    pub only: Option<Vec<String>>,
-    /// `bearer_token` only: where the token is.
-    #[serde(default)]
-    pub token_from: Option<TokenFrom>,
-    /// `bearer_token` only: the token must start with this.
-    #[serde(default)]
-    pub prefix: Option<String>,
-    /// Keep `check_session_url`'s query (default true).
-    #[serde(default = "yes")]
-    pub preserve_query: bool,
-    /// Keep `check_session_url`'s path (default false: the original path replaces it).
-    #[serde(default)]
-    pub preserve_path: bool,
-    /// Send `X-Forwarded-Host: <original host>`.
-    #[serde(default)]
-    pub preserve_host: bool,
-    /// Method of the session-store call (default: the original method).
-    #[serde(default)]
-    pub force_method: Option<String>,
-    /// Request headers forwarded to the session store.
-    #[serde(default)]
-    pub forward_http_headers: Vec<String>,
-    /// Headers set on the session-store call.
-    #[serde(default)]
-    pub additional_headers: BTreeMap<String, String>,
-    /// GJSON path of the extra data.
-    #[serde(default)]
-    pub extra_from: Option<String>,
-    /// GJSON path of the subject.
-    #[serde(default)]
-    pub subject_from: Option<String>,
-    /// Whole-call timeout, a Go duration (default 5s).
-    #[serde(default)]
-    pub timeout: Option<String>,
-    /// Connect timeout, a Go duration (default 1s).
-    #[serde(default)]
-    pub connect_timeout: Option<String>,
-    /// The session cache.
-    #[serde(default)]
-    pub cache: session_cache::Config,
-}
-
-/// `bearer_token.token_from`: exactly one of the three.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct TokenFrom {
-    /// A request header holding the whole token.
-    #[serde(default)]
-    pub header: Option<String>,
-    /// A query parameter of the original request.
-    #[serde(default)]
-    pub query_parameter: Option<String>,
-    /// A cookie.
-    #[serde(default)]
-    pub cookie: Option<String>,
-}
-
-fn yes() -> bool {
-    true
-}
 
 /// Which credential header is always forwarded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -152,96 +87,85 @@ impl SessionStore {
         config: &Config,
         credential: Credential,
         default_subject_from: &str,
-    ) -> Result<SessionStore, String> {
-        let bad = |what: String| format!("authenticator \"{handler}\": {what}");
+    ) -> Result<SessionStore, CompileError> {
+        let family = Family::Authenticator;
+        let invalid = |key: &str, value: &str, reason: String| {
+            CompileError::invalid_key(family, handler, key, value, reason)
+        };
         let url = config
-            .check_session_url
-            .as_deref()
-            .filter(|u| !u.is_empty())
-            .ok_or_else(|| bad("check_session_url is required".into()))?;
+            .check_session_url()
+            .map_err(|e| CompileError::config(family, handler, e.into()))?;
         let base: Uri = url
             .parse()
-            .map_err(|e| bad(format!("invalid check_session_url \"{url}\": {e}")))?;
+            .map_err(|e| invalid("check_session_url", url, format!("{e}")))?;
         if !matches!(base.scheme_str(), Some("http" | "https")) || base.authority().is_none() {
-            return Err(bad(format!(
-                "check_session_url \"{url}\" must be an absolute http(s) URL"
-            )));
+            return Err(invalid(
+                "check_session_url",
+                url,
+                "must be an absolute http(s) URL".into(),
+            ));
         }
         let force_method = config
-            .force_method
-            .as_deref()
-            .filter(|m| !m.is_empty())
+            .force_method()
             .map(|m| {
                 Method::from_bytes(m.to_ascii_uppercase().as_bytes())
-                    .map_err(|_| bad(format!("invalid force_method \"{m}\"")))
+                    .map_err(|_| invalid("force_method", m, "not a method".into()))
             })
             .transpose()?;
         let forward = config
-            .forward_http_headers
+            .forward_http_headers()
             .iter()
             .map(|h| {
-                HeaderName::try_from(h.as_str()).map_err(|_| {
-                    bad(format!(
-                        "invalid header name \"{h}\" in forward_http_headers"
-                    ))
-                })
+                HeaderName::try_from(h.as_str())
+                    .map_err(|_| invalid("forward_http_headers", h, "not a header name".into()))
             })
             .collect::<Result<_, _>>()?;
         let additional = config
-            .additional_headers
-            .iter()
+            .additional_headers()
             .map(|(k, v)| {
-                let name = HeaderName::try_from(k.as_str()).map_err(|_| {
-                    bad(format!("invalid header name \"{k}\" in additional_headers"))
+                let name = HeaderName::try_from(k)
+                    .map_err(|_| invalid("additional_headers", k, "not a header name".into()))?;
+                let value = HeaderValue::try_from(v).map_err(|_| {
+                    invalid(
+                        &format!("additional_headers.{k}"),
+                        v,
+                        "not a header value".into(),
+                    )
                 })?;
-                let value = HeaderValue::try_from(v.as_str())
-                    .map_err(|_| bad(format!("invalid value of additional header \"{k}\"")))?;
                 Ok((name, value))
             })
-            .collect::<Result<_, String>>()?;
-        let duration =
-            |text: Option<&str>, default: Duration, key: &str| -> Result<Duration, String> {
-                match text {
-                    None => Ok(default),
-                    Some(t) => parse_duration(t).map_err(|e| bad(format!("{key}: {e}"))),
-                }
-            };
-        let timeout = duration(config.timeout.as_deref(), Duration::from_secs(5), "timeout")?;
-        let connect_timeout = duration(
-            config.connect_timeout.as_deref(),
-            Duration::from_secs(1),
-            "connect_timeout",
-        )?;
-        if timeout.is_zero() || connect_timeout.is_zero() {
-            return Err(bad("timeouts must be greater than zero".into()));
-        }
-        let cache = if config.cache.enabled {
-            let ttl =
-                parse_duration(&config.cache.ttl).map_err(|e| bad(format!("cache.ttl: {e}")))?;
-            if config.cache.max_entries == 0 {
-                return Err(bad("cache.max_entries must be greater than zero".into()));
+            .collect::<Result<_, CompileError>>()?;
+        let duration = |key: &str, text: &str| -> Result<Duration, CompileError> {
+            let d = parse_duration(text).map_err(|e| invalid(key, text, e.to_string()))?;
+            if d.is_zero() {
+                return Err(invalid(key, text, "must be greater than zero".into()));
             }
-            Some(SessionCache::new(ttl, config.cache.max_entries))
+            Ok(d)
+        };
+        let timeout = duration("timeout", config.timeout())?;
+        let connect_timeout = duration("connect_timeout", config.connect_timeout())?;
+        let cache = config.cache();
+        let cache = if cache.enabled() {
+            let ttl = parse_duration(cache.ttl())
+                .map_err(|e| invalid("cache.ttl", cache.ttl(), e.to_string()))?;
+            let max_entries = cache
+                .max_entries()
+                .map_err(|e| CompileError::config(family, handler, e.into()))?;
+            Some(SessionCache::new(ttl, max_entries))
         } else {
             None
         };
         Ok(SessionStore {
             base,
-            preserve_query: config.preserve_query,
-            preserve_path: config.preserve_path,
-            preserve_host: config.preserve_host,
+            preserve_query: config.preserve_query(),
+            preserve_path: config.preserve_path(),
+            preserve_host: config.preserve_host(),
             force_method,
             forward,
             additional,
             credential,
-            subject_from: config
-                .subject_from
-                .clone()
-                .unwrap_or_else(|| default_subject_from.to_owned()),
-            extra_from: config
-                .extra_from
-                .clone()
-                .unwrap_or_else(|| "extra".to_owned()),
+            subject_from: config.subject_from(default_subject_from).to_owned(),
+            extra_from: config.extra_from().to_owned(),
             timeout,
             client: build(connect_timeout),
             cache,
@@ -347,7 +271,7 @@ impl SessionStore {
         match &self.cache {
             None => self.fetch(outbound, cx).await.map(Arc::new),
             Some(cache) => {
-                let key = session_cache::key(&outbound);
+                let key = cache::key(&outbound);
                 let (result, lookup) = cache.get_or_fetch(key, self.fetch(outbound, cx)).await;
                 cx.metrics.session_cache(lookup == Lookup::Hit);
                 result
@@ -418,7 +342,7 @@ impl SessionStore {
         }
         let expires_at = match document.get("expires_at") {
             None => None,
-            Some(value) => match value.as_str().and_then(session_cache::parse_rfc3339) {
+            Some(value) => match value.as_str().and_then(cache::parse_rfc3339) {
                 Some(at) if at > now => Some(at),
                 Some(_) => {
                     return Err(Denial::unauthorized(

@@ -17,44 +17,11 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
-use serde::Deserialize;
 use serde_json::Value;
 
 use crate::pipeline::Denial;
-
-/// Wire config: `cache: {enabled, ttl, max_entries}`.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct Config {
-    /// Off by default: a drop-in keeps upstream's immediate revocation.
-    #[serde(default)]
-    pub enabled: bool,
-    /// Longest life of an entry (default 10s).
-    #[serde(default = "default_ttl")]
-    pub ttl: String,
-    /// Most entries kept (default 10000).
-    #[serde(default = "default_max_entries")]
-    pub max_entries: u64,
-}
-
-fn default_ttl() -> String {
-    "10s".to_owned()
-}
-fn default_max_entries() -> u64 {
-    10_000
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            enabled: false,
-            ttl: default_ttl(),
-            max_entries: default_max_entries(),
-        }
-    }
-}
 
 /// What the session store said about a credential.
 #[derive(Debug)]
@@ -192,88 +159,23 @@ fn lifetime(ttl: Duration, expires_at: Option<SystemTime>) -> Duration {
     }
 }
 
-/// Parses an RFC 3339 timestamp (`2026-11-28T13:00:00.123456Z`, `...+01:00`).
+/// Parses an RFC 3339 timestamp (`2026-11-28T13:00:00.123456Z`, `...+01:00`). The offset must
+/// be `Z` or `±HH:MM`, as RFC 3339 writes it (jiff alone also reads ISO 8601's `+0100`).
 pub fn parse_rfc3339(text: &str) -> Option<SystemTime> {
-    let b = text.as_bytes();
-    let num = |range: std::ops::Range<usize>| -> Option<i64> {
-        let s = text.get(range)?;
-        if !s.bytes().all(|c| c.is_ascii_digit()) {
-            return None;
-        }
-        s.parse().ok()
-    };
-    if b.len() < 20
-        || b[4] != b'-'
-        || b[7] != b'-'
-        || !matches!(b[10], b'T' | b't' | b' ')
-        || b[13] != b':'
-        || b[16] != b':'
-    {
+    let offset_ok = matches!(
+        text.as_bytes(),
+        [.., b'Z' | b'z'] | [.., b'+' | b'-', _, _, b':', _, _]
+    );
+    if !offset_ok {
         return None;
     }
-    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if !(1..=12).contains(&month)
-        || !(1..=31).contains(&day)
-        || hour > 23
-        || minute > 59
-        || second > 60
-    {
-        return None;
-    }
-    let mut rest = &text[19..];
-    let mut nanos = 0u32;
-    if let Some(fraction) = rest.strip_prefix('.') {
-        let digits = fraction.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return None;
-        }
-        let mut padded = fraction[..digits.min(9)].to_owned();
-        while padded.len() < 9 {
-            padded.push('0');
-        }
-        nanos = padded.parse().ok()?;
-        rest = &fraction[digits..];
-    }
-    let offset = match rest {
-        "Z" | "z" => 0,
-        _ => {
-            let sign = match rest.as_bytes().first()? {
-                b'+' => 1,
-                b'-' => -1,
-                _ => return None,
-            };
-            if rest.len() != 6 || rest.as_bytes()[3] != b':' {
-                return None;
-            }
-            sign * (rest[1..3].parse::<i64>().ok()? * 3600 + rest[4..6].parse::<i64>().ok()? * 60)
-        }
-    };
-    let days = days_from_civil(year, month, day);
-    let seconds = days * 86_400 + hour * 3600 + minute * 60 + second - offset;
-    // Before 1970 is a time too (Go's zero time, 0001-01-01, is one): it is in the past.
-    let whole = Duration::from_secs(seconds.unsigned_abs());
-    let at = if seconds < 0 {
-        UNIX_EPOCH.checked_sub(whole)?
-    } else {
-        UNIX_EPOCH.checked_add(whole)?
-    };
-    at.checked_add(Duration::from_nanos(u64::from(nanos)))
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date.
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    text.parse::<jiff::Timestamp>().ok().map(SystemTime::from)
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::UNIX_EPOCH;
+
     use super::*;
 
     #[test]

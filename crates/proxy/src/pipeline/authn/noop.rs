@@ -1,1 +1,0 @@
-//! `noop`: always responsible, subject empty. The authorizer and mutators still run.

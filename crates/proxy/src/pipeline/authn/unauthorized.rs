@@ -1,1 +1,0 @@
-//! `unauthorized`: always responsible, always 401 "Access credentials are invalid".

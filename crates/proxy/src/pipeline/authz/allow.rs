@@ -1,1 +1,0 @@
-//! `allow`: lets every authenticated request through.

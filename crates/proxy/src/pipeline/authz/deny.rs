@@ -1,1 +1,0 @@
-//! `deny`: refuses every request with 403.
