@@ -5,8 +5,6 @@
 //! unreachable workload are statuses; a failed action is `action-fail`. A non-zero exit is
 //! reserved for what a Juju retry can fix.
 
-use std::process::ExitCode;
-
 use juju::env::EnvError;
 
 /// Exit code for a context the charm cannot run in (`EX_USAGE`).
@@ -36,10 +34,28 @@ pub enum HookError {
 impl HookError {
     /// The process exit code: 64 when the charm cannot run here at all (a retry cannot help),
     /// 1 otherwise, so that Juju retries the hook.
-    pub fn exit_code(&self) -> ExitCode {
-        ExitCode::from(match self {
+    pub fn exit_code(&self) -> u8 {
+        match self {
             HookError::NotUnderJuju(_) => EXIT_USAGE,
             HookError::Runtime(_) | HookError::Tool(_) | HookError::Kubernetes(_) => EXIT_FAILURE,
-        })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_missing_juju_context_exits_with_usage() {
+        let outside = HookError::NotUnderJuju(EnvError::Missing("JUJU_UNIT_NAME"));
+        assert_eq!(outside.exit_code(), 64);
+        let tool = HookError::Tool(juju::tool::Error::NoRelationId {
+            tool: "relation-get".to_owned(),
+        });
+        assert_eq!(tool.exit_code(), 1);
+        assert_eq!(tool.to_string(), "relation-get: no relation id specified");
+        let runtime = HookError::Runtime(std::io::Error::other("no threads"));
+        assert_eq!(runtime.exit_code(), 1);
     }
 }

@@ -8,7 +8,7 @@ fn main() -> ExitCode {
     match hook::run_in_process() {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            let code = error.exit_code();
+            let code = ExitCode::from(error.exit_code());
             eprintln!("oathkeeper-charm: {:#}", anyhow::Error::new(error));
             code
         }
