@@ -2,13 +2,13 @@
 //! charm reads the world; [`crate::reconcile`] sees nothing else.
 //!
 //! Unreachable Pebble is a fact (`can_connect: false`), not an error; so is a 403 from
-//! Kubernetes (`Forbidden`: the app is not trusted). Hook-tool failures and an unreachable API
+//! Kubernetes (`ClusterState::Forbidden`: the app is not trusted). Hook-tool failures and an unreachable API
 //! server are errors: Juju retries the hook.
 
 use std::collections::BTreeMap;
 
 use juju::event::{Event, RelationHook};
-use juju::k8s::Kubernetes as KubeApi;
+use juju::k8s::Kubernetes;
 use juju::tool::relation::RelationId;
 use serde_json::Value;
 
@@ -110,7 +110,7 @@ fn kubernetes(io: &Io) -> Result<ClusterState, HookError> {
     }
 }
 
-async fn objects(api: &KubeApi, app: &str) -> Result<KubernetesObjects, juju::k8s::Error> {
+async fn objects(api: &Kubernetes, app: &str) -> Result<KubernetesObjects, juju::k8s::Error> {
     let mut config_maps = BTreeMap::new();
     for name in [ACCESS_RULES_CONFIG_MAP, OATHKEEPER_CONFIG_MAP] {
         if let Some(found) = api.get_config_map(name).await? {
