@@ -2,8 +2,8 @@
 //! charm reads the world; [`crate::reconcile`] sees nothing else.
 //!
 //! Unreachable Pebble is a fact (`can_connect: false`), not an error; so is a 403 from
-//! Kubernetes (`ClusterState::Forbidden`: the app is not trusted). Hook-tool failures and an unreachable API
-//! server are errors: Juju retries the hook.
+//! Kubernetes (`ClusterState::Forbidden`: the app is not trusted). Hook-tool failures and an
+//! unreachable API server are errors: Juju retries the hook.
 
 use std::collections::BTreeMap;
 
