@@ -23,3 +23,5 @@ pub mod serve;
 pub mod settings;
 pub mod snapshot;
 pub mod template;
+#[cfg(test)]
+mod testing;

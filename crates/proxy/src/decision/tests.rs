@@ -1,96 +1,55 @@
 use http::{Request, StatusCode};
-use oathkeeper_core::config::{NoEnv, parse_config};
+use oathkeeper_core::config::{HandlerSwitch, NoEnv, parse_config};
+use oathkeeper_core::handler::header;
 use oathkeeper_core::rule::parse_rules;
 
 use super::*;
-use crate::snapshot::{RuleFile, compile};
+use crate::testing::{
+    Case, RuleBuilder, ask, check, get, open_rule, rule, simple_config, snapshot,
+};
 
 pub(crate) const CHARM_CONFIG: &str = include_str!("../../tests/fixtures/charm-oathkeeper.yaml");
 const CHARM_ALLOW: &str = include_str!("../../tests/fixtures/access-rules-requirer-allow.json");
 const CHARM_DENY: &str = include_str!("../../tests/fixtures/access-rules-requirer-deny.json");
 
-fn snapshot(config: &str, files: &[&str]) -> Snapshot {
-    let config = parse_config(&config.replace("__KRATOS__", "http://127.0.0.1:9"), &NoEnv).unwrap();
-    let files: Vec<RuleFile> = files
-        .iter()
-        .enumerate()
-        .map(|(i, text)| RuleFile {
-            repository: format!("test-{i}"),
-            rules: parse_rules(text.as_bytes()).unwrap(),
-        })
-        .collect();
-    compile(&config, &files, Default::default())
-}
+const OK: StatusCode = StatusCode::OK;
+const BAD_REQUEST: StatusCode = StatusCode::BAD_REQUEST;
+const NOT_FOUND: StatusCode = StatusCode::NOT_FOUND;
 
-async fn ask(
-    snapshot: &Snapshot,
-    method: &str,
-    uri: &str,
-    headers: &[(&str, &str)],
-) -> Response<ResponseBody> {
-    let mut request = Request::builder().method(method).uri(uri);
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    let (parts, ()) = request.body(()).unwrap().into_parts();
-    decide(
-        snapshot,
-        &parts,
-        Some("127.0.0.1".parse().unwrap()),
-        &Cx {
-            metrics: &crate::metrics::Metrics::new(""),
-        },
+/// The charm's config and rules, Kratos at a closed port.
+fn charm_snapshot() -> Snapshot {
+    let config = parse_config(
+        &CHARM_CONFIG.replace("__KRATOS__", "http://127.0.0.1:9"),
+        &NoEnv,
     )
-    .await
-    .0
+    .unwrap();
+    let files = [CHARM_ALLOW, CHARM_DENY]
+        .map(|text| parse_rules(text.as_bytes()).unwrap())
+        .to_vec();
+    snapshot(&config, files)
 }
 
-const SIMPLE_CONFIG: &str = r#"
-authenticators: {anonymous: {enabled: true}, noop: {enabled: true}, unauthorized: {enabled: true}}
-authorizers: {allow: {enabled: true}, deny: {enabled: true}}
-mutators: {noop: {enabled: true}, header: {enabled: true}}
-errors:
-  handlers:
-    www_authenticate: {enabled: true}
-"#;
-
-fn rule(id: &str, url: &str, methods: &str, authn: &str, authz: &str, mutator: &str) -> String {
-    format!(
-        r#"{{"id":"{id}","match":{{"url":"{url}","methods":{methods}}},"authenticators":[{{"handler":"{authn}"}}],"authorizer":{{"handler":"{authz}"}},"mutators":[{{"handler":"{mutator}"}}]}}"#
-    )
-}
-
-/// A snapshot with one rule `r` letting `GET url` through (noop, allow, noop).
-fn open_rule(url: &str) -> Snapshot {
-    snapshot(
-        SIMPLE_CONFIG,
-        &[&rules(&[rule(
-            "r",
-            url,
-            r#"["GET"]"#,
-            "noop",
-            "allow",
-            "noop",
-        )])],
-    )
-}
-
-fn rules(list: &[String]) -> String {
-    format!("[{}]", list.join(","))
+/// A config whose `header` mutator renders `headers`.
+fn header_config(headers: &[(&str, &str)]) -> oathkeeper_core::config::Config {
+    let mut config = simple_config();
+    config.mutators.header =
+        HandlerSwitch::enabled_with(&header::Config::new(headers.iter().map(|(k, v)| (*k, *v))));
+    config
 }
 
 #[tokio::test]
 async fn url_rebuild_uses_forwarded_headers_first() {
-    let s = snapshot(
-        SIMPLE_CONFIG,
-        &[&rules(&[rule(
-            "r",
-            "https://foobar.ory/some/path",
-            r#"["POST"]"#,
-            "noop",
-            "allow",
-            "noop",
-        )])],
+    let https = snapshot(
+        &simple_config(),
+        vec![vec![
+            rule("r", "https://foobar.ory/some/path").methods(&["POST"]),
+        ]],
+    );
+    let http = snapshot(
+        &simple_config(),
+        vec![vec![
+            rule("r", "http://foobar.ory/some/path").methods(&["POST"]),
+        ]],
     );
     let forwarded = [
         ("X-Forwarded-Method", "POST"),
@@ -98,71 +57,38 @@ async fn url_rebuild_uses_forwarded_headers_first() {
         ("X-Forwarded-Host", "foobar.ory"),
         ("X-Forwarded-Uri", "/some/path?x=1"),
     ];
-    assert_eq!(
-        ask(&s, "GET", "http://oathkeeper:4456/decisions", &forwarded)
-            .await
-            .status(),
-        StatusCode::OK
-    );
-    // Without them: the decision request's own method, http, Host and path suffix.
-    let r = ask(
-        &s,
-        "POST",
-        "/decisions/some/path",
-        &[("Host", "foobar.ory")],
+    let host = [("Host", "foobar.ory")];
+    check(
+        &https,
+        &[
+            get("http://oathkeeper:4456/decisions", &forwarded, OK),
+            // Without them: the decision request's own method, http, Host and path suffix.
+            get("/decisions/some/path", &host, NOT_FOUND)
+                .method("POST")
+                .why("scheme defaults to http"),
+        ],
     )
     .await;
-    assert_eq!(r.status(), StatusCode::NOT_FOUND, "scheme defaults to http");
-    let s = snapshot(
-        SIMPLE_CONFIG,
-        &[&rules(&[rule(
-            "r",
-            "http://foobar.ory/some/path",
-            r#"["POST"]"#,
-            "noop",
-            "allow",
-            "noop",
-        )])],
-    );
-    assert_eq!(
-        ask(
-            &s,
-            "POST",
-            "/decisions/some/path",
-            &[("Host", "foobar.ory")]
-        )
-        .await
-        .status(),
-        StatusCode::OK
-    );
-    assert_eq!(
-        ask(&s, "GET", "/decisions/some/path", &[("Host", "foobar.ory")])
-            .await
-            .status(),
-        StatusCode::NOT_FOUND
-    );
+    check(
+        &http,
+        &[
+            get("/decisions/some/path", &host, OK).method("POST"),
+            get("/decisions/some/path", &host, NOT_FOUND),
+        ],
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn host_keeps_its_port() {
-    let s = open_rule("http://oathkeeper-api:4456/x");
-    assert_eq!(
-        ask(
-            &s,
-            "GET",
-            "/decisions/x",
-            &[("Host", "oathkeeper-api:4456")]
-        )
-        .await
-        .status(),
-        StatusCode::OK
-    );
-    assert_eq!(
-        ask(&s, "GET", "/decisions/x", &[("Host", "oathkeeper-api")])
-            .await
-            .status(),
-        StatusCode::NOT_FOUND
-    );
+    check(
+        &open_rule("http://oathkeeper-api:4456/x"),
+        &[
+            get("/decisions/x", &[("Host", "oathkeeper-api:4456")], OK),
+            get("/decisions/x", &[("Host", "oathkeeper-api")], NOT_FOUND),
+        ],
+    )
+    .await;
 }
 
 /// Issue 12: the proxy forwards the raw path to the app, so a path a cleaned copy would match
@@ -177,7 +103,7 @@ async fn issue_12_non_canonical_paths_are_refused_not_cleaned() {
             ("X-Forwarded-Uri", uri),
         ]
     };
-    for uri in [
+    let forwarded = [
         "/public/../admin/secrets",
         "/admin//secrets/",
         "/admin/x/../../public",
@@ -187,48 +113,41 @@ async fn issue_12_non_canonical_paths_are_refused_not_cleaned() {
         "/public%23/../admin",
         "/public\\..\\admin",
         "@attacker:8080/x",
-    ] {
-        let response = ask(&s, "GET", "/decisions", &h(uri)).await;
-        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{uri:?}");
-    }
-    for uri in [
-        "/public/../admin",
-        "/public/%2e%2e/admin",
-        "/public/%2f/admin",
-    ] {
-        let suffix = format!("/decisions{uri}");
-        let response = ask(&s, "GET", &suffix, &[("Host", "localhost")]).await;
-        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{suffix:?}");
-    }
-    // A trailing slash is tolerated and matched as sent.
-    assert_eq!(
-        ask(&s, "GET", "/decisions", &h("/admin/secrets/"))
-            .await
-            .status(),
-        StatusCode::OK
+    ]
+    .map(h);
+    let mut cases: Vec<Case<'_>> = forwarded
+        .iter()
+        .map(|headers| get("/decisions", headers, BAD_REQUEST))
+        .collect();
+    let localhost = [("Host", "localhost")];
+    cases.extend(
+        [
+            "/decisions/public/../admin",
+            "/decisions/public/%2e%2e/admin",
+            "/decisions/public/%2f/admin",
+        ]
+        .map(|uri| get(uri, &localhost, BAD_REQUEST)),
     );
+    // A trailing slash is tolerated and matched as sent.
+    let trailing = h("/admin/secrets/");
+    cases.push(get("/decisions", &trailing, OK));
+    check(&s, &cases).await;
 }
 
 #[tokio::test]
 async fn paths_are_matched_raw_in_both_modes() {
-    let s = open_rule("http://h/a%20b+c");
-    assert_eq!(
-        ask(&s, "GET", "/decisions/a%20b+c", &[("Host", "h")])
-            .await
-            .status(),
-        StatusCode::OK
-    );
-    assert_eq!(
-        ask(
-            &s,
-            "GET",
-            "/decisions",
-            &[("Host", "h"), ("X-Forwarded-Uri", "/a%20b+c")]
-        )
-        .await
-        .status(),
-        StatusCode::OK
-    );
+    check(
+        &open_rule("http://h/a%20b+c"),
+        &[
+            get("/decisions/a%20b+c", &[("Host", "h")], OK),
+            get(
+                "/decisions",
+                &[("Host", "h"), ("X-Forwarded-Uri", "/a%20b+c")],
+                OK,
+            ),
+        ],
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -248,23 +167,37 @@ async fn raw_utf8_in_a_forwarded_path_is_matched_as_sent() {
 
 #[tokio::test]
 async fn forwarded_hosts_schemes_and_methods_are_validated() {
-    let s = open_rule("<.*>");
-    for headers in [
-        [("X-Forwarded-Host", "h/admin"), ("X-Forwarded-Uri", "/x")],
-        [("X-Forwarded-Host", "h@evil"), ("X-Forwarded-Uri", "/x")],
-        [("X-Forwarded-Proto", "ftp"), ("X-Forwarded-Uri", "/x")],
-        [("X-Forwarded-Method", "G ET"), ("X-Forwarded-Uri", "/x")],
-    ] {
-        let response = ask(&s, "GET", "/decisions", &headers).await;
-        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{headers:?}");
-    }
-    let r = ask(&s, "GET", "/decisions/x", &[("Host", "h/admin")]).await;
-    assert_eq!(r.status(), StatusCode::BAD_REQUEST, "Host is validated too");
+    check(
+        &open_rule("<.*>"),
+        &[
+            get(
+                "/decisions",
+                &[("X-Forwarded-Host", "h/admin"), ("X-Forwarded-Uri", "/x")],
+                BAD_REQUEST,
+            ),
+            get(
+                "/decisions",
+                &[("X-Forwarded-Host", "h@evil"), ("X-Forwarded-Uri", "/x")],
+                BAD_REQUEST,
+            ),
+            get(
+                "/decisions",
+                &[("X-Forwarded-Proto", "ftp"), ("X-Forwarded-Uri", "/x")],
+                BAD_REQUEST,
+            ),
+            get(
+                "/decisions",
+                &[("X-Forwarded-Method", "G ET"), ("X-Forwarded-Uri", "/x")],
+                BAD_REQUEST,
+            ),
+            get("/decisions/x", &[("Host", "h/admin")], BAD_REQUEST).why("Host is validated too"),
+        ],
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn empty_forwarded_headers_count_as_absent() {
-    let s = open_rule("http://h/x");
     let empty = [
         ("Host", "h"),
         ("X-Forwarded-Method", ""),
@@ -272,176 +205,109 @@ async fn empty_forwarded_headers_count_as_absent() {
         ("X-Forwarded-Host", ""),
         ("X-Forwarded-Uri", ""),
     ];
-    assert_eq!(
-        ask(&s, "GET", "/decisions/x", &empty).await.status(),
-        StatusCode::OK
-    );
+    check(&open_rule("http://h/x"), &[get("/decisions/x", &empty, OK)]).await;
 }
 
 #[tokio::test]
 async fn a_forwarded_header_sent_twice_is_refused() {
-    let s = open_rule("http://<.*>");
     let twice = [
         ("Host", "h"),
         ("X-Forwarded-Uri", "/public"),
         ("X-Forwarded-Uri", "/admin"),
     ];
-    assert_eq!(
-        ask(&s, "GET", "/decisions", &twice).await.status(),
-        StatusCode::BAD_REQUEST
-    );
+    check(
+        &open_rule("http://<.*>"),
+        &[get("/decisions", &twice, BAD_REQUEST)],
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn query_is_ignored_for_matching() {
-    let s = open_rule("http://h/users/<[0-9]+>");
-    assert_eq!(
-        ask(
-            &s,
-            "GET",
-            "/decisions/users/1234?key=value",
-            &[("Host", "h")]
-        )
-        .await
-        .status(),
-        StatusCode::OK
-    );
-    assert_eq!(
-        ask(
-            &s,
-            "GET",
-            "/decisions",
-            &[("Host", "h"), ("X-Forwarded-Uri", "/users/1234?key=value")]
-        )
-        .await
-        .status(),
-        StatusCode::OK
-    );
+    check(
+        &open_rule("http://h/users/<[0-9]+>"),
+        &[
+            get("/decisions/users/1234?key=value", &[("Host", "h")], OK),
+            get(
+                "/decisions",
+                &[("Host", "h"), ("X-Forwarded-Uri", "/users/1234?key=value")],
+                OK,
+            ),
+        ],
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn bare_decisions_matches_an_empty_path() {
-    let s = open_rule("http://h");
-    assert_eq!(
-        ask(&s, "GET", "/decisions", &[("Host", "h")])
-            .await
-            .status(),
-        StatusCode::OK
-    );
+    check(
+        &open_rule("http://h"),
+        &[get("/decisions", &[("Host", "h")], OK)],
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn no_rule_is_404_and_two_rules_are_500() {
     let s = snapshot(
-        SIMPLE_CONFIG,
-        &[&rules(&[
-            rule("a", "http://h/<.*>", r#"["GET"]"#, "noop", "allow", "noop"),
-            rule("b", "http://h/x", r#"["GET"]"#, "noop", "allow", "noop"),
-        ])],
+        &simple_config(),
+        vec![vec![rule("a", "http://h/<.*>"), rule("b", "http://h/x")]],
     );
-    assert_eq!(
-        ask(&s, "GET", "/decisions/y", &[("Host", "other")])
-            .await
-            .status(),
-        StatusCode::NOT_FOUND
-    );
-    assert_eq!(
-        ask(&s, "GET", "/decisions/x", &[("Host", "h")])
-            .await
-            .status(),
-        StatusCode::INTERNAL_SERVER_ERROR
-    );
-    assert_eq!(
-        ask(&s, "GET", "/decisions/y", &[("Host", "h")])
-            .await
-            .status(),
-        StatusCode::OK
-    );
+    check(
+        &s,
+        &[
+            get("/decisions/y", &[("Host", "other")], NOT_FOUND),
+            get(
+                "/decisions/x",
+                &[("Host", "h")],
+                StatusCode::INTERNAL_SERVER_ERROR,
+            ),
+            get("/decisions/y", &[("Host", "h")], OK),
+        ],
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn handler_outcomes_map_to_upstream_statuses() {
     let s = snapshot(
-        SIMPLE_CONFIG,
-        &[&rules(&[
-            rule(
-                "anon",
-                "http://h/anon",
-                r#"["GET"]"#,
-                "anonymous",
-                "allow",
-                "noop",
-            ),
-            rule(
-                "deny",
-                "http://h/deny",
-                r#"["GET"]"#,
-                "anonymous",
-                "deny",
-                "noop",
-            ),
-            rule(
-                "unauth",
-                "http://h/unauth",
-                r#"["GET"]"#,
-                "unauthorized",
-                "allow",
-                "noop",
-            ),
-            rule(
-                "disabled",
-                "http://h/disabled",
-                r#"["GET"]"#,
-                "anonymous",
-                "allow",
-                "cookie",
-            ),
-        ])],
+        &simple_config(),
+        vec![vec![
+            rule("anon", "http://h/anon").authn("anonymous"),
+            rule("deny", "http://h/deny")
+                .authn("anonymous")
+                .authz("deny"),
+            rule("unauth", "http://h/unauth").authn("unauthorized"),
+            rule("disabled", "http://h/disabled")
+                .authn("anonymous")
+                .mutator("cookie"),
+        ]],
     );
     let h = [("Host", "h")];
-    assert_eq!(
-        ask(&s, "GET", "/decisions/anon", &h).await.status(),
-        StatusCode::OK
-    );
-    assert_eq!(
-        ask(
-            &s,
-            "GET",
-            "/decisions/anon",
-            &[("Host", "h"), ("Authorization", "Basic x")]
-        )
-        .await
-        .status(),
-        StatusCode::UNAUTHORIZED,
-        "anonymous is not responsible when Authorization is sent"
-    );
-    assert_eq!(
-        ask(&s, "GET", "/decisions/deny", &h).await.status(),
-        StatusCode::FORBIDDEN
-    );
-    assert_eq!(
-        ask(&s, "GET", "/decisions/unauth", &h).await.status(),
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(
-        ask(&s, "GET", "/decisions/disabled", &h).await.status(),
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "a rule using a disabled handler answers 500"
-    );
+    check(
+        &s,
+        &[
+            get("/decisions/anon", &h, OK),
+            get(
+                "/decisions/anon",
+                &[("Host", "h"), ("Authorization", "Basic x")],
+                StatusCode::UNAUTHORIZED,
+            )
+            .why("anonymous is not responsible when Authorization is sent"),
+            get("/decisions/deny", &h, StatusCode::FORBIDDEN),
+            get("/decisions/unauth", &h, StatusCode::UNAUTHORIZED),
+            get("/decisions/disabled", &h, StatusCode::INTERNAL_SERVER_ERROR)
+                .why("a rule using a disabled handler answers 500"),
+        ],
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn json_errors_use_the_herodot_envelope() {
     let s = snapshot(
-        SIMPLE_CONFIG,
-        &[&rules(&[rule(
-            "u",
-            "http://h/u",
-            r#"["GET"]"#,
-            "unauthorized",
-            "allow",
-            "noop",
-        )])],
+        &simple_config(),
+        vec![vec![rule("u", "http://h/u").authn("unauthorized")]],
     );
     let r = ask(&s, "GET", "/decisions/u", &[("Host", "h")]).await;
     assert_eq!(
@@ -486,7 +352,7 @@ async fn noop_mutator_does_not_echo_client_headers() {
 async fn charm_rules_decide_per_path() {
     // spec/charm-parity.md §6.4 with the §6.6 config: allowed endpoints pass without a
     // session; everything else under the URL needs one.
-    let s = snapshot(CHARM_CONFIG, &[CHARM_ALLOW, CHARM_DENY]);
+    let s = charm_snapshot();
     assert!(
         s.diagnostics
             .iter()
@@ -566,7 +432,7 @@ async fn charm_rules_decide_per_path() {
 
 #[tokio::test]
 async fn return_to_keeps_the_original_query() {
-    let s = snapshot(CHARM_CONFIG, &[CHARM_ALLOW, CHARM_DENY]);
+    let s = charm_snapshot();
     let r = ask(
         &s,
         "GET",
@@ -587,30 +453,26 @@ async fn return_to_keeps_the_original_query() {
 
 #[tokio::test]
 async fn templates_read_the_match_context_and_capture_groups() {
-    let config = r#"
-authenticators: {anonymous: {enabled: true}}
-authorizers: {allow: {enabled: true}}
-mutators:
-  header:
-    enabled: true
-    config:
-      headers:
-        X-Scheme: "{{ printIndex .MatchContext.RegexpCaptureGroups 0 }}"
-        X-Page: "{{ printIndex .MatchContext.RegexpCaptureGroups 1 }}"
-        X-Method: "{{ .MatchContext.Method }}"
-        X-Path: "{{ .MatchContext.URL.Path }}"
-        X-Foo: '{{ .MatchContext.Header.Get "X-Foo" }}'
-"#;
+    let config = header_config(&[
+        (
+            "X-Scheme",
+            "{{ printIndex .MatchContext.RegexpCaptureGroups 0 }}",
+        ),
+        (
+            "X-Page",
+            "{{ printIndex .MatchContext.RegexpCaptureGroups 1 }}",
+        ),
+        ("X-Method", "{{ .MatchContext.Method }}"),
+        ("X-Path", "{{ .MatchContext.URL.Path }}"),
+        ("X-Foo", r#"{{ .MatchContext.Header.Get "X-Foo" }}"#),
+    ]);
     let s = snapshot(
-        config,
-        &[&rules(&[rule(
-            "r",
-            "<https|http>://h/<.*>",
-            r#"["GET"]"#,
-            "anonymous",
-            "allow",
-            "header",
-        )])],
+        &config,
+        vec![vec![
+            rule("r", "<https|http>://h/<.*>")
+                .authn("anonymous")
+                .mutator("header"),
+        ]],
     );
     let r = ask(
         &s,
@@ -629,21 +491,19 @@ mutators:
 
 #[tokio::test]
 async fn edited_templates_apply_on_reload_oathkeeper_272() {
-    let rules_text = rules(&[rule(
-        "r",
-        "http://h/x",
-        r#"["GET"]"#,
-        "anonymous",
-        "allow",
-        "header",
-    )]);
-    let config = |template: &str| {
-        format!(
-            "authenticators: {{anonymous: {{enabled: true}}}}\nauthorizers: {{allow: {{enabled: true}}}}\nmutators: {{header: {{enabled: true, config: {{headers: {{X-User: '{template}'}}}}}}}}\n"
-        )
+    let rules = || {
+        vec![vec![
+            rule("r", "http://h/x").authn("anonymous").mutator("header"),
+        ]]
     };
-    let before = snapshot(&config("{{ print .Subject }}"), &[&rules_text]);
-    let after = snapshot(&config("user-{{ print .Subject }}"), &[&rules_text]);
+    let before = snapshot(
+        &header_config(&[("X-User", "{{ print .Subject }}")]),
+        rules(),
+    );
+    let after = snapshot(
+        &header_config(&[("X-User", "user-{{ print .Subject }}")]),
+        rules(),
+    );
     assert_eq!(
         ask(&before, "GET", "/decisions/x", &[("Host", "h")])
             .await
