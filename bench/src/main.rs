@@ -22,8 +22,9 @@ use anyhow::{Context as _, bail};
 use bytes::Bytes;
 use clap::{Parser, Subcommand};
 use http_body_util::Full;
+use oathkeeper_core::config::LogLevel;
 use oathkeeper_core::rule::{Handler, Match, Rule};
-use oathkeeper_core::testing::{bench_handlers_config, many_rules};
+use oathkeeper_core::testing::{bench_config, many_rules};
 
 #[derive(Debug, Parser)]
 #[command(about = "Load benchmark of the oathkeeper decision server")]
@@ -69,6 +70,9 @@ enum Cmd {
         port: u16,
     },
 }
+
+/// The interface every server of a run listens on.
+const LOOPBACK: &str = "127.0.0.1";
 
 const SESSION: &str = r#"{"id":"s","active":true,"expires_at":"2099-01-01T00:00:00Z","identity":{"id":"user-1","traits":{"email":"ann@example.com","name":"Ann"}}}"#;
 
@@ -337,20 +341,15 @@ fn write_config(
     metrics: u16,
     kratos: u16,
 ) -> anyhow::Result<PathBuf> {
-    let config = format!(
-        r#"
-log: {{level: error, format: json}}
-serve:
-  api: {{host: 127.0.0.1, port: {api}}}
-  prometheus: {{host: 127.0.0.1, port: {metrics}}}
-access_rules:
-  repositories: [file://{rules}]
-{handlers}"#,
-        rules = rules.display(),
-        handlers = bench_handlers_config(&format!("http://127.0.0.1:{kratos}"))
-    );
+    let mut config = bench_config(&format!("http://127.0.0.1:{kratos}"));
+    config.log.level = LogLevel::Error;
+    config.serve.api.host = LOOPBACK.to_owned();
+    config.serve.api.port = Some(api);
+    config.serve.prometheus.host = LOOPBACK.to_owned();
+    config.serve.prometheus.port = metrics;
+    config.access_rules.repositories = vec![format!("file://{}", rules.display())];
     let path = dir.join(format!("oathkeeper-{api}.yaml"));
-    std::fs::write(&path, config)?;
+    std::fs::write(&path, config.to_yaml())?;
     Ok(path)
 }
 
@@ -458,7 +457,7 @@ fn run(oathkeeper: &Path, seconds: u64, connections: u32) -> anyhow::Result<()> 
                 SESSION_HEADERS,
                 true,
             ));
-            scenarios.push(("no rule (404), 1000 rules".into(), NO_RULE, false));
+            scenarios.push(("no rule (401), 1000 rules".into(), NO_RULE, false));
         }
         for (name, headers, ok) in scenarios {
             let baseline_rps = wrk(&baseline_url, headers, seconds, connections)?.rps;

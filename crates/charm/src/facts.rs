@@ -44,7 +44,7 @@ pub(crate) struct Facts {
     /// Invalid databags of other endpoints: (endpoint, remote app) and the error.
     pub invalid_other: Vec<((&'static str, String), FieldError)>,
     /// Where the workload reads its config and rules.
-    pub source: workload::Source,
+    pub config_source: workload::ConfigSource,
     /// Why the `config-source` option is invalid (the running source is kept meanwhile).
     pub invalid_config: Option<String>,
 }
@@ -53,12 +53,12 @@ impl Facts {
     /// Parses the snapshot's relations.
     pub(crate) fn gather(snapshot: &Snapshot) -> Facts {
         let mut facts = Facts::default();
-        match workload::Source::parse(&snapshot.config.config_source) {
-            Ok(source) => facts.source = source,
+        match workload::ConfigSource::parse(&snapshot.config.config_source) {
+            Ok(config_source) => facts.config_source = config_source,
             Err(problem) => {
                 // Keep what runs: a typo in the option must not move the workload.
-                facts.source =
-                    workload::Source::of_plan(&snapshot.container.plan).unwrap_or_default();
+                facts.config_source =
+                    workload::ConfigSource::of_plan(&snapshot.container.plan).unwrap_or_default();
                 facts.invalid_config = Some(problem);
             }
         }

@@ -44,7 +44,7 @@ pub fn reconcile(snapshot: &Snapshot) -> Desired {
         layer: snapshot
             .container
             .can_connect
-            .then(|| workload::layer(facts.source, &snapshot.model)),
+            .then(|| workload::layer(facts.config_source, &snapshot.model)),
         unit_relation_data,
         unit_status,
         workload_version: snapshot.container.workload_version.clone(),
@@ -200,7 +200,7 @@ fn kubernetes_desired(
         kratos: facts.kratos.as_ref(),
         rule_files: rules_data.keys().map(String::as_str).collect(),
         headers: facts.headers.iter().map(String::as_str).collect(),
-        watched_namespace: (facts.source == workload::Source::KubernetesApi)
+        watched_namespace: (facts.config_source == workload::ConfigSource::KubernetesApi)
             .then_some(snapshot.model.as_str()),
     });
     let config_maps = BTreeMap::from([
@@ -222,9 +222,9 @@ fn kubernetes_desired(
     KubernetesDesired {
         config_maps,
         // Watched through the API, the ConfigMaps need no mounts (and no pod restart).
-        statefulset: match facts.source {
-            workload::Source::MountedVolumes => statefulset(),
-            workload::Source::KubernetesApi => PodTemplate::default(),
+        statefulset: match facts.config_source {
+            workload::ConfigSource::MountedVolumes => statefulset(),
+            workload::ConfigSource::KubernetesApi => PodTemplate::default(),
         },
         service_ports: vec![
             ServicePort {

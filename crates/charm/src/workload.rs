@@ -1,11 +1,18 @@
 //! The workload: its config file (spec §6.6) and its Pebble layer (spec §4.8).
+//!
+//! The config itself is [`oathkeeper_core::charm::config`]'s, shared with the server's tests
+//! and the benchmarks; here the charm's inputs are mapped onto it.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 
 use juju::pebble::layer::{Check, HttpCheck, Layer, Override, Service, Startup};
+use oathkeeper_core::charm::config::{self as charm_config, K8S_SCHEME, Repositories};
+use oathkeeper_core::config::Config;
 
+use crate::kubernetes::{ACCESS_RULES_CONFIG_MAP, OATHKEEPER_CONFIG_MAP};
 use crate::relation::kratos_info::KratosInfo;
+
+pub use oathkeeper_core::charm::config::{ACCESS_RULES_DIR, METRICS_PORT};
 
 /// The workload container.
 pub const CONTAINER: &str = "oathkeeper";
@@ -17,30 +24,22 @@ pub const LAYER_LABEL: &str = "oathkeeper";
 pub const ALIVE_CHECK: &str = "alive";
 /// The API (and decisions) port.
 pub const API_PORT: u16 = 4456;
-/// The Prometheus metrics port.
-pub const METRICS_PORT: u16 = 9000;
-/// The Prometheus metrics path.
-pub const METRICS_PATH: &str = "/metrics/prometheus";
 /// Where the config ConfigMap is mounted.
 pub const CONFIG_DIR: &str = "/etc/config/oathkeeper";
 /// The config file the service reads.
 pub const CONFIG_FILE: &str = "/etc/config/oathkeeper/oathkeeper.yaml";
-/// Where the rules ConfigMap is mounted.
-pub const ACCESS_RULES_DIR: &str = "/etc/config/access-rules";
 /// The service command.
 pub const COMMAND: &str = "oathkeeper serve -c /etc/config/oathkeeper/oathkeeper.yaml";
 /// The config option choosing where the workload reads its config and rules.
 pub const CONFIG_SOURCE_OPTION: &str = "config-source";
-/// [`Source::KubernetesApi`]'s spelling in the config.
+/// [`ConfigSource::KubernetesApi`]'s spelling in the config.
 pub const KUBERNETES_API: &str = "kubernetes-api";
-/// [`Source::MountedVolumes`]'s spelling in the config.
+/// [`ConfigSource::MountedVolumes`]'s spelling in the config.
 pub const MOUNTED_VOLUMES: &str = "mounted-volumes";
-/// The scheme of a ConfigMap source the workload watches through the API.
-const K8S_SCHEME: &str = "k8s://";
 
 /// Where the workload reads `oathkeeper.yaml` and the access rules.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum Source {
+pub enum ConfigSource {
     /// It watches the ConfigMaps through the Kubernetes API (`k8s://<model>/<configmap>`):
     /// changes apply in about a second on every unit, no mounts, no pod restart.
     // Differs from upstream: upstream mounts the ConfigMaps (kubelet sync, StatefulSet patch).
@@ -50,54 +49,41 @@ pub enum Source {
     MountedVolumes,
 }
 
-impl Source {
-    /// The source named by the `config-source` option.
-    pub fn parse(value: &str) -> Result<Source, String> {
+impl ConfigSource {
+    /// The config source named by the `config-source` option.
+    pub fn parse(value: &str) -> Result<ConfigSource, String> {
         match value {
-            KUBERNETES_API => Ok(Source::KubernetesApi),
-            MOUNTED_VOLUMES => Ok(Source::MountedVolumes),
+            KUBERNETES_API => Ok(ConfigSource::KubernetesApi),
+            MOUNTED_VOLUMES => Ok(ConfigSource::MountedVolumes),
             other => Err(format!(
                 "invalid {CONFIG_SOURCE_OPTION} {other:?}: expected {KUBERNETES_API:?} or {MOUNTED_VOLUMES:?}"
             )),
         }
     }
 
-    /// The source a running plan uses (its command reads a `k8s://` config or a file).
-    pub fn of_plan(plan: &Layer) -> Option<Source> {
+    /// The config source a running plan uses (its command reads a `k8s://` config or a file).
+    pub fn of_plan(plan: &Layer) -> Option<ConfigSource> {
         let command = plan.services.get(SERVICE)?.command.as_deref()?;
         Some(if command.contains(K8S_SCHEME) {
-            Source::KubernetesApi
+            ConfigSource::KubernetesApi
         } else {
-            Source::MountedVolumes
+            ConfigSource::MountedVolumes
         })
     }
 
     /// The service command.
     pub fn command(self, model: &str) -> String {
         match self {
-            Source::KubernetesApi => format!(
-                "oathkeeper serve -c {K8S_SCHEME}{model}/{}",
-                crate::desired::OATHKEEPER_CONFIG_MAP
-            ),
-            Source::MountedVolumes => COMMAND.to_owned(),
+            ConfigSource::KubernetesApi => {
+                format!("oathkeeper serve -c {K8S_SCHEME}{model}/{OATHKEEPER_CONFIG_MAP}")
+            }
+            ConfigSource::MountedVolumes => COMMAND.to_owned(),
         }
     }
 }
+
 /// The liveness URL (no TLS yet: certificates come with a later issue).
 pub const ALIVE_URL: &str = "http://localhost:4456/health/alive";
-/// The redirect target when Kratos is not related.
-pub const DEFAULT_LOGIN_URL: &str = "http://default-kratos-url/self-service/login/browser";
-/// The session check URL when Kratos is not related.
-pub const DEFAULT_SESSIONS_URL: &str = "http://default-kratos-url/sessions/whoami";
-/// The identity header every protected app gets.
-pub const USER_HEADER: &str = "X-User";
-
-/// The Go template of each identity header, in rendering order.
-const HEADER_TEMPLATES: [(&str, &str); 3] = [
-    ("X-User", "{{ print .Subject }}"),
-    ("X-Email", "{{ print .Extra.identity.traits.email }}"),
-    ("X-Name", "{{ print .Extra.identity.traits.name }}"),
-];
 
 /// The scheme of our API address: `https` only with TLS and not in dev mode (spec §2).
 pub fn scheme(tls_ready: bool, dev: bool) -> &'static str {
@@ -118,134 +104,37 @@ pub struct ConfigInputs<'a> {
     pub rule_files: Vec<&'a str>,
     /// Identity headers some app asked for (`X-User` is always rendered).
     pub headers: Vec<&'a str>,
-    /// With [`Source::KubernetesApi`], the model: the rules are the whole `access-rules`
+    /// With [`ConfigSource::KubernetesApi`], the model: the rules are the whole `access-rules`
     /// ConfigMap, watched as `k8s://<model>/access-rules`, instead of one mounted file per key.
     pub watched_namespace: Option<&'a str>,
 }
 
-fn quoted(s: &str) -> String {
-    // A JSON string is a valid YAML double-quoted scalar.
-    serde_json::Value::from(s).to_string()
+/// `oathkeeper.yaml` (spec §6.6): equal, once parsed, to upstream's template.
+pub fn config(inputs: &ConfigInputs<'_>) -> Config {
+    let repositories = match inputs.watched_namespace {
+        Some(namespace) => Repositories::Watched {
+            namespace,
+            name: ACCESS_RULES_CONFIG_MAP,
+        },
+        None => Repositories::Mounted(inputs.rule_files.clone()),
+    };
+    charm_config::oathkeeper_config(&charm_config::ConfigInputs {
+        login_url: inputs
+            .kratos
+            .and_then(|k| k.login_browser_endpoint.as_deref()),
+        sessions_url: inputs.kratos.and_then(|k| k.sessions_endpoint.as_deref()),
+        repositories,
+        headers: inputs.headers.clone(),
+    })
 }
 
-/// Renders `oathkeeper.yaml` (spec §6.6): equal, once parsed, to upstream's template.
+/// The text of `oathkeeper.yaml`: [`config`] serialised.
 pub fn render_config(inputs: &ConfigInputs<'_>) -> String {
-    let login = inputs
-        .kratos
-        .and_then(|k| k.login_browser_endpoint.as_deref())
-        .unwrap_or(DEFAULT_LOGIN_URL);
-    let sessions = inputs
-        .kratos
-        .and_then(|k| k.sessions_endpoint.as_deref())
-        .unwrap_or(DEFAULT_SESSIONS_URL);
-    let mut out = String::new();
-    // Writing to a String cannot fail: the results below are ignored for that reason.
-    let _ = write!(
-        out,
-        "log:
-  level: info
-  format: json
-serve:
-  api:
-    cors:
-      enabled: true
-      allowed_origins:
-        - \"*\"
-  prometheus:
-    port: {METRICS_PORT}
-    metrics_path: {METRICS_PATH}
-    metric_name_prefix: oathkeeper_
-errors:
-  fallback:
-    - www_authenticate
-    - json
-  handlers:
-    redirect:
-      enabled: true
-      config:
-        to: {login}
-        return_to_query_param: return_to
-        when:
-          - error:
-              - unauthorized
-              - forbidden
-            request:
-              header:
-                accept:
-                  - text/html
-    www_authenticate:
-      enabled: true
-      config:
-        realm: unauthorized
-        when:
-          - error:
-              - not_found
-              - internal_server_error
-    json:
-      enabled: true
-access_rules:
-  matching_strategy: regexp
-",
-        login = quoted(login),
-    );
-    if let Some(namespace) = inputs.watched_namespace {
-        let _ = writeln!(
-            out,
-            "  repositories:\n    - {}",
-            quoted(&format!(
-                "{K8S_SCHEME}{namespace}/{}",
-                crate::desired::ACCESS_RULES_CONFIG_MAP
-            ))
-        );
-    } else if !inputs.rule_files.is_empty() {
-        out.push_str("  repositories:\n");
-        for file in &inputs.rule_files {
-            let _ = writeln!(
-                out,
-                "    - {}",
-                quoted(&format!("file://{ACCESS_RULES_DIR}/{file}"))
-            );
-        }
-    }
-    let _ = write!(
-        out,
-        "authenticators:
-  anonymous:
-    enabled: true
-  noop:
-    enabled: true
-  cookie_session:
-    enabled: true
-    config:
-      check_session_url: {sessions}
-      preserve_path: true
-      extra_from: \"@this\"
-      subject_from: identity.id
-      only:
-        - ory_kratos_session
-authorizers:
-  allow:
-    enabled: true
-mutators:
-  noop:
-    enabled: true
-  header:
-    enabled: true
-    config:
-      headers:
-",
-        sessions = quoted(sessions),
-    );
-    for (name, template) in HEADER_TEMPLATES {
-        if name == USER_HEADER || inputs.headers.contains(&name) {
-            let _ = writeln!(out, "        {name}: {}", quoted(template));
-        }
-    }
-    out
+    config(inputs).to_yaml()
 }
 
-/// The Pebble layer (spec §4.8): service `oathkeeper` reading from `source`, check `alive`.
-pub fn layer(source: Source, model: &str) -> Layer {
+/// The Pebble layer (spec §4.8): service `oathkeeper` reading from `config_source`, check `alive`.
+pub fn layer(config_source: ConfigSource, model: &str) -> Layer {
     Layer {
         summary: Some("oathkeeper-operator layer".to_owned()),
         description: Some("pebble config layer for oathkeeper-operator".to_owned()),
@@ -254,7 +143,7 @@ pub fn layer(source: Source, model: &str) -> Layer {
             Service {
                 override_: Some(Override::Replace),
                 summary: Some("Oathkeeper Operator layer".to_owned()),
-                command: Some(source.command(model)),
+                command: Some(config_source.command(model)),
                 startup: Some(Startup::Enabled),
                 ..Service::default()
             },

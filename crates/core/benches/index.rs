@@ -5,6 +5,7 @@
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use oathkeeper_core::candidate::{Forwarded, match_url, rebuild};
+use oathkeeper_core::charm::app_rules;
 use oathkeeper_core::index::{IndexEntry, RuleIndex};
 use oathkeeper_core::matcher::{
     Budget, Compiler, INLINE_MAX_LEN, MAX_URL_LEN, Strategy, UrlMatcher,
@@ -93,11 +94,8 @@ fn lookaround(c: &mut Criterion) {
     group.bench_function("find_inline/deny-own-host/1000", |b| {
         b.iter(|| black_box(index.find_inline("GET", black_box(&own)).is_ok()))
     });
-    let deny = UrlMatcher::compile(
-        "<^(https|http)>://example.com<(?!/welcome((/.*$)|$)|/about/app((/.*$)|$)).*>",
-        Strategy::Regexp,
-    )
-    .unwrap();
+    let rules = app_rules("app", &["https://example.com"], &["welcome", "about/app"]).unwrap();
+    let deny = UrlMatcher::compile(&rules.deny[0].matcher.url, Strategy::Regexp).unwrap();
     let prefix = "https://example.com".len();
     let long = format!(
         "https://example.com/{}",

@@ -15,9 +15,8 @@ use oathkeeper::metrics::Metrics;
 use oathkeeper::pipeline::Cx;
 use oathkeeper::snapshot::{RuleFile, Snapshot, compile};
 use oathkeeper::template::{Data, Template, Value};
-use oathkeeper_core::config::{NoEnv, parse_config};
 use oathkeeper_core::rule::{Handler, Match, Rule};
-use oathkeeper_core::testing::{bench_handlers_config, many_rules};
+use oathkeeper_core::testing::{bench_config, many_rules};
 
 const SESSION: &str = r#"{"id":"s","active":true,"expires_at":"2099-01-01T00:00:00Z","identity":{"id":"user-1","traits":{"email":"ann@example.com","name":"Ann"}}}"#;
 
@@ -52,8 +51,7 @@ fn fake_kratos() -> String {
 }
 
 fn snapshot(rules: usize, kratos: &str) -> Snapshot {
-    let config = bench_handlers_config(kratos);
-    let config = parse_config(&config, &NoEnv).unwrap();
+    let config = bench_config(kratos);
     let mut all = many_rules(rules);
     all.push(Rule {
         id: "public".into(),
@@ -78,7 +76,7 @@ fn snapshot(rules: usize, kratos: &str) -> Snapshot {
     compile(
         &config,
         &[RuleFile {
-            source: "bench".into(),
+            repository: "bench".into(),
             rules: all,
         }],
         Default::default(),

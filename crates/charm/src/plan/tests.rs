@@ -91,14 +91,14 @@ fn generate(seed: u64) -> Snapshot {
     .to_owned();
     s.container.service_running = g.coin();
     if g.coin() {
-        let source = if g.coin() {
-            crate::workload::Source::KubernetesApi
+        let config_source = if g.coin() {
+            crate::workload::ConfigSource::KubernetesApi
         } else {
-            crate::workload::Source::MountedVolumes
+            crate::workload::ConfigSource::MountedVolumes
         };
         s.container
             .plan
-            .combine(&crate::workload::layer(source, &s.model));
+            .combine(&crate::workload::layer(config_source, &s.model));
     }
     s.container.workload_version = g.coin().then(|| "0.40.6".to_owned());
     s.recorded_workload_version = g.coin().then(|| "0.40.5".to_owned());

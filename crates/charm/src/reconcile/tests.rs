@@ -1,3 +1,5 @@
+use oathkeeper_core::config::{Config, NoEnv, parse_config};
+
 use super::*;
 use crate::desired::Scope;
 use crate::plan::{Effect, plan};
@@ -21,9 +23,11 @@ fn rules_data(desired: &Desired) -> &BTreeMap<String, String> {
     &kube(desired).config_maps[ACCESS_RULES_CONFIG_MAP].data
 }
 
-fn config_yaml(desired: &Desired) -> serde_norway::Value {
-    serde_norway::from_str(
+/// The rendered `oathkeeper.yaml`, as the server reads it.
+fn rendered_config(desired: &Desired) -> Config {
+    parse_config(
         &kube(desired).config_maps[OATHKEEPER_CONFIG_MAP].data[OATHKEEPER_CONFIG_KEY],
+        &NoEnv,
     )
     .unwrap()
 }
@@ -73,7 +77,7 @@ fn watched_through_the_api_a_fresh_leader_needs_no_mounts_and_names_the_configma
     assert_eq!(
         desired.layer,
         Some(workload::layer(
-            workload::Source::KubernetesApi,
+            workload::ConfigSource::KubernetesApi,
             &snapshot.model
         ))
     );
@@ -89,7 +93,8 @@ fn watched_through_the_api_a_fresh_leader_needs_no_mounts_and_names_the_configma
 #[test]
 fn an_invalid_config_source_blocks_and_keeps_the_running_source() {
     let mut snapshot = Snapshot::ready().leader();
-    snapshot.container.plan = workload::layer(workload::Source::MountedVolumes, &snapshot.model);
+    snapshot.container.plan =
+        workload::layer(workload::ConfigSource::MountedVolumes, &snapshot.model);
     snapshot.config.config_source = "nfs".to_owned();
     let desired = reconcile(&snapshot);
     assert_eq!(desired.unit_status.kind, StatusKind::Blocked);
@@ -101,7 +106,7 @@ fn an_invalid_config_source_blocks_and_keeps_the_running_source() {
     assert_eq!(
         desired.layer,
         Some(workload::layer(
-            workload::Source::MountedVolumes,
+            workload::ConfigSource::MountedVolumes,
             &snapshot.model
         ))
     );
@@ -114,7 +119,7 @@ fn spec_4_fresh_leader_creates_configmaps_mounts_ports_and_layer() {
     assert_eq!(
         desired.layer,
         Some(workload::layer(
-            workload::Source::MountedVolumes,
+            workload::ConfigSource::MountedVolumes,
             &snapshot.model
         ))
     );
@@ -130,14 +135,16 @@ fn spec_4_fresh_leader_creates_configmaps_mounts_ports_and_layer() {
         );
     }
     assert!(rules_data(&desired).is_empty());
-    let config = config_yaml(&desired);
+    let config = rendered_config(&desired);
     assert_eq!(
-        config["access_rules"],
-        serde_norway::from_str::<serde_norway::Value>("{matching_strategy: regexp}").unwrap()
+        config.access_rules,
+        parse_config("access_rules: {matching_strategy: regexp}", &NoEnv)
+            .unwrap()
+            .access_rules
     );
     assert_eq!(
-        config["authenticators"]["cookie_session"]["config"]["check_session_url"],
-        serde_norway::Value::from("http://default-kratos-url/sessions/whoami")
+        config.authenticators.cookie_session.config.unwrap()["check_session_url"],
+        "http://default-kratos-url/sessions/whoami"
     );
     assert_eq!(
         kube.service_ports,
@@ -200,11 +207,11 @@ fn spec_6_4_requirer_rules_are_published_with_bookkeeping_and_repositories() {
         expected[1].to_json()
     );
     assert_eq!(
-        config_yaml(&desired)["access_rules"]["repositories"],
-        serde_norway::from_str::<serde_norway::Value>(
-            "[file:///etc/config/access-rules/access-rules-requirer-allow.json, file:///etc/config/access-rules/access-rules-requirer-deny.json]"
-        )
-        .unwrap()
+        rendered_config(&desired).access_rules.repositories,
+        [
+            "file:///etc/config/access-rules/access-rules-requirer-allow.json",
+            "file:///etc/config/access-rules/access-rules-requirer-deny.json"
+        ]
     );
     // spec §5.9: the exact bookkeeping string.
     assert_eq!(
@@ -247,8 +254,8 @@ fn spec_5_2_forward_auth_databag_bytes() {
         desired.unit_status,
         status(StatusKind::Active, "Identity and Access Proxy is ready")
     );
-    let headers = &config_yaml(&desired)["mutators"]["header"]["config"]["headers"];
-    assert_eq!(headers.as_mapping().unwrap().len(), 3);
+    let headers = &rendered_config(&desired).mutators.header.config.unwrap()["headers"];
+    assert_eq!(headers.as_object().unwrap().len(), 3);
 }
 
 #[test]
@@ -428,24 +435,22 @@ fn spec_5_4_kratos_endpoints_are_rendered_and_removed_with_the_relation() {
         "http://kratos.testing.svc.cluster.local:4433/sessions/whoami",
         "https://iam.example.com/testing-kratos/self-service/login/browser",
     );
-    let config = config_yaml(&reconcile(&with));
+    let config = rendered_config(&reconcile(&with));
     assert_eq!(
-        config["authenticators"]["cookie_session"]["config"]["check_session_url"],
-        serde_norway::Value::from("http://kratos.testing.svc.cluster.local:4433/sessions/whoami")
+        config.authenticators.cookie_session.config.unwrap()["check_session_url"],
+        "http://kratos.testing.svc.cluster.local:4433/sessions/whoami"
     );
     assert_eq!(
-        config["errors"]["handlers"]["redirect"]["config"]["to"],
-        serde_norway::Value::from(
-            "https://iam.example.com/testing-kratos/self-service/login/browser"
-        )
+        config.errors.handlers.redirect.config.unwrap()["to"],
+        "https://iam.example.com/testing-kratos/self-service/login/browser"
     );
     // Differs from upstream (relation-broken not observed): removal restores the defaults.
     let mut without = with.converged();
     without.relations.kratos_info = None;
-    let config = config_yaml(&reconcile(&without));
+    let config = rendered_config(&reconcile(&without));
     assert_eq!(
-        config["errors"]["handlers"]["redirect"]["config"]["to"],
-        serde_norway::Value::from("http://default-kratos-url/self-service/login/browser")
+        config.errors.handlers.redirect.config.unwrap()["to"],
+        "http://default-kratos-url/self-service/login/browser"
     );
 }
 

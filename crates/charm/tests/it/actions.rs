@@ -35,7 +35,10 @@ fn workload_api() -> (HttpStub, Arc<AtomicUsize>) {
 fn running() -> State {
     let mut container = ContainerState::default().with_layer(
         "oathkeeper",
-        oathkeeper_charm::workload::layer(oathkeeper_charm::workload::Source::KubernetesApi, "iam"),
+        oathkeeper_charm::workload::layer(
+            oathkeeper_charm::workload::ConfigSource::KubernetesApi,
+            "iam",
+        ),
     );
     container
         .service_statuses
