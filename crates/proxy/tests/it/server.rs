@@ -1,34 +1,53 @@
 //! The real binary over loopback HTTP: the charm's config and rules, the API routes, metrics,
 //! readiness, bad configs.
 
+use oathkeeper_core::charm::config::HEADER_TEMPLATES;
+use oathkeeper_core::charm::{ConfigInputs, METHODS, app_rules, oathkeeper_config};
+use oathkeeper_core::config::Config;
+use oathkeeper_core::rule::to_file_json;
+
 use crate::support::{
     Answer, FakeKratos, Server, http_get, http_request, kratos_session, rfc3339_in,
 };
 
-const CHARM_CONFIG: &str = include_str!("../fixtures/charm-oathkeeper.yaml");
-const CHARM_ALLOW: &str = include_str!("../fixtures/access-rules-requirer-allow.json");
-const CHARM_DENY: &str = include_str!("../fixtures/access-rules-requirer-deny.json");
+/// Our charm's `oathkeeper.yaml` with Kratos at `kratos` and the three identity headers, no
+/// repositories.
+pub(crate) fn charm_config(kratos: &str) -> Config {
+    let login_url = format!("{kratos}/self-service/login/browser");
+    let sessions_url = format!("{kratos}/sessions/whoami");
+    oathkeeper_config(&ConfigInputs {
+        login_url: Some(&login_url),
+        sessions_url: Some(&sessions_url),
+        headers: HEADER_TEMPLATES.map(|(name, _)| name).to_vec(),
+        ..ConfigInputs::default()
+    })
+}
 
-/// Writes the charm's config and its generated rules (Python repr, as upstream writes them)
-/// into a directory, with Kratos at `kratos`.
+/// Writes what our charm deploys for the spec §6.4 requirer (`https://example.com`, allowed
+/// endpoints `welcome` and `about/app`, the three identity headers) with Kratos at `kratos`:
+/// its two rules files and its `oathkeeper.yaml`, whose repositories name the files.
 pub(crate) fn charm_files(kratos: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let rules_dir = dir.path().join("access-rules");
     std::fs::create_dir(&rules_dir).unwrap();
-    std::fs::write(
-        rules_dir.join("access-rules-requirer-allow.json"),
-        CHARM_ALLOW,
+    let rules = app_rules(
+        "requirer",
+        &["https://example.com"],
+        &["welcome", "about/app"],
     )
     .unwrap();
-    std::fs::write(
-        rules_dir.join("access-rules-requirer-deny.json"),
-        CHARM_DENY,
-    )
-    .unwrap();
-    let config = CHARM_CONFIG
-        .replace("__KRATOS__", kratos)
-        .replace("__RULES_DIR__", rules_dir.to_str().unwrap());
-    std::fs::write(dir.path().join("oathkeeper.yaml"), config).unwrap();
+    let mut repositories = Vec::new();
+    for (name, rules) in [
+        ("access-rules-requirer-allow.json", rules.allow),
+        ("access-rules-requirer-deny.json", rules.deny),
+    ] {
+        let path = rules_dir.join(name);
+        std::fs::write(&path, to_file_json(&rules)).unwrap();
+        repositories.push(format!("file://{}", path.display()));
+    }
+    let mut config = charm_config(kratos);
+    config.access_rules.repositories = repositories;
+    std::fs::write(dir.path().join("oathkeeper.yaml"), config.to_yaml()).unwrap();
     dir
 }
 
@@ -55,7 +74,7 @@ pub(crate) async fn kratos_knowing_ann() -> FakeKratos {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn upstream_charm_config_and_rules_work_unchanged() {
+async fn charm_config_and_rules_decide_like_upstream() {
     let kratos = kratos_knowing_ann().await;
     let dir = charm_files(&kratos.url());
     let server = tokio::task::spawn_blocking(move || {
@@ -170,7 +189,8 @@ fn api_routes_answer_like_upstream() {
     let rule: serde_json::Value = serde_json::from_str(&r.body).unwrap();
     assert_eq!(rule["authenticators"][0]["handler"], "cookie_session");
     assert_eq!(
-        rule["match"]["methods"][2], "OPTION",
+        rule["match"]["methods"],
+        serde_json::json!(METHODS),
         "rules are served as stored"
     );
     assert_eq!(s.get("/rules/nope", &[]).status, 404);

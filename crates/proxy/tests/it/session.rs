@@ -9,26 +9,30 @@ use oathkeeper::decision::decide;
 use oathkeeper::metrics::Metrics;
 use oathkeeper::pipeline::{Cx, ResponseBody};
 use oathkeeper::snapshot::{RuleFile, Severity, Snapshot, compile};
-use oathkeeper_core::config::{NoEnv, parse_config};
+use oathkeeper_core::charm::app_rules;
+use oathkeeper_core::charm::config::cookie_session;
+use oathkeeper_core::config::{HandlerSwitch, NoEnv, parse_config};
+use oathkeeper_core::handler::session_store;
 use oathkeeper_core::rule::parse_rules;
 
+use crate::server::charm_config;
 use crate::support::{Answer, FakeKratos, free_port, kratos_session, rfc3339_in};
 
-const CHARM_CONFIG: &str = include_str!("../fixtures/charm-oathkeeper.yaml");
-
-/// The charm's config with `cookie_session` settings replaced by `session_config` (YAML flow),
-/// and one deny-style rule over `https://example.com<.*>` with the given authenticators.
+/// Our charm's config with `cookie_session` settings replaced by `session_config` (YAML flow)
+/// and `bearer_token` enabled with them too, and one deny-style rule over
+/// `https://example.com<.*>` with the given authenticators.
 fn snapshot(kratos: &str, session_config: &str, authenticators: &str) -> Snapshot {
-    let mut config = CHARM_CONFIG.replace("__KRATOS__", kratos);
-    let start = config.find("  cookie_session:").unwrap();
-    let end = config.find("authorizers:").unwrap();
-    config.replace_range(
-        start..end,
+    let mut config = charm_config(kratos);
+    let sessions = parse_config(
         &format!(
-            "  cookie_session:\n    enabled: true\n    config: {session_config}\n  bearer_token:\n    enabled: true\n    config: {session_config}\n"
+            "authenticators:\n  cookie_session: {{enabled: true, config: {session_config}}}\n  bearer_token: {{enabled: true, config: {session_config}}}\n"
         ),
-    );
-    let config = parse_config(&config, &NoEnv).unwrap();
+        &NoEnv,
+    )
+    .unwrap()
+    .authenticators;
+    config.authenticators.cookie_session = sessions.cookie_session;
+    config.authenticators.bearer_token = sessions.bearer_token;
     let rules = format!(
         r#"[{{"id":"protected","match":{{"url":"<^(https|http)>://example.com<.*>","methods":["GET","POST","DELETE"]}},
         "authenticators":{authenticators},"authorizer":{{"handler":"allow"}},"mutators":[{{"handler":"header"}}],
@@ -50,11 +54,13 @@ fn snapshot(kratos: &str, session_config: &str, authenticators: &str) -> Snapsho
 
 const COOKIE_ONLY: &str = r#"[{"handler":"cookie_session"}]"#;
 
+/// Our charm's `cookie_session` config against `kratos` with `extra` keys (`, key: value`), as a
+/// YAML flow mapping.
 fn charm_session(kratos: &FakeKratos, extra: &str) -> String {
-    format!(
-        r#"{{check_session_url: "{}/sessions/whoami", preserve_path: true, extra_from: "@this", subject_from: "identity.id", only: [ory_kratos_session]{extra}}}"#,
-        kratos.url()
-    )
+    let config = cookie_session(&format!("{}/sessions/whoami", kratos.url()));
+    // JSON, spaced as `serde_json` pretty-prints it, is a YAML flow mapping.
+    let json = serde_json::to_string_pretty(&config).unwrap();
+    format!("{}{extra}}}", json.strip_suffix('}').unwrap())
 }
 
 async fn ask(snapshot: &Snapshot, uri: &str, headers: &[(&str, &str)]) -> Response<ResponseBody> {
@@ -582,14 +588,19 @@ async fn bearer_token_from_a_query_parameter() {
 
 #[tokio::test]
 async fn bad_session_store_config_is_a_load_error() {
-    let mut config = CHARM_CONFIG.replace("__KRATOS__", "http://k");
-    config = config.replace(
-        "preserve_path: true",
-        "preserve_path: true\n      timeout: soon",
-    );
-    let config = parse_config(&config, &NoEnv).unwrap();
-    let rules = parse_rules(include_str!("../fixtures/access-rules-requirer-deny.json").as_bytes())
-        .unwrap();
+    let mut config = charm_config("http://k");
+    let session_store = session_store::Config {
+        timeout: Some("soon".into()),
+        ..cookie_session("http://k/sessions/whoami")
+    };
+    config.authenticators.cookie_session = HandlerSwitch::enabled_with(&session_store);
+    let rules = app_rules(
+        "requirer",
+        &["https://example.com"],
+        &["welcome", "about/app"],
+    )
+    .unwrap()
+    .deny;
     let s = compile(
         &config,
         &[RuleFile {
