@@ -454,25 +454,30 @@ mod tests {
         }
     }
 
-    const METHODS: &[&str] = &["GET", "POST", "OPTION", "PUT", "PATCH", "DELETE"];
+    /// The methods of the upstream charm's rules (`OPTION`, no `HEAD`).
+    const UPSTREAM_CHARM_METHODS: &[&str] = &["GET", "POST", "OPTION", "PUT", "PATCH", "DELETE"];
 
-    fn charm_rules() -> RuleIndex {
+    /// The rules the upstream (Python) charm generates for spec/charm-parity.md §6.4.
+    fn upstream_charm_rules() -> RuleIndex {
         RuleIndex::build(vec![
-            entry("<^(https|http)>://example.com/<welcome((/.*$)|$)>", METHODS),
+            entry(
+                "<^(https|http)>://example.com/<welcome((/.*$)|$)>",
+                UPSTREAM_CHARM_METHODS,
+            ),
             entry(
                 "<^(https|http)>://example.com/<about/app((/.*$)|$)>",
-                METHODS,
+                UPSTREAM_CHARM_METHODS,
             ),
             entry(
                 "<^(https|http)>://example.com<(?!/welcome((/.*$)|$)|/about/app((/.*$)|$)).*>",
-                METHODS,
+                UPSTREAM_CHARM_METHODS,
             ),
         ])
     }
 
     #[test]
-    fn charm_generated_rules_pick_exactly_one() {
-        let index = charm_rules();
+    fn upstream_charm_rules_pick_exactly_one() {
+        let index = upstream_charm_rules();
         assert_eq!(index.find("GET", "https://example.com/welcome"), Ok(0));
         assert_eq!(index.find("GET", "http://example.com/welcome/page"), Ok(0));
         assert_eq!(index.find("POST", "https://example.com/about/app"), Ok(1));
@@ -533,7 +538,7 @@ mod tests {
             .map(|i| {
                 entry(
                     &format!("<^(https|http)>://app{i}.example.com<.*>"),
-                    METHODS,
+                    UPSTREAM_CHARM_METHODS,
                 )
             })
             .collect();

@@ -89,8 +89,8 @@ fn ports_are_part_of_the_url() {
 }
 
 #[test]
-fn charm_deny_rule_excludes_allowed_endpoints() {
-    // spec/charm-parity.md §6.4
+fn upstream_charm_deny_rule_excludes_allowed_endpoints() {
+    // spec/charm-parity.md §6.4 (ours adds a path boundary: oathkeeper_core::charm::rules)
     let m = re("<^(https|http)>://example.com<(?!/welcome((/.*$)|$)|/about/app((/.*$)|$)).*>");
     for url in [
         "https://example.com",
@@ -186,7 +186,7 @@ fn the_full_budget_error_names_the_pattern() {
 }
 
 #[test]
-fn the_charm_deny_rule_is_decided_inline_up_to_the_inline_length() {
+fn the_upstream_charm_deny_rule_is_decided_inline_up_to_the_inline_length() {
     // spec/charm-parity.md §6.4: evaluated on every request to a protected app, so it must
     // never leave the async worker for an ordinary URL.
     let m = re("<^(https|http)>://example.com<(?!/welcome((/.*$)|$)|/about/app((/.*$)|$)).*>");
@@ -432,8 +432,9 @@ fn captures_need_the_whole_pattern() {
     assert_eq!(groups, ["http", "a"]);
 }
 
-/// The charm's deny rule (spec/charm-parity.md §6.4), on every request to a protected app.
-const CHARM_DENY: &str =
+/// The upstream charm's deny rule (spec/charm-parity.md §6.4), on every request to a protected
+/// app.
+const UPSTREAM_CHARM_DENY: &str =
     "<^(https|http)>://example.com<(?!/welcome((/.*$)|$)|/about/app((/.*$)|$)).*>";
 
 #[test]
@@ -441,7 +442,7 @@ fn issue_12_patterns_are_classified_by_how_often_a_scan_runs() {
     let table = [
         ("http://x/<.*>", Cost::Linear),
         // A lookahead opening the section runs once, whatever its body.
-        (CHARM_DENY, Cost::Steps),
+        (UPSTREAM_CHARM_DENY, Cost::Steps),
         ("http://x/<(?!admin).*>", Cost::Steps),
         ("http://x/<(?!.*\\.js$).*>", Cost::Steps),
         // Bounded lookaround bodies cost a few bytes wherever they run.

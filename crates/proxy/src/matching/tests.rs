@@ -9,8 +9,9 @@ use crate::denial::Kind;
 
 /// A lookahead rule that backtracks 2^n times for n `a`s before its second branch matches.
 const SLOW: &str = "http://slow/<(?:((?=a)a|a)*b|a*)>";
-/// The charm's deny rule (spec/charm-parity.md §6.4), on every request to a protected app.
-const CHARM_DENY: &str = "<^(https|http)>://app<(?!/welcome((/.*$)|$)).*>";
+/// The upstream charm's deny rule (spec/charm-parity.md §6.4), on every request to a protected
+/// app.
+const UPSTREAM_CHARM_DENY: &str = "<^(https|http)>://app<(?!/welcome((/.*$)|$)).*>";
 
 /// Generous bound on every wait: a hang fails the test instead of blocking it.
 const PATIENCE: Duration = Duration::from_secs(60);
@@ -20,7 +21,10 @@ fn index() -> Arc<RuleIndex> {
         methods: vec!["GET".to_owned()],
         matcher: UrlMatcher::compile(url, Strategy::Regexp).unwrap(),
     };
-    Arc::new(RuleIndex::build(vec![entry(SLOW), entry(CHARM_DENY)]))
+    Arc::new(RuleIndex::build(vec![
+        entry(SLOW),
+        entry(UPSTREAM_CHARM_DENY),
+    ]))
 }
 
 /// Over the full budget: about 2^64 steps.
@@ -288,8 +292,8 @@ mod issue_12 {
     }
 
     #[test]
-    fn the_charm_deny_rule_stays_inline_and_a_repeated_scan_is_refused() {
-        let deny = UrlMatcher::compile(CHARM_DENY, Strategy::Regexp).unwrap();
+    fn the_upstream_charm_deny_rule_stays_inline_and_a_repeated_scan_is_refused() {
+        let deny = UrlMatcher::compile(UPSTREAM_CHARM_DENY, Strategy::Regexp).unwrap();
         assert_eq!(deny.cost(), Cost::Steps);
         let err = UrlMatcher::compile("<((?!.*x).)*>", Strategy::Regexp).unwrap_err();
         assert!(
