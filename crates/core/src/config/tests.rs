@@ -9,84 +9,23 @@ fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// The config the upstream charm renders, spec/charm-parity.md §6.6.
-pub(crate) const CHARM_CONFIG: &str = r#"
-log:
-  level: info
-  format: json
-serve:
-  api:
-    cors:
-      enabled: true
-      allowed_origins:
-        - "*"
-  prometheus:
-    port: 9000
-    metrics_path: /metrics/prometheus
-    metric_name_prefix: oathkeeper_
-errors:
-  fallback:
-    - www_authenticate
-    - json
-  handlers:
-    redirect:
-      enabled: true
-      config:
-        to: http://kratos/self-service/login/browser
-        return_to_query_param: return_to
-        when:
-          - error:
-              - unauthorized
-              - forbidden
-            request:
-              header:
-                accept:
-                  - text/html
-    www_authenticate:
-      enabled: true
-      config:
-        realm: unauthorized
-        when:
-          - error:
-              - not_found
-              - internal_server_error
-    json:
-      enabled: true
-access_rules:
-  matching_strategy: regexp
-  repositories:
-    - file:///etc/config/access-rules/access-rules-requirer-allow.json
-authenticators:
-  anonymous:
-    enabled: true
-  noop:
-    enabled: true
-  cookie_session:
-    enabled: true
-    config:
-      check_session_url: http://kratos/sessions/whoami
-      preserve_path: true
-      extra_from: "@this"
-      subject_from: "identity.id"
-      only:
-        - ory_kratos_session
-authorizers:
-  allow:
-    enabled: true
-mutators:
-  noop:
-    enabled: true
-  header:
-    enabled: true
-    config:
-      headers:
-        X-User: "{{ print .Subject }}"
-        X-Email: "{{ print .Extra.identity.traits.email }}"
-"#;
+/// The `oathkeeper.yaml` our charm renders (spec/charm-parity.md §6.6), as text: Kratos at
+/// `http://kratos`, the three identity headers, one rules file mounted.
+fn charm_config() -> String {
+    use crate::charm::config::HEADER_TEMPLATES;
+    use crate::charm::{ConfigInputs, Repositories, oathkeeper_config};
+    oathkeeper_config(&ConfigInputs {
+        login_url: Some("http://kratos/self-service/login/browser"),
+        sessions_url: Some("http://kratos/sessions/whoami"),
+        repositories: Repositories::Mounted(vec!["access-rules-requirer-allow.json"]),
+        headers: HEADER_TEMPLATES.map(|(name, _)| name).to_vec(),
+    })
+    .to_yaml()
+}
 
 #[test]
 fn charm_rendered_config_parses_with_upstream_defaults() {
-    let c = parse_config(CHARM_CONFIG, &NoEnv).unwrap();
+    let c = parse_config(&charm_config(), &NoEnv).unwrap();
     assert_eq!(c.serve.api_port(), 4456);
     assert_eq!(c.serve.proxy_port(), 4455);
     assert!(c.serve.api.cors.enabled);
@@ -164,7 +103,7 @@ fn environment_overrides_the_file_as_upstream_maps_it() {
         ),
         ("AUTHENTICATORS_JWT_ENABLED", "true"),
     ]);
-    let c = parse_config(CHARM_CONFIG, &vars).unwrap();
+    let c = parse_config(&charm_config(), &vars).unwrap();
     assert_eq!(c.serve.api_port(), 5000);
     assert_eq!(c.log.level, LogLevel::Debug);
     assert_eq!(
@@ -595,7 +534,7 @@ mod round_trip {
 
     #[test]
     fn the_charm_config_reads_back_from_its_yaml() {
-        let c = parse_config(CHARM_CONFIG, &NoEnv).unwrap();
+        let c = parse_config(&charm_config(), &NoEnv).unwrap();
         assert_eq!(parse_config(&c.to_yaml(), &NoEnv).unwrap(), c);
     }
 }

@@ -1,36 +1,44 @@
 use http::{Request, StatusCode};
-use oathkeeper_core::config::{HandlerSwitch, NoEnv, parse_config};
+use oathkeeper_core::charm::config::HEADER_TEMPLATES;
+use oathkeeper_core::charm::{ConfigInputs, app_rules, oathkeeper_config};
+use oathkeeper_core::config::{Config, HandlerSwitch};
 use oathkeeper_core::handler::header;
-use oathkeeper_core::rule::parse_rules;
 
 use super::*;
 use crate::testing::{
     Case, RuleBuilder, ask, check, get, open_rule, rule, simple_config, snapshot,
 };
 
-pub(crate) const CHARM_CONFIG: &str = include_str!("../../tests/fixtures/charm-oathkeeper.yaml");
-const CHARM_ALLOW: &str = include_str!("../../tests/fixtures/access-rules-requirer-allow.json");
-const CHARM_DENY: &str = include_str!("../../tests/fixtures/access-rules-requirer-deny.json");
+/// Where our charm's config sends browsers and session checks: Kratos at a closed port.
+const KRATOS: &str = "http://127.0.0.1:9";
 
 const OK: StatusCode = StatusCode::OK;
 const BAD_REQUEST: StatusCode = StatusCode::BAD_REQUEST;
 const NOT_FOUND: StatusCode = StatusCode::NOT_FOUND;
 
-/// The charm's config and rules, Kratos at a closed port.
+/// What our charm deploys for the spec §6.4 requirer (`https://example.com`, allowed endpoints
+/// `welcome` and `about/app`, the three identity headers), Kratos at [`KRATOS`]: its config and
+/// its allow and deny rules files.
 fn charm_snapshot() -> Snapshot {
-    let config = parse_config(
-        &CHARM_CONFIG.replace("__KRATOS__", "http://127.0.0.1:9"),
-        &NoEnv,
+    let login_url = format!("{KRATOS}/self-service/login/browser");
+    let sessions_url = format!("{KRATOS}/sessions/whoami");
+    let config = oathkeeper_config(&ConfigInputs {
+        login_url: Some(&login_url),
+        sessions_url: Some(&sessions_url),
+        headers: HEADER_TEMPLATES.map(|(name, _)| name).to_vec(),
+        ..ConfigInputs::default()
+    });
+    let rules = app_rules(
+        "requirer",
+        &["https://example.com"],
+        &["welcome", "about/app"],
     )
     .unwrap();
-    let files = [CHARM_ALLOW, CHARM_DENY]
-        .map(|text| parse_rules(text.as_bytes()).unwrap())
-        .to_vec();
-    snapshot(&config, files)
+    snapshot(&config, vec![rules.allow, rules.deny])
 }
 
 /// A config whose `header` mutator renders `headers`.
-fn header_config(headers: &[(&str, &str)]) -> oathkeeper_core::config::Config {
+fn header_config(headers: &[(&str, &str)]) -> Config {
     let mut config = simple_config();
     config.mutators.header =
         HandlerSwitch::enabled_with(&header::Config::new(headers.iter().map(|(k, v)| (*k, *v))));
