@@ -62,7 +62,7 @@ pub struct LoadStatus {
     pub hang: Option<Hang>,
 }
 
-/// A reload that has not finished in [`HANG_AFTER`]; the last good state keeps serving.
+/// A reload that has not finished in time (10 s); the last good state keeps serving.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Hang {
     /// The source it was reading, if any.

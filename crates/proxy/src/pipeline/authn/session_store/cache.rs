@@ -162,11 +162,39 @@ fn lifetime(ttl: Duration, expires_at: Option<SystemTime>) -> Duration {
 /// Parses an RFC 3339 timestamp (`2026-11-28T13:00:00.123456Z`, `...+01:00`). The offset must
 /// be `Z` or `±HH:MM`, as RFC 3339 writes it (jiff alone also reads ISO 8601's `+0100`).
 pub fn parse_rfc3339(text: &str) -> Option<SystemTime> {
+    // jiff reads the wider ISO 8601 (a space for `T`, no seconds, basic format): RFC 3339
+    // has the full `YYYY-MM-DDTHH:MM:SS` and an offset of `Z` or `±HH:MM`.
+    let bytes = text.as_bytes();
+    let date_time_ok = matches!(
+        bytes,
+        [
+            _,
+            _,
+            _,
+            _,
+            b'-',
+            _,
+            _,
+            b'-',
+            _,
+            _,
+            b'T' | b't',
+            _,
+            _,
+            b':',
+            _,
+            _,
+            b':',
+            _,
+            _,
+            ..
+        ]
+    );
     let offset_ok = matches!(
-        text.as_bytes(),
+        bytes,
         [.., b'Z' | b'z'] | [.., b'+' | b'-', _, _, b':', _, _]
     );
-    if !offset_ok {
+    if !date_time_ok || !offset_ok {
         return None;
     }
     text.parse::<jiff::Timestamp>().ok().map(SystemTime::from)
@@ -177,6 +205,19 @@ mod tests {
     use std::time::UNIX_EPOCH;
 
     use super::*;
+
+    #[test]
+    fn iso_8601_forms_outside_rfc3339_are_refused() {
+        for text in [
+            "2026-11-28T13:00Z",
+            "2026-11-28 13:00:00Z",
+            "20261128T130000Z",
+            "2026-11-28T13:00:00+0100",
+            "2026-11-28T13:00:00",
+        ] {
+            assert_eq!(parse_rfc3339(text), None, "{text}");
+        }
+    }
 
     #[test]
     fn rfc3339_timestamps_parse() {
