@@ -12,10 +12,6 @@ use crate::kubernetes::{ConfigMap, PodTemplate, ServicePort};
 use crate::relation::Databag;
 use crate::status::StatusValue;
 
-// Until `workload.rs` (reworked for issue 14 item 1) names them in `crate::kubernetes`.
-#[doc(hidden)]
-pub use crate::kubernetes::{ACCESS_RULES_CONFIG_MAP, OATHKEEPER_CONFIG_MAP};
-
 /// Whose databag.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Scope {
