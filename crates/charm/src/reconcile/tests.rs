@@ -604,3 +604,5 @@ fn non_leader_computes_status_but_no_leader_state() {
         status(StatusKind::Blocked, "spark is not related via ingress")
     );
 }
+
+mod server_compiles;

@@ -184,35 +184,6 @@ fn rules_files_are_real_json() {
     serde_json::from_str::<serde_json::Value>(&files[1].to_json()).unwrap();
 }
 
-#[test]
-fn every_rendered_file_parses_in_the_server() {
-    let files = render_rules(
-        "requirer",
-        &config(
-            &["https://example.com/unit-0", "http://10.1.2.3/x/"],
-            &["welcome", "about/app", "static/.*"],
-        ),
-    )
-    .unwrap();
-    for file in &files {
-        let parsed = parse_rules(file.to_json().as_bytes()).unwrap();
-        assert_eq!(parsed.len(), file.rules.len());
-        for (core, ours) in parsed.iter().zip(&file.rules) {
-            assert_eq!(core.id, ours.id);
-            assert_eq!(core.matcher.url, ours.matcher.url);
-            assert_eq!(core.matcher.methods, ours.matcher.methods);
-            assert_eq!(
-                core.authenticators[0].handler,
-                ours.authenticators[0].handler
-            );
-            assert_eq!(core.mutators[0].handler, ours.mutators[0].handler);
-            assert_eq!(core.authorizer.handler, "allow");
-            assert_eq!(core.errors[0].handler, ours.errors[0].handler);
-            UrlMatcher::compile(&core.matcher.url, Strategy::Regexp).unwrap();
-        }
-    }
-}
-
 fn index(files: &[RuleFile]) -> (RuleIndex, Vec<String>) {
     let mut entries = Vec::new();
     let mut ids = Vec::new();

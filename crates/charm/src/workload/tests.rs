@@ -116,27 +116,6 @@ fn only_requested_headers_beyond_x_user_are_rendered() {
 }
 
 #[test]
-fn rendered_config_loads_in_the_server() {
-    let kratos = kratos();
-    let rendered = render_config(&ConfigInputs {
-        kratos: Some(&kratos),
-        rule_files: vec!["admin_ui_rules.json", "access-rules-a-deny.json"],
-        headers: vec!["X-Email"],
-        watched_namespace: None,
-    });
-    let config = parse_config(&rendered, &NoEnv).unwrap();
-    assert_eq!(config.serve.api_port(), API_PORT);
-    assert_eq!(
-        config.access_rules.repositories,
-        [
-            "file:///etc/config/access-rules/admin_ui_rules.json",
-            "file:///etc/config/access-rules/access-rules-a-deny.json"
-        ]
-    );
-    parse_config(&render_config(&ConfigInputs::default()), &NoEnv).unwrap();
-}
-
-#[test]
 fn spec_4_8_layer() {
     let expected = Layer::parse_yaml(
         r#"
