@@ -11,8 +11,9 @@
 //!
 //! The pure part does no I/O: start with [`snapshot::Snapshot`], [`reconcile::reconcile`] and
 //! [`plan::plan`]. [`relation`] parses and renders databags byte-compatible with the Python
-//! libraries, [`rules`] generates access rules, [`workload`] renders the config file and the
-//! Pebble layer, [`kubernetes`] names the Kubernetes objects the charm manages, [`status`]
+//! libraries, [`rules`] files each requirer's access rules and [`workload`] renders the config
+//! file (both built by `oathkeeper_core::charm`, which the server's tests share) and the Pebble
+//! layer, [`kubernetes`] names the Kubernetes objects the charm manages, [`status`]
 //! holds the statuses (the facts of a snapshot decide which one applies) and [`action`] holds
 //! the actions' pure parts.
 //!
