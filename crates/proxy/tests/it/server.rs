@@ -311,3 +311,87 @@ fn sigterm_stops_the_server_cleanly() {
     };
     assert_eq!(status.code(), Some(0));
 }
+
+/// The Python charm's files, as it left them in the container (see fixtures/python-charm).
+const PYTHON_CHARM_CONFIG: &str = include_str!("../fixtures/python-charm/oathkeeper.yaml");
+const PYTHON_CHARM_FILES: [(&str, &str); 2] = [
+    (
+        "access-rules-spark-history-server-k8s-deny.json",
+        include_str!("../fixtures/python-charm/access-rules-spark-history-server-k8s-deny.json"),
+    ),
+    (
+        "admin_ui_rules.json",
+        include_str!("../fixtures/python-charm/admin_ui_rules.json"),
+    ),
+];
+
+/// A `juju refresh` from the Python charm: until our charm rewrites the ConfigMaps, the server
+/// reads the old charm's template and its Python-repr rules, and decides as upstream does for
+/// what they say (`OPTION` matches no request, a session passes with the identity headers).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_python_charms_files_serve_unchanged() {
+    let kratos = kratos_knowing_ann().await;
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in PYTHON_CHARM_FILES {
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
+    let config = PYTHON_CHARM_CONFIG
+        .replace(
+            "file:///etc/config/access-rules/",
+            &format!("file://{}/", dir.path().display()),
+        )
+        .replace("http://kratos.iam.svc.cluster.local:4433", &kratos.url());
+    assert_ne!(
+        config, PYTHON_CHARM_CONFIG,
+        "the fixture names Kratos and the rules dir"
+    );
+    let config_path = dir.path().join("oathkeeper.yaml");
+    std::fs::write(&config_path, config).unwrap();
+    let check = tokio::task::spawn_blocking(move || {
+        let s = Server::start(&config_path);
+        let _dir = dir;
+        let app = "http://10.64.140.43/spark-spark-history-server-k8s";
+        let r = s.decide(&format!("{app}/jobs/"), &[("Accept", "text/html")]);
+        assert_eq!(r.status, 302);
+        assert_eq!(
+            r.header("location"),
+            Some(
+                "http://10.64.140.44/iam-kratos/self-service/login/browser?return_to=http%3A%2F%2F10.64.140.43%2Fspark-spark-history-server-k8s%2Fjobs%2F"
+            )
+        );
+        let r = s.decide(&format!("{app}/jobs/"), &[("Accept", "*/*")]);
+        assert_eq!(r.status, 401);
+        let r = s.decide(
+            &format!("{app}/jobs/"),
+            &[("Cookie", "ory_kratos_session=good")],
+        );
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("x-user"), Some("user-1"));
+        assert_eq!(r.header("x-email"), Some("ann@example.com"));
+        assert_eq!(r.header("x-name"), None, "the app asked for X-User and X-Email only");
+        // Upstream's `OPTION` matches no OPTIONS request: no rule, the www_authenticate answer.
+        let r = s.get(
+            "/decisions",
+            &[
+                ("X-Forwarded-Method", "OPTIONS"),
+                ("X-Forwarded-Proto", "http"),
+                ("X-Forwarded-Host", "10.64.140.43"),
+                ("X-Forwarded-Uri", "/spark-spark-history-server-k8s/jobs/"),
+            ],
+        );
+        assert_eq!(r.status, 401);
+        assert_eq!(
+            r.header("www-authenticate"),
+            Some("Basic realm=unauthorized")
+        );
+        let rules: serde_json::Value = serde_json::from_str(&s.get("/rules", &[]).body).unwrap();
+        assert_eq!(rules[0]["id"], "spark-history-server-k8s:0:deny");
+        assert_eq!(rules[0]["match"]["methods"][2], "OPTION");
+        assert_eq!(
+            rules.as_array().unwrap().len(),
+            1,
+            "admin_ui_rules.json is empty"
+        );
+    });
+    check.await.unwrap();
+}
