@@ -101,6 +101,23 @@ pub(crate) struct CheckRuntime {
     pub(crate) generation: u64,
 }
 
+impl CheckRuntime {
+    /// Records one run's result: a success brings it up and resets the failures; `threshold`
+    /// failures in a row bring it down.
+    pub(crate) fn record(&mut self, ok: bool, threshold: u32) {
+        if ok {
+            self.info.successes += 1;
+            self.info.failures = 0;
+            self.info.status = "up".to_owned();
+        } else {
+            self.info.failures += 1;
+            if self.info.failures >= threshold {
+                self.info.status = "down".to_owned();
+            }
+        }
+    }
+}
+
 /// A step of a services change.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Op {
@@ -387,15 +404,19 @@ impl Daemon {
             .collect()
     }
 
-    /// Emulated start: the service is active with the plan's definition.
-    pub(crate) fn start_emulated(&mut self, name: &str) -> Result<(), String> {
-        let definition = self
-            .layers
+    /// Service `name` as the plan defines it, or Pebble's error text.
+    pub(crate) fn planned_service(&self, name: &str) -> Result<Service, String> {
+        self.layers
             .plan()
             .services
             .get(name)
             .cloned()
-            .ok_or_else(|| format!("service {name:?} does not exist"))?;
+            .ok_or_else(|| format!("service {name:?} does not exist"))
+    }
+
+    /// Emulated start: the service is active with the plan's definition.
+    pub(crate) fn start_emulated(&mut self, name: &str) -> Result<(), String> {
+        let definition = self.planned_service(name)?;
         let runtime = self.services.entry(name.to_owned()).or_default();
         if !runtime.running() {
             runtime.generation += 1;

@@ -814,16 +814,8 @@ async fn checks_refresh(shared: &Shared, req: &Req) -> Reply {
             Some("not-found"),
         );
     };
-    if ok {
-        check.info.successes += 1;
-        check.info.failures = 0;
-        check.info.status = "up".to_owned();
-    } else {
-        check.info.failures += 1;
-        if check.info.failures >= check.info.threshold {
-            check.info.status = "down".to_owned();
-        }
-    }
+    let threshold = check.info.threshold;
+    check.record(ok, threshold);
     daemon.refresh_check_change(&body.name);
     let info = daemon.checks.get(&body.name).map(|c| c.info.clone());
     let error_text = if ok { "" } else { "check failed" };

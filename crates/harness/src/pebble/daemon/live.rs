@@ -310,13 +310,7 @@ pub(crate) async fn start(shared: &Arc<Shared>, name: &str) -> Result<(), String
     };
     let (generation, okay_delay) = {
         let mut daemon = shared.daemon.lock().await;
-        let definition = daemon
-            .layers
-            .plan()
-            .services
-            .get(name)
-            .cloned()
-            .ok_or_else(|| format!("service {name:?} does not exist"))?;
+        let definition = daemon.planned_service(name)?;
         if daemon.service(name).process.is_some() {
             return Ok(());
         }
@@ -536,16 +530,7 @@ async fn run_check(shared: Arc<Shared>, name: String, definition: Check, generat
         if check.generation != generation {
             return;
         }
-        if ok {
-            check.info.successes += 1;
-            check.info.failures = 0;
-            check.info.status = "up".to_owned();
-        } else {
-            check.info.failures += 1;
-            if check.info.failures >= threshold {
-                check.info.status = "down".to_owned();
-            }
-        }
+        check.record(ok, threshold);
         daemon.refresh_check_change(&name);
     }
 }
