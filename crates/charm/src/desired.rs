@@ -3,12 +3,10 @@
 //! [`crate::reconcile`] computes it; [`crate::plan`] compares it with the snapshot. Everything
 //! only the leader may change sits in [`LeaderDesired`], so the leader guard is one `Option`.
 
-use std::collections::BTreeMap;
-
 use juju::pebble::layer::Layer;
 use serde::{Deserialize, Serialize};
 
-use crate::kubernetes::{ConfigMap, PodTemplate, ServicePort};
+use crate::kubernetes::KubernetesObjects;
 use crate::relation::Databag;
 use crate::status::StatusValue;
 
@@ -55,24 +53,12 @@ pub struct DatabagWrite {
     pub ownership: Ownership,
 }
 
-/// The Kubernetes objects the leader maintains.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct KubernetesDesired {
-    /// ConfigMaps by name ([`crate::kubernetes::ACCESS_RULES_CONFIG_MAP`],
-    /// [`crate::kubernetes::OATHKEEPER_CONFIG_MAP`]).
-    pub config_maps: BTreeMap<String, ConfigMap>,
-    /// Volumes and mounts the StatefulSet must have.
-    pub statefulset: PodTemplate,
-    /// The Service's ports, in order.
-    pub service_ports: Vec<ServicePort>,
-}
-
 /// What only the leader may change.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LeaderDesired {
     /// Kubernetes objects; `None` when the API was not readable (untrusted or not observed),
     /// since writing blind could drop keys other charms put there.
-    pub kubernetes: Option<KubernetesDesired>,
+    pub kubernetes: Option<KubernetesObjects>,
     /// Our application databags.
     pub app_relation_data: Vec<DatabagWrite>,
     /// The application status.

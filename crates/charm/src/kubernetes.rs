@@ -2,8 +2,8 @@
 //! writes as plain data: the two ConfigMaps (spec §4.7), the StatefulSet's ConfigMap volumes
 //! (spec §4.6) and the Service's ports.
 //!
-//! [`crate::snapshot`] holds them as observed, [`crate::desired`] as they should be; the shell
-//! converts them from and to the API's types.
+//! One [`KubernetesObjects`] value holds them: [`crate::snapshot`] as observed,
+//! [`crate::desired`] as they should be; the shell converts them from and to the API's types.
 
 use std::collections::BTreeMap;
 
@@ -32,6 +32,20 @@ pub const ACCESS_RULES_VOLUME: &str = "access-rules";
 pub const API_PORT_NAME: &str = "oathkeeper-api";
 /// The Service port name of the metrics listener.
 pub const METRICS_PORT_NAME: &str = "metrics-port";
+
+/// The Kubernetes objects the charm manages: as read ([`crate::snapshot::ClusterState`]) or as
+/// the leader wants them ([`crate::desired::LeaderDesired`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KubernetesObjects {
+    /// ConfigMaps by name; an absent name does not exist. Desired: [`ACCESS_RULES_CONFIG_MAP`]
+    /// and [`OATHKEEPER_CONFIG_MAP`].
+    pub config_maps: BTreeMap<String, ConfigMap>,
+    /// The application StatefulSet's pod template (volumes and the workload's mounts). Desired:
+    /// the volumes and mounts it must have (others may be there too).
+    pub statefulset: PodTemplate,
+    /// The ports of the application's Service, in order.
+    pub service_ports: Vec<ServicePort>,
+}
 
 /// A ConfigMap's labels and data.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

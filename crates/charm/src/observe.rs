@@ -15,13 +15,12 @@ use serde_json::Value;
 use crate::error::HookError;
 use crate::io::Io;
 use crate::kubernetes::{
-    ACCESS_RULES_CONFIG_MAP, ConfigMap, OATHKEEPER_CONFIG_MAP, PodTemplate, ServicePort, Volume,
-    VolumeMount,
+    ACCESS_RULES_CONFIG_MAP, ConfigMap, KubernetesObjects, OATHKEEPER_CONFIG_MAP, PodTemplate,
+    ServicePort, Volume, VolumeMount,
 };
 use crate::relation::{auth_proxy, forward_auth, ingress, kratos_info, oathkeeper_info, peer};
 use crate::snapshot::{
-    CharmConfig, ClusterState, Container, KubernetesObjects, Relation, Relations, Snapshot,
-    UnitAddress,
+    CharmConfig, ClusterState, Container, Relation, Relations, Snapshot, UnitAddress,
 };
 use crate::status::{StatusKind, StatusValue};
 use crate::workload::CONTAINER;

@@ -6,19 +6,20 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::desired::{DatabagWrite, Desired, KubernetesDesired, LeaderDesired, Ownership, Scope};
+use crate::desired::{DatabagWrite, Desired, LeaderDesired, Ownership, Scope};
 use crate::facts::Facts;
 use crate::kubernetes::{
     ACCESS_RULES_CONFIG_MAP, ACCESS_RULES_VOLUME, ADMIN_UI_RULES_KEY, API_PORT_NAME, CONFIG_VOLUME,
-    ConfigMap, LABEL_APP_NAME, LABEL_MANAGED_BY, MANAGED_BY_JUJU, METRICS_PORT_NAME,
-    OATHKEEPER_CONFIG_KEY, OATHKEEPER_CONFIG_MAP, PodTemplate, ServicePort, Volume, VolumeMount,
+    ConfigMap, KubernetesObjects, LABEL_APP_NAME, LABEL_MANAGED_BY, MANAGED_BY_JUJU,
+    METRICS_PORT_NAME, OATHKEEPER_CONFIG_KEY, OATHKEEPER_CONFIG_MAP, PodTemplate, ServicePort,
+    Volume, VolumeMount,
 };
 use crate::relation::forward_auth::{self, ForwardAuthConfig};
 use crate::relation::ingress::{self, IngressRequest};
 use crate::relation::oathkeeper_info::{self, OathkeeperInfo};
 use crate::relation::peer;
 use crate::rules;
-use crate::snapshot::{ClusterState, KubernetesObjects, Snapshot};
+use crate::snapshot::{ClusterState, Snapshot};
 use crate::status::StatusValue;
 use crate::workload::{self, API_PORT, METRICS_PORT};
 
@@ -194,7 +195,7 @@ fn kubernetes_desired(
     snapshot: &Snapshot,
     objects: &KubernetesObjects,
     facts: &Facts,
-) -> KubernetesDesired {
+) -> KubernetesObjects {
     let rules_data = access_rules_data(snapshot, objects, facts);
     let config = workload::render_config(&workload::ConfigInputs {
         kratos: facts.kratos.as_ref(),
@@ -219,7 +220,7 @@ fn kubernetes_desired(
             },
         ),
     ]);
-    KubernetesDesired {
+    KubernetesObjects {
         config_maps,
         // Watched through the API, the ConfigMaps need no mounts (and no pod restart).
         statefulset: match facts.config_source {

@@ -5,12 +5,10 @@
 //! them, so a bad databag becomes a status naming the field rather than a failed observe.
 //! A relation that is being broken is left out by the shell.
 
-use std::collections::BTreeMap;
-
 use juju::pebble::layer::Layer;
 use serde::{Deserialize, Serialize};
 
-use crate::kubernetes::{ConfigMap, PodTemplate, ServicePort};
+use crate::kubernetes::KubernetesObjects;
 use crate::relation::Databag;
 use crate::status::StatusValue;
 
@@ -87,17 +85,6 @@ pub enum ClusterState {
     Forbidden,
     /// The objects as read.
     Observed(KubernetesObjects),
-}
-
-/// The Kubernetes objects the charm manages, as read.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct KubernetesObjects {
-    /// ConfigMaps by name; an absent name does not exist.
-    pub config_maps: BTreeMap<String, ConfigMap>,
-    /// The application StatefulSet's pod template (volumes and the workload's mounts).
-    pub statefulset: PodTemplate,
-    /// The ports of the application's Service.
-    pub service_ports: Vec<ServicePort>,
 }
 
 /// A unit's address on a relation.

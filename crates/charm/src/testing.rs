@@ -1,9 +1,10 @@
 //! Snapshot builders for this crate's unit tests:
 //! `Snapshot::ready().leader().with_auth_proxy(3, "spark", &requirer(...))`.
 
+use crate::kubernetes::KubernetesObjects;
 use crate::relation::auth_proxy::{self, AuthProxyConfig};
 use crate::relation::{Databag, forward_auth};
-use crate::snapshot::{ClusterState, KubernetesObjects, Relation, Snapshot, UnitAddress};
+use crate::snapshot::{ClusterState, Relation, Snapshot, UnitAddress};
 use crate::{plan, reconcile};
 
 /// The model of the fixtures (upstream's tests use `testing`).

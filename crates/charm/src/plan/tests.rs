@@ -1,9 +1,8 @@
 use super::*;
 use crate::desired::Scope;
-use crate::kubernetes::ACCESS_RULES_CONFIG_MAP;
+use crate::kubernetes::{ACCESS_RULES_CONFIG_MAP, KubernetesObjects};
 use crate::reconcile::reconcile;
 use crate::relation::auth_proxy::AuthProxyConfig;
-use crate::snapshot::KubernetesObjects;
 use crate::status::{StatusKind, StatusValue};
 use crate::testing::{bag, requirer};
 

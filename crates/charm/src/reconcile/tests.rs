@@ -9,7 +9,7 @@ use crate::snapshot::Relation;
 use crate::status::{StatusKind, StatusValue};
 use crate::testing::{bag, requirer};
 
-fn kube(desired: &Desired) -> &KubernetesDesired {
+fn kube(desired: &Desired) -> &KubernetesObjects {
     desired
         .leader
         .as_ref()
