@@ -73,12 +73,8 @@ pub async fn decide<'a>(
         }
     };
     let request = OriginalRequest {
-        method: candidate.method,
-        scheme: candidate.scheme,
-        host: candidate.host,
-        path: candidate.path,
+        candidate,
         query: parts.uri.query(),
-        forwarded_uri: candidate.forwarded_uri,
         headers,
         remote_ip,
     };
@@ -123,7 +119,7 @@ async fn judge(
     // Inline when cheap; a backtracking match that needs more runs off the async workers.
     let matching = Matching::shared();
     let position = matching
-        .find(&snapshot.index, request.method, url)
+        .find(&snapshot.index, request.candidate.method, url)
         .await
         .map_err(|denial| (None, denial))?;
     let failed = |denial: Denial| (Some(position), denial);
@@ -186,16 +182,18 @@ fn allow(mut headers: HeaderMap) -> Response<ResponseBody> {
 /// The request as far as it can be read when the forwarded headers are unreadable.
 fn fallback_request(parts: &Parts, remote_ip: Option<IpAddr>) -> OriginalRequest<'_> {
     OriginalRequest {
-        method: parts.method.as_str(),
-        scheme: "http",
-        host: parts
-            .headers
-            .get(header::HOST)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or(""),
-        path: "",
+        candidate: Candidate {
+            method: parts.method.as_str(),
+            scheme: "http",
+            host: parts
+                .headers
+                .get(header::HOST)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or(""),
+            path: "",
+            forwarded_uri: None,
+        },
         query: None,
-        forwarded_uri: None,
         headers: &parts.headers,
         remote_ip,
     }

@@ -4,6 +4,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use http::HeaderMap;
+use oathkeeper_core::candidate::Candidate;
 use serde_json::Value;
 
 use crate::template::{Data, Value as TValue};
@@ -11,19 +12,12 @@ use crate::template::{Data, Value as TValue};
 /// The request a decision is about: what the reverse proxy forwarded to `/decisions`.
 #[derive(Debug)]
 pub struct OriginalRequest<'a> {
-    /// `X-Forwarded-Method`, else the decision request's method.
-    pub method: &'a str,
-    /// `X-Forwarded-Proto`, else `http`.
-    pub scheme: &'a str,
-    /// `X-Forwarded-Host`, else `Host`.
-    pub host: &'a str,
-    /// The path the rule matched: exactly as the proxy forwarded it (still percent-encoded),
-    /// validated canonical by [`oathkeeper_core::candidate::rebuild`].
-    pub path: &'a str,
+    /// Method, scheme, host, path and `X-Forwarded-Uri`, as the rule matched them: validated by
+    /// [`oathkeeper_core::candidate::rebuild`] (or read as far as they can be when it refused
+    /// them).
+    pub candidate: Candidate<'a>,
     /// The decision request's own query (upstream drops `X-Forwarded-Uri`'s), without `?`.
     pub query: Option<&'a str>,
-    /// `X-Forwarded-Uri` as received (path and query), for `return_to`.
-    pub forwarded_uri: Option<&'a str>,
     /// The decision request's headers (the client's, as the proxy copied them).
     pub headers: &'a HeaderMap,
     /// The peer address of the decision request.
@@ -39,11 +33,12 @@ impl OriginalRequest<'_> {
     /// The original URL for `return_to`: scheme, host, and `X-Forwarded-Uri` with its query,
     /// else the matched path with the decision query.
     pub fn original_url(&self) -> String {
-        let mut url = format!("{}://{}", self.scheme, self.host);
-        match self.forwarded_uri {
+        let c = &self.candidate;
+        let mut url = format!("{}://{}", c.scheme, c.host);
+        match c.forwarded_uri {
             Some(uri) => url.push_str(uri),
             None => {
-                url.push_str(self.path);
+                url.push_str(c.path);
                 if let Some(q) = self.query {
                     url.push('?');
                     url.push_str(q);
@@ -119,7 +114,7 @@ impl Data for MatchContextView<'_> {
         match name {
             "RegexpCaptureGroups" => TValue::Strings(&self.session.captures),
             "URL" => TValue::Object(&self.url),
-            "Method" => TValue::Str(self.request.method.into()),
+            "Method" => TValue::Str(self.request.candidate.method.into()),
             "Header" => TValue::Header(self.request.headers),
             _ => TValue::Missing,
         }
@@ -129,19 +124,20 @@ impl Data for MatchContextView<'_> {
 impl Data for UrlView<'_> {
     fn field(&self, name: &str) -> TValue<'_> {
         let r = self.0;
+        let c = &r.candidate;
         match name {
-            "Scheme" => TValue::Str(r.scheme.into()),
-            "Host" => TValue::Str(r.host.into()),
+            "Scheme" => TValue::Str(c.scheme.into()),
+            "Host" => TValue::Str(c.host.into()),
             // Go's `URL.Path` is decoded and `RawPath` holds the encoded form when they differ.
-            "Path" => TValue::Str(percent_encoding::percent_decode_str(r.path).decode_utf8_lossy()),
-            "RawPath" => match percent_encoding::percent_decode_str(r.path).decode_utf8_lossy() {
+            "Path" => TValue::Str(percent_encoding::percent_decode_str(c.path).decode_utf8_lossy()),
+            "RawPath" => match percent_encoding::percent_decode_str(c.path).decode_utf8_lossy() {
                 std::borrow::Cow::Borrowed(_) => TValue::Str("".into()),
-                std::borrow::Cow::Owned(_) => TValue::Str(r.path.into()),
+                std::borrow::Cow::Owned(_) => TValue::Str(c.path.into()),
             },
             "RawQuery" => TValue::Str(r.query.unwrap_or("").into()),
             "Fragment" | "Opaque" => TValue::Str("".into()),
             "String" => {
-                let mut s = format!("{}://{}{}", r.scheme, r.host, r.path);
+                let mut s = format!("{}://{}{}", c.scheme, c.host, c.path);
                 if let Some(q) = r.query {
                     s.push('?');
                     s.push_str(q);

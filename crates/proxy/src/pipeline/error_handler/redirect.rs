@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
+use oathkeeper_core::candidate::Candidate;
 use oathkeeper_core::handler::Family;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 
@@ -61,7 +62,7 @@ impl Redirect {
     }
 
     fn location(&self, request: &OriginalRequest<'_>) -> String {
-        let target = absolute(&self.to, request);
+        let target = absolute(&self.to, &request.candidate);
         if self.return_to.is_empty() {
             return target;
         }
@@ -96,7 +97,7 @@ impl Redirect {
 }
 
 /// Resolves `to` against the original request's scheme and host when it is not absolute.
-fn absolute(to: &str, request: &OriginalRequest<'_>) -> String {
+fn absolute(to: &str, request: &Candidate<'_>) -> String {
     let has_scheme = to.split_once("://").is_some_and(|(s, _)| {
         !s.is_empty()
             && s.bytes()

@@ -1,4 +1,5 @@
 use http::{HeaderMap, HeaderValue, StatusCode};
+use oathkeeper_core::candidate::Candidate;
 use oathkeeper_core::handler::Family;
 use serde_json::json;
 
@@ -7,12 +8,14 @@ use crate::pipeline::{CompileError, Denial};
 
 fn request<'a>(headers: &'a HeaderMap, forwarded_uri: Option<&'a str>) -> OriginalRequest<'a> {
     OriginalRequest {
-        method: "GET",
-        scheme: "https",
-        host: "app.example",
-        path: "/private/page",
+        candidate: Candidate {
+            method: "GET",
+            scheme: "https",
+            host: "app.example",
+            path: "/private/page",
+            forwarded_uri,
+        },
         query: None,
-        forwarded_uri,
         headers,
         remote_ip: Some("10.0.0.7".parse().unwrap()),
     }

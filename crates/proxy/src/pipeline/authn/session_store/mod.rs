@@ -178,7 +178,7 @@ impl SessionStore {
         let path = if self.preserve_path {
             self.base.path()
         } else {
-            request.path
+            request.candidate.path
         };
         let query = if self.preserve_query {
             self.base.query()
@@ -211,7 +211,7 @@ impl SessionStore {
         let (mut outbound, ()) = http::Request::new(()).into_parts();
         outbound.method = match &self.force_method {
             Some(m) => m.clone(),
-            None => Method::from_bytes(request.method.as_bytes())
+            None => Method::from_bytes(request.candidate.method.as_bytes())
                 .map_err(|_| Failure::Invalid("the original method is not a valid method"))?,
         };
         outbound.uri = self.uri(request)?;
@@ -234,7 +234,7 @@ impl SessionStore {
             headers.insert(name.clone(), value.clone());
         }
         if self.preserve_host {
-            let host = HeaderValue::from_str(request.host)
+            let host = HeaderValue::from_str(request.candidate.host)
                 .map_err(|_| Failure::Invalid("invalid host"))?;
             headers.insert(HeaderName::from_static("x-forwarded-host"), host);
         }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use http::{HeaderMap, HeaderValue, StatusCode};
+use oathkeeper_core::candidate::Candidate;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpListener;
 
@@ -86,12 +87,14 @@ fn original<'a>(
     headers: &'a HeaderMap,
 ) -> OriginalRequest<'a> {
     OriginalRequest {
-        method: "GET",
-        scheme: "https",
-        host: "example.com",
-        path,
+        candidate: Candidate {
+            method: "GET",
+            scheme: "https",
+            host: "example.com",
+            path,
+            forwarded_uri: None,
+        },
         query,
-        forwarded_uri: None,
         headers,
         remote_ip: None,
     }
