@@ -1,11 +1,12 @@
 //! `list-rules` and `get-rule` (spec/charm-parity.md §3) against a stand-in for the workload's
 //! API: success, an unknown rule, and the service down.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use harness::pebble::{ContainerState, ServiceStatus};
-use harness::{Event, State};
+use harness::{Context, Event, State};
 use serde_json::{Map, Value, json};
 
 use crate::support::*;
@@ -29,6 +30,14 @@ fn workload_api() -> (HttpStub, Arc<AtomicUsize>) {
         }
     });
     (server, calls)
+}
+
+/// A harness context for the charm in `dir` whose workload API is `api`.
+fn context_calling(dir: &Path, api: &HttpStub) -> Context {
+    context(dir).env(
+        "OATHKEEPER_CHARM_API_URL",
+        &format!("http://127.0.0.1:{}", api.port()),
+    )
 }
 
 /// A unit whose workload runs (the layer planned, the service active).
@@ -57,10 +66,7 @@ fn params(pairs: &[(&str, Value)]) -> Map<String, Value> {
 fn list_rules_lists_rule_ids_by_position() {
     let dir = charm_dir();
     let (api, _) = workload_api();
-    let ctx = context(dir.path()).env(
-        "OATHKEEPER_CHARM_API_URL",
-        &format!("http://127.0.0.1:{}", api.port()),
-    );
+    let ctx = context_calling(dir.path(), &api);
     let out = ctx
         .run(&running(), &Event::action("list-rules", Map::new()))
         .unwrap();
@@ -86,10 +92,7 @@ fn list_rules_lists_rule_ids_by_position() {
 fn get_rule_returns_the_rule_flattened_and_fails_for_an_unknown_one() {
     let dir = charm_dir();
     let (api, _) = workload_api();
-    let ctx = context(dir.path()).env(
-        "OATHKEEPER_CHARM_API_URL",
-        &format!("http://127.0.0.1:{}", api.port()),
-    );
+    let ctx = context_calling(dir.path(), &api);
     let out = ctx
         .run(
             &running(),
@@ -124,10 +127,7 @@ fn get_rule_returns_the_rule_flattened_and_fails_for_an_unknown_one() {
 fn actions_fail_without_calling_the_api_when_the_service_is_down() {
     let dir = charm_dir();
     let (api, calls) = workload_api();
-    let ctx = context(dir.path()).env(
-        "OATHKEEPER_CHARM_API_URL",
-        &format!("http://127.0.0.1:{}", api.port()),
-    );
+    let ctx = context_calling(dir.path(), &api);
     for (action, given) in [
         ("list-rules", Map::new()),
         ("get-rule", params(&[("rule-id", json!("spark:0:deny"))])),
