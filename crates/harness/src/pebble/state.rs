@@ -213,12 +213,7 @@ mod tests {
         )
         .unwrap();
         assert!(state.can_connect);
-        let labels: Vec<_> = state
-            .layers
-            .layers
-            .iter()
-            .map(|(l, _)| l.as_str())
-            .collect();
+        let labels: Vec<_> = state.layers.labels().collect();
         assert_eq!(labels, ["z", "a"]);
         assert_eq!(state.service_statuses["s"], ServiceStatus::Backoff);
         assert_eq!(state.files["/a"], File::Text("text".into()));

@@ -171,12 +171,7 @@ fn combine_merges_into_the_label_and_the_plan_folds_layers_in_order() {
     assert_eq!(web.environment["B"], "2");
     assert_eq!(plan.services["batch"].command.as_deref(), Some("batch2"));
     let state = fake.state();
-    let labels: Vec<_> = state
-        .layers
-        .layers
-        .iter()
-        .map(|(l, _)| l.as_str())
-        .collect();
+    let labels: Vec<_> = state.layers.labels().collect();
     assert_eq!(labels, ["base", "later"]);
     let (status, body) = raw(&fake, "GET", "/v1/plan?format=json", None);
     assert_eq!(

@@ -493,6 +493,11 @@ impl Layers {
         }
     }
 
+    /// The labels, oldest first.
+    pub fn labels(&self) -> impl Iterator<Item = &str> {
+        self.layers.iter().map(|(label, _)| label.as_str())
+    }
+
     /// The plan: every layer folded in order.
     pub fn plan(&self) -> Layer {
         let mut plan = Layer::default();
