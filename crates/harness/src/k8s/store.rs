@@ -442,17 +442,7 @@ impl Store {
         check_name(&object, name)?;
         check_namespace(&object, namespace)?;
         let old = self.get(resource, namespace, name)?;
-        let precondition = object
-            .pointer("/metadata/resourceVersion")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let current = old
-            .pointer("/metadata/resourceVersion")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        if !precondition.is_empty() && precondition != current {
-            return Err(Failure::stale(resource, name));
-        }
+        check_resource_version(resource, name, &object, &old)?;
         if object.pointer("/metadata/managedFields").is_none()
             && let Some(managed) = old.pointer("/metadata/managedFields")
         {
@@ -519,17 +509,7 @@ impl Store {
             }
         };
         if let Some(old) = &old {
-            let precondition = object
-                .pointer("/metadata/resourceVersion")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            let current = old
-                .pointer("/metadata/resourceVersion")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            if !precondition.is_empty() && precondition != current {
-                return Err(Failure::stale(resource, name));
-            }
+            check_resource_version(resource, name, &object, old)?;
             check_name(&object, name)?;
         }
         if kind != PatchKind::Apply {
@@ -726,6 +706,26 @@ fn check_name(object: &Value, name: &str) -> Result<(), Failure> {
         ))),
         _ => Ok(()),
     }
+}
+
+/// A write's `metadata.resourceVersion` precondition: when set, it must be `old`'s (409).
+fn check_resource_version(
+    resource: &Resource,
+    name: &str,
+    object: &Value,
+    old: &Value,
+) -> Result<(), Failure> {
+    fn version(object: &Value) -> &str {
+        object
+            .pointer("/metadata/resourceVersion")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    }
+    let precondition = version(object);
+    if !precondition.is_empty() && precondition != version(old) {
+        return Err(Failure::stale(resource, name));
+    }
+    Ok(())
 }
 
 fn check_namespace(object: &Value, namespace: &str) -> Result<(), Failure> {
