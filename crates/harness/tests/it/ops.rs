@@ -9,8 +9,8 @@ use std::process::Command;
 
 use harness::{Event, Relation, State, Status};
 
-use crate::support::{context, write_dispatch};
-use serde_json::{Map, Value, json};
+use crate::support::{context, greet, write_dispatch};
+use serde_json::{Value, json};
 
 const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/ops-charm");
 
@@ -151,11 +151,7 @@ fn ops_refuses_a_non_leader_app_write_and_nothing_lands() {
 #[test]
 fn ops_actions_get_params_log_results_and_failures() {
     let dir = ops_charm();
-    let mut params = Map::new();
-    params.insert("name".to_owned(), json!("ana"));
-    let outcome = context(dir.path())
-        .run(&State::default(), &Event::action("greet", params))
-        .unwrap();
+    let outcome = greet(dir.path(), "ana");
     assert!(outcome.succeeded(), "{}", outcome.stderr);
     assert_no_tool_failed(&outcome);
     assert_eq!(
@@ -163,11 +159,7 @@ fn ops_actions_get_params_log_results_and_failures() {
         json!({"greeting": {"text": "hello ana"}})
     );
     assert_eq!(outcome.effects.action_logs, ["greeting ana"]);
-    let mut params = Map::new();
-    params.insert("name".to_owned(), json!("nobody"));
-    let outcome = context(dir.path())
-        .run(&State::default(), &Event::action("greet", params))
-        .unwrap();
+    let outcome = greet(dir.path(), "nobody");
     assert_eq!(
         outcome.effects.action_failure.as_deref(),
         Some("no one to greet")

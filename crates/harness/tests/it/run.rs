@@ -6,7 +6,7 @@ use std::process::Command;
 use harness::event::ActionCall;
 use harness::{Event, Relation, State, Status};
 
-use crate::support::{context, hook_tool, write_dispatch};
+use crate::support::{context, greet, hook_tool, write_dispatch};
 use serde_json::{Map, Value, json};
 
 const METADATA: &str = "name: demo
@@ -147,11 +147,7 @@ fn a_failing_hook_loses_buffered_writes_but_keeps_its_status() {
 #[test]
 fn an_action_gets_its_params_and_reports_nested_results() {
     let dir = charm_dir();
-    let mut params = Map::new();
-    params.insert("name".to_owned(), json!("ana"));
-    let outcome = context(dir.path())
-        .run(&State::default(), &Event::action("greet", params))
-        .unwrap();
+    let outcome = greet(dir.path(), "ana");
     assert!(outcome.succeeded(), "{}", outcome.stderr);
     assert_eq!(
         Value::Object(outcome.effects.action_results.clone()),

@@ -1,8 +1,10 @@
-//! Shared by the harness's integration tests: the hook-tool binary, a context, a dispatch file.
+//! Shared by the harness's integration tests: the hook-tool binary, a context, a dispatch file,
+//! the `greet` action both test charms define.
 
 use std::path::{Path, PathBuf};
 
-use harness::Context;
+use harness::{Context, Event, Outcome, State};
+use serde_json::{Map, json};
 
 /// The `fake-hook-tool` binary cargo built for these tests.
 pub fn hook_tool() -> PathBuf {
@@ -21,4 +23,12 @@ pub fn write_dispatch(dir: &Path, script: &str) {
     let mut perms = std::fs::metadata(&dispatch).unwrap().permissions();
     std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
     std::fs::set_permissions(&dispatch, perms).unwrap();
+}
+
+/// Runs the test charm's `greet` action in `dir` with param `name`, on an empty state.
+pub fn greet(dir: &Path, name: &str) -> Outcome {
+    let params = Map::from_iter([("name".to_owned(), json!(name))]);
+    context(dir)
+        .run(&State::default(), &Event::action("greet", params))
+        .unwrap()
 }
