@@ -69,41 +69,25 @@ pub(crate) fn split_command(command: &str) -> Result<Vec<String>, String> {
     let mut word = String::new();
     let mut in_word = false;
     let mut chars = command.chars();
+    let unterminated = || format!("cannot parse command {command:?}: unterminated quote");
     while let Some(c) = chars.next() {
         match c {
             '\'' => {
                 in_word = true;
                 loop {
-                    match chars.next() {
-                        Some('\'') => break,
-                        Some(c) => word.push(c),
-                        None => {
-                            return Err(format!(
-                                "cannot parse command {command:?}: unterminated quote"
-                            ));
-                        }
+                    match chars.next().ok_or_else(unterminated)? {
+                        '\'' => break,
+                        c => word.push(c),
                     }
                 }
             }
             '"' => {
                 in_word = true;
                 loop {
-                    match chars.next() {
-                        Some('"') => break,
-                        Some('\\') => match chars.next() {
-                            Some(c) => word.push(c),
-                            None => {
-                                return Err(format!(
-                                    "cannot parse command {command:?}: unterminated quote"
-                                ));
-                            }
-                        },
-                        Some(c) => word.push(c),
-                        None => {
-                            return Err(format!(
-                                "cannot parse command {command:?}: unterminated quote"
-                            ));
-                        }
+                    match chars.next().ok_or_else(unterminated)? {
+                        '"' => break,
+                        '\\' => word.push(chars.next().ok_or_else(unterminated)?),
+                        c => word.push(c),
                     }
                 }
             }
