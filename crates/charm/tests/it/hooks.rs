@@ -1,7 +1,7 @@
 //! Hooks end to end through the harness: the built binary, fake hook tools, fake Pebble, fake
 //! Kubernetes API. Texts cite spec/charm-parity.md.
 
-use harness::{Event, Relation, State, Status};
+use harness::{Event, Relation, Status};
 use oathkeeper_core::rule::parse_rules;
 use serde_json::{Value, json};
 
@@ -43,13 +43,6 @@ fn kratos(id: u64) -> Relation {
 fn traefik(id: u64, apps: &[&str]) -> Relation {
     Relation::new("forward-auth", id, "traefik-public")
         .remote_app_data([("ingress_app_names", serde_json::to_string(apps).unwrap())])
-}
-
-fn config_map(state: &State, name: &str) -> std::collections::BTreeMap<String, String> {
-    state
-        .kubernetes
-        .config_map_data(name)
-        .unwrap_or_else(|| panic!("ConfigMap {name} missing"))
 }
 
 #[test]

@@ -31,11 +31,7 @@ fn requirer(id: u64, app: &str, url: &str, allowed: &str) -> Relation {
 }
 
 fn config_text(state: &State) -> String {
-    state
-        .kubernetes
-        .config_map_data("oathkeeper-config")
-        .unwrap()["oathkeeper.yaml"]
-        .clone()
+    config_map(state, "oathkeeper-config")["oathkeeper.yaml"].clone()
 }
 
 /// install → leader-elected → config-changed → pebble-ready, as Juju runs them.
@@ -161,7 +157,7 @@ fn two_requirers_get_their_own_rule_files_and_both_app_names() {
         &Event::relation("auth-proxy", "changed", 5),
     )
     .state;
-    let rules = state.kubernetes.config_map_data("access-rules").unwrap();
+    let rules = config_map(&state, "access-rules");
     let keys: Vec<&str> = rules.keys().map(String::as_str).collect();
     assert_eq!(
         keys,
@@ -191,15 +187,11 @@ fn two_requirers_get_their_own_rule_files_and_both_app_names() {
         &changed,
         &Event::relation("auth-proxy", "changed", 5),
     );
-    let rules = out
-        .state
-        .kubernetes
-        .config_map_data("access-rules")
-        .unwrap();
+    let rules = config_map(&out.state, "access-rules");
     assert!(rules.contains_key("access-rules-grafana-allow.json"));
     assert_eq!(
         rules["access-rules-wiki-deny.json"],
-        changed.kubernetes.config_map_data("access-rules").unwrap()["access-rules-wiki-deny.json"]
+        config_map(&changed, "access-rules")["access-rules-wiki-deny.json"]
     );
 }
 
@@ -298,11 +290,7 @@ fn forward_auth_broken_leaves_the_rules_and_the_status_without_traefik() {
     // spec §4.4: Active with an empty message once forward-auth is gone; the rules stay.
     assert_eq!(out.state.unit_status, Status::new("active", ""));
     assert!(out.state.find_relation(3).is_none());
-    let rules = out
-        .state
-        .kubernetes
-        .config_map_data("access-rules")
-        .unwrap();
+    let rules = config_map(&out.state, "access-rules");
     assert!(rules.contains_key("access-rules-wiki-deny.json"));
 }
 
@@ -331,24 +319,14 @@ fn a_new_leader_takes_over_from_the_peer_bookkeeping() {
         &Event::hook("leader-settings-changed"),
     )
     .state;
-    assert!(
-        follower
-            .kubernetes
-            .config_map_data("access-rules")
-            .unwrap()
-            .contains_key("access-rules-wiki-deny.json")
-    );
+    assert!(config_map(&follower, "access-rules").contains_key("access-rules-wiki-deny.json"));
     let leader = follower.unit_id(1).leader(true);
     let out = run_ok(
         dir.path(),
         &leader,
         &Event::relation("auth-proxy", "broken", 4),
     );
-    let rules = out
-        .state
-        .kubernetes
-        .config_map_data("access-rules")
-        .unwrap();
+    let rules = config_map(&out.state, "access-rules");
     assert!(rules.keys().all(|key| !key.contains("wiki")), "{rules:?}");
     assert!(
         !out.state

@@ -1,6 +1,7 @@
 //! The charm directory (the repository's metadata with the built binary as `dispatch`), State
 //! builders, and a stand-in for an HTTP API.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -48,6 +49,14 @@ pub fn deployed(leader: bool) -> State {
         });
     state.model.name = "iam".to_owned();
     state
+}
+
+/// The data of ConfigMap `name` in `state`, which must exist.
+pub fn config_map(state: &State, name: &str) -> BTreeMap<String, String> {
+    state
+        .kubernetes
+        .config_map_data(name)
+        .unwrap_or_else(|| panic!("ConfigMap {name} missing"))
 }
 
 /// Runs `event` and insists the hook succeeded.
