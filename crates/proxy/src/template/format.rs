@@ -102,44 +102,24 @@ pub(crate) fn write_v(out: &mut String, v: &Value<'_>, nil_text: &str) {
         Value::Float(f) => write_float(out, *f),
         Value::Str(s) => out.push_str(s),
         Value::Json(j) => write_json_v(out, j, nil_text),
-        Value::Strings(list) => {
-            out.push('[');
-            for (i, s) in list.iter().enumerate() {
-                if i > 0 {
-                    out.push(' ');
-                }
-                out.push_str(s);
-            }
-            out.push(']');
-        }
-        Value::List(list) => {
-            out.push('[');
-            for (i, item) in list.iter().enumerate() {
-                if i > 0 {
-                    out.push(' ');
-                }
-                write_v(out, item, "<nil>");
-            }
-            out.push(']');
-        }
-        Value::Header(h) => {
-            out.push_str("map[");
-            for (i, (name, values)) in sorted_header(h).iter().enumerate() {
-                if i > 0 {
-                    out.push(' ');
-                }
-                out.push_str(name);
-                out.push_str(":[");
-                for (j, value) in values.iter().enumerate() {
-                    if j > 0 {
-                        out.push(' ');
-                    }
-                    out.push_str(value);
-                }
-                out.push(']');
-            }
-            out.push(']');
-        }
+        Value::Strings(list) => join(out, "[", ' ', ']', list.iter(), |out, s| out.push_str(s)),
+        Value::List(list) => join(out, "[", ' ', ']', list.iter(), |out, item| {
+            write_v(out, item, "<nil>");
+        }),
+        Value::Header(h) => join(
+            out,
+            "map[",
+            ' ',
+            ']',
+            sorted_header(h),
+            |out, (name, values)| {
+                out.push_str(&name);
+                out.push(':');
+                join(out, "[", ' ', ']', values, |out, value| {
+                    out.push_str(&value)
+                });
+            },
+        ),
         Value::Object(d) => match d.field("String") {
             // Go's fmt prints a Stringer through its String method.
             Value::Str(s) => out.push_str(&s),
@@ -154,29 +134,56 @@ fn write_json_v(out: &mut String, j: &serde_json::Value, nil_text: &str) {
         serde_json::Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         serde_json::Value::Number(n) => write_float(out, n.as_f64().unwrap_or(0.0)),
         serde_json::Value::String(s) => out.push_str(s),
-        serde_json::Value::Array(a) => {
-            out.push('[');
-            for (i, item) in a.iter().enumerate() {
-                if i > 0 {
-                    out.push(' ');
-                }
-                write_json_v(out, item, "<nil>");
-            }
-            out.push(']');
-        }
+        serde_json::Value::Array(a) => join(out, "[", ' ', ']', a, |out, item| {
+            write_json_v(out, item, "<nil>");
+        }),
         serde_json::Value::Object(m) => {
-            out.push_str("map[");
-            for (i, (k, item)) in sorted_map(m).into_iter().enumerate() {
-                if i > 0 {
-                    out.push(' ');
-                }
+            join(out, "map[", ' ', ']', sorted_map(m), |out, (k, item)| {
                 out.push_str(k);
                 out.push(':');
                 write_json_v(out, item, "<nil>");
-            }
-            out.push(']');
+            })
         }
     }
+}
+
+/// Writes `open`, each item with `write` and `sep` between, then `close`: how Go prints a slice
+/// (`[a b]`) or a map (`map[k:v]`), and how JSON writes an array or an object.
+fn join<T>(
+    out: &mut String,
+    open: &str,
+    sep: char,
+    close: char,
+    items: impl IntoIterator<Item = T>,
+    mut write: impl FnMut(&mut String, T),
+) {
+    try_join(out, open, sep, close, items, |out, item| {
+        write(out, item);
+        true
+    });
+}
+
+/// [`join`] with a `write` that can fail: stops at the first item that returns `false` (having
+/// written a partial result, without `close`) and returns `false`.
+fn try_join<T>(
+    out: &mut String,
+    open: &str,
+    sep: char,
+    close: char,
+    items: impl IntoIterator<Item = T>,
+    mut write: impl FnMut(&mut String, T) -> bool,
+) -> bool {
+    out.push_str(open);
+    for (i, item) in items.into_iter().enumerate() {
+        if i > 0 {
+            out.push(sep);
+        }
+        if !write(out, item) {
+            return false;
+        }
+    }
+    out.push(close);
+    true
 }
 
 /// Map entries in key order: Go's `fmt`, `range` and `json` all sort keys,
@@ -239,13 +246,9 @@ pub(crate) fn sprint(out: &mut String, args: &[Value<'_>], nil_text: &str) {
 
 /// `fmt.Sprintln`: operands separated by spaces, then a newline.
 pub(crate) fn sprintln(out: &mut String, args: &[Value<'_>]) {
-    for (i, arg) in args.iter().enumerate() {
-        if i > 0 {
-            out.push(' ');
-        }
-        write_v(out, arg, "<nil>");
-    }
-    out.push('\n');
+    join(out, "", ' ', '\n', args, |out, arg| {
+        write_v(out, arg, "<nil>")
+    });
 }
 
 /// Go's `unicode.IsPrint`, approximated: no control, format or non-space
@@ -311,46 +314,24 @@ pub(crate) fn write_json(out: &mut String, v: &Value<'_>) -> bool {
         Value::Float(f) => return write_json_float(out, *f),
         Value::Str(s) => write_json_str(out, s),
         Value::Json(j) => return write_json_value(out, j),
-        Value::Strings(list) => {
-            out.push('[');
-            for (i, s) in list.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_json_str(out, s);
-            }
-            out.push(']');
-        }
-        Value::List(list) => {
-            out.push('[');
-            for (i, item) in list.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                if !write_json(out, item) {
-                    return false;
-                }
-            }
-            out.push(']');
-        }
-        Value::Header(h) => {
-            out.push('{');
-            for (i, (name, values)) in sorted_header(h).iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_json_str(out, name);
-                out.push_str(":[");
-                for (j, value) in values.iter().enumerate() {
-                    if j > 0 {
-                        out.push(',');
-                    }
-                    write_json_str(out, value);
-                }
-                out.push(']');
-            }
-            out.push('}');
-        }
+        Value::Strings(list) => join(out, "[", ',', ']', list.iter(), |out, s| {
+            write_json_str(out, s);
+        }),
+        Value::List(list) => return try_join(out, "[", ',', ']', list.iter(), write_json),
+        Value::Header(h) => join(
+            out,
+            "{",
+            ',',
+            '}',
+            sorted_header(h),
+            |out, (name, values)| {
+                write_json_str(out, &name);
+                out.push(':');
+                join(out, "[", ',', ']', values, |out, value| {
+                    write_json_str(out, &value);
+                });
+            },
+        ),
         // Fields of a `dyn Data` cannot be enumerated.
         Value::Object(_) => out.push_str("{}"),
     }
@@ -364,31 +345,13 @@ fn write_json_value(out: &mut String, j: &serde_json::Value) -> bool {
         // Go decoded the number into a float64, and encodes it back as one.
         serde_json::Value::Number(n) => return write_json_float(out, n.as_f64().unwrap_or(0.0)),
         serde_json::Value::String(s) => write_json_str(out, s),
-        serde_json::Value::Array(a) => {
-            out.push('[');
-            for (i, item) in a.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                if !write_json_value(out, item) {
-                    return false;
-                }
-            }
-            out.push(']');
-        }
+        serde_json::Value::Array(a) => return try_join(out, "[", ',', ']', a, write_json_value),
         serde_json::Value::Object(m) => {
-            out.push('{');
-            for (i, (k, item)) in sorted_map(m).into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
+            return try_join(out, "{", ',', '}', sorted_map(m), |out, (k, item)| {
                 write_json_str(out, k);
                 out.push(':');
-                if !write_json_value(out, item) {
-                    return false;
-                }
-            }
-            out.push('}');
+                write_json_value(out, item)
+            });
         }
     }
     true
@@ -661,66 +624,36 @@ fn fmt_verb(out: &mut String, v: &Value<'_>, spec: Spec, verb: char) {
         }
         Value::Str(s) => fmt_str(out, s, spec, verb),
         Value::Json(serde_json::Value::String(s)) => fmt_str(out, s, spec, verb),
-        Value::Json(serde_json::Value::Array(a)) => {
-            out.push('[');
-            for (i, item) in a.iter().enumerate() {
-                if i > 0 {
-                    out.push(' ');
-                }
-                fmt_verb(out, &Value::Json(item), spec, verb);
-            }
-            out.push(']');
-        }
+        Value::Json(serde_json::Value::Array(a)) => join(out, "[", ' ', ']', a, |out, item| {
+            fmt_verb(out, &Value::Json(item), spec, verb);
+        }),
         Value::Json(serde_json::Value::Object(m)) => {
-            out.push_str("map[");
-            for (i, (k, item)) in sorted_map(m).into_iter().enumerate() {
-                if i > 0 {
-                    out.push(' ');
-                }
+            join(out, "map[", ' ', ']', sorted_map(m), |out, (k, item)| {
                 fmt_str(out, k, spec, verb);
                 out.push(':');
                 fmt_verb(out, &Value::Json(item), spec, verb);
-            }
-            out.push(']');
+            });
         }
-        Value::Strings(list) => {
-            out.push('[');
-            for (i, s) in list.iter().enumerate() {
-                if i > 0 {
-                    out.push(' ');
-                }
-                fmt_str(out, s, spec, verb);
-            }
-            out.push(']');
-        }
-        Value::List(list) => {
-            out.push('[');
-            for (i, item) in list.iter().enumerate() {
-                if i > 0 {
-                    out.push(' ');
-                }
-                fmt_verb(out, item, spec, verb);
-            }
-            out.push(']');
-        }
-        Value::Header(h) => {
-            out.push_str("map[");
-            for (i, (name, values)) in sorted_header(h).iter().enumerate() {
-                if i > 0 {
-                    out.push(' ');
-                }
-                fmt_str(out, name, spec, verb);
-                out.push_str(":[");
-                for (j, value) in values.iter().enumerate() {
-                    if j > 0 {
-                        out.push(' ');
-                    }
-                    fmt_str(out, value, spec, verb);
-                }
-                out.push(']');
-            }
-            out.push(']');
-        }
+        Value::Strings(list) => join(out, "[", ' ', ']', list.iter(), |out, s| {
+            fmt_str(out, s, spec, verb);
+        }),
+        Value::List(list) => join(out, "[", ' ', ']', list.iter(), |out, item| {
+            fmt_verb(out, item, spec, verb);
+        }),
+        Value::Header(h) => join(
+            out,
+            "map[",
+            ' ',
+            ']',
+            sorted_header(h),
+            |out, (name, values)| {
+                fmt_str(out, &name, spec, verb);
+                out.push(':');
+                join(out, "[", ' ', ']', values, |out, value| {
+                    fmt_str(out, &value, spec, verb);
+                });
+            },
+        ),
         Value::Object(d) => match d.field("String") {
             Value::Str(s) => fmt_str(out, &s, spec, verb),
             _ => {

@@ -347,14 +347,7 @@ pub(crate) fn call<'a>(f: Func, args: &mut [Value<'a>]) -> Result<Value<'a>, Ren
         Func::Join => {
             let [sep, list] = exactly(f, args, "2")?;
             let sep = str_arg(f, sep)?;
-            let mut s = String::new();
-            for (i, item) in str_slice(list).iter().enumerate() {
-                if i > 0 {
-                    s.push_str(sep);
-                }
-                s.push_str(item);
-            }
-            owned(s)
+            owned(str_slice(list).join(sep))
         }
         Func::Quote | Func::Squote | Func::Cat => {
             let mut s = String::new();
