@@ -1,8 +1,6 @@
 //! `cookie`: one `Cookie` answer header, made of the configured cookies (templates) plus the
 //! request's own cookies that the configuration does not override.
 
-use oathkeeper_core::handler::Family;
-
 pub use oathkeeper_core::handler::cookie::Config;
 
 use crate::pipeline::{CompileCx, CompileError, Denial, OriginalRequest, Session};
@@ -16,12 +14,10 @@ pub struct Cookie {
 impl Cookie {
     /// Compiles from the decoded config.
     pub fn compile(config: &Config, cx: &mut CompileCx) -> Result<Cookie, CompileError> {
-        let entries = config
-            .cookies()
-            .map_err(|e| CompileError::config(Family::Mutator, "cookie", e.into()))?;
-        let cookies = super::compile_templates("cookie", "cookies", entries, cx, |name| {
-            Some(name.to_owned())
-        })?;
+        let cookies =
+            super::compile_templates("cookie", "cookies", config.cookies(), cx, |name| {
+                Some(name.to_owned())
+            })?;
         Ok(Cookie { cookies })
     }
 

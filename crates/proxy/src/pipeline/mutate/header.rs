@@ -1,7 +1,6 @@
 //! `header`: one answer header per configured template (`X-User: {{ print .Subject }}`).
 
 use http::HeaderName;
-use oathkeeper_core::handler::Family;
 
 pub use oathkeeper_core::handler::header::Config;
 
@@ -16,12 +15,10 @@ pub struct Header {
 impl Header {
     /// Compiles from the decoded config; a bad header name or template is an error.
     pub fn compile(config: &Config, cx: &mut CompileCx) -> Result<Header, CompileError> {
-        let entries = config
-            .headers()
-            .map_err(|e| CompileError::config(Family::Mutator, "header", e.into()))?;
-        let headers = super::compile_templates("header", "headers", entries, cx, |name| {
-            HeaderName::try_from(name).ok()
-        })?;
+        let headers =
+            super::compile_templates("header", "headers", config.headers(), cx, |name| {
+                HeaderName::try_from(name).ok()
+            })?;
         Ok(Header { headers })
     }
 

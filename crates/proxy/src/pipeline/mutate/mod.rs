@@ -13,7 +13,7 @@ use std::fmt::Display;
 use std::sync::Arc;
 
 use http::HeaderValue;
-use oathkeeper_core::handler::{Family, MutatorConfig};
+use oathkeeper_core::handler::{Family, KeyError, MutatorConfig};
 
 use super::{CompileCx, CompileError, Denial, OriginalRequest, Session, TemplateView};
 use crate::template::Template;
@@ -70,16 +70,17 @@ impl Mutator {
 /// Templates by the name they set (a header name, a cookie name).
 pub(crate) type Templates<K> = Box<[(K, Arc<Template>)]>;
 
-/// Parses a `name → template` map (key `key`) of mutator `mutator`, turning each name into a
-/// `K` with `name`; errors name the mutator and the entry.
+/// Parses the `name → template` map (key `key`, as its accessor gave it) of mutator `mutator`,
+/// turning each name into a `K` with `name`; errors name the mutator and the key or entry.
 pub(crate) fn compile_templates<K>(
     mutator: &str,
     key: &str,
-    entries: &BTreeMap<String, String>,
+    entries: Result<&BTreeMap<String, String>, KeyError>,
     cx: &mut CompileCx,
     name: impl Fn(&str) -> Option<K>,
 ) -> Result<Templates<K>, CompileError> {
     entries
+        .map_err(|e| CompileError::config(Family::Mutator, mutator, e.into()))?
         .iter()
         .map(|(entry, source)| {
             let k = name(entry).ok_or_else(|| {
