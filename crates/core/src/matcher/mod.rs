@@ -43,7 +43,7 @@ pub mod regexp;
 
 use std::sync::Arc;
 
-use regex_syntax::hir::literal::{ExtractKind, Extractor};
+use regex_syntax::hir::literal::{ExtractKind, Extractor, Seq};
 
 /// How `<...>` sections are read.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -743,11 +743,7 @@ fn exact_prefixes(pieces: &[String]) -> (usize, Vec<Vec<u8>>) {
         if !only_start {
             break;
         }
-        let mut extractor = Extractor::new();
-        extractor
-            .kind(ExtractKind::Prefix)
-            .limit_total(MAX_PREFIXES);
-        let seq = extractor.extract(&hir);
+        let seq = literal_prefixes(&hir);
         let Some(literals) = seq.literals() else {
             break;
         };
@@ -779,6 +775,15 @@ fn leading_start(hir: &regex_syntax::hir::Hir) -> bool {
     }
 }
 
+/// The literal prefixes of `hir`, at most [`MAX_PREFIXES`] of them.
+fn literal_prefixes(hir: &regex_syntax::hir::Hir) -> Seq {
+    let mut extractor = Extractor::new();
+    extractor
+        .kind(ExtractKind::Prefix)
+        .limit_total(MAX_PREFIXES);
+    extractor.extract(hir)
+}
+
 /// Every prefix followed by every literal, sorted and without duplicates.
 fn cross(prefixes: &[Vec<u8>], literals: &[regex_syntax::hir::literal::Literal]) -> Vec<Vec<u8>> {
     let mut next = Vec::with_capacity(literals.len() * prefixes.len());
@@ -803,11 +808,7 @@ fn index_prefixes(pieces: &[String]) -> Vec<Vec<u8>> {
         let Ok(hir) = regex_syntax::Parser::new().parse(source) else {
             break;
         };
-        let mut extractor = Extractor::new();
-        extractor
-            .kind(ExtractKind::Prefix)
-            .limit_total(MAX_PREFIXES);
-        let seq = extractor.extract(&hir);
+        let seq = literal_prefixes(&hir);
         let Some(literals) = seq.literals() else {
             break;
         };
