@@ -7,7 +7,7 @@ use oathkeeper_core::config::Config;
 use oathkeeper_core::rule::to_file_json;
 
 use crate::support::{
-    Answer, FakeKratos, Server, http_get, http_request, kratos_session, rfc3339_in,
+    Answer, FakeKratos, Server, http_get, http_request, kratos_session, rfc3339_in, run_cli,
 };
 
 /// Our charm's `oathkeeper.yaml` with Kratos at `kratos` and the three identity headers, no
@@ -239,25 +239,15 @@ fn not_ready_until_a_rule_is_loaded() {
 fn bad_config_exits_64_naming_the_key() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("oathkeeper.yaml");
+    let serve = || run_cli(&["serve", "-c", config.to_str().unwrap()]);
     std::fs::write(&config, "serve:\n  api:\n    port: lots\n").unwrap();
-    let output = std::process::Command::new(crate::support::BIN)
-        .arg("serve")
-        .arg("-c")
-        .arg(&config)
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(64));
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let (code, _, stderr) = serve();
+    assert_eq!(code, 64);
     assert!(stderr.contains("serve.api.port"), "{stderr}");
     std::fs::write(&config, "serve:\n  api:\n    prot: 1\n").unwrap();
-    let output = std::process::Command::new(crate::support::BIN)
-        .arg("serve")
-        .arg("-c")
-        .arg(&config)
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(64));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("prot"));
+    let (code, _, stderr) = serve();
+    assert_eq!(code, 64);
+    assert!(stderr.contains("prot"));
 }
 
 #[test]
@@ -368,7 +358,11 @@ async fn the_python_charms_files_serve_unchanged() {
         assert_eq!(r.status, 200);
         assert_eq!(r.header("x-user"), Some("user-1"));
         assert_eq!(r.header("x-email"), Some("ann@example.com"));
-        assert_eq!(r.header("x-name"), None, "the app asked for X-User and X-Email only");
+        assert_eq!(
+            r.header("x-name"),
+            None,
+            "the app asked for X-User and X-Email only"
+        );
         // Upstream's `OPTION` matches no OPTIONS request: no rule, the www_authenticate answer.
         let r = s.get(
             "/decisions",
