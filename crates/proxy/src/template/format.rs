@@ -106,20 +106,7 @@ pub(crate) fn write_v(out: &mut String, v: &Value<'_>, nil_text: &str) {
         Value::List(list) => join(out, "[", ' ', ']', list.iter(), |out, item| {
             write_v(out, item, "<nil>");
         }),
-        Value::Header(h) => join(
-            out,
-            "map[",
-            ' ',
-            ']',
-            sorted_header(h),
-            |out, (name, values)| {
-                out.push_str(&name);
-                out.push(':');
-                join(out, "[", ' ', ']', values, |out, value| {
-                    out.push_str(&value)
-                });
-            },
-        ),
+        Value::Header(h) => header_map(out, h, "map[", ' ', ']', |out, s| out.push_str(s)),
         Value::Object(d) => match d.field("String") {
             // Go's fmt prints a Stringer through its String method.
             Value::Str(s) => out.push_str(&s),
@@ -184,6 +171,31 @@ fn try_join<T>(
     }
     out.push(close);
     true
+}
+
+/// An `http.Header` as Go's `fmt` prints it (`map[Name:[v1 v2]]`: `open`, `sep` and `close`
+/// of `map[`, a space and `]`) or `json` encodes it (`{"Name":["v1","v2"]}`): names in
+/// canonical order, each name and value written by `write`.
+fn header_map(
+    out: &mut String,
+    h: &http::HeaderMap,
+    open: &str,
+    sep: char,
+    close: char,
+    mut write: impl FnMut(&mut String, &str),
+) {
+    join(
+        out,
+        open,
+        sep,
+        close,
+        sorted_header(h),
+        |out, (name, values)| {
+            write(out, &name);
+            out.push(':');
+            join(out, "[", sep, ']', values, |out, value| write(out, &value));
+        },
+    );
 }
 
 /// Map entries in key order: Go's `fmt`, `range` and `json` all sort keys,
@@ -318,20 +330,7 @@ pub(crate) fn write_json(out: &mut String, v: &Value<'_>) -> bool {
             write_json_str(out, s);
         }),
         Value::List(list) => return try_join(out, "[", ',', ']', list.iter(), write_json),
-        Value::Header(h) => join(
-            out,
-            "{",
-            ',',
-            '}',
-            sorted_header(h),
-            |out, (name, values)| {
-                write_json_str(out, &name);
-                out.push(':');
-                join(out, "[", ',', ']', values, |out, value| {
-                    write_json_str(out, &value);
-                });
-            },
-        ),
+        Value::Header(h) => header_map(out, h, "{", ',', '}', write_json_str),
         // Fields of a `dyn Data` cannot be enumerated.
         Value::Object(_) => out.push_str("{}"),
     }
@@ -640,20 +639,9 @@ fn fmt_verb(out: &mut String, v: &Value<'_>, spec: Spec, verb: char) {
         Value::List(list) => join(out, "[", ' ', ']', list.iter(), |out, item| {
             fmt_verb(out, item, spec, verb);
         }),
-        Value::Header(h) => join(
-            out,
-            "map[",
-            ' ',
-            ']',
-            sorted_header(h),
-            |out, (name, values)| {
-                fmt_str(out, &name, spec, verb);
-                out.push(':');
-                join(out, "[", ' ', ']', values, |out, value| {
-                    fmt_str(out, &value, spec, verb);
-                });
-            },
-        ),
+        Value::Header(h) => header_map(out, h, "map[", ' ', ']', |out, s| {
+            fmt_str(out, s, spec, verb);
+        }),
         Value::Object(d) => match d.field("String") {
             Value::Str(s) => fmt_str(out, &s, spec, verb),
             _ => {
