@@ -6,8 +6,9 @@
 use std::collections::BTreeMap;
 
 use juju::pebble::layer::{Check, HttpCheck, Layer, Override, Service, Startup};
-use oathkeeper_core::charm::config::{self as charm_config, K8S_SCHEME, Repositories};
+use oathkeeper_core::charm::config::{self as charm_config, Repositories};
 use oathkeeper_core::config::Config;
+use oathkeeper_core::config::KUBERNETES_SCHEME;
 
 use crate::kubernetes::{ACCESS_RULES_CONFIG_MAP, OATHKEEPER_CONFIG_MAP};
 use crate::relation::kratos_info::KratosInfo;
@@ -64,7 +65,7 @@ impl ConfigSource {
     /// The config source a running plan uses (its command reads a `k8s://` config or a file).
     pub fn of_plan(plan: &Layer) -> Option<ConfigSource> {
         let command = plan.services.get(SERVICE)?.command.as_deref()?;
-        Some(if command.contains(K8S_SCHEME) {
+        Some(if command.contains(KUBERNETES_SCHEME) {
             ConfigSource::KubernetesApi
         } else {
             ConfigSource::MountedVolumes
@@ -75,7 +76,7 @@ impl ConfigSource {
     pub fn command(self, model: &str) -> String {
         match self {
             ConfigSource::KubernetesApi => {
-                format!("oathkeeper serve -c {K8S_SCHEME}{model}/{OATHKEEPER_CONFIG_MAP}")
+                format!("oathkeeper serve -c {KUBERNETES_SCHEME}{model}/{OATHKEEPER_CONFIG_MAP}")
             }
             ConfigSource::MountedVolumes => COMMAND.to_owned(),
         }

@@ -20,6 +20,15 @@ use crate::matcher::Strategy;
 /// Where environment overrides come from, and the empty environment tests use.
 pub use envconf::{NoEnv, Source};
 
+/// The scheme of a rules file in `access_rules.repositories` (a plain path also names one).
+pub const FILE_SCHEME: &str = "file://";
+/// The scheme of rules given in the repository URL itself, base64-encoded.
+pub const INLINE_SCHEME: &str = "inline://";
+/// The scheme of a ConfigMap read through the Kubernetes API, `k8s://<namespace>/<configmap>`:
+/// as a repository, every key is a rules file; as the config source (`-c`), key
+/// `oathkeeper.yaml` is the config.
+pub const KUBERNETES_SCHEME: &str = "k8s://";
+
 /// The whole config file.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -19,10 +19,9 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{ListParams, WatchEvent, WatchParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client, Config};
+use oathkeeper_core::config::KUBERNETES_SCHEME;
 use tokio::sync::{Notify, watch};
 
-/// The URL scheme of a ConfigMap source.
-pub const SCHEME: &str = "k8s://";
 /// The environment variable naming a kubeconfig (tests, or running outside a pod).
 pub const KUBECONFIG: &str = "KUBECONFIG";
 /// The first retry delay after a failure.
@@ -46,7 +45,7 @@ impl Target {
     /// Parses `k8s://<namespace>/<configmap>` or `k8s:///<configmap>`; `None` when `url` is not
     /// a `k8s://` URL at all, an error naming the URL when it is one but malformed.
     pub fn parse(url: &str) -> Option<Result<Target, String>> {
-        let rest = url.strip_prefix(SCHEME)?;
+        let rest = url.strip_prefix(KUBERNETES_SCHEME)?;
         let invalid = |why: &str| {
             Err(format!(
                 "{url}: {why}: expected k8s://<namespace>/<configmap> or k8s:///<configmap>"

@@ -2,8 +2,8 @@
 //! template, built from the handlers' typed configs.
 
 use crate::config::{
-    AccessRules, Config, Cors, ErrorHandlers, Errors, HandlerSwitch, Listener, Log, LogFormat,
-    LogLevel, Prometheus, Serve,
+    AccessRules, Config, Cors, ErrorHandlers, Errors, FILE_SCHEME, HandlerSwitch,
+    KUBERNETES_SCHEME, Listener, Log, LogFormat, LogLevel, Prometheus, Serve,
 };
 use crate::handler::when::Clause;
 use crate::handler::{header, redirect, session_store, www_authenticate};
@@ -31,11 +31,6 @@ pub const HEADER_TEMPLATES: [(&str, &str); 3] = [
 ];
 /// Where the workload finds the rules files when the rules ConfigMap is mounted.
 pub const ACCESS_RULES_DIR: &str = "/etc/config/access-rules";
-/// The scheme of a ConfigMap the workload watches through the Kubernetes API
-/// (`k8s://<namespace>/<configmap>`).
-pub const K8S_SCHEME: &str = "k8s://";
-/// The scheme of a rules file.
-const FILE_SCHEME: &str = "file://";
 
 /// Where the workload reads the access rules.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,7 +62,7 @@ impl Repositories<'_> {
                 .map(|key| format!("{FILE_SCHEME}{ACCESS_RULES_DIR}/{key}"))
                 .collect(),
             Repositories::Watched { namespace, name } => {
-                vec![format!("{K8S_SCHEME}{namespace}/{name}")]
+                vec![format!("{KUBERNETES_SCHEME}{namespace}/{name}")]
             }
         }
     }

@@ -2,12 +2,9 @@
 
 use std::path::PathBuf;
 
-use crate::k8s::{SCHEME as KUBERNETES_SCHEME, Target};
+use oathkeeper_core::config::{FILE_SCHEME, INLINE_SCHEME, KUBERNETES_SCHEME};
 
-/// The scheme of a repository file.
-const FILE_SCHEME: &str = "file://";
-/// The scheme of rules given in the URL itself, base64-encoded.
-const INLINE_SCHEME: &str = "inline://";
+use crate::k8s::Target;
 
 /// What a repository URL names.
 #[derive(Debug, Clone, PartialEq, Eq)]
