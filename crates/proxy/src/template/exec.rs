@@ -9,7 +9,7 @@ use std::borrow::Cow;
 use super::format;
 use super::funcs::{self, Func};
 use super::parse::{Branch, Command, Node, Operand, Pipeline};
-use super::{Data, RenderError, Template, Value};
+use super::{Data, MAX_RENDER_BYTES, RenderError, Template, Value};
 
 /// How a list of nodes finished: `break`/`continue` unwind to the range.
 #[derive(PartialEq)]
@@ -198,6 +198,9 @@ impl<'a> State<'a> {
             Node::Range(b) => return self.range(b, dot, out),
             Node::Break => return Ok(Flow::Break),
             Node::Continue => return Ok(Flow::Continue),
+        }
+        if out.len() > MAX_RENDER_BYTES {
+            return Err(RenderError::TooLarge);
         }
         Ok(Flow::Normal)
     }
@@ -457,7 +460,11 @@ impl<'a> State<'a> {
             return Ok(piped.unwrap_or(last));
         }
         let mut args = self.args(ops, dot, piped)?;
-        funcs::call(f, args.as_mut_slice())
+        let value = funcs::call(f, args.as_mut_slice())?;
+        if matches!(&value, Value::Str(s) if s.len() > MAX_RENDER_BYTES) {
+            return Err(RenderError::TooLarge);
+        }
+        Ok(value)
     }
 
     fn var(&self, slot: Option<usize>) -> Value<'a> {

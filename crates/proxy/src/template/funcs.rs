@@ -51,9 +51,9 @@ funcs! {
     Repeat => "repeat", Substr => "substr", Nospace => "nospace", Cat => "cat",
 }
 
-/// `repeat` refuses to build strings larger than this: a header value never
-/// needs it, and an unbounded count would let a template exhaust memory.
-const MAX_REPEAT_BYTES: usize = 1 << 20;
+/// `repeat` refuses to build strings larger than this before building them: an unbounded
+/// count would let a template exhaust memory.
+const MAX_REPEAT_BYTES: usize = super::MAX_RENDER_BYTES;
 
 /// Go's `base64.StdEncoding`: padded, but lenient about trailing bits.
 const STD_B64: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(

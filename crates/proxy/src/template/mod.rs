@@ -293,6 +293,10 @@ pub enum ParseError {
     },
 }
 
+/// The most a template may produce, and the largest string any step of it may build: a header
+/// value never needs more, and a bound keeps a template from exhausting memory or time.
+pub const MAX_RENDER_BYTES: usize = 1 << 20;
+
 /// Why rendering a template failed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum RenderError {
@@ -330,6 +334,10 @@ pub enum RenderError {
         /// The field name.
         name: String,
     },
+    /// A value or the output grew past [`MAX_RENDER_BYTES`] (e.g. `js` piped into `js` again
+    /// and again doubles the backslashes each time).
+    #[error("rendering exceeds {MAX_RENDER_BYTES} bytes")]
+    TooLarge,
     /// `index` or `slice` failed.
     #[error("error calling {func}: {msg}")]
     Index {

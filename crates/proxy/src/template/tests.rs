@@ -619,6 +619,18 @@ fn render_errors_are_reported() {
     }
 }
 
+/// Found by the template fuzzer: `js` piped into `js` doubles the backslashes each time, so a
+/// short template grew its output exponentially and rendered for minutes. Every string a step
+/// builds, and the output, are bounded.
+#[test]
+fn exponential_growth_stops_at_the_render_limit() {
+    let doubling = format!("{{{{ print \"\\\"\" {} }}}}", "| js ".repeat(30));
+    assert_eq!(render_err(&doubling), RenderError::TooLarge.to_string());
+    let looping = "{{ range $i, $_ := .Extra.scp }}{{ repeat 1000000 \"a\" }}{{ end }}";
+    assert_eq!(render_err(looping), RenderError::TooLarge.to_string());
+    assert_eq!(render("{{ print \"<\" | js | js }}"), "\\\\u003C");
+}
+
 #[test]
 fn render_appends_and_reuses_buffer() {
     let t = Template::parse("{{ print .Subject }}").unwrap();
