@@ -64,8 +64,10 @@ impl Deployment {
         )
         .expect("link dispatch");
         let scratch = tempfile::tempdir().expect("tempdir");
-        let api = FakeApiServer::start(KubernetesState::juju_application(MODEL, APP, &[CONTAINER]))
-            .expect("fake Kubernetes API");
+        let api = FakeApiServer::start(
+            KubernetesState::juju_application(MODEL, APP, &[CONTAINER]).trusted(true),
+        )
+        .expect("fake Kubernetes API");
         let kubeconfig = scratch.path().join("kubeconfig");
         api.write_kubeconfig(&kubeconfig, MODEL)
             .expect("kubeconfig");

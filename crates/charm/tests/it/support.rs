@@ -48,6 +48,8 @@ pub fn deployed(leader: bool) -> State {
             ..Relation::new("oathkeeper", 1, "oathkeeper")
         });
     state.model.name = "iam".to_owned();
+    // Deployed with --trust (the harness, like Juju, defaults to untrusted).
+    state.kubernetes.trusted = true;
     state
 }
 

@@ -27,8 +27,9 @@ pub const PLACEHOLDER_PORT: u16 = 65535;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct KubernetesState {
-    /// Whether the application is trusted (`juju trust`). Untrusted, RBAC answers 403 to
-    /// everything except what Juju's default Role allows (get, list and patch Services).
+    /// Whether the application is trusted (`juju deploy --trust` or `juju trust`). Untrusted,
+    /// RBAC answers 403 to everything except what Juju's default Role allows (get, list and
+    /// patch Services). **Defaults to false**, as Juju deploys untrusted unless told otherwise.
     pub trusted: bool,
     /// The model's namespace.
     pub namespace: String,
@@ -43,7 +44,7 @@ pub struct KubernetesState {
 impl Default for KubernetesState {
     fn default() -> Self {
         Self {
-            trusted: true,
+            trusted: false,
             namespace: DEFAULT_NAMESPACE.to_owned(),
             service_account: DEFAULT_SERVICE_ACCOUNT.to_owned(),
             objects: Vec::new(),
@@ -55,7 +56,8 @@ impl Default for KubernetesState {
 impl KubernetesState {
     /// What Juju creates for application `app` in model `model` (spec/juju-runtime.md §4.1):
     /// the namespace, service account `app`, StatefulSet `app` with one container per name in
-    /// `containers` plus `charm`, and Service `app` with the placeholder port. Trusted.
+    /// `containers` plus `charm`, and Service `app` with the placeholder port. Untrusted, as
+    /// Juju deploys: add `.trusted(true)` for `juju deploy --trust`.
     pub fn juju_application(model: &str, app: &str, containers: &[&str]) -> Self {
         let mut names = vec!["charm"];
         names.extend_from_slice(containers);

@@ -13,7 +13,7 @@ const CM: &str = "/api/v1/namespaces/iam/configmaps";
 const TIMEOUT: Duration = Duration::from_secs(10);
 
 fn server() -> FakeApiServer {
-    FakeApiServer::start(KubernetesState::juju_application(NS, APP, &[APP])).unwrap()
+    FakeApiServer::start(KubernetesState::juju_application(NS, APP, &[APP]).trusted(true)).unwrap()
 }
 
 fn connect(server: &FakeApiServer) -> TcpStream {
@@ -701,7 +701,10 @@ fn a_hand_written_state_file_loads_and_snapshots_with_server_fields() {
     let round_trip: KubernetesState =
         serde_json::from_value(serde_json::to_value(&snapshot).unwrap()).unwrap();
     assert_eq!(round_trip, snapshot);
-    assert!(KubernetesState::default().trusted, "trusted by default");
+    assert!(
+        !KubernetesState::default().trusted,
+        "untrusted by default, as Juju deploys"
+    );
 }
 
 #[test]

@@ -26,7 +26,8 @@ struct Fixture {
 
 fn fixture() -> Fixture {
     let server =
-        FakeApiServer::start(KubernetesState::juju_application(MODEL, APP, &[APP])).unwrap();
+        FakeApiServer::start(KubernetesState::juju_application(MODEL, APP, &[APP]).trusted(true))
+            .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = dir.path().join("kubeconfig");
     server.write_kubeconfig(&kubeconfig, MODEL).unwrap();

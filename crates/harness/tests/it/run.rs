@@ -237,8 +237,9 @@ fn kubernetes_objects_without_a_namespace_live_in_the_models() {
     );
     let mut state = State::default();
     state.model.name = "shop".to_owned();
-    state.kubernetes =
-        harness::k8s::KubernetesState::default().with_config_map("settings", &[("mode", "fast")]);
+    state.kubernetes = harness::k8s::KubernetesState::default()
+        .trusted(true)
+        .with_config_map("settings", &[("mode", "fast")]);
     let outcome = context(dir.path())
         .run(&state, &Event::hook("install"))
         .unwrap();

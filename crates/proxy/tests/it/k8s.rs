@@ -47,8 +47,10 @@ struct Cluster {
 impl Cluster {
     fn start(state: KubernetesState) -> Cluster {
         let dir = tempfile::tempdir().unwrap();
+        // The workload reads its ConfigMaps: the app is deployed with --trust.
         let api = FakeApiServer::start(KubernetesState {
             namespace: NAMESPACE.to_owned(),
+            trusted: true,
             ..state
         })
         .unwrap();
