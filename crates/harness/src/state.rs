@@ -188,6 +188,16 @@ impl Status {
     }
 }
 
+/// The keys Juju writes into a unit's databag when it enters a relation, with the harness's
+/// default address.
+pub fn juju_unit_bag() -> Bag {
+    bag([
+        (EGRESS_SUBNETS, DEFAULT_SUBNET),
+        (INGRESS_ADDRESS, DEFAULT_ADDRESS),
+        (PRIVATE_ADDRESS, DEFAULT_ADDRESS),
+    ])
+}
+
 /// One relation, seen from this unit. For a peer relation `remote_app` is this app and
 /// `remote_units` are the other units of it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -205,7 +215,10 @@ pub struct Relation {
     pub remote_app_data: Bag,
     /// Our application databag (only the leader may write it).
     pub local_app_data: Bag,
-    /// Our unit databag (Juju's default keys are added when read).
+    /// Our unit databag. Juju writes its own keys ([`EGRESS_SUBNETS`], [`INGRESS_ADDRESS`],
+    /// [`PRIVATE_ADDRESS`]) into it when the unit enters the relation, so the default bag holds
+    /// them ([`juju_unit_bag`]); a bag given explicitly is taken as it is, and a key the charm
+    /// deletes stays deleted, as in Juju (and Scenario).
     pub local_unit_data: Bag,
     /// The remote model's UUID (cross-model relations); defaults to ours.
     pub remote_model_uuid: Option<String>,
@@ -220,7 +233,7 @@ impl Default for Relation {
             remote_units: BTreeMap::new(),
             remote_app_data: Bag::new(),
             local_app_data: Bag::new(),
-            local_unit_data: Bag::new(),
+            local_unit_data: juju_unit_bag(),
             remote_model_uuid: None,
         }
     }

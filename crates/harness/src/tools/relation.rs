@@ -9,10 +9,7 @@ use serde_json::{Map, Value, json};
 use super::flags::{FORMAT, boolean, value};
 use super::{Outcome, Reply, at_most, key_values, parse, print, read_file_flag};
 use crate::session::Session;
-use crate::state::{
-    Bag, DEFAULT_ADDRESS, DEFAULT_SUBNET, EGRESS_SUBNETS, INGRESS_ADDRESS, PRIVATE_ADDRESS,
-    Relation,
-};
+use crate::state::{Bag, Relation, juju_unit_bag};
 
 const RELATION: super::Flag = value(&["r", "relation"]);
 const APP: super::Flag = boolean(&["app"]);
@@ -201,16 +198,11 @@ fn resolve(
     }
 }
 
-/// Juju's keys in every unit bag, under the bag's own values.
+/// A remote unit's bag: Juju's keys (its agent wrote them) under the bag's own values. Our
+/// own unit bag holds Juju's keys itself ([`crate::state::Relation::local_unit_data`]), so
+/// that a deletion persists.
 fn with_defaults(bag: &Bag) -> Bag {
-    let mut full: Bag = [
-        (EGRESS_SUBNETS, DEFAULT_SUBNET),
-        (INGRESS_ADDRESS, DEFAULT_ADDRESS),
-        (PRIVATE_ADDRESS, DEFAULT_ADDRESS),
-    ]
-    .into_iter()
-    .map(|(key, value)| (key.to_owned(), value.to_owned()))
-    .collect();
+    let mut full = juju_unit_bag();
     full.extend(bag.iter().map(|(key, value)| (key.clone(), value.clone())));
     full
 }
@@ -239,7 +231,7 @@ pub(super) fn relation_get(session: &mut Session, args: &[String]) -> Outcome {
             .ok_or_else(|| Reply::usage("no unit or application specified"))?,
     };
     let bag = match resolve(session, relation, &name, app, &id_text)? {
-        Target::LocalUnit => with_defaults(&relation.local_unit_data),
+        Target::LocalUnit => relation.local_unit_data.clone(),
         Target::LocalApp => {
             // Peers all read the peer app bag; otherwise only the leader reads its own.
             if !session.working.leader && !session.charm.is_peer(&relation.endpoint) {

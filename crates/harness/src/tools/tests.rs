@@ -309,6 +309,38 @@ fn relation_set_merges_deletes_on_empty_and_reads_back_pending_writes() {
 }
 
 #[test]
+fn deleting_jujus_own_unit_keys_persists_and_the_output_state_shows_it() {
+    let event = Event::relation("db", "changed", 7).remote_unit("pg/0");
+    let mut s = session(state(), event.clone());
+    let own = ["--format=json", "-r", "db:7", "-", "demo/0"];
+    assert_eq!(
+        json_out(&call(&mut s, "relation-get", &own)),
+        json!({"egress-subnets": "192.0.2.0/24", "ingress-address": "192.0.2.0",
+               "private-address": "192.0.2.0"})
+    );
+    let reply = call_stdin(
+        &mut s,
+        "relation-set",
+        &["-r", "db:7", "--file", "-"],
+        r#"{"egress-subnets": "", "ingress-address": "", "private-address": "", "a": "1"}"#,
+    );
+    assert_eq!(reply.code, 0, "{reply:?}");
+    assert_eq!(
+        json_out(&call(&mut s, "relation-get", &own)),
+        json!({"a": "1"})
+    );
+    let (state, _) = s.finish(true);
+    let bag = &state.find_relation(7).unwrap().local_unit_data;
+    assert_eq!(*bag, [("a".to_owned(), "1".to_owned())].into());
+    // The next hook reads what Juju stored: the keys are not re-added.
+    let mut s = session(state, event);
+    assert_eq!(
+        json_out(&call(&mut s, "relation-get", &own)),
+        json!({"a": "1"})
+    );
+}
+
+#[test]
 fn buffered_writes_are_dropped_when_the_hook_fails_but_statuses_stay() {
     let mut s = session(state().leader(true), Event::hook("install"));
     call(&mut s, "relation-set", &["-r", "db:7", "--app", "a=1"]);
