@@ -151,8 +151,13 @@ pub struct Charm {
 }
 
 impl Charm {
-    /// Reads the charm in `dir`.
+    /// Reads the charm in `dir`. A relative `dir` is made absolute first: Juju runs
+    /// `dispatch` from inside the charm directory with `JUJU_CHARM_DIR` absolute.
     pub fn load(dir: &Path) -> Result<Charm, CharmError> {
+        let dir = &std::path::absolute(dir).map_err(|source| CharmError::Read {
+            path: dir.to_owned(),
+            source,
+        })?;
         let metadata_path = dir.join(METADATA_YAML);
         let (metadata, inline) = if metadata_path.exists() {
             (read_yaml::<MetadataFile>(&metadata_path)?, false)
@@ -304,6 +309,14 @@ mod tests {
             Value::Object(charm.action_params("list", &Map::new())),
             serde_json::json!({"limit": 10})
         );
+    }
+
+    #[test]
+    fn a_relative_directory_is_made_absolute() {
+        let charm = Charm::load(Path::new("tests/fixtures/ops-charm")).unwrap();
+        assert!(charm.dir.is_absolute(), "{}", charm.dir.display());
+        assert!(charm.dispatch().is_absolute());
+        assert_eq!(charm.name, "probe");
     }
 
     #[test]

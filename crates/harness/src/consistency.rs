@@ -191,10 +191,41 @@ fn check_relation_event(
             "remote unit {unit:?} is not among relation {id}'s remote units {known:?}"
         ));
     }
-    if kind == "joined" && event.remote_unit.is_none() && known.len() != 1 {
+    if matches!(kind, "created" | "broken")
+        && let Some(unit) = &event.remote_unit
+    {
         problems.push(format!(
-            "relation-joined on relation {id} needs a remote unit (it has {})",
-            known.len()
+            "{} has no remote unit (Juju leaves JUJU_REMOTE_UNIT empty), got {unit:?}",
+            event.name
+        ));
+    }
+    // Juju fires joined and departed once per remote unit: without one the event cannot
+    // happen. The single remote unit of a relation is taken when none is named.
+    if matches!(kind, "joined" | "departed")
+        && event.juju_remote_unit(state).unwrap_or_default().is_empty()
+    {
+        problems.push(format!(
+            "{} cannot happen without a remote unit: relation {id} has {} remote units {known:?}; \
+             name the one that {} (--remote-unit, Event::remote_unit)",
+            event.name,
+            known.len(),
+            if kind == "joined" {
+                "joined"
+            } else {
+                "departs or sees this unit depart"
+            },
+        ));
+    }
+    if kind == "departed"
+        && event
+            .juju_departing_unit(state)
+            .unwrap_or_default()
+            .is_empty()
+    {
+        problems.push(format!(
+            "{} cannot happen without a departing unit: name it (--departing-unit, \
+             Event::departing_unit; a remote unit or this unit)",
+            event.name
         ));
     }
     if kind == "departed" {

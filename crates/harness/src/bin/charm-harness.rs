@@ -1,16 +1,19 @@
 //! `charm-harness`: run a compiled charm for one event against the harness's emulators.
 //!
 //! `charm-harness run --charm-dir DIR --state in.json --event EVENT [--relation ID]
-//! [--remote-unit U] [--departing-unit U] [--action NAME --params JSON] --out out.json`
+//! [--remote-unit U] [--departing-unit U] [--action NAME --params JSON] [--env K=V]...
+//! [--timeout DURATION] [--live-pebble] --out out.json`
 //! writes the new State to `--out` and prints the side-effect log (exit code, statuses,
 //! juju-log lines, action results, tool calls) as JSON on stdout.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use harness::event::ActionCall;
+use harness::pebble::{LiveOptions, Mode};
 use harness::{Context, Event, State};
 use serde_json::{Map, Value};
 
@@ -66,6 +69,44 @@ struct RunArgs {
     /// Where to write the output State (JSON).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// An environment variable for the charm process, `KEY=VALUE` (repeatable; applied over
+    /// the hook environment Juju sets).
+    #[arg(long = "env", value_name = "KEY=VALUE", value_parser = parse_env)]
+    env: Vec<(String, String)>,
+    /// How long the hook may run before it is killed (`90`, `90s`, `500ms`, `2m`, `1h`;
+    /// a bare number is seconds).
+    #[arg(long, value_name = "DURATION", default_value = "120s", value_parser = parse_duration)]
+    timeout: Duration,
+    /// Runs the Pebble services of the State's containers as host processes (commands
+    /// looked up on `PATH`) instead of only recording their status.
+    #[arg(long)]
+    live_pebble: bool,
+}
+
+fn parse_env(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
+        _ => Err(format!("expected KEY=VALUE, got {text:?}")),
+    }
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number
+        .parse()
+        .map_err(|_| format!("expected a duration like 90s, 500ms, 2m or 1h, got {text:?}"))?;
+    let seconds = match unit.trim() {
+        "" | "s" => number,
+        "ms" => number / 1000.0,
+        "m" => number * 60.0,
+        "h" => number * 3600.0,
+        other => return Err(format!("unknown duration unit {other:?} (ms, s, m or h)")),
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|error| format!("{text:?}: {error}"))
 }
 
 fn main() -> ExitCode {
@@ -75,10 +116,27 @@ fn main() -> ExitCode {
     match run(args) {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("charm-harness: {error:#}");
+            eprintln!("charm-harness: {}", chain(&error));
             ExitCode::from(64)
         }
     }
+}
+
+/// The error and its causes, each cause once: errors of the library already end with their
+/// source's text, which a plain `{:#}` would print again.
+fn chain(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in error.chain() {
+        let message = cause.to_string();
+        if text.ends_with(&message) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&message);
+    }
+    text
 }
 
 fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
@@ -115,7 +173,13 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     event.departing_unit = args.departing_unit;
     event.check = args.check;
     event.secret = args.secret;
-    let context = Context::new(&args.charm_dir)?;
+    let mut context = Context::new(&args.charm_dir)?.timeout(args.timeout);
+    for (key, value) in &args.env {
+        context = context.env(key, value);
+    }
+    if args.live_pebble {
+        context = context.pebble_mode(Mode::Live(LiveOptions::default()));
+    }
     let outcome = context.run(&state, &event)?;
     if let Some(out) = &args.out {
         let text = serde_json::to_string_pretty(&outcome.state)?;

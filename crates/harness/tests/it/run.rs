@@ -194,6 +194,46 @@ fn impossible_inputs_are_rejected_before_the_charm_runs() {
         .unwrap_err();
     assert!(error.to_string().contains("leader"), "{error}");
     let _ = ActionCall::default();
+    let nobody = State::default().relation(Relation {
+        remote_units: Default::default(),
+        ..Relation::new("db", 1, "pg")
+    });
+    let error = ctx
+        .run(&nobody, &Event::relation("db", "joined", 1))
+        .unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("db-relation-joined cannot happen without a remote unit"),
+        "{error}"
+    );
+    let two = State::default().relation(Relation {
+        remote_units: [(0, Default::default()), (1, Default::default())].into(),
+        ..Relation::new("db", 1, "pg")
+    });
+    let error = ctx
+        .run(&two, &Event::relation("db", "departed", 1))
+        .unwrap_err();
+    let text = error.to_string();
+    assert!(text.contains("without a remote unit"), "{text}");
+    assert!(text.contains("without a departing unit"), "{text}");
+    let error = ctx
+        .run(
+            &two,
+            &Event::relation("db", "broken", 1).remote_unit("pg/0"),
+        )
+        .unwrap_err();
+    assert!(error.to_string().contains("has no remote unit"), "{error}");
+    // Named, they run.
+    for event in [
+        Event::relation("db", "joined", 1).remote_unit("pg/1"),
+        Event::relation("db", "departed", 1)
+            .remote_unit("pg/1")
+            .departing_unit("pg/1"),
+    ] {
+        let outcome = ctx.run(&two, &event).unwrap();
+        assert!(outcome.succeeded(), "{}", outcome.stderr);
+    }
 }
 
 #[test]
@@ -224,6 +264,75 @@ fn the_cli_writes_the_output_state_and_prints_the_log() {
     assert_eq!(
         state.find_relation(1).unwrap().local_app_data["database"],
         "app-db"
+    );
+}
+
+#[test]
+fn the_cli_takes_a_relative_charm_dir_env_and_timeout() {
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("demo");
+    std::fs::create_dir(&dir).unwrap();
+    for (name, text) in [
+        ("metadata.yaml", METADATA),
+        ("config.yaml", CONFIG),
+        ("actions.yaml", ACTIONS),
+    ] {
+        std::fs::write(dir.join(name), text).unwrap();
+    }
+    write_dispatch(&dir, DISPATCH);
+    let cli = || {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_charm-harness"));
+        command
+            .current_dir(parent.path())
+            .env("HARNESS_HOOK_TOOL", hook_tool());
+        command
+    };
+    let result = cli()
+        .args(["run", "--charm-dir", "demo", "--event", "install"])
+        .args(["--env", "JUJU_EXTRA=a=b", "--env", "JUJU_DEBUG=1"])
+        .args(["--timeout", "30s"])
+        .output()
+        .unwrap();
+    assert!(
+        result.status.success(),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    let env = std::fs::read_to_string(dir.join("env.txt")).unwrap();
+    for line in [
+        "JUJU_EXTRA=a=b",
+        "JUJU_DEBUG=1",
+        &format!("JUJU_CHARM_DIR={}", dir.display()),
+    ] {
+        assert!(env.lines().any(|l| l == line), "missing {line} in\n{env}");
+    }
+    // A missing directory is reported once, with the path.
+    let result = cli()
+        .args(["run", "--charm-dir", "nowhere", "--event", "install"])
+        .output()
+        .unwrap();
+    assert_eq!(result.status.code(), Some(64));
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(stderr.contains("nowhere"), "{stderr}");
+    assert_eq!(stderr.matches("No such file").count(), 0, "{stderr}");
+    let result = cli()
+        .args(["run", "--charm-dir", "demo", "--event", "install"])
+        .args(["--timeout", "soon"])
+        .output()
+        .unwrap();
+    assert_eq!(result.status.code(), Some(2));
+    // A hook past its timeout is killed.
+    write_dispatch(&dir, "#!/bin/sh\nexec sleep 30\n");
+    let result = cli()
+        .args(["run", "--charm-dir", "demo", "--event", "install"])
+        .args(["--timeout", "300ms"])
+        .output()
+        .unwrap();
+    assert_eq!(result.status.code(), Some(1));
+    let log: Value = serde_json::from_slice(&result.stdout).unwrap();
+    assert!(
+        log["stderr"].as_str().unwrap().contains("timeout"),
+        "{log:#}"
     );
 }
 
