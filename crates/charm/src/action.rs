@@ -44,6 +44,11 @@ pub fn log_getting(rule_id: &str) -> String {
     format!("Getting rule: {rule_id}")
 }
 
+/// Log line when `get-rule` asked for an id the workload does not know (upstream's).
+pub fn log_no_such_rule(rule_id: &str) -> String {
+    format!("No such rule: {rule_id}")
+}
+
 /// Log line after `get-rule` succeeded.
 pub fn log_fetched(rule_id: &str) -> String {
     format!("Successfully fetched rule: {rule_id}")

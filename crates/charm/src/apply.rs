@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use juju::k8s::{ConfigMapMount, Kubernetes, Patch, config_map_mounts_patch};
+use juju::tool::log::LogLevel;
 use juju::tool::relation::RelationId;
 use juju::tool::status::Target;
 use serde_json::{Value, json};
@@ -18,6 +19,7 @@ use crate::error::HookError;
 use crate::io::Io;
 use crate::kubernetes::PodTemplate;
 use crate::plan::{Effect, Effects};
+use crate::report;
 use crate::status::{self, StatusKind, StatusValue};
 use crate::workload::{CONTAINER, LAYER_LABEL};
 
@@ -48,10 +50,13 @@ pub fn apply(io: &Io, effects: &Effects, leader: bool) -> Result<(), HookError> 
                     .block_on(kubernetes_effect(api, &io.env.app, effect))
                 {
                     Ok(()) => None,
-                    Err(juju::k8s::Error::NotTrusted { .. }) => Some(StatusValue::new(
-                        StatusKind::Blocked,
-                        status::missing_trust(&io.env.app),
-                    )),
+                    Err(e @ juju::k8s::Error::NotTrusted { .. }) => {
+                        log(io, LogLevel::Error, &e.to_string());
+                        Some(StatusValue::new(
+                            StatusKind::Blocked,
+                            status::missing_trust(&io.env.app),
+                        ))
+                    }
                     Err(e) => return Err(e.into()),
                 }
             }
@@ -92,24 +97,45 @@ pub fn apply(io: &Io, effects: &Effects, leader: bool) -> Result<(), HookError> 
             }
             Effect::SetWorkloadVersion(version) => {
                 io.tools.application_version_set(version)?;
+                // Juju cannot give the version back: remember it, so it is set once.
+                io.tools.state_set(&BTreeMap::from([(
+                    crate::observe::WORKLOAD_VERSION_KEY.to_owned(),
+                    version.clone(),
+                )]))?;
                 None
             }
         };
-        if let Some(status) = failed {
-            set_status(io, Target::Unit, &status)?;
-            if leader {
-                set_status(io, Target::Application, &status)?;
-            }
-            return Ok(());
+        let Some(status) = failed else {
+            log(io, LogLevel::Info, &report::effect(effect));
+            continue;
+        };
+        set_status(io, Target::Unit, &status)?;
+        if leader {
+            set_status(io, Target::Application, &status)?;
         }
+        log(
+            io,
+            LogLevel::Info,
+            &format!(
+                "stopped after a failed step: {}",
+                report::effect(&Effect::SetUnitStatus(status))
+            ),
+        );
+        return Ok(());
     }
     Ok(())
 }
 
+/// Logs to `juju-log`; a log line that cannot be written fails nothing.
+pub(crate) fn log(io: &Io, level: LogLevel, message: &str) {
+    let _ = io.tools.juju_log(level, message);
+}
+
 fn pebble_failed(io: &Io, error: &juju::pebble::client::Error, message: &str) -> StatusValue {
-    let _ = io.tools.juju_log(
-        juju::tool::log::LogLevel::Error,
-        &format!("{LAYER_LABEL} in container {CONTAINER}: {error}"),
+    log(
+        io,
+        LogLevel::Error,
+        &format!("layer {LAYER_LABEL} in container {CONTAINER}: {error}"),
     );
     if io.pebble.can_connect() {
         StatusValue::new(StatusKind::Blocked, message)
@@ -181,7 +207,12 @@ async fn kubernetes_effect(
                     ..Default::default()
                 })
                 .collect();
-            api.apply_service_ports(app, &ports).await.map(drop)
+            // A merge patch replaces the list whole, as upstream's patch leaves it: exactly our
+            // ports. Server-side apply kept Juju's placeholder (owned by another manager), so
+            // the Service never matched and was written on every hook (issue 15).
+            api.patch_service(app, &Patch::Merge(json!({"spec": {"ports": ports}})))
+                .await
+                .map(drop)
         }
         _ => Ok(()),
     }

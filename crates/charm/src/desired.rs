@@ -26,6 +26,9 @@ pub enum Ownership {
     All,
     /// Keys starting with this prefix (other keys are left alone).
     Prefix(String),
+    /// Exactly these keys: a unit databag, where Juju keeps its own (`ingress-address`,
+    /// `private-address`, `egress-subnets`) beside ours.
+    Keys(Vec<String>),
 }
 
 impl Ownership {
@@ -34,6 +37,7 @@ impl Ownership {
         match self {
             Ownership::All => true,
             Ownership::Prefix(prefix) => key.starts_with(prefix.as_str()),
+            Ownership::Keys(keys) => keys.iter().any(|k| k == key),
         }
     }
 }
@@ -69,7 +73,7 @@ pub struct LeaderDesired {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Desired {
     /// The Pebble layer (label [`crate::workload::LAYER_LABEL`]); `None` when Pebble is
-    /// unreachable.
+    /// unreachable, or when the app is not trusted (its ConfigMaps cannot exist, issue 15).
     pub layer: Option<Layer>,
     /// This unit's databags.
     pub unit_relation_data: Vec<DatabagWrite>,

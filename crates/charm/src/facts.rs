@@ -166,9 +166,10 @@ impl Facts {
     /// list membership test on the decoded `ingress_app_names`.
     // Differs from upstream: upstream tests for a substring of the JSON text, so `app` counts
     // as routed when only `app-2` is.
+    // A Traefik that has not written `ingress_app_names` yet is waited for, as upstream does:
+    // a missing key is not an empty list (issue 15).
     pub(crate) fn unrouted_app(&self) -> Option<&str> {
-        self.traefik.iter().find_map(|names| {
-            let names = names.as_deref().unwrap_or(&[]);
+        self.traefik.iter().flatten().find_map(|names| {
             self.app_names
                 .iter()
                 .find(|app| !names.contains(app))

@@ -12,13 +12,14 @@ use juju::event::Event;
 use juju::tool::log::LogLevel;
 use serde_json::Value;
 
-use crate::action::{self, ApiResponse};
-use crate::apply::apply;
+use crate::action;
+use crate::apply::{apply, log};
 use crate::error::HookError;
 use crate::io::Io;
 use crate::observe::observe;
 use crate::plan::{plan, teardown};
 use crate::reconcile::reconcile;
+use crate::report;
 
 /// Reads the Juju context of this process and runs the dispatched hook or action.
 pub fn run_in_process() -> Result<(), HookError> {
@@ -32,48 +33,54 @@ pub fn run(io: &Io) -> Result<(), HookError> {
     let result = match &io.env.event {
         Event::Action { name, .. } => run_action(io, name),
         Event::Stop => Ok(()),
-        Event::Remove => {
-            observe(io).and_then(|snapshot| apply(io, &teardown(&snapshot), snapshot.leader))
-        }
+        Event::Remove => observe(io).and_then(|snapshot| {
+            log(io, LogLevel::Debug, &report::observed(&snapshot));
+            apply(io, &teardown(&snapshot), snapshot.leader)
+        }),
         _ => observe(io).and_then(|snapshot| {
+            log(io, LogLevel::Debug, &report::observed(&snapshot));
             let desired = reconcile(&snapshot);
             let effects = plan(&snapshot, &desired);
             apply(io, &effects, snapshot.leader)
         }),
     };
     if let Err(error) = &result {
-        let _ = io.tools.juju_log(LogLevel::Error, &error.to_string());
+        log(io, LogLevel::Error, &error.to_string());
     }
     result
 }
 
 fn run_action(io: &Io, name: &str) -> Result<(), HookError> {
     let params = Value::Object(io.tools.action_get()?);
-    let log = |message: &str| io.tools.action_log(message);
+    let action_log = |message: &str| io.tools.action_log(message);
+    // Upstream's order: the not-ready guard first, then its log lines (spec §3).
     let outcome = match name {
         action::LIST_RULES => match action::limit(&params) {
             Err(message) => Err(message),
+            Ok(_) if !io.service_running() => Err(action::NOT_READY.to_owned()),
             Ok(limit) => {
-                log(action::LOG_FETCHING)?;
-                let running = io.service_running();
-                let response = running.then(|| io.api_get(&action::list_rules_path(limit)));
-                let outcome = action::list_rules(running, response);
+                action_log(action::LOG_FETCHING)?;
+                let response = io.api_get(&action::list_rules_path(limit));
+                let outcome = action::list_rules(true, Some(response));
                 if outcome.is_ok() {
-                    log(action::LOG_LISTED)?;
+                    action_log(action::LOG_LISTED)?;
                 }
                 outcome
             }
         },
         action::GET_RULE => match action::rule_id(&params) {
             Err(message) => Err(message),
+            Ok(_) if !io.service_running() => Err(action::NOT_READY.to_owned()),
             Ok(rule_id) => {
-                log(&action::log_getting(&rule_id))?;
-                let running = io.service_running();
-                let response: Option<ApiResponse> =
-                    running.then(|| io.api_get(&action::get_rule_path(&rule_id)));
-                let outcome = action::get_rule(running, response);
-                if outcome.is_ok() {
-                    log(&action::log_fetched(&rule_id))?;
+                action_log(&action::log_getting(&rule_id))?;
+                let response = io.api_get(&action::get_rule_path(&rule_id));
+                let outcome = action::get_rule(true, Some(response));
+                match &outcome {
+                    Ok(_) => action_log(&action::log_fetched(&rule_id))?,
+                    Err(message) if message == action::RULE_NOT_FOUND => {
+                        action_log(&action::log_no_such_rule(&rule_id))?;
+                    }
+                    Err(_) => {}
                 }
                 outcome
             }

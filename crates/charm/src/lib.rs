@@ -18,6 +18,7 @@
 //! the actions' pure parts.
 //!
 //! The I/O shell is [`io`] (the handles), [`observe`], [`apply`] and [`hook`] (one dispatch);
+//! [`report`] words what a hook observed and changed for `juju debug-log`;
 //! what fails there is an [`error::HookError`], which decides the exit code. The binary only
 //! calls [`hook::run_in_process`] and exits.
 
@@ -33,6 +34,7 @@ pub mod observe;
 pub mod plan;
 pub mod reconcile;
 pub mod relation;
+pub mod report;
 pub mod rules;
 pub mod snapshot;
 pub mod status;

@@ -27,6 +27,8 @@ use crate::workload::CONTAINER;
 
 /// The config option `dev`.
 const DEV: &str = "dev";
+/// The unit-state key (`state-get`/`state-set`) of the workload version last set.
+pub const WORKLOAD_VERSION_KEY: &str = "workload-version";
 
 /// Reads everything the reconcile needs.
 pub fn observe(io: &Io) -> Result<Snapshot, HookError> {
@@ -35,6 +37,12 @@ pub fn observe(io: &Io) -> Result<Snapshot, HookError> {
     let relations = relations(io, leader)?;
     let unit_address = match &relations.ingress {
         Some(_) => Some(unit_address(io)?),
+        None => None,
+    };
+    let container = container(io);
+    // Only worth a call when there is a version to compare.
+    let recorded_workload_version = match container.workload_version {
+        Some(_) => io.tools.state_get()?.remove(WORKLOAD_VERSION_KEY),
         None => None,
     };
     let unit_status = status_value(&io.tools.status_get_unit()?);
@@ -56,7 +64,7 @@ pub fn observe(io: &Io) -> Result<Snapshot, HookError> {
                 .unwrap_or(crate::workload::KUBERNETES_API)
                 .to_owned(),
         },
-        container: container(io),
+        container,
         // Only the leader writes Kubernetes objects, so only the leader reads them.
         kubernetes: if leader {
             kubernetes(io)?
@@ -67,7 +75,7 @@ pub fn observe(io: &Io) -> Result<Snapshot, HookError> {
         unit_address,
         unit_status,
         app_status,
-        recorded_workload_version: None,
+        recorded_workload_version,
     })
 }
 

@@ -178,6 +178,16 @@ fn databag_effect(snapshot: &Snapshot, write: &DatabagWrite) -> Option<Effect> {
     })
 }
 
+/// Whether the Service has exactly these ports, in any order.
+fn same_ports(current: &[ServicePort], wanted: &[ServicePort]) -> bool {
+    fn sorted(ports: &[ServicePort]) -> Vec<(u16, &str)> {
+        let mut ports: Vec<(u16, &str)> = ports.iter().map(|p| (p.port, p.name.as_str())).collect();
+        ports.sort_unstable();
+        ports
+    }
+    sorted(current) == sorted(wanted)
+}
+
 /// Computes the effects that turn the snapshot into the desired state.
 pub fn plan(snapshot: &Snapshot, desired: &Desired) -> Effects {
     let mut items = Vec::new();
@@ -217,7 +227,7 @@ pub fn plan(snapshot: &Snapshot, desired: &Desired) -> Effects {
                 template: kube.statefulset.clone(),
             });
         }
-        if objects.service_ports != kube.service_ports {
+        if !same_ports(&objects.service_ports, &kube.service_ports) {
             items.push(Effect::PatchService {
                 ports: kube.service_ports.clone(),
             });

@@ -34,7 +34,8 @@ pub fn reconcile(snapshot: &Snapshot) -> Desired {
             relation_id: relation.id,
             scope: Scope::Unit,
             data: ingress::render_unit(&address.host, &address.ip),
-            ownership: Ownership::All,
+            // Issue 15: Juju's own keys share this bag; deleting them rewrote it every hook.
+            ownership: Ownership::Keys(vec![ingress::HOST.to_owned(), ingress::IP.to_owned()]),
         });
     }
     // The one leader guard: nothing below is computed on a non-leader.
@@ -42,9 +43,8 @@ pub fn reconcile(snapshot: &Snapshot) -> Desired {
         .leader
         .then(|| leader_desired(snapshot, &facts, &unit_status));
     Desired {
-        layer: snapshot
-            .container
-            .can_connect
+        // Without trust the ConfigMaps cannot exist: no workload to start (issue 15).
+        layer: (snapshot.container.can_connect && snapshot.kubernetes != ClusterState::Forbidden)
             .then(|| workload::layer(facts.config_source, &snapshot.model)),
         unit_relation_data,
         unit_status,

@@ -37,9 +37,9 @@ pub struct Snapshot {
     pub unit_status: Option<StatusValue>,
     /// The application's current status (`status-get --application`; leader only).
     pub app_status: Option<StatusValue>,
-    /// The workload version this unit last set. Juju cannot read it back and the charm keeps no
-    /// state of its own, so `observe` leaves it `None` and every hook that sees a version sets
-    /// it again; [`crate::plan::simulate`] fills it.
+    /// The workload version this unit last set, kept in the unit's state (`state-get`, key
+    /// [`crate::observe::WORKLOAD_VERSION_KEY`]) since Juju cannot read it back. Read only when
+    /// the workload reports a version.
     pub recorded_workload_version: Option<String>,
 }
 

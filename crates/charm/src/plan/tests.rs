@@ -462,3 +462,71 @@ fn every_published_rules_file_loads_into_one_index_without_overlaps() {
     }
     assert!(checked > 100, "{checked}");
 }
+
+#[test]
+fn issue_15_juju_keys_in_the_ingress_unit_bag_are_never_deleted() {
+    let mut converged = Snapshot::ready()
+        .leader()
+        .with_ingress(2, Some("http://ingress/testing-oathkeeper"))
+        .converged();
+    let bag = &mut converged
+        .relations
+        .ingress
+        .as_mut()
+        .unwrap()
+        .local_unit_data;
+    for key in ["egress-subnets", "ingress-address", "private-address"] {
+        bag.insert(key.to_owned(), "10.1.0.7".to_owned());
+    }
+    assert_eq!(plan(&converged, &reconcile(&converged)), Effects::default());
+    // Our own keys are still compared and written.
+    let bag = &mut converged
+        .relations
+        .ingress
+        .as_mut()
+        .unwrap()
+        .local_unit_data;
+    bag.remove("ip");
+    let effects = plan(&converged, &reconcile(&converged));
+    let [Effect::SetRelationData { set, unset, .. }] = effects.items.as_slice() else {
+        panic!("{effects:?}");
+    };
+    assert_eq!(set.keys().collect::<Vec<_>>(), ["ip"]);
+    assert!(unset.is_empty(), "{unset:?}");
+}
+
+#[test]
+fn issue_15_service_ports_in_another_order_are_not_rewritten() {
+    let mut converged = Snapshot::ready().leader().converged();
+    let ClusterState::Observed(objects) = &mut converged.kubernetes else {
+        panic!("not observed");
+    };
+    objects.service_ports.reverse();
+    assert_eq!(plan(&converged, &reconcile(&converged)), Effects::default());
+    // Juju's placeholder beside ours is not converged.
+    let ClusterState::Observed(objects) = &mut converged.kubernetes else {
+        panic!("not observed");
+    };
+    objects.service_ports.push(crate::kubernetes::ServicePort {
+        name: "placeholder".into(),
+        port: 65535,
+    });
+    let effects = plan(&converged, &reconcile(&converged));
+    assert!(
+        matches!(effects.items.as_slice(), [Effect::PatchService { .. }]),
+        "{effects:?}"
+    );
+}
+
+#[test]
+fn issue_15_a_recorded_workload_version_is_not_set_again() {
+    let mut snapshot = Snapshot::ready().converged();
+    snapshot.container.workload_version = Some("v0.40.6".into());
+    snapshot.recorded_workload_version = Some("v0.40.6".into());
+    assert_eq!(plan(&snapshot, &reconcile(&snapshot)), Effects::default());
+    snapshot.recorded_workload_version = Some("v0.40.5".into());
+    assert_eq!(
+        plan(&snapshot, &reconcile(&snapshot)).items,
+        [Effect::SetWorkloadVersion("v0.40.6".into())]
+    );
+}

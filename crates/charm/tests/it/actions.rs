@@ -121,6 +121,11 @@ fn get_rule_returns_the_rule_flattened_and_fails_for_an_unknown_one() {
         unknown.effects.action_failure.as_deref(),
         Some("Rule not found")
     );
+    // spec §3: upstream's lines, "No such rule" before the failure (issue 15).
+    assert_eq!(
+        unknown.effects.action_logs,
+        ["Getting rule: nope", "No such rule: nope"]
+    );
 }
 
 #[test]
@@ -141,6 +146,8 @@ fn actions_fail_without_calling_the_api_when_the_service_is_down() {
             Some(oathkeeper_charm::action::NOT_READY),
             "{action}"
         );
+        // spec §3: the guard comes first, so no "Fetching access rules" (issue 15).
+        assert_eq!(out.effects.action_logs, Vec::<String>::new(), "{action}");
     }
     assert_eq!(calls.load(Ordering::Relaxed), 0);
 }

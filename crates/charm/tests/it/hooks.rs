@@ -177,28 +177,119 @@ fn switching_config_source_moves_the_workload_and_a_bad_value_blocks_without_mov
     );
 }
 
+// `a_repeated_hook_only_reads` (resourceVersions and containers only, no ingress) became the
+// property of idempotence.rs, which asserts on every request an Outcome records (issue 15).
+
 #[test]
-fn a_repeated_hook_only_reads() {
+fn issue_15_the_service_gets_exactly_our_ports_and_is_not_patched_again() {
     let dir = charm_dir();
     let first = run_ok(dir.path(), &deployed(true), &Event::hook("config-changed"));
+    let service = first.state.kubernetes.service("oathkeeper").unwrap();
+    let ports: Vec<(&str, u64)> = service["spec"]["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["name"].as_str().unwrap(), p["port"].as_u64().unwrap()))
+        .collect();
+    // Juju's placeholder 65535 is gone, as upstream's patch leaves it.
+    assert_eq!(ports, [("oathkeeper-api", 4456), ("metrics-port", 9000)]);
+    let second = run_ok(dir.path(), &first.state, &Event::hook("update-status"));
+    let service_writes: Vec<_> = second
+        .kubernetes_requests
+        .iter()
+        .filter(|r| r.method != "GET" && r.path.contains("/services/"))
+        .collect();
+    assert!(service_writes.is_empty(), "{service_writes:#?}");
+}
+
+#[test]
+fn issue_15_the_ingress_unit_databag_keeps_jujus_keys_and_is_written_once() {
+    let dir = charm_dir();
+    let state = deployed(true).relation(Relation::new("ingress", 6, "traefik-admin"));
+    let first = run_ok(
+        dir.path(),
+        &state,
+        &Event::relation("ingress", "changed", 6),
+    );
+    let unit_sets: Vec<_> = first
+        .effects
+        .tool_calls
+        .iter()
+        .filter(|c| c.tool == "relation-set" && !c.args.iter().any(|a| a == "--app"))
+        .collect();
+    assert_eq!(unit_sets.len(), 1, "{unit_sets:#?}");
+    let written = unit_sets[0].stdin.as_deref().unwrap_or_default();
+    for key in ["egress-subnets", "ingress-address", "private-address"] {
+        assert!(!written.contains(key), "{key} deleted: {written}");
+    }
+    let bag = &first.state.find_relation(6).unwrap().local_unit_data;
+    assert!(
+        bag.contains_key("host") && bag.contains_key("ip"),
+        "{bag:?}"
+    );
     let second = run_ok(dir.path(), &first.state, &Event::hook("update-status"));
     let writes: Vec<_> = second
         .effects
         .tool_calls
         .iter()
-        .filter(|c| {
-            matches!(
-                c.tool.as_str(),
-                "relation-set" | "status-set" | "application-version-set"
-            )
-        })
+        .filter(|c| c.tool == "relation-set")
         .collect();
     assert!(writes.is_empty(), "{writes:#?}");
-    assert_eq!(
-        first.state.kubernetes.resource_version, second.state.kubernetes.resource_version,
-        "Kubernetes objects were written"
+}
+
+#[test]
+fn issue_15_traefik_without_ingress_app_names_is_waited_for_not_blocked_on() {
+    let dir = charm_dir();
+    let silent = Relation::new("forward-auth", 3, "traefik-public");
+    let state = deployed(true).relation(silent).relation(spark(4));
+    let out = run_ok(
+        dir.path(),
+        &state,
+        &Event::relation("forward-auth", "changed", 3),
     );
-    assert_eq!(first.state.containers, second.state.containers);
+    assert_eq!(out.state.unit_status, Status::new("active", ""));
+}
+
+#[test]
+fn issue_15_a_hook_logs_what_it_observed_and_one_line_per_change() {
+    let dir = charm_dir();
+    let state = deployed(true)
+        .relation(traefik(3, &["spark-history-server"]))
+        .relation(spark(4));
+    let out = run_ok(
+        dir.path(),
+        &state,
+        &Event::relation("auth-proxy", "changed", 4),
+    );
+    let lines = |level: &str| -> Vec<String> {
+        out.effects
+            .juju_log
+            .iter()
+            .filter(|l| l.level == level)
+            .map(|l| l.message.clone())
+            .collect()
+    };
+    let debug = lines("DEBUG");
+    assert!(
+        debug
+            .iter()
+            .any(|l| l.starts_with("observed: leader, kubernetes read")
+                && l.contains("auth-proxy:4 spark-history-server")),
+        "{debug:#?}"
+    );
+    let info = lines("INFO");
+    for expected in [
+        "access-rules-spark-history-server-deny.json (1 rule)",
+        r#"forward-auth:3 app databag: app_names ["spark-history-server"]"#,
+        "service oathkeeper replanned",
+        "Service: ports set to [oathkeeper-api:4456, metrics-port:9000]",
+        "unit status set to active (Identity and Access Proxy is ready)",
+    ] {
+        assert!(
+            info.iter().any(|l| l.contains(expected)),
+            "no INFO line with {expected:?} in {info:#?}"
+        );
+    }
 }
 
 #[test]
@@ -215,6 +306,13 @@ fn an_untrusted_app_is_blocked_with_the_command_to_run_and_the_hook_succeeds() {
             .contains("juju trust oathkeeper --scope=cluster"),
         "{:?}",
         out.state.unit_status
+    );
+    // Issue 15: no workload whose ConfigMaps cannot exist.
+    let container = &out.state.containers["oathkeeper"];
+    assert!(
+        container.plan().services.is_empty(),
+        "{:?}",
+        container.plan()
     );
 }
 
