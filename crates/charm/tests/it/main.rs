@@ -6,6 +6,7 @@
 
 mod actions;
 mod hooks;
+mod idempotence;
 mod lifecycle;
 mod pack;
 mod support;
