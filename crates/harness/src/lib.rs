@@ -16,6 +16,7 @@ pub mod context;
 pub mod event;
 pub mod k8s;
 pub mod pebble;
+pub mod pod;
 pub mod protocol;
 pub mod session;
 pub mod state;

@@ -42,6 +42,7 @@ mod server;
 mod state;
 mod status;
 mod store;
+mod tls;
 
 pub use mount::{
     ConfigMapMount, DATA_LINK, DATA_TMP_LINK, MountError, config_map_files, write_atomic,
@@ -49,6 +50,7 @@ pub use mount::{
 pub use server::{FakeApiServer, ServerError};
 pub use state::{DEFAULT_NAMESPACE, DEFAULT_SERVICE_ACCOUNT, KubernetesState, PLACEHOLDER_PORT};
 pub use store::{LoadError, RequestRecord};
+pub use tls::CLUSTER_CA_PEM;
 
 #[cfg(test)]
 mod tests;

@@ -75,6 +75,7 @@ pub(crate) struct Shared {
 
 struct Inner {
     shared: Arc<Shared>,
+    tls_addr: SocketAddr,
     runtime: Option<tokio::runtime::Runtime>,
 }
 
@@ -139,9 +140,22 @@ impl FakeApiServer {
             .try_lock()
             .map_err(|_| ServerError::Stopped)?
             .replace(acceptor);
+        let tls_listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
+        tls_listener.set_nonblocking(true)?;
+        let tls_addr = tls_listener.local_addr()?;
+        let tls_listener = {
+            let _guard = runtime.enter();
+            TcpListener::from_std(tls_listener)?
+        };
+        runtime.spawn(super::tls::front(
+            tls_listener,
+            super::tls::acceptor()?,
+            addr,
+        ));
         Ok(Self {
             inner: Arc::new(Inner {
                 shared,
+                tls_addr,
                 runtime: Some(runtime),
             }),
         })
@@ -178,6 +192,23 @@ impl FakeApiServer {
     /// The listening address.
     pub fn addr(&self) -> SocketAddr {
         self.inner.shared.addr
+    }
+
+    /// The HTTPS address, where in-cluster clients connect (`KUBERNETES_SERVICE_HOST` and
+    /// `KUBERNETES_SERVICE_PORT`): TLS with a certificate of the cluster CA
+    /// ([`super::CLUSTER_CA_PEM`]), then the same API as [`FakeApiServer::url`].
+    pub fn https_addr(&self) -> SocketAddr {
+        self.inner.tls_addr
+    }
+
+    /// Writes what Kubernetes mounts into a pod at
+    /// `/var/run/secrets/kubernetes.io/serviceaccount`: `namespace`, `token` (a dummy bearer
+    /// token: the server checks none) and `ca.crt` (the cluster CA), into `dir`.
+    pub fn write_service_account(&self, dir: &Path, namespace: &str) -> std::io::Result<()> {
+        std::fs::create_dir_all(dir)?;
+        std::fs::write(dir.join("namespace"), namespace)?;
+        std::fs::write(dir.join("token"), "fake-token")?;
+        std::fs::write(dir.join("ca.crt"), super::CLUSTER_CA_PEM)
     }
 
     /// Write a kubeconfig whose current context points at this server with `namespace` as
@@ -311,16 +342,15 @@ fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
-/// The kubeconfig text for `url`.
-/// A self-signed CA certificate (PEM, base64) named by the kubeconfig, as an in-cluster config
-/// names the cluster's CA. The server speaks plain HTTP, so no TLS uses it; but with a CA given,
-/// clients trust only that CA instead of loading the system's roots (hundreds of files, most of
-/// a charm hook's time in tests) — which is also what they do in a real pod.
-const CLUSTER_CA_DATA: &str = "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1JSUJtakNDQVVHZ0F3SUJBZ0lVR1haSkRCWUJsMjFQek81NkJGOW9EcGd3RGRzd0NnWUlLb1pJemowRUF3SXcKSWpFZ01CNEdBMVVFQXd3WGFHRnlibVZ6Y3lCbVlXdGxJR05zZFhOMFpYSWdRMEV3SUJjTk1qWXhNVEk0TVRneQpOekUyV2hnUE1qRXlOakV4TURReE9ESTNNVFphTUNJeElEQWVCZ05WQkFNTUYyaGhjbTVsYzNNZ1ptRnJaU0JqCmJIVnpkR1Z5SUVOQk1Ga3dFd1lIS29aSXpqMENBUVlJS29aSXpqMERBUWNEUWdBRVRvRmtEVXFmVStBRjI1djQKU05TTUVGdExhaSsxYUJRYjBzcnFLYjJYV2NXSWozeWlIdFBQR1JGM2xtc1pKWitJaTQ2RHV2V3BXaHVkSkhvWgpxYS83YjZOVE1GRXdIUVlEVlIwT0JCWUVGQ3JHSllQSUZzMlhDRGVGUXJUSXRSbDJoYkZYTUI4R0ExVWRJd1FZCk1CYUFGQ3JHSllQSUZzMlhDRGVGUXJUSXRSbDJoYkZYTUE4R0ExVWRFd0VCL3dRRk1BTUJBZjh3Q2dZSUtvWkkKemowRUF3SURSd0F3UkFJZ1d0WTloblpVekhoU0lIeWJPeGd4dUp2TFE5Q0lzREJ2VmNRWWorcGxIMllDSUVNKwp5MUdyaE9rczIvaWU4VFlqaDhoWDk3RHpJcDRzRlBnOGNkeW9QRmR0Ci0tLS0tRU5EIENFUlRJRklDQVRFLS0tLS0K";
-
+/// The kubeconfig text for `url`. It names the cluster CA ([`super::CLUSTER_CA_PEM`]), as an
+/// in-cluster config does. Its server is the plain-HTTP port, so no TLS uses it there; but
+/// with a CA given, clients trust only that CA instead of loading the system's roots
+/// (hundreds of files, most of a charm hook's time in tests), as they do in a real pod.
 pub(crate) fn kubeconfig(url: &str, namespace: &str) -> String {
+    use base64::Engine as _;
+    let ca = base64::engine::general_purpose::STANDARD.encode(super::CLUSTER_CA_PEM);
     format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: {url}\n    certificate-authority-data: {CLUSTER_CA_DATA}\ncontexts:\n- name: fake\n  context:\n    cluster: fake\n    namespace: {namespace}\n    user: fake\ncurrent-context: fake\npreferences: {{}}\nusers:\n- name: fake\n  user:\n    token: fake-token\n"
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: {url}\n    certificate-authority-data: {ca}\ncontexts:\n- name: fake\n  context:\n    cluster: fake\n    namespace: {namespace}\n    user: fake\ncurrent-context: fake\npreferences: {{}}\nusers:\n- name: fake\n  user:\n    token: fake-token\n"
     )
 }
 

@@ -590,3 +590,60 @@ fn a_reader_never_sees_a_missing_link_or_a_mixed_version_while_the_mount_swaps()
         "old timestamped directories are removed: {hidden:?}"
     );
 }
+
+/// What a pod's in-cluster config uses: kubectl over HTTPS to `KUBERNETES_SERVICE_HOST:PORT`,
+/// trusting only the service account's `ca.crt`, with its token.
+#[test]
+fn kubectl_reaches_the_https_port_trusting_only_the_service_accounts_ca() {
+    let fixture = fixture();
+    let dir = tempfile::tempdir().unwrap();
+    let account = dir.path().join("serviceaccount");
+    fixture
+        .server
+        .write_service_account(&account, MODEL)
+        .unwrap();
+    assert_eq!(
+        std::fs::read_to_string(account.join("namespace")).unwrap(),
+        MODEL
+    );
+    let server = format!("https://{}", fixture.server.https_addr());
+    let output = Command::new(KUBECTL)
+        .args(["--server", &server, "--certificate-authority"])
+        .arg(account.join("ca.crt"))
+        .arg("--token")
+        .arg(std::fs::read_to_string(account.join("token")).unwrap())
+        .args([
+            "-n",
+            MODEL,
+            "get",
+            "service",
+            APP,
+            "-o",
+            "jsonpath={.metadata.name}",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&output.stdout), APP);
+    // A client trusting the system's roots instead is refused: the certificate is the
+    // fake cluster CA's.
+    let output = Command::new(KUBECTL)
+        .args([
+            "--kubeconfig",
+            "/dev/null",
+            "--server",
+            &server,
+            "--token",
+            "x",
+        ])
+        .args(["-n", MODEL, "get", "service", APP])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("certificate"), "{stderr}");
+}

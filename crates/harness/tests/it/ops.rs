@@ -223,3 +223,108 @@ fn ops_sees_an_unreachable_container_as_not_connectable() {
         .unwrap_or_default();
     assert!(crash.contains("ops.pebble.ConnectionError"), "{crash}");
 }
+
+const POD_FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/ops-pod-charm");
+
+/// The pod fixture (lightkube, `socket.getfqdn()`), unmodified, with charmcraft's dispatch.
+fn pod_charm() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(Path::new(POD_FIXTURE), dir.path());
+    let python = python();
+    let probe = Command::new(&python)
+        .args(["-c", "import lightkube"])
+        .output()
+        .unwrap();
+    assert!(
+        probe.status.success(),
+        "{python} cannot import lightkube: `pip install lightkube==0.17.2` (./test.sh does)"
+    );
+    write_dispatch(
+        dir.path(),
+        &format!(
+            "#!/bin/sh\nJUJU_DISPATCH_PATH=\"${{JUJU_DISPATCH_PATH:-$0}}\" PYTHONPATH=lib:venv \\\n  exec {python} ./src/charm.py\n"
+        ),
+    );
+    dir
+}
+
+fn shop_state() -> State {
+    let mut state = State::default().unit_id(2);
+    state.model.name = "shop".to_owned();
+    state.kubernetes = harness::k8s::KubernetesState::default()
+        .trusted(true)
+        .with_config_map("settings", &[("mode", "fast")]);
+    state
+}
+
+#[test]
+fn an_unmodified_ops_charm_uses_lightkubes_in_cluster_config_and_sees_its_pods_fqdn() {
+    let dir = pod_charm();
+    let namespaced = harness::pod::namespaces_available();
+    // In the pod's namespaces only the in-cluster config can reach the API: no kubeconfig.
+    let mut ctx = context(dir.path());
+    if namespaced {
+        ctx = ctx.env("KUBECONFIG", "/nonexistent/kubeconfig");
+    }
+    let outcome = ctx
+        .run(&shop_state(), &Event::hook("config-changed"))
+        .unwrap();
+    assert!(outcome.succeeded(), "{}", outcome.stderr);
+    assert_no_tool_failed(&outcome);
+    let server = outcome
+        .effects
+        .juju_log
+        .iter()
+        .find_map(|line| line.message.strip_prefix("namespace shop, server "))
+        .unwrap_or_else(|| panic!("{:#?}", outcome.effects.juju_log));
+    let reads: Vec<_> = outcome
+        .kubernetes_requests
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    assert!(
+        reads
+            .iter()
+            .any(|r| r == "GET /api/v1/namespaces/shop/configmaps/settings"),
+        "{reads:?}"
+    );
+    if namespaced {
+        assert!(server.starts_with("https://127.0.0.1:"), "{server}");
+        assert_eq!(
+            outcome.state.unit_status,
+            Status::new(
+                "active",
+                "host=podprobe-2 fqdn=podprobe-2.podprobe-endpoints.shop.svc.cluster.local \
+                 namespace=shop mode=fast"
+            )
+        );
+    } else {
+        // Without namespaces lightkube falls back to $KUBECONFIG, as outside a cluster.
+        assert!(server.starts_with("http://127.0.0.1:"), "{server}");
+        eprintln!("no mount/UTS namespaces here: hostname and in-cluster files not checked");
+    }
+}
+
+#[test]
+fn an_ops_charm_that_deletes_jujus_unit_keys_finds_them_deleted_in_the_next_hook() {
+    let dir = pod_charm();
+    let state = shop_state().relation(Relation::new("db", 3, "pg"));
+    let event = Event::relation("db", "changed", 3).remote_unit("pg/0");
+    let first = context(dir.path()).run(&state, &event).unwrap();
+    assert!(first.succeeded(), "{}", first.stderr);
+    assert_eq!(
+        first.state.unit_status,
+        Status::new(
+            "waiting",
+            "bag had ['egress-subnets', 'ingress-address', 'private-address']"
+        )
+    );
+    let bag = &first.state.find_relation(3).unwrap().local_unit_data;
+    assert_eq!(*bag, [("owner".to_owned(), "podprobe".to_owned())].into());
+    let second = context(dir.path()).run(&first.state, &event).unwrap();
+    assert!(second.succeeded(), "{}", second.stderr);
+    assert_eq!(
+        second.state.unit_status,
+        Status::new("waiting", "bag had ['owner']")
+    );
+}
