@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use harness::charm;
 use harness::event::ActionCall;
 use harness::pebble::{LiveOptions, Mode};
 use harness::{Context, Event, State};
@@ -32,6 +33,59 @@ struct Cli {
 enum Command {
     /// Runs one event on a State document.
     Run(RunArgs),
+    /// Assembles a runnable charm directory: the metadata files of a source directory and a
+    /// compiled binary linked as `dispatch`.
+    PackDir(PackArgs),
+}
+
+#[derive(clap::Args)]
+struct PackArgs {
+    /// Where `metadata.yaml`, `config.yaml`, `actions.yaml` (or `charmcraft.yaml`) are.
+    #[arg(long, value_name = "DIR")]
+    from: PathBuf,
+    /// The charm binary, linked (absolute symlink) as `dispatch`.
+    #[arg(long, value_name = "BINARY")]
+    dispatch: PathBuf,
+    /// The charm directory to create (it may exist; the files are replaced).
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+}
+
+fn pack_dir(args: &PackArgs) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create {}", args.out.display()))?;
+    let mut copied = 0;
+    for name in [
+        charm::METADATA_YAML,
+        charm::CONFIG_YAML,
+        charm::ACTIONS_YAML,
+        charm::CHARMCRAFT_YAML,
+    ] {
+        let from = args.from.join(name);
+        if from.is_file() {
+            std::fs::copy(&from, args.out.join(name))
+                .with_context(|| format!("cannot copy {}", from.display()))?;
+            copied += 1;
+        }
+    }
+    anyhow::ensure!(
+        copied > 0,
+        "no metadata.yaml or charmcraft.yaml in {}",
+        args.from.display()
+    );
+    let binary = std::path::absolute(&args.dispatch)?;
+    anyhow::ensure!(binary.is_file(), "no charm binary at {}", binary.display());
+    let dispatch = args.out.join(charm::DISPATCH);
+    if dispatch.symlink_metadata().is_ok() {
+        std::fs::remove_file(&dispatch)
+            .with_context(|| format!("cannot replace {}", dispatch.display()))?;
+    }
+    std::os::unix::fs::symlink(&binary, &dispatch)
+        .with_context(|| format!("cannot link {}", dispatch.display()))?;
+    // What Context::new reads must load.
+    harness::charm::Charm::load(&args.out)?;
+    println!("{}", args.out.display());
+    Ok(())
 }
 
 #[derive(clap::Args)]
@@ -110,10 +164,11 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 fn main() -> ExitCode {
-    let Cli {
-        command: Command::Run(args),
-    } = Cli::parse();
-    match run(args) {
+    let result = match Cli::parse().command {
+        Command::Run(args) => run(args),
+        Command::PackDir(args) => pack_dir(&args).map(|()| ExitCode::SUCCESS),
+    };
+    match result {
         Ok(code) => code,
         Err(error) => {
             eprintln!("charm-harness: {}", chain(&error));

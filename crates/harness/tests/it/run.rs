@@ -337,6 +337,58 @@ fn the_cli_takes_a_relative_charm_dir_env_and_timeout() {
 }
 
 #[test]
+fn pack_dir_assembles_a_charm_directory_the_cli_runs() {
+    let source = charm_dir();
+    let binary = source.path().join("dispatch");
+    std::fs::remove_file(source.path().join("actions.yaml")).unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let out = scratch.path().join("packed");
+    let cli = || {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_charm-harness"));
+        command.env("HARNESS_HOOK_TOOL", hook_tool());
+        command
+    };
+    let result = cli()
+        .args(["pack-dir", "--from"])
+        .arg(source.path())
+        .arg("--dispatch")
+        .arg(&binary)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        result.status.success(),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    assert!(out.join("metadata.yaml").is_file() && out.join("config.yaml").is_file());
+    assert!(!out.join("actions.yaml").exists());
+    assert_eq!(std::fs::read_link(out.join("dispatch")).unwrap(), binary);
+    let result = cli()
+        .args(["run", "--event", "install", "--charm-dir"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        result.status.success(),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    let result = cli()
+        .args(["pack-dir", "--from"])
+        .arg(scratch.path())
+        .arg("--dispatch")
+        .arg(&binary)
+        .arg("--out")
+        .arg(scratch.path().join("empty"))
+        .output()
+        .unwrap();
+    assert_eq!(result.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&result.stderr).contains("no metadata.yaml"));
+}
+
+#[test]
 fn kubernetes_objects_without_a_namespace_live_in_the_models() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("metadata.yaml"), METADATA).unwrap();
