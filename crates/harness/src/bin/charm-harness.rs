@@ -13,7 +13,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use harness::charm;
-use harness::event::ActionCall;
+use harness::event::{ActionCall, Notice};
 use harness::pebble::{LiveOptions, Mode};
 use harness::{Context, Event, State};
 use serde_json::{Map, Value};
@@ -32,7 +32,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Runs one event on a State document.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Assembles a runnable charm directory: the metadata files of a source directory and a
     /// compiled binary linked as `dispatch`.
     PackDir(PackArgs),
@@ -114,6 +114,15 @@ struct RunArgs {
     /// The secret URI, for secret hooks.
     #[arg(long)]
     secret: Option<String>,
+    /// The secret revision, for secret-expired and secret-remove.
+    #[arg(long, requires = "secret")]
+    secret_revision: Option<u64>,
+    /// The notice key, for <container>-pebble-custom-notice (type `custom`).
+    #[arg(long)]
+    notice_key: Option<String>,
+    /// The notice id, with --notice-key.
+    #[arg(long, default_value = "1", requires = "notice_key")]
+    notice_id: String,
     /// Runs this action instead of a hook.
     #[arg(long, conflicts_with = "event")]
     action: Option<String>,
@@ -165,7 +174,7 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 
 fn main() -> ExitCode {
     let result = match Cli::parse().command {
-        Command::Run(args) => run(args),
+        Command::Run(args) => run(*args),
         Command::PackDir(args) => pack_dir(&args).map(|()| ExitCode::SUCCESS),
     };
     match result {
@@ -228,6 +237,12 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     event.departing_unit = args.departing_unit;
     event.check = args.check;
     event.secret = args.secret;
+    event.secret_revision = args.secret_revision;
+    event.notice = args.notice_key.map(|key| Notice {
+        id: args.notice_id.clone(),
+        kind: "custom".to_owned(),
+        key,
+    });
     let mut context = Context::new(&args.charm_dir)?.timeout(args.timeout);
     for (key, value) in &args.env {
         context = context.env(key, value);
