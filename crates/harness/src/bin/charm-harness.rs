@@ -2,7 +2,7 @@
 //!
 //! `charm-harness run --charm-dir DIR --state in.json --event EVENT [--relation ID]
 //! [--remote-unit U] [--departing-unit U] [--action NAME --params JSON] [--env K=V]...
-//! [--timeout DURATION] [--live-pebble] --out out.json`
+//! [--timeout DURATION] [--live-pebble] [--exec CONTAINER=JSON]... --out out.json`
 //! writes the new State to `--out` and prints the side-effect log (exit code, statuses,
 //! juju-log lines, action results, tool calls) as JSON on stdout.
 
@@ -14,7 +14,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use harness::charm;
 use harness::event::{ActionCall, Notice};
-use harness::pebble::{LiveOptions, Mode};
+use harness::pebble::{Exec, LiveOptions, Mode};
 use harness::{Context, Event, State};
 use serde_json::{Map, Value};
 
@@ -144,6 +144,21 @@ struct RunArgs {
     /// looked up on `PATH`) instead of only recording their status.
     #[arg(long)]
     live_pebble: bool,
+    /// A canned exec result added to a container of the State, `CONTAINER=JSON` with the
+    /// JSON an `execs` item (repeatable; it replaces a result of the same prefix). Gives a State
+    /// recorded elsewhere a workload binary identity without editing it, e.g.
+    /// `--exec 'oathkeeper={"command_prefix":["oathkeeper","version"],"stdout":"Version: v0.40.6\n"}'`.
+    #[arg(long = "exec", value_name = "CONTAINER=JSON", value_parser = parse_exec)]
+    exec: Vec<(String, Exec)>,
+}
+
+fn parse_exec(text: &str) -> Result<(String, Exec), String> {
+    let (container, json) = text
+        .split_once('=')
+        .filter(|(container, _)| !container.is_empty())
+        .ok_or_else(|| format!("expected CONTAINER=JSON, got {text:?}"))?;
+    let exec = serde_json::from_str(json).map_err(|error| format!("{json:?}: {error}"))?;
+    Ok((container.to_owned(), exec))
 }
 
 fn parse_env(text: &str) -> Result<(String, String), String> {
@@ -204,7 +219,7 @@ fn chain(error: &anyhow::Error) -> String {
 }
 
 fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let state: State = match &args.state {
+    let mut state: State = match &args.state {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read {}", path.display()))?;
@@ -213,6 +228,17 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
         None => State::default(),
     };
+    for (name, exec) in args.exec {
+        let container = state
+            .containers
+            .get_mut(&name)
+            .with_context(|| format!("--exec: no container {name:?} in the State"))?;
+        // The longest matching prefix answers; among equal ones the last given.
+        container
+            .execs
+            .retain(|old| old.command_prefix != exec.command_prefix);
+        container.execs.push(exec);
+    }
     let mut event = match &args.action {
         Some(name) => {
             let params: Map<String, Value> = match &args.params {

@@ -159,6 +159,18 @@ pub struct Exec {
     pub stderr: String,
 }
 
+impl Exec {
+    /// A command that succeeds printing `stdout`, e.g. the workload binary's identity:
+    /// `Exec::answering(&["oathkeeper", "version"], "Version:    v0.40.6\n...")`.
+    pub fn answering(command_prefix: &[&str], stdout: &str) -> Exec {
+        Exec {
+            command_prefix: command_prefix.iter().map(|&arg| arg.to_owned()).collect(),
+            stdout: stdout.to_owned(),
+            ..Exec::default()
+        }
+    }
+}
+
 /// Serialises [`Layers`] as a JSON object label → layer, keeping the order of the labels.
 mod layers_as_map {
     use std::fmt;

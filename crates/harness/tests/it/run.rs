@@ -411,3 +411,60 @@ fn kubernetes_objects_without_a_namespace_live_in_the_models() {
     );
     assert_eq!(outcome.state.kubernetes.namespace, "shop");
 }
+
+#[test]
+fn the_cli_gives_a_recorded_state_a_workload_identity_with_exec() {
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("demo");
+    std::fs::create_dir(&dir).unwrap();
+    for (name, text) in [
+        ("metadata.yaml", METADATA),
+        ("config.yaml", CONFIG),
+        ("actions.yaml", ACTIONS),
+    ] {
+        std::fs::write(dir.join(name), text).unwrap();
+    }
+    write_dispatch(&dir, DISPATCH);
+    // A State recorded elsewhere: the container answers `app version` with an old identity.
+    let recorded = parent.path().join("recorded.json");
+    std::fs::write(
+        &recorded,
+        r#"{"containers": {"web": {"execs": [
+            {"command_prefix": ["app", "version"], "stdout": "old\n"},
+            {"command_prefix": ["app", "rules"], "stdout": "[]"}]}}}"#,
+    )
+    .unwrap();
+    let out = parent.path().join("out.json");
+    let cli = |exec: &str| {
+        Command::new(env!("CARGO_BIN_EXE_charm-harness"))
+            .env("HARNESS_HOOK_TOOL", hook_tool())
+            .args(["run", "--charm-dir"])
+            .arg(&dir)
+            .arg("--state")
+            .arg(&recorded)
+            .args(["--event", "upgrade-charm", "--exec", exec, "--out"])
+            .arg(&out)
+            .output()
+            .unwrap()
+    };
+    let result = cli(r#"web={"command_prefix": ["app", "version"], "stdout": "Version: 2\n"}"#);
+    assert!(
+        result.status.success(),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    let state: State = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let execs = &state.containers["web"].execs;
+    assert_eq!(execs.len(), 2, "{execs:?}");
+    let version = execs
+        .iter()
+        .find(|e| e.command_prefix == ["app", "version"])
+        .unwrap();
+    assert_eq!(version.stdout, "Version: 2\n");
+    // A container the State does not have, or text that is not an exec, is refused.
+    let result = cli(r#"db={"command_prefix": ["x"]}"#);
+    assert_eq!(result.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&result.stderr).contains("\"db\""));
+    let result = cli("web=[1]");
+    assert_eq!(result.status.code(), Some(2));
+}
