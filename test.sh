@@ -5,8 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 # System packages the tests use: the real reverse proxies of the end-to-end suite (the tests
-# start their own instances on free loopback ports). Installed only when missing.
-packages=(caddy nginx)
+# start their own instances on free loopback ports), and umoci for image/build and its test
+# (tests/image). Installed only when missing.
+packages=(caddy nginx umoci)
 if ((${#packages[@]})); then
   missing=()
   for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
