@@ -9,4 +9,5 @@ mod hooks;
 mod idempotence;
 mod lifecycle;
 mod pack;
+mod refresh;
 mod support;
