@@ -104,6 +104,13 @@ pub fn apply(io: &Io, effects: &Effects, leader: bool) -> Result<(), HookError> 
                 )]))?;
                 None
             }
+            Effect::RecordServer(server) => {
+                io.tools.state_set(&BTreeMap::from([(
+                    crate::observe::WORKLOAD_SERVER_KEY.to_owned(),
+                    server.record(),
+                )]))?;
+                None
+            }
         };
         let Some(status) = failed else {
             log(io, LogLevel::Info, &report::effect(effect));

@@ -47,6 +47,9 @@ pub(crate) struct Facts {
     pub config_source: workload::ConfigSource,
     /// Why the `config-source` option is invalid (the running source is kept meanwhile).
     pub invalid_config: Option<String>,
+    /// The version of Ory's server when the image holds it (not ours): it reads mounted
+    /// volumes only, whatever `config-source` says.
+    pub ory_server: Option<String>,
 }
 
 impl Facts {
@@ -61,6 +64,11 @@ impl Facts {
                     workload::ConfigSource::of_plan(&snapshot.container.plan).unwrap_or_default();
                 facts.invalid_config = Some(problem);
             }
+        }
+        if let Some(server) = snapshot.server().filter(|s| s.is_ory()) {
+            // Ory's server cannot read `k8s://`: mount, as the Python charm did.
+            facts.config_source = workload::ConfigSource::MountedVolumes;
+            facts.ory_server = Some(server.version().to_owned());
         }
         let mut app_names = BTreeSet::new();
         let mut headers = BTreeSet::new();
@@ -155,6 +163,10 @@ impl Facts {
         }
         if snapshot.leader && snapshot.relations.peer.is_none() && !self.auth_proxy.is_empty() {
             push(StatusKind::Waiting, status::WAITING_FOR_PEER.to_owned());
+        }
+        if let Some(version) = &self.ory_server {
+            // Before READY: the first active status collected wins.
+            push(StatusKind::Active, status::running_ory(version));
         }
         if self.forward_auth_ready() {
             push(StatusKind::Active, status::READY.to_owned());

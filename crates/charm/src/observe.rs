@@ -23,12 +23,15 @@ use crate::snapshot::{
     CharmConfig, ClusterState, Container, Relation, Relations, Snapshot, UnitAddress,
 };
 use crate::status::{StatusKind, StatusValue};
-use crate::workload::CONTAINER;
+use crate::workload::{CONTAINER, Server, VERSION_COMMAND};
+use juju::pebble::client::ExecOptions;
 
 /// The config option `dev`.
 const DEV: &str = "dev";
 /// The unit-state key (`state-get`/`state-set`) of the workload version last set.
 pub const WORKLOAD_VERSION_KEY: &str = "workload-version";
+/// The unit-state key of the server last identified ([`crate::workload::Server::record`]).
+pub const WORKLOAD_SERVER_KEY: &str = "workload-server";
 
 /// Reads everything the reconcile needs.
 pub fn observe(io: &Io) -> Result<Snapshot, HookError> {
@@ -39,12 +42,17 @@ pub fn observe(io: &Io) -> Result<Snapshot, HookError> {
         Some(_) => Some(unit_address(io)?),
         None => None,
     };
-    let container = container(io);
-    // Only worth a call when there is a version to compare.
-    let recorded_workload_version = match container.workload_version {
-        Some(_) => io.tools.state_get()?.remove(WORKLOAD_VERSION_KEY),
-        None => None,
-    };
+    let mut unit_state = io.tools.state_get()?;
+    let recorded_workload_version = unit_state.remove(WORKLOAD_VERSION_KEY);
+    let recorded_server = unit_state
+        .remove(WORKLOAD_SERVER_KEY)
+        .and_then(|text| Server::from_record(&text));
+    // The image changes only with the pod (a new resource restarts it: pebble-ready) or a
+    // refresh keeping it (upgrade-charm); otherwise the recorded server stands.
+    let hook = io.env.hook_name.as_deref().unwrap_or_default();
+    let probe =
+        recorded_server.is_none() || hook == "upgrade-charm" || hook.ends_with("-pebble-ready");
+    let container = container(io, probe);
     let unit_status = status_value(&io.tools.status_get_unit()?);
     let app_status = if leader {
         status_value(&io.tools.status_get_app()?.status)
@@ -76,6 +84,7 @@ pub fn observe(io: &Io) -> Result<Snapshot, HookError> {
         unit_status,
         app_status,
         recorded_workload_version,
+        recorded_server,
     })
 }
 
@@ -85,11 +94,21 @@ fn status_value(info: &juju::tool::status::StatusInfo) -> Option<StatusValue> {
     Some(StatusValue::new(kind, info.message.clone()))
 }
 
-fn container(io: &Io) -> Container {
+fn container(io: &Io, probe: bool) -> Container {
     let Ok(plan) = io.pebble.plan() else {
         return Container::default();
     };
     let service_running = io.service_running();
+    // Which binary the image holds; a refresh may keep an image with Ory's server.
+    let server = probe
+        .then(|| {
+            io.pebble
+                .exec(&VERSION_COMMAND, &ExecOptions::default())
+                .ok()
+        })
+        .flatten()
+        .filter(|output| output.exit_code == 0)
+        .and_then(|output| Server::identify(&output.stdout));
     let workload_version = if service_running {
         match io.api_get("/version") {
             crate::action::ApiResponse::Ok(body) => serde_json::from_slice::<Value>(&body)
@@ -104,7 +123,10 @@ fn container(io: &Io) -> Container {
         can_connect: true,
         plan,
         service_running,
-        workload_version,
+        // Ory's server routes no `/version`: its CLI tells.
+        workload_version: workload_version
+            .or_else(|| server.as_ref().map(|s| s.version().to_owned())),
+        server,
     }
 }
 

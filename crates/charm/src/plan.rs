@@ -79,6 +79,8 @@ pub enum Effect {
     SetAppStatus(StatusValue),
     /// `application-version-set`.
     SetWorkloadVersion(String),
+    /// `state-set`: the server the image holds, remembered for hooks where Pebble is down.
+    RecordServer(crate::workload::Server),
 }
 
 impl Effect {
@@ -95,7 +97,8 @@ impl Effect {
             Effect::AddLayer { .. }
             | Effect::Replan
             | Effect::SetUnitStatus(_)
-            | Effect::SetWorkloadVersion(_) => false,
+            | Effect::SetWorkloadVersion(_)
+            | Effect::RecordServer(_) => false,
         }
     }
 }
@@ -261,6 +264,14 @@ pub fn plan(snapshot: &Snapshot, desired: &Desired) -> Effects {
     {
         items.push(Effect::SetWorkloadVersion(version.clone()));
     }
+    if let Some(server) = snapshot
+        .container
+        .server
+        .as_ref()
+        .filter(|s| snapshot.recorded_server.as_ref() != Some(*s))
+    {
+        items.push(Effect::RecordServer(server.clone()));
+    }
     Effects { items }
 }
 
@@ -351,6 +362,7 @@ pub fn simulate(snapshot: &Snapshot, effects: &Effects) -> Snapshot {
             Effect::SetWorkloadVersion(version) => {
                 next.recorded_workload_version = Some(version.clone());
             }
+            Effect::RecordServer(server) => next.recorded_server = Some(server.clone()),
         }
     }
     next

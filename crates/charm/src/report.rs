@@ -146,6 +146,7 @@ pub fn effect(effect: &Effect) -> String {
             format!("application status set to {}", status_text(status))
         }
         Effect::SetWorkloadVersion(version) => format!("workload version {version} set"),
+        Effect::RecordServer(server) => format!("workload server recorded: {}", server.record()),
     }
 }
 

@@ -41,6 +41,19 @@ pub struct Snapshot {
     /// [`crate::observe::WORKLOAD_VERSION_KEY`]) since Juju cannot read it back. Read only when
     /// the workload reports a version.
     pub recorded_workload_version: Option<String>,
+    /// The server this unit last identified, kept in the unit's state (key
+    /// [`crate::observe::WORKLOAD_SERVER_KEY`]): what runs while Pebble does not answer.
+    pub recorded_server: Option<crate::workload::Server>,
+}
+
+impl Snapshot {
+    /// The server in the image: as `oathkeeper version` told in this hook, else as recorded.
+    pub fn server(&self) -> Option<&crate::workload::Server> {
+        self.container
+            .server
+            .as_ref()
+            .or(self.recorded_server.as_ref())
+    }
 }
 
 /// The charm's config options (config.yaml).
@@ -72,6 +85,8 @@ pub struct Container {
     pub service_running: bool,
     /// The version the workload reports, when it answered.
     pub workload_version: Option<String>,
+    /// The server `oathkeeper version` names, when it answered.
+    pub server: Option<crate::workload::Server>,
 }
 
 /// The cluster as this hook saw it: the objects the charm manages, or why they were not read.

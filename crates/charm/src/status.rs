@@ -19,6 +19,17 @@ pub const FAILED_TO_SET_CONFIG: &str = "Failed to set new config, see logs";
 /// Active: Traefik routes every protected app through us.
 pub const READY: &str = "Identity and Access Proxy is ready";
 
+/// Active, with Ory's server in the image: the start of the message, before the version.
+pub const RUNNING_ORY: &str = "running Ory Oathkeeper ";
+/// Active, with Ory's server in the image: the end of the message, after the version.
+pub const REFRESH_FOR_LIVE_RULES: &str = "; refresh the oci-image resource for live rule updates";
+
+/// Active: `running Ory Oathkeeper <version>; refresh the oci-image resource for live rule
+/// updates` ([`RUNNING_ORY`], [`REFRESH_FOR_LIVE_RULES`]).
+pub fn running_ory(version: &str) -> String {
+    format!("{RUNNING_ORY}{version}{REFRESH_FOR_LIVE_RULES}")
+}
+
 /// Blocked: a protected app is not routed by Traefik.
 pub fn not_related_via_ingress(app: &str) -> String {
     format!("{app} is not related via ingress")

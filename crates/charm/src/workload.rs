@@ -83,6 +83,76 @@ impl ConfigSource {
     }
 }
 
+/// The command that tells which server the image holds.
+pub const VERSION_COMMAND: [&str; 2] = ["oathkeeper", "version"];
+
+/// Which `oathkeeper` binary the image holds, as `oathkeeper version` tells.
+///
+/// Ory's Go server prints `Version:    v0.40.6`, `Git Hash:   ...`, `Build Time: ...`
+/// (`cmd/version.go`); ours prints only the `Version:` line (`crates/proxy/src/cli.rs`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Server {
+    /// This workspace's server: every feature (`k8s://` sources, config extensions).
+    Ours(String),
+    /// Ory Oathkeeper (an old `oci-image` resource kept across a refresh): it reads mounted
+    /// files only and rejects our config extensions.
+    Ory(String),
+}
+
+/// The unit-state spelling of [`Server::Ours`].
+const OURS_RECORD: &str = "oathkeeper-rs";
+/// The unit-state spelling of [`Server::Ory`].
+const ORY_RECORD: &str = "ory";
+
+impl Server {
+    /// The server printing `stdout` for [`VERSION_COMMAND`]; `None` without a `Version:` line.
+    pub fn identify(stdout: &str) -> Option<Server> {
+        let field = |name: &str| {
+            stdout.lines().find_map(|line| {
+                line.trim()
+                    .strip_prefix(name)
+                    .map(|rest| rest.trim().to_owned())
+            })
+        };
+        let version = field("Version:").filter(|v| !v.is_empty())?;
+        Some(if field("Git Hash:").is_some() {
+            Server::Ory(version)
+        } else {
+            Server::Ours(version)
+        })
+    }
+
+    /// Its version as it prints it.
+    pub fn version(&self) -> &str {
+        match self {
+            Server::Ours(version) | Server::Ory(version) => version,
+        }
+    }
+
+    /// Whether it is Ory's server.
+    pub fn is_ory(&self) -> bool {
+        matches!(self, Server::Ory(_))
+    }
+
+    /// How the unit's state records it: `oathkeeper-rs <version>` or `ory <version>`.
+    pub fn record(&self) -> String {
+        match self {
+            Server::Ours(version) => format!("{OURS_RECORD} {version}"),
+            Server::Ory(version) => format!("{ORY_RECORD} {version}"),
+        }
+    }
+
+    /// The server of a [`Server::record`].
+    pub fn from_record(text: &str) -> Option<Server> {
+        let (kind, version) = text.split_once(' ')?;
+        match kind {
+            OURS_RECORD => Some(Server::Ours(version.to_owned())),
+            ORY_RECORD => Some(Server::Ory(version.to_owned())),
+            _ => None,
+        }
+    }
+}
+
 /// The liveness URL (no TLS yet: certificates come with a later issue).
 pub const ALIVE_URL: &str = "http://localhost:4456/health/alive";
 

@@ -244,6 +244,7 @@ fn leader_writes_reach_kubernetes_relations_and_pebble() {
             Effect::SetUnitStatus(_) => "unit-status",
             Effect::SetAppStatus(_) => "app-status",
             Effect::SetWorkloadVersion(_) => "version",
+            Effect::RecordServer(_) => "record-server",
         })
         .collect();
     assert_eq!(

@@ -605,3 +605,83 @@ fn non_leader_computes_status_but_no_leader_state() {
 }
 
 mod server_compiles;
+
+/// What Ory's Go server 0.40.6 prints for `oathkeeper version`.
+const ORY_VERSION: &str =
+    "Version:    v0.40.6\nGit Hash:   2f4d3e4\nBuild Time: 2024-05-14T09:27:43Z\n";
+
+#[test]
+fn issue_16_the_version_output_tells_ours_from_orys() {
+    assert_eq!(
+        workload::Server::identify(ORY_VERSION),
+        Some(workload::Server::Ory("v0.40.6".to_owned()))
+    );
+    assert_eq!(
+        workload::Server::identify("Version:    0.1.0\n"),
+        Some(workload::Server::Ours("0.1.0".to_owned()))
+    );
+    assert_eq!(workload::Server::identify("command not found\n"), None);
+    for server in [
+        workload::Server::Ory("v0.40.6".to_owned()),
+        workload::Server::Ours("0.1.0".to_owned()),
+    ] {
+        assert_eq!(
+            workload::Server::from_record(&server.record()),
+            Some(server)
+        );
+    }
+}
+
+#[test]
+fn issue_16_with_orys_server_only_mounted_volumes_are_rendered_and_the_status_says_so() {
+    // The default config-source (kubernetes-api) cannot be read by Ory's server.
+    let mut snapshot = Snapshot::ready()
+        .leader()
+        .with_auth_proxy(
+            3,
+            "spark",
+            &requirer(&["https://example.com"], &["welcome"], &["X-User"]),
+        )
+        .with_forward_auth(5, Some(&["spark"]));
+    snapshot.container.server = workload::Server::identify(ORY_VERSION);
+    let desired = reconcile(&snapshot);
+    assert_eq!(
+        desired.layer,
+        Some(workload::layer(
+            workload::ConfigSource::MountedVolumes,
+            &snapshot.model
+        ))
+    );
+    let objects = kube(&desired);
+    assert_ne!(objects.statefulset, PodTemplate::default(), "no mounts");
+    let config = &objects.config_maps[OATHKEEPER_CONFIG_MAP].data[OATHKEEPER_CONFIG_KEY];
+    assert!(!config.contains("k8s://"), "{config}");
+    assert!(
+        config.contains("file:///etc/config/access-rules/"),
+        "{config}"
+    );
+    // Only keys Ory's schema knows: none of our extensions.
+    for extension in ["cache", "timeout"] {
+        assert!(!config.contains(&format!("{extension}:")), "{config}");
+    }
+    let message = crate::status::running_ory("v0.40.6");
+    assert_eq!(desired.unit_status, status(StatusKind::Active, &message));
+    assert_eq!(
+        message,
+        "running Ory Oathkeeper v0.40.6; refresh the oci-image resource for live rule updates"
+    );
+    assert_eq!(desired.workload_version, None);
+    // A hook where Pebble is down keeps what was recorded.
+    snapshot.recorded_server = snapshot.container.server.take();
+    snapshot.container.can_connect = false;
+    let desired = reconcile(&snapshot);
+    assert_ne!(kube(&desired).statefulset, PodTemplate::default());
+}
+
+#[test]
+fn issue_16_with_our_server_everything_is_as_before() {
+    let mut snapshot = Snapshot::ready().leader();
+    let before = reconcile(&snapshot);
+    snapshot.container.server = Some(workload::Server::Ours("0.1.0".to_owned()));
+    assert_eq!(reconcile(&snapshot), before);
+}

@@ -5,7 +5,9 @@ use std::collections::BTreeSet;
 
 use harness::{Event, State};
 
-use crate::support::{charm_dir, config_map, run_ok};
+use crate::support::{
+    ORY_VERSION_OUTPUT, OUR_VERSION_OUTPUT, charm_dir, config_map, run_ok, with_image,
+};
 
 /// The recorded States, by file name.
 const FIXTURES: [&str; 3] = [
@@ -62,5 +64,86 @@ fn each_python_charm_state_loads_and_upgrade_charm_runs_with_our_charm() {
                 "{name}: not JSON: {text}"
             );
         }
+    }
+}
+
+/// The `volumeMounts` of the `oathkeeper` container of the StatefulSet, by mount path.
+fn mounts(state: &State) -> Vec<String> {
+    let statefulset = state
+        .kubernetes
+        .object("StatefulSet", "oathkeeper")
+        .unwrap();
+    statefulset["spec"]["template"]["spec"]["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["name"] == "oathkeeper")
+        .flat_map(|c| c["volumeMounts"].as_array().cloned().unwrap_or_default())
+        .filter_map(|m| m["mountPath"].as_str().map(str::to_owned))
+        .filter(|path| path.starts_with("/etc/config/"))
+        .collect()
+}
+
+/// The `oathkeeper` service command of the container's plan.
+fn command(state: &State) -> String {
+    let plan = state.containers["oathkeeper"].plan();
+    plan.services["oathkeeper"].command.clone().unwrap()
+}
+
+#[test]
+fn issue_16_a_refresh_keeping_orys_image_serves_mounted_files_and_says_so() {
+    let dir = charm_dir();
+    for name in FIXTURES {
+        let before = with_image(fixture(name), ORY_VERSION_OUTPUT);
+        let old_ids = rule_ids(&before);
+        let outcome = run_ok(dir.path(), &before, &Event::hook("upgrade-charm"));
+        let after = &outcome.state;
+        assert_eq!(
+            after.unit_status.message,
+            "running Ory Oathkeeper v0.40.6; refresh the oci-image resource for live rule updates",
+            "{name}"
+        );
+        assert_eq!(after.unit_status.name, "active", "{name}");
+        assert_eq!(
+            command(after),
+            "oathkeeper serve -c /etc/config/oathkeeper/oathkeeper.yaml",
+            "{name}"
+        );
+        assert_eq!(
+            mounts(after),
+            ["/etc/config/oathkeeper", "/etc/config/access-rules"],
+            "{name}"
+        );
+        let config = &config_map(after, "oathkeeper-config")["oathkeeper.yaml"];
+        assert!(!config.contains("k8s://"), "{name}: {config}");
+        assert!(rule_ids(after).is_superset(&old_ids), "{name}");
+        assert_eq!(
+            after.unit_state.get("workload-server").map(String::as_str),
+            Some("ory v0.40.6"),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn issue_16_a_refresh_to_our_image_watches_the_configmaps_and_leaves_the_mounts() {
+    let dir = charm_dir();
+    for name in FIXTURES {
+        let before = with_image(fixture(name), OUR_VERSION_OUTPUT);
+        let outcome = run_ok(dir.path(), &before, &Event::hook("upgrade-charm"));
+        let after = &outcome.state;
+        assert_eq!(
+            command(after),
+            "oathkeeper serve -c k8s://iam/oathkeeper-config"
+        );
+        // The Python charm's mounts stay: inert for a server watching the API, and removing
+        // them would restart the pod during the refresh.
+        assert_eq!(mounts(after), mounts(&before), "{name}");
+        assert_eq!(
+            after.unit_state.get("workload-server").map(String::as_str),
+            Some("oathkeeper-rs 0.1.0"),
+            "{name}"
+        );
+        assert!(!after.unit_status.message.contains("Ory"), "{name}");
     }
 }

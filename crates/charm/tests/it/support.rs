@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use harness::pebble::ContainerState;
+use harness::pebble::{ContainerState, Exec};
 use harness::{Context, Event, Outcome, Relation, State};
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
@@ -38,11 +38,38 @@ pub fn context(dir: &Path) -> Context {
     Context::new(dir).unwrap()
 }
 
-/// A deployed unit: model `iam`, the `oathkeeper` container up, the peer relation, trusted.
+/// What our server prints for `oathkeeper version` (`crates/proxy/src/cli.rs`).
+pub const OUR_VERSION_OUTPUT: &str = "Version:    0.1.0\n";
+/// What Ory's Go server 0.40.6 prints for `oathkeeper version` (`cmd/version.go`).
+pub const ORY_VERSION_OUTPUT: &str = "Version:    v0.40.6\nGit Hash:   2f4d3e43bbbd7ab5b42b4c1e9c2a5a8b1f2e3d4c\nBuild Time: 2024-05-14T09:27:43Z\n";
+
+/// A container whose image holds our server, answering `oathkeeper version`.
+pub fn our_image() -> ContainerState {
+    ContainerState::default().with_exec(Exec::answering(
+        &["oathkeeper", "version"],
+        OUR_VERSION_OUTPUT,
+    ))
+}
+
+/// Gives `state`'s `oathkeeper` container the identity `version_output` (a recorded State,
+/// e.g. the Python charm's, has none).
+pub fn with_image(mut state: State, version_output: &str) -> State {
+    let container = state.containers.get_mut("oathkeeper").unwrap();
+    container
+        .execs
+        .retain(|exec| exec.command_prefix != ["oathkeeper", "version"]);
+    container
+        .execs
+        .push(Exec::answering(&["oathkeeper", "version"], version_output));
+    state
+}
+
+/// A deployed unit: model `iam`, the `oathkeeper` container up with our image, the peer
+/// relation, trusted.
 pub fn deployed(leader: bool) -> State {
     let mut state = State::default()
         .leader(leader)
-        .container("oathkeeper", ContainerState::default())
+        .container("oathkeeper", our_image())
         .relation(Relation {
             remote_units: Default::default(),
             ..Relation::new("oathkeeper", 1, "oathkeeper")
