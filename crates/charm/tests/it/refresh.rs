@@ -147,3 +147,48 @@ fn issue_16_a_refresh_to_our_image_watches_the_configmaps_and_leaves_the_mounts(
         assert!(!after.unit_status.message.contains("Ory"), "{name}");
     }
 }
+
+/// The position of the first juju-log line containing `text`.
+fn logged_at(outcome: &harness::Outcome, text: &str) -> usize {
+    outcome
+        .effects
+        .juju_log
+        .iter()
+        .position(|line| line.message.contains(text))
+        .unwrap_or_else(|| panic!("no log line with {text:?}"))
+}
+
+#[test]
+fn issue_16_the_refresh_writes_the_new_rules_first_and_keeps_every_relation_bag() {
+    let dir = charm_dir();
+    for (image, output) in [("ours", OUR_VERSION_OUTPUT), ("ory", ORY_VERSION_OUTPUT)] {
+        let before = with_image(fixture("tutorial.json"), output);
+        let outcome = run_ok(dir.path(), &before, &Event::hook("upgrade-charm"));
+        // No window with a missing rule: the rules (same key, JSON, one PATCH replacing the
+        // Python repr) land before the config naming them and before the new layer runs.
+        let rules = logged_at(&outcome, "ConfigMap access-rules:");
+        let config = logged_at(&outcome, "ConfigMap oathkeeper-config:");
+        assert!(rules < config, "{image}");
+        // Ory's server keeps the Python charm's layer: its service and check are ours
+        // already (`oathkeeper serve -c <mounted file>`, `alive`), so nothing restarts.
+        if image == "ours" {
+            let layer = logged_at(&outcome, "Pebble layer oathkeeper added");
+            assert!(config < layer, "{image}");
+        }
+        // The Python charm's bags are what ours writes: the peer bookkeeping
+        // (`auth_proxy_4` = {"access_rules_filenames": [...]}) is adopted as it is, and
+        // forward-auth, ingress and oathkeeper-info are left as they were.
+        for (old, new) in before.relations.iter().zip(&outcome.state.relations) {
+            assert_eq!(
+                old.local_app_data, new.local_app_data,
+                "{image}: {}",
+                old.endpoint
+            );
+            assert_eq!(
+                old.local_unit_data, new.local_unit_data,
+                "{image}: {}",
+                old.endpoint
+            );
+        }
+    }
+}
