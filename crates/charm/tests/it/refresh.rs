@@ -192,3 +192,41 @@ fn issue_16_the_refresh_writes_the_new_rules_first_and_keeps_every_relation_bag(
         }
     }
 }
+
+/// The rules of every file of the access-rules ConfigMap as our server parses them.
+fn served_rules(state: &State) -> Vec<oathkeeper_core::rule::Rule> {
+    config_map(state, "access-rules")
+        .iter()
+        .flat_map(|(key, text)| {
+            oathkeeper_core::rule::parse_rules(text.as_bytes())
+                .unwrap_or_else(|error| panic!("{key}: {error:?}"))
+        })
+        .collect()
+}
+
+#[test]
+fn issue_16_our_server_reads_the_rules_before_and_after_the_refresh() {
+    let dir = charm_dir();
+    let before = with_image(fixture("tutorial.json"), OUR_VERSION_OUTPUT);
+    // The Python repr is a YAML flow sequence: our server's lenient YAML reading takes it,
+    // so a unit still holding the old ConfigMap is not left without its rules.
+    let old = served_rules(&before);
+    let outcome = run_ok(dir.path(), &before, &Event::hook("upgrade-charm"));
+    let new = served_rules(&outcome.state);
+    let ids = |rules: &[oathkeeper_core::rule::Rule]| {
+        rules.iter().map(|r| r.id.clone()).collect::<BTreeSet<_>>()
+    };
+    assert_eq!(ids(&old), ids(&new));
+    assert_eq!(
+        ids(&new),
+        BTreeSet::from(["spark-history-server-k8s:0:deny".to_owned()])
+    );
+    for rule in &new {
+        assert_eq!(rule.authorizer.handler, "allow", "{}", rule.id);
+        assert_eq!(
+            rule.authenticators[0].handler, "cookie_session",
+            "{}",
+            rule.id
+        );
+    }
+}
