@@ -278,6 +278,7 @@ impl Context {
         if let Some(api) = api {
             kubernetes_requests = api.requests();
             new_state.kubernetes = api.stop();
+            crate::kubelet::sync_config_map_volumes(&mut new_state);
         }
         if exit_code == 0 {
             forget_broken_relation(&mut new_state, event);

@@ -15,6 +15,7 @@ pub mod consistency;
 pub mod context;
 pub mod event;
 pub mod k8s;
+pub mod kubelet;
 pub mod pebble;
 pub mod pod;
 pub mod protocol;

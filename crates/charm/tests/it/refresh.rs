@@ -117,6 +117,13 @@ fn issue_16_a_refresh_keeping_orys_image_serves_mounted_files_and_says_so() {
         let config = &config_map(after, "oathkeeper-config")["oathkeeper.yaml"];
         assert!(!config.contains("k8s://"), "{name}: {config}");
         assert!(rule_ids(after).is_superset(&old_ids), "{name}");
+        // Where the State shows the mounted files, kubelet's sync hands Ory the JSON rules.
+        for (key, text) in config_map(after, "access-rules") {
+            let path = format!("/etc/config/access-rules/{key}");
+            if let Some(file) = after.containers["oathkeeper"].files.get(&path) {
+                assert_eq!(*file, harness::pebble::File::Text(text), "{name}: {path}");
+            }
+        }
         assert_eq!(
             after.unit_state.get("workload-server").map(String::as_str),
             Some("ory v0.40.6"),
