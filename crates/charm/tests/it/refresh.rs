@@ -237,3 +237,33 @@ fn issue_16_our_server_reads_the_rules_before_and_after_the_refresh() {
         );
     }
 }
+
+#[test]
+fn issue_16_attaching_our_image_after_a_refresh_that_kept_orys_moves_to_live_rules() {
+    let dir = charm_dir();
+    let kept = with_image(fixture("tutorial.json"), ORY_VERSION_OUTPUT);
+    let refreshed = run_ok(dir.path(), &kept, &Event::hook("upgrade-charm")).state;
+    // Only a probe hook looks again: update-status trusts the recorded server.
+    let ours = with_image(refreshed, OUR_VERSION_OUTPUT);
+    let later = run_ok(dir.path(), &ours, &Event::hook("update-status")).state;
+    assert_eq!(
+        later.unit_state["workload-server"], "ory v0.40.6",
+        "update-status probed"
+    );
+    // `juju attach-resource oathkeeper oci-image=...` restarts the pod: pebble-ready.
+    let after = run_ok(dir.path(), &later, &Event::hook("oathkeeper-pebble-ready")).state;
+    assert_eq!(after.unit_state["workload-server"], "oathkeeper-rs 0.1.0");
+    assert_eq!(
+        command(&after),
+        "oathkeeper serve -c k8s://iam/oathkeeper-config"
+    );
+    assert!(
+        config_map(&after, "oathkeeper-config")["oathkeeper.yaml"]
+            .contains("k8s://iam/access-rules")
+    );
+    assert!(
+        !after.unit_status.message.contains("Ory"),
+        "{:?}",
+        after.unit_status
+    );
+}
