@@ -267,3 +267,44 @@ fn issue_16_attaching_our_image_after_a_refresh_that_kept_orys_moves_to_live_rul
         after.unit_status
     );
 }
+
+#[test]
+fn issue_16_the_refreshed_rules_decide_the_apps_paths_as_the_old_ones_did() {
+    use oathkeeper_core::index::{IndexEntry, RuleIndex};
+    use oathkeeper_core::matcher::{Strategy, UrlMatcher};
+    let index = |rules: &[oathkeeper_core::rule::Rule]| {
+        RuleIndex::build(
+            rules
+                .iter()
+                .map(|rule| IndexEntry {
+                    methods: rule.matcher.methods.clone(),
+                    matcher: UrlMatcher::compile(&rule.matcher.url, Strategy::Regexp).unwrap(),
+                })
+                .collect(),
+        )
+    };
+    let dir = charm_dir();
+    let before = with_image(fixture("tutorial.json"), OUR_VERSION_OUTPUT);
+    let old = served_rules(&before);
+    let outcome = run_ok(dir.path(), &before, &Event::hook("upgrade-charm"));
+    let new = served_rules(&outcome.state);
+    let (old_index, new_index) = (index(&old), index(&new));
+    let app = "http://10.64.140.43/spark-spark-history-server-k8s";
+    for path in [
+        "",
+        "/",
+        "/history/app-1/jobs",
+        "/api/v1/applications?status=running",
+    ] {
+        let url = format!("{app}{path}");
+        for method in ["GET", "POST", "PUT", "PATCH", "DELETE"] {
+            let was = old_index.find(method, &url).map(|i| old[i].id.clone());
+            let is = new_index.find(method, &url).map(|i| new[i].id.clone());
+            assert!(was.is_ok(), "{method} {url}: {was:?}");
+            assert_eq!(was, is, "{method} {url}");
+        }
+    }
+    // The Python charm's `OPTION` matched no preflight; ours names `OPTIONS` (and `HEAD`).
+    let preflight = new_index.find("OPTIONS", &format!("{app}/"));
+    assert!(preflight.is_ok(), "{preflight:?}");
+}
