@@ -53,11 +53,16 @@ esac
 
 fn charm_dir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("metadata.yaml"), METADATA).unwrap();
-    std::fs::write(dir.path().join("config.yaml"), CONFIG).unwrap();
-    std::fs::write(dir.path().join("actions.yaml"), ACTIONS).unwrap();
-    write_dispatch(dir.path(), DISPATCH);
+    write_charm(dir.path());
     dir
+}
+
+/// Writes the test charm (metadata, config, actions, dispatch) into `dir`.
+fn write_charm(dir: &std::path::Path) {
+    std::fs::write(dir.join("metadata.yaml"), METADATA).unwrap();
+    std::fs::write(dir.join("config.yaml"), CONFIG).unwrap();
+    std::fs::write(dir.join("actions.yaml"), ACTIONS).unwrap();
+    write_dispatch(dir, DISPATCH);
 }
 
 fn db_state() -> State {
@@ -272,14 +277,7 @@ fn the_cli_takes_a_relative_charm_dir_env_and_timeout() {
     let parent = tempfile::tempdir().unwrap();
     let dir = parent.path().join("demo");
     std::fs::create_dir(&dir).unwrap();
-    for (name, text) in [
-        ("metadata.yaml", METADATA),
-        ("config.yaml", CONFIG),
-        ("actions.yaml", ACTIONS),
-    ] {
-        std::fs::write(dir.join(name), text).unwrap();
-    }
-    write_dispatch(&dir, DISPATCH);
+    write_charm(&dir);
     let cli = || {
         let mut command = Command::new(env!("CARGO_BIN_EXE_charm-harness"));
         command
@@ -417,14 +415,7 @@ fn the_cli_gives_a_recorded_state_a_workload_identity_with_exec() {
     let parent = tempfile::tempdir().unwrap();
     let dir = parent.path().join("demo");
     std::fs::create_dir(&dir).unwrap();
-    for (name, text) in [
-        ("metadata.yaml", METADATA),
-        ("config.yaml", CONFIG),
-        ("actions.yaml", ACTIONS),
-    ] {
-        std::fs::write(dir.join(name), text).unwrap();
-    }
-    write_dispatch(&dir, DISPATCH);
+    write_charm(&dir);
     // A State recorded elsewhere: the container answers `app version` with an old identity.
     let recorded = parent.path().join("recorded.json");
     std::fs::write(
