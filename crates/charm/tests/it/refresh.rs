@@ -308,3 +308,42 @@ fn issue_16_the_refreshed_rules_decide_the_apps_paths_as_the_old_ones_did() {
     let preflight = new_index.find("OPTIONS", &format!("{app}/"));
     assert!(preflight.is_ok(), "{preflight:?}");
 }
+
+/// After a refresh from each recorded Python-charm State, with our image or Ory's kept, the
+/// server's own compiler loads the config and rules the charm left, with no error or warning:
+/// every rule it writes is served, none answers 500.
+#[test]
+fn issue_16_the_server_compiles_what_each_refresh_leaves_without_a_diagnostic() {
+    use oathkeeper::snapshot::{RuleFile, compile};
+    use oathkeeper_core::config::{NoEnv, parse_config};
+    let dir = charm_dir();
+    for name in FIXTURES {
+        for image in [OUR_VERSION_OUTPUT, ORY_VERSION_OUTPUT] {
+            let before = with_image(fixture(name), image);
+            let outcome = run_ok(dir.path(), &before, &Event::hook("upgrade-charm"));
+            let text = &config_map(&outcome.state, "oathkeeper-config")["oathkeeper.yaml"];
+            let config = parse_config(text, &NoEnv)
+                .unwrap_or_else(|error| panic!("{name}: {error}\n{text}"));
+            let files: Vec<RuleFile> = config_map(&outcome.state, "access-rules")
+                .into_iter()
+                .map(|(key, text)| RuleFile {
+                    rules: oathkeeper_core::rule::parse_rules(text.as_bytes())
+                        .unwrap_or_else(|error| panic!("{name} {key}: {error:?}")),
+                    repository: key,
+                })
+                .collect();
+            let snapshot = compile(&config, &files, Default::default());
+            assert!(
+                snapshot.diagnostics.is_empty(),
+                "{name}: {:#?}",
+                snapshot.diagnostics
+            );
+            let served: usize = files.iter().map(|f| f.rules.len()).sum();
+            assert_eq!(snapshot.rule_count(), served, "{name}");
+            assert!(
+                snapshot.compiled.iter().all(|rule| rule.pipeline.is_ok()),
+                "{name}: a rule would answer 500"
+            );
+        }
+    }
+}
