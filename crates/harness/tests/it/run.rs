@@ -1,12 +1,10 @@
 //! A shell-script charm run through the real `fake-hook-tool` binary and agent socket: the
 //! environment Juju sets, tool calls over the socket, the transaction rule, actions, the CLI.
 
-use std::process::Command;
-
 use harness::event::ActionCall;
 use harness::{Event, Relation, State, Status};
 
-use crate::support::{context, greet, hook_tool, write_dispatch};
+use crate::support::{assert_succeeded, context, greet, harness_cli, write_dispatch};
 use serde_json::{Map, Value, json};
 
 const METADATA: &str = "name: demo
@@ -248,21 +246,16 @@ fn the_cli_writes_the_output_state_and_prints_the_log() {
     let input = scratch.path().join("in.json");
     std::fs::write(&input, serde_json::to_string(&db_state()).unwrap()).unwrap();
     let out = scratch.path().join("out.json");
-    let result = Command::new(env!("CARGO_BIN_EXE_charm-harness"))
+    let result = harness_cli()
         .args(["run", "--charm-dir"])
         .arg(dir.path())
         .arg("--state")
         .arg(&input)
         .args(["--event", "db-relation-changed", "--relation", "1", "--out"])
         .arg(&out)
-        .env("HARNESS_HOOK_TOOL", hook_tool())
         .output()
         .unwrap();
-    assert!(
-        result.status.success(),
-        "{}",
-        String::from_utf8_lossy(&result.stderr)
-    );
+    assert_succeeded(&result);
     let log: Value = serde_json::from_slice(&result.stdout).unwrap();
     assert_eq!(log["exit_code"], json!(0));
     let state: State = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
@@ -279,10 +272,8 @@ fn the_cli_takes_a_relative_charm_dir_env_and_timeout() {
     std::fs::create_dir(&dir).unwrap();
     write_charm(&dir);
     let cli = || {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_charm-harness"));
-        command
-            .current_dir(parent.path())
-            .env("HARNESS_HOOK_TOOL", hook_tool());
+        let mut command = harness_cli();
+        command.current_dir(parent.path());
         command
     };
     let result = cli()
@@ -291,11 +282,7 @@ fn the_cli_takes_a_relative_charm_dir_env_and_timeout() {
         .args(["--timeout", "30s"])
         .output()
         .unwrap();
-    assert!(
-        result.status.success(),
-        "{}",
-        String::from_utf8_lossy(&result.stderr)
-    );
+    assert_succeeded(&result);
     let env = std::fs::read_to_string(dir.join("env.txt")).unwrap();
     for line in [
         "JUJU_EXTRA=a=b",
@@ -341,11 +328,7 @@ fn pack_dir_assembles_a_charm_directory_the_cli_runs() {
     std::fs::remove_file(source.path().join("actions.yaml")).unwrap();
     let scratch = tempfile::tempdir().unwrap();
     let out = scratch.path().join("packed");
-    let cli = || {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_charm-harness"));
-        command.env("HARNESS_HOOK_TOOL", hook_tool());
-        command
-    };
+    let cli = harness_cli;
     let result = cli()
         .args(["pack-dir", "--from"])
         .arg(source.path())
@@ -355,11 +338,7 @@ fn pack_dir_assembles_a_charm_directory_the_cli_runs() {
         .arg(&out)
         .output()
         .unwrap();
-    assert!(
-        result.status.success(),
-        "{}",
-        String::from_utf8_lossy(&result.stderr)
-    );
+    assert_succeeded(&result);
     assert!(out.join("metadata.yaml").is_file() && out.join("config.yaml").is_file());
     assert!(!out.join("actions.yaml").exists());
     assert_eq!(std::fs::read_link(out.join("dispatch")).unwrap(), binary);
@@ -368,11 +347,7 @@ fn pack_dir_assembles_a_charm_directory_the_cli_runs() {
         .arg(&out)
         .output()
         .unwrap();
-    assert!(
-        result.status.success(),
-        "{}",
-        String::from_utf8_lossy(&result.stderr)
-    );
+    assert_succeeded(&result);
     let result = cli()
         .args(["pack-dir", "--from"])
         .arg(scratch.path())
@@ -427,8 +402,7 @@ fn the_cli_gives_a_recorded_state_a_workload_identity_with_exec() {
     .unwrap();
     let out = parent.path().join("out.json");
     let cli = |exec: &str| {
-        Command::new(env!("CARGO_BIN_EXE_charm-harness"))
-            .env("HARNESS_HOOK_TOOL", hook_tool())
+        harness_cli()
             .args(["run", "--charm-dir"])
             .arg(&dir)
             .arg("--state")
@@ -439,11 +413,7 @@ fn the_cli_gives_a_recorded_state_a_workload_identity_with_exec() {
             .unwrap()
     };
     let result = cli(r#"web={"command_prefix": ["app", "version"], "stdout": "Version: 2\n"}"#);
-    assert!(
-        result.status.success(),
-        "{}",
-        String::from_utf8_lossy(&result.stderr)
-    );
+    assert_succeeded(&result);
     let state: State = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
     let execs = &state.containers["web"].execs;
     assert_eq!(execs.len(), 2, "{execs:?}");

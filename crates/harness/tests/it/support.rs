@@ -32,3 +32,19 @@ pub fn greet(dir: &Path, name: &str) -> Outcome {
         .run(&State::default(), &Event::action("greet", params))
         .unwrap()
 }
+
+/// The `charm-harness` CLI, finding the hook tool as the tests build it.
+pub fn harness_cli() -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_charm-harness"));
+    command.env("HARNESS_HOOK_TOOL", hook_tool());
+    command
+}
+
+/// Insists a CLI run exited 0, showing its stderr otherwise.
+pub fn assert_succeeded(result: &std::process::Output) {
+    assert!(
+        result.status.success(),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+}
