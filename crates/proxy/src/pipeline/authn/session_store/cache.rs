@@ -345,4 +345,24 @@ mod tests {
             Duration::ZERO
         );
     }
+
+    proptest::proptest! {
+        /// `expires_at` comes from the session store's answer: any text is read without a
+        /// panic, and an RFC 3339 time with any offset and fraction gives its instant.
+        #[test]
+        fn expires_at_parses_exactly_rfc3339(
+            garbage in ".{0,40}",
+            seconds in 0i64..4_000_000_000,
+            nanos in 0i32..1_000_000_000,
+            offset_minutes in -1439i32..=1439,
+            precision in 0usize..=9,
+        ) {
+            let _ = parse_rfc3339(&garbage);
+            let nanos = nanos - nanos % 10i32.pow(9 - precision as u32);
+            let t = jiff::Timestamp::new(seconds, nanos).unwrap();
+            let offset = jiff::tz::Offset::from_seconds(offset_minutes * 60).unwrap();
+            let text = format!("{:.precision$}", t.display_with_offset(offset));
+            proptest::prop_assert_eq!(parse_rfc3339(&text), Some(SystemTime::from(t)), "{}", text);
+        }
+    }
 }
