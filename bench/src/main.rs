@@ -59,6 +59,26 @@ enum Cmd {
         #[arg(long, default_value_t = 30)]
         runs: usize,
     },
+    /// Write the rules and the config `run` uses, to start `oathkeeper serve -c DIR/oathkeeper.yaml`
+    /// on the same data: DIR/rules.json (N rules) and DIR/oathkeeper.yaml.
+    Fixture {
+        /// Number of rules.
+        #[arg(long, default_value_t = 10_000)]
+        rules: usize,
+        /// The directory to write to (created if missing).
+        #[arg(long)]
+        out: PathBuf,
+        /// Kratos' base URL (`loadbench kratos --port P` is a fake one); default
+        /// `http://127.0.0.1:<free port>`.
+        #[arg(long)]
+        kratos: Option<String>,
+        /// The API (decision) port; default a free one.
+        #[arg(long)]
+        port: Option<u16>,
+        /// The metrics port; default a free one.
+        #[arg(long)]
+        metrics_port: Option<u16>,
+    },
     /// The baseline: answer 200 with an empty body to everything.
     Baseline {
         #[arg(long)]
@@ -85,6 +105,13 @@ fn main() -> anyhow::Result<()> {
         } => hook::run(&charm, &hook_tool, runs),
         Cmd::Baseline { port } => serve_static(port, Bytes::new()),
         Cmd::Kratos { port } => serve_static(port, Bytes::from_static(SESSION.as_bytes())),
+        Cmd::Fixture {
+            rules,
+            out,
+            kratos,
+            port,
+            metrics_port,
+        } => fixture(rules, &out, kratos, port, metrics_port),
         Cmd::Run {
             oathkeeper,
             seconds,
@@ -334,23 +361,53 @@ fn write_rules(path: &Path, n: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Writes the `oathkeeper.yaml` of a run to `path`: the benchmark config reading `rules`,
+/// listening on `api` and `metrics`, with Kratos at `kratos` (a base URL).
 fn write_config(
-    dir: &Path,
+    path: &Path,
     rules: &Path,
     api: u16,
     metrics: u16,
-    kratos: u16,
-) -> anyhow::Result<PathBuf> {
-    let mut config = bench_config(&format!("http://127.0.0.1:{kratos}"));
+    kratos: &str,
+) -> anyhow::Result<()> {
+    let mut config = bench_config(kratos);
     config.log.level = LogLevel::Error;
     config.serve.api.host = LOOPBACK.to_owned();
     config.serve.api.port = Some(api);
     config.serve.prometheus.host = LOOPBACK.to_owned();
     config.serve.prometheus.port = metrics;
     config.access_rules.repositories = vec![format!("file://{}", rules.display())];
-    let path = dir.join(format!("oathkeeper-{api}.yaml"));
-    std::fs::write(&path, config.to_yaml())?;
-    Ok(path)
+    std::fs::write(path, config.to_yaml())?;
+    Ok(())
+}
+
+/// `loadbench fixture`: the rules and config of a run, written to `out`.
+fn fixture(
+    n: usize,
+    out: &Path,
+    kratos: Option<String>,
+    port: Option<u16>,
+    metrics_port: Option<u16>,
+) -> anyhow::Result<()> {
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let out = out.canonicalize()?;
+    let kratos = match kratos {
+        Some(url) => url,
+        None => format!("http://{LOOPBACK}:{}", free_port()?),
+    };
+    let api = port.map_or_else(free_port, Ok)?;
+    let metrics = metrics_port.map_or_else(free_port, Ok)?;
+    let rules = out.join("rules.json");
+    write_rules(&rules, n)?;
+    let config = out.join("oathkeeper.yaml");
+    write_config(&config, &rules, api, metrics, &kratos)?;
+    println!("rules:   {} ({n} rules)", rules.display());
+    println!("config:  {}", config.display());
+    println!("api:     http://{LOOPBACK}:{api}/decisions");
+    println!("metrics: http://{LOOPBACK}:{metrics}/metrics");
+    println!("kratos:  {kratos}");
+    println!("start:   oathkeeper serve -c {}", config.display());
+    Ok(())
 }
 
 /// A load scenario: name, request headers, whether the answers should be 2xx.
@@ -431,7 +488,14 @@ fn run(oathkeeper: &Path, seconds: u64, connections: u32) -> anyhow::Result<()> 
         let rules = dir.path().join(format!("rules-{n}.json"));
         write_rules(&rules, n)?;
         let (api, metrics) = (free_port()?, free_port()?);
-        let config = write_config(dir.path(), &rules, api, metrics, kratos_port)?;
+        let config = dir.path().join(format!("oathkeeper-{api}.yaml"));
+        write_config(
+            &config,
+            &rules,
+            api,
+            metrics,
+            &format!("http://{LOOPBACK}:{kratos_port}"),
+        )?;
         let started = Instant::now();
         let server = Pinned::spawn(
             oathkeeper,
