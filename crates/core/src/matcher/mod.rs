@@ -8,14 +8,18 @@
 //! ([`UrlMatcher::prefixes`]); the rule index uses them so a request is only tested against
 //! the few rules that could match it.
 //!
-//! Matching is bounded. A section runs on the linear-time `regex` engine whenever it can; the
-//! backtracking engine is kept for lookahead and lookbehind only, and every other construct
-//! that needs it (backreferences, atomic groups, possessive quantifiers, conditionals, `\K`,
-//! recursion, unbounded lookbehind) is refused at load ([`PatternError::Unsupported`]). A
-//! backtracking match first runs with a tiny budget ([`Budget::Inline`]), which the common
-//! charm deny rule (`<(?!/welcome((/.*$)|$)).*>`) never exhausts; only when that budget runs
-//! out is it re-run with the larger [`Budget::Full`] — the server does that off its async
-//! workers. URLs longer than [`MAX_URL_LEN`] are not matched at all.
+//! Matching is bounded. A section runs on the linear-time `regex` engine whenever it can. A
+//! section that opens with lookaheads and is otherwise linear-time syntax — the charm's deny
+//! rule, `<(?!/welcome((/.*$)|$)|/about/app((/.*$)|$))(/.*)?>`, on every request to a protected
+//! app — runs there too, as one anchored prefix test per lookahead plus the section without
+//! them (module `lookahead`, issue 17); only its capture groups, read when a rule's templates use
+//! them, come from the backtracking engine. That engine is kept for the other lookahead and
+//! lookbehind, and every other construct that needs it (backreferences, atomic groups,
+//! possessive quantifiers, conditionals, `\K`, recursion, unbounded lookbehind) is refused at
+//! load ([`PatternError::Unsupported`]). A backtracking match first runs with a tiny budget
+//! ([`Budget::Inline`]), which an ordinary URL never exhausts; only when that budget runs out
+//! is it re-run with the larger [`Budget::Full`] — the server does that off its async workers.
+//! URLs longer than [`MAX_URL_LEN`] are not matched at all.
 //!
 //! Budgets count backtracking steps, and a step is cheap unless it evaluates a *scan*: a
 //! lookahead whose body can match an unbounded length (`(?!.*x)`), or an unbounded part the
@@ -24,8 +28,9 @@
 //! one match can evaluate its scans ([`Cost`]):
 //!
 //! - a bounded number of times — nothing before a scan offers a choice, and no repetition
-//!   holds it: the work is linear in the text ([`Cost::Steps`], the normal budgets). The charm
-//!   deny rule is one: its lookahead opens the section and runs once.
+//!   holds it: the work is linear in the text ([`Cost::Steps`], the normal budgets). A
+//!   lookahead opening the section is one (it runs once); when the rest of the section is
+//!   linear-time syntax it does not even reach this engine, except for capture groups.
 //! - once per backtracking step — a scan after a part that can backtrack (`.*(?=.*x)`, or a
 //!   lookaround section followed by a `<.*x>` section): the steps bound the scans, so these
 //!   patterns get budgets scaled to the text ([`Cost::ScanPerStep`]: [`INLINE_SCAN_LIMIT`] and
@@ -39,11 +44,14 @@
 //! builds (`^...$`), so a scan is never reached from a second start position.
 
 pub mod glob;
+mod lookahead;
 pub mod regexp;
 
 use std::sync::Arc;
 
 use regex_syntax::hir::literal::{ExtractKind, Extractor, Seq};
+
+use lookahead::LeadingLookaheads;
 
 /// How `<...>` sections are read.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -141,8 +149,9 @@ pub const INLINE_SCAN_LIMIT: usize = 8;
 /// [`MAX_URL_LEN`] bytes, so at most 2 MiB are read — a few milliseconds of one core.
 pub const SCAN_BACKTRACK_LIMIT: usize = 256;
 
-/// How the work of one match grows with the text, as classified at load.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How the work of one match grows with the text, as classified at load. Ordered from the
+/// cheapest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Cost {
     /// The linear-time engine: no budget.
     Linear,
@@ -210,14 +219,38 @@ const MAX_PREFIXES: usize = 32;
 enum Engine {
     /// Linear-time `regex` crate: every glob and most regexps.
     Linear(regex::Regex),
-    /// Backtracking `fancy-regex`, only for patterns that need lookaround: the same program
-    /// twice, with the inline and the full step budget of its [`Cost`] (the budget is fixed at
-    /// build time).
-    Backtracking {
-        inline: fancy_regex::Regex,
-        full: fancy_regex::Regex,
-        cost: Cost,
+    /// Lookaheads at the very start, then linear-time syntax (the charm's deny rule): matched
+    /// as several linear-time regular expressions ([`lookahead`]). Capture groups come from
+    /// the backtracking engine, which the rule index never runs on this pattern.
+    Lookahead {
+        linear: LeadingLookaheads,
+        captures: Backtracking,
     },
+    /// Backtracking `fancy-regex`, only for patterns that need lookaround.
+    Backtracking(Backtracking),
+}
+
+/// A backtracking program: the same program twice, with the inline and the full step budget
+/// of its [`Cost`] (the budget is fixed at build time).
+#[derive(Debug)]
+struct Backtracking {
+    inline: fancy_regex::Regex,
+    full: fancy_regex::Regex,
+    cost: Cost,
+}
+
+impl Backtracking {
+    /// The program for `budget` on a text `len` bytes long. `Err` names the budget when it
+    /// rules the text out at once.
+    fn program(&self, len: usize, budget: Budget) -> Result<&fancy_regex::Regex, Budget> {
+        match budget {
+            // Step counts do not cover the lookaround bodies a step evaluates: the text
+            // length bounds them instead.
+            Budget::Inline if len > INLINE_MAX_LEN => Err(Budget::Inline),
+            Budget::Inline => Ok(&self.inline),
+            Budget::Full => Ok(&self.full),
+        }
+    }
 }
 
 /// Why an engine could not be compiled.
@@ -251,34 +284,71 @@ impl Engine {
                 .backtrack_limit(limit)
                 .build()
         };
-        Ok(Engine::Backtracking {
+        let backtracking = Backtracking {
             inline: build(inline_limit).map_err(invalid)?,
             full: build(full_limit).map_err(invalid)?,
             cost,
+        };
+        Ok(match LeadingLookaheads::compile(&tree.expr) {
+            Some(linear) => Engine::Lookahead {
+                linear,
+                captures: backtracking,
+            },
+            None => Engine::Backtracking(backtracking),
         })
     }
 
+    /// How the work of [`Engine::is_match`] grows with the text.
     fn cost(&self) -> Cost {
         match self {
+            Engine::Linear(_) | Engine::Lookahead { .. } => Cost::Linear,
+            Engine::Backtracking(b) => b.cost,
+        }
+    }
+
+    /// How the work of reading capture groups grows with the text.
+    fn capture_cost(&self) -> Cost {
+        match self {
             Engine::Linear(_) => Cost::Linear,
-            Engine::Backtracking { cost, .. } => *cost,
+            Engine::Lookahead { captures: b, .. } | Engine::Backtracking(b) => b.cost,
         }
     }
 
     /// Whether `text` matches, within `budget`. `Err` names the budget that ran out.
     fn is_match(&self, text: &str, budget: Budget) -> Result<bool, Budget> {
-        match (self, budget) {
-            (Engine::Linear(re), _) => Ok(re.is_match(text)),
-            (Engine::Backtracking { .. }, Budget::Inline) if text.len() > INLINE_MAX_LEN => {
-                Err(Budget::Inline)
+        match self {
+            Engine::Linear(re) => Ok(re.is_match(text)),
+            Engine::Lookahead { linear, .. } => Ok(linear.is_match(text)),
+            Engine::Backtracking(b) => b
+                .program(text.len(), budget)?
+                .is_match(text)
+                .map_err(|_| budget),
+        }
+    }
+
+    /// Appends the text of each capture group of `text` to `groups` (nothing when it does not
+    /// match), within `budget`. `Err` names the budget that ran out; `groups` is then untouched.
+    fn captures_into(
+        &self,
+        text: &str,
+        budget: Budget,
+        groups: &mut Vec<String>,
+    ) -> Result<(), Budget> {
+        let group = |m: Option<&str>| m.unwrap_or("").to_owned();
+        match self {
+            Engine::Linear(re) => {
+                if let Some(caps) = re.captures(text) {
+                    groups.extend(caps.iter().skip(1).map(|m| group(m.map(|m| m.as_str()))));
+                }
             }
-            (Engine::Backtracking { inline, .. }, Budget::Inline) => {
-                inline.is_match(text).map_err(|_| Budget::Inline)
-            }
-            (Engine::Backtracking { full, .. }, Budget::Full) => {
-                full.is_match(text).map_err(|_| Budget::Full)
+            Engine::Lookahead { captures: b, .. } | Engine::Backtracking(b) => {
+                let program = b.program(text.len(), budget)?;
+                if let Some(caps) = program.captures(text).map_err(|_| budget)? {
+                    groups.extend(caps.iter().skip(1).map(|m| group(m.map(|m| m.as_str()))));
+                }
             }
         }
+        Ok(())
     }
 }
 
@@ -612,20 +682,22 @@ impl UrlMatcher {
         self.split
     }
 
-    /// True when the pattern runs on the linear-time engine (so it can join a `RegexSet`).
+    /// True when the pattern runs as one regular expression on the linear-time engine, so
+    /// that its [`UrlMatcher::source`] can join a `RegexSet`. A section opening with a
+    /// lookahead also matches in linear time ([`Cost::Linear`]), but as several expressions:
+    /// false.
     pub fn is_linear(&self) -> bool {
         matches!(*self.rest, Engine::Linear(_))
     }
 
     /// How the work of a match grows with the URL: the class of the expression that runs at
-    /// match time, or of the whole pattern when it is compiled for captures and costs more.
+    /// match time, or of the capture groups when they are compiled and cost more.
     pub fn cost(&self) -> Cost {
-        let rest = self.rest.cost();
-        match self.full.as_deref().map(Engine::cost) {
-            Some(Cost::ScanPerStep) => Cost::ScanPerStep,
-            Some(Cost::Steps) if rest == Cost::Linear => Cost::Steps,
-            _ => rest,
-        }
+        let captures = self
+            .full
+            .as_deref()
+            .map_or(Cost::Linear, Engine::capture_cost);
+        self.rest.cost().max(captures)
     }
 
     /// Literal prefixes: every URL this pattern matches starts with one of them. Never empty
@@ -691,28 +763,12 @@ impl UrlMatcher {
         groups: &mut Vec<String>,
         budget: Budget,
     ) -> Result<(), MatchError> {
-        if strategy == Strategy::Glob {
-            return Ok(());
+        match (strategy, self.full.as_deref()) {
+            (Strategy::Glob, _) | (_, None) => Ok(()),
+            (Strategy::Regexp, Some(full)) => full
+                .captures_into(url, budget, groups)
+                .map_err(|b| self.budget_error(b)),
         }
-        let text = |m: Option<&str>| m.unwrap_or("").to_owned();
-        let re = match (self.full.as_deref(), budget) {
-            (None, _) => return Ok(()),
-            (Some(Engine::Linear(re)), _) => {
-                if let Some(caps) = re.captures(url) {
-                    groups.extend(caps.iter().skip(1).map(|m| text(m.map(|m| m.as_str()))));
-                }
-                return Ok(());
-            }
-            (Some(Engine::Backtracking { .. }), Budget::Inline) if url.len() > INLINE_MAX_LEN => {
-                return Err(self.budget_error(Budget::Inline));
-            }
-            (Some(Engine::Backtracking { inline, .. }), Budget::Inline) => inline,
-            (Some(Engine::Backtracking { full, .. }), Budget::Full) => full,
-        };
-        if let Some(caps) = re.captures(url).map_err(|_| self.budget_error(budget))? {
-            groups.extend(caps.iter().skip(1).map(|m| text(m.map(|m| m.as_str()))));
-        }
-        Ok(())
     }
 
     fn budget_error(&self, budget: Budget) -> MatchError {

@@ -73,8 +73,9 @@ fn posix_classes_work() {
 }
 
 #[test]
-fn negative_lookahead_works_on_the_backtracking_engine() {
+fn negative_lookahead_excludes_what_it_names_and_joins_no_regex_set() {
     let m = re("http://mydomain.com/<(?!protected).*>");
+    // Linear-time, but as two expressions: it cannot join the index's `RegexSet`s.
     assert!(!m.is_linear());
     assert!(m.is_match("http://mydomain.com/public").unwrap());
     assert!(!m.is_match("http://mydomain.com/protected").unwrap());
@@ -186,9 +187,9 @@ fn the_full_budget_error_names_the_pattern() {
 }
 
 #[test]
-fn the_upstream_charm_deny_rule_is_decided_inline_up_to_the_inline_length() {
+fn the_upstream_charm_deny_rule_is_decided_inline_at_any_length() {
     // spec/charm-parity.md §6.4: evaluated on every request to a protected app, so it must
-    // never leave the async worker for an ordinary URL.
+    // never leave the async worker. Issue 17: its lookahead runs on the linear engine.
     let m = re("<^(https|http)>://example.com<(?!/welcome((/.*$)|$)|/about/app((/.*$)|$)).*>");
     assert!(!m.is_linear());
     let prefix = "https://example.com".len();
@@ -196,20 +197,16 @@ fn the_upstream_charm_deny_rule_is_decided_inline_up_to_the_inline_length() {
         let url = format!("https://example.com{path}");
         assert!(m.matches_after_within(&url, prefix, Budget::Inline).is_ok());
     }
-    let longest = format!(
-        "https://example.com/{}",
-        "a/".repeat((INLINE_MAX_LEN - 1) / 2)
-    );
-    assert!(longest.len() - prefix <= INLINE_MAX_LEN);
+    let longest = format!("https://example.com/{}", "a/".repeat(MAX_URL_LEN / 2 - 20));
+    assert!(longest.len() - prefix > INLINE_MAX_LEN);
     assert_eq!(
         m.matches_after_within(&longest, prefix, Budget::Inline),
         Ok(true)
     );
     let welcome = format!(
         "https://example.com/welcome/{}",
-        "a".repeat(INLINE_MAX_LEN - 9)
+        "a".repeat(MAX_URL_LEN / 2)
     );
-    assert!(welcome.len() - prefix <= INLINE_MAX_LEN);
     assert_eq!(
         m.matches_after_within(&welcome, prefix, Budget::Inline),
         Ok(false)
@@ -218,19 +215,22 @@ fn the_upstream_charm_deny_rule_is_decided_inline_up_to_the_inline_length() {
 
 #[test]
 fn a_backtracking_text_longer_than_the_inline_limit_waits_for_the_full_budget() {
-    let m = re("http://x/<(?!admin).*>");
+    let m = re("http://x/<a*(?!admin).*>");
     let url = format!("http://x/{}", "a".repeat(INLINE_MAX_LEN + 1));
     assert_eq!(
         m.matches_after_within(&url, PREFIX, Budget::Inline),
         Err(MatchError::OverInlineBudget)
     );
     assert_eq!(m.matches_after_within(&url, PREFIX, Budget::Full), Ok(true));
-    // The linear engine has no budget: any length runs inline.
-    let m = re("http://x/<.*>");
-    assert_eq!(
-        m.matches_after_within(&url, PREFIX, Budget::Inline),
-        Ok(true)
-    );
+    // The linear engine has no budget: any length runs inline, lookaheads that open the
+    // section included.
+    for pattern in ["http://x/<.*>", "http://x/<(?!admin).*>"] {
+        assert_eq!(
+            re(pattern).matches_after_within(&url, PREFIX, Budget::Inline),
+            Ok(true),
+            "{pattern}"
+        );
+    }
 }
 
 #[test]
@@ -635,4 +635,30 @@ fn deeply_nested_glob_braces_are_refused_not_a_stack_overflow() {
     assert!(UrlMatcher::compile(&pattern, Strategy::Glob).is_err());
     let fine = format!("http://x/<{}a{}>", "{".repeat(8), "}".repeat(8));
     assert!(glob(&fine).is_match("http://x/a").unwrap());
+}
+
+/// Issue 17: a section opening with a lookahead matches on the linear engine with no budget;
+/// its capture groups still come from the backtracking engine, within its budgets.
+#[test]
+fn issue_17_captures_of_a_leading_lookahead_keep_the_backtracking_budgets() {
+    let m = re("<(?!/admin)(/.*)>");
+    assert!(!m.is_split());
+    assert_eq!(m.cost(), Cost::Steps);
+    let url = format!("/{}", "a".repeat(INLINE_MAX_LEN));
+    assert_eq!(m.matches_after_within(&url, 0, Budget::Inline), Ok(true));
+    let mut groups = Vec::new();
+    assert_eq!(
+        m.captures_into_within(&url, Strategy::Regexp, &mut groups, Budget::Inline),
+        Err(MatchError::OverInlineBudget)
+    );
+    assert!(groups.is_empty());
+    m.captures_into_within(&url, Strategy::Regexp, &mut groups, Budget::Full)
+        .unwrap();
+    assert_eq!(groups, [url.as_str(), url.as_str()]);
+    // Split after a literal prefix and compiled without captures, it costs no budget at all.
+    let deny = Compiler::new(Strategy::Regexp)
+        .compile("https://app<(?!/welcome((/.*$)|$))(/.*)?>", false)
+        .unwrap();
+    assert!(deny.is_split());
+    assert_eq!(deny.cost(), Cost::Linear);
 }
