@@ -13,8 +13,9 @@
 //! query. So no forwarded text (`@host:port/x`, `//host`, `\\host`, `?`, `#`) can send the call,
 //! and the credential, to another host whose 200 would then authenticate (issue 12).
 //!
-//! The cache key is computed from the very request value that is sent (see
-//! [`cache`]), so the cache never answers for a request the store did not see.
+//! The request is encoded once ([`outbound`]): the cache key is a hash of those bytes and the
+//! request sent on a miss is decoded from them, so the cache never answers for a request the
+//! store did not see, and a cache hit builds no request.
 //!
 //! The answer: 200 → subject and extra read with GJSON paths; 429 → 429 with `Retry-After` and
 //! `X-Ratelimit-*`; any other status → 401; unreachable, timed out or garbage → 403. Fail
@@ -28,13 +29,13 @@
 
 pub mod cache;
 pub mod client;
+pub mod outbound;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use envconf::parse_duration;
-use http::uri::PathAndQuery;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use http_body_util::{BodyExt as _, Empty, Limited};
 use oathkeeper_core::gjson;
@@ -49,6 +50,10 @@ use crate::pipeline::{CompileError, Cx, Denial, OriginalRequest, Session};
 use super::AuthnOutcome;
 use cache::{Lookup, SessionCache, Verdict};
 use client::{OutboundClient, build};
+use outbound::{Op, Outbound};
+
+/// Set on the session-store request when `preserve_host` is on.
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
 /// Largest session-store answer read.
 const MAX_BODY: usize = 1 << 20;
@@ -172,9 +177,21 @@ impl SessionStore {
         })
     }
 
-    /// The session-store URL for `request`: scheme and authority of `check_session_url`, the
-    /// original path (or the configured one) set as a path, the query set as a query.
-    fn uri(&self, request: &OriginalRequest<'_>) -> Result<Uri, Failure> {
+    /// The session-store request for `request`, encoded ([`outbound`]): the method, the scheme
+    /// and authority of `check_session_url`, the original path (or the configured one) set as a
+    /// path and the query set as a query, then the headers: `forward_http_headers` and the
+    /// credential appended, `additional_headers` and `X-Forwarded-Host` inserted.
+    fn outbound(&self, request: &OriginalRequest<'_>) -> Outbound {
+        let method = match &self.force_method {
+            Some(m) => m.as_str(),
+            // A method token: validated when the original request was rebuilt.
+            None => request.candidate.method,
+        };
+        let mut outbound = Outbound::start(
+            method,
+            self.base.scheme_str().unwrap_or_default(),
+            self.base.authority().map_or("", |a| a.as_str()),
+        );
         let path = if self.preserve_path {
             self.base.path()
         } else {
@@ -186,59 +203,41 @@ impl SessionStore {
             request.query
         }
         .filter(|q| !q.is_empty());
-        let mut target = String::with_capacity(path.len() + query.map_or(0, str::len) + 2);
-        if !path.starts_with('/') {
-            target.push('/');
-        }
-        push_encoded(&mut target, path, is_path_byte);
-        if let Some(query) = query {
-            target.push('?');
-            push_encoded(&mut target, query, is_query_byte);
-        }
-        let mut parts = http::uri::Parts::default();
-        parts.scheme = self.base.scheme().cloned();
-        parts.authority = self.base.authority().cloned();
-        parts.path_and_query = Some(
-            PathAndQuery::try_from(target)
-                .map_err(|_| Failure::Invalid("invalid session-store URL"))?,
-        );
-        Uri::from_parts(parts).map_err(|_| Failure::Invalid("invalid session-store URL"))
-    }
-
-    /// The session-store request for `request`, without its (empty) body: what is sent and
-    /// what the cache key is computed from.
-    fn outbound(&self, request: &OriginalRequest<'_>) -> Result<http::request::Parts, Failure> {
-        let (mut outbound, ()) = http::Request::new(()).into_parts();
-        outbound.method = match &self.force_method {
-            Some(m) => m.clone(),
-            None => Method::from_bytes(request.candidate.method.as_bytes())
-                .map_err(|_| Failure::Invalid("the original method is not a valid method"))?,
-        };
-        outbound.uri = self.uri(request)?;
-        let headers = &mut outbound.headers;
+        outbound.path_and_query(|target| {
+            if !path.starts_with('/') {
+                target.push(b'/');
+            }
+            push_encoded(target, path, is_path_byte);
+            if let Some(query) = query {
+                target.push(b'?');
+                push_encoded(target, query, is_query_byte);
+            }
+        });
         for name in self.forward.iter() {
             for value in request.headers.get_all(name) {
-                headers.append(name.clone(), value.clone());
+                outbound.header(Op::Append, name, value.as_bytes());
             }
         }
         let always = match self.credential {
-            Credential::Cookie => http::header::COOKIE,
-            Credential::Authorization => http::header::AUTHORIZATION,
+            Credential::Cookie => &http::header::COOKIE,
+            Credential::Authorization => &http::header::AUTHORIZATION,
         };
-        if !self.forward.contains(&always) {
-            for value in request.headers.get_all(&always) {
-                headers.append(always.clone(), value.clone());
+        if !self.forward.contains(always) {
+            for value in request.headers.get_all(always) {
+                outbound.header(Op::Append, always, value.as_bytes());
             }
         }
         for (name, value) in self.additional.iter() {
-            headers.insert(name.clone(), value.clone());
+            outbound.header(Op::Insert, name, value.as_bytes());
         }
         if self.preserve_host {
-            let host = HeaderValue::from_str(request.candidate.host)
-                .map_err(|_| Failure::Invalid("invalid host"))?;
-            headers.insert(HeaderName::from_static("x-forwarded-host"), host);
+            outbound.header(
+                Op::Insert,
+                &X_FORWARDED_HOST,
+                request.candidate.host.as_bytes(),
+            );
         }
-        Ok(outbound)
+        outbound
     }
 
     /// Authenticates `request` and fills the session with the store's subject and extra.
@@ -260,28 +259,25 @@ impl SessionStore {
         request: &OriginalRequest<'_>,
         cx: &Cx<'_>,
     ) -> Result<Arc<Verdict>, Denial> {
-        let outbound = match self.outbound(request) {
-            Ok(outbound) => outbound,
-            Err(failure) => {
-                cx.metrics
-                    .session_store(SessionStoreOutcome::Invalid, Duration::ZERO);
-                return Err(failure.into_denial());
-            }
-        };
+        let outbound = self.outbound(request);
         match &self.cache {
-            None => self.fetch(outbound, cx).await.map(Arc::new),
+            None => self.fetch(&outbound, cx).await.map(Arc::new),
             Some(cache) => {
-                let key = cache::key(&outbound);
-                let (result, lookup) = cache.get_or_fetch(key, self.fetch(outbound, cx)).await;
+                let (result, lookup) = cache
+                    .get_or_fetch(outbound.key(), self.fetch(&outbound, cx))
+                    .await;
                 cx.metrics.session_cache(lookup == Lookup::Hit);
                 result
             }
         }
     }
 
-    async fn fetch(&self, outbound: http::request::Parts, cx: &Cx<'_>) -> Result<Verdict, Denial> {
+    async fn fetch(&self, outbound: &Outbound, cx: &Cx<'_>) -> Result<Verdict, Denial> {
         let started = Instant::now();
-        let result = self.call(outbound).await;
+        let result = match outbound.to_request() {
+            Ok(request) => self.call(request).await,
+            Err(e) => Err(Failure::Invalid(e.reason())),
+        };
         let outcome = match &result {
             Ok(_) => SessionStoreOutcome::Ok,
             Err(Failure::Timeout) => SessionStoreOutcome::Timeout,
@@ -424,7 +420,7 @@ fn is_query_byte(byte: u8) -> bool {
 
 /// Appends `text`, keeping the bytes `keep` allows and valid `%XX` escapes as they are, and
 /// percent-encoding every other byte (`?`, `#`, `\`, spaces, controls, a lone `%`, UTF-8).
-fn push_encoded(out: &mut String, text: &str, keep: fn(u8) -> bool) {
+fn push_encoded(out: &mut Vec<u8>, text: &str, keep: fn(u8) -> bool) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
     let bytes = text.as_bytes();
     for (i, &byte) in bytes.iter().enumerate() {
@@ -432,11 +428,13 @@ fn push_encoded(out: &mut String, text: &str, keep: fn(u8) -> bool) {
             && bytes.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
             && bytes.get(i + 2).is_some_and(u8::is_ascii_hexdigit);
         if keep(byte) || escape {
-            out.push(char::from(byte));
+            out.push(byte);
         } else {
-            out.push('%');
-            out.push(char::from(HEX[usize::from(byte >> 4)]));
-            out.push(char::from(HEX[usize::from(byte & 0xf)]));
+            out.extend_from_slice(&[
+                b'%',
+                HEX[usize::from(byte >> 4)],
+                HEX[usize::from(byte & 0xf)],
+            ]);
         }
     }
 }

@@ -178,8 +178,9 @@ fn the_url_keeps_the_configured_scheme_and_authority_and_valid_escapes() {
     let headers = HeaderMap::new();
     let url = |path: &str, query: Option<&str>| {
         store
-            .uri(&original(path, query, &headers))
-            .map(|u| u.to_string())
+            .outbound(&original(path, query, &headers))
+            .to_request()
+            .map(|r| r.uri.to_string())
             .map_err(|_| ())
     };
     assert_eq!(
