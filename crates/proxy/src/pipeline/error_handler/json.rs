@@ -4,6 +4,8 @@
 //! `{"error":{"code":401,"status":"Unauthorized","message":"The request could not be authorized"}}`;
 //! verbose adds the reason. `Retry-After` and `X-Ratelimit-*` are passed on.
 
+use std::sync::LazyLock;
+
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
 
@@ -78,12 +80,8 @@ pub fn json_error(denial: &Denial, verbose: bool) -> Response<ResponseBody> {
     response
 }
 
-/// herodot's JSON error answer for `status`: code, reason phrase, `reason` when given, and
-/// herodot's message for the status (the API's own 404 and 405 too).
-pub fn herodot_error(
-    status: StatusCode,
-    reason: Option<&std::borrow::Cow<'static, str>>,
-) -> Response<ResponseBody> {
+/// The herodot envelope for `status`, with `reason` if given, as JSON.
+fn envelope(status: StatusCode, reason: Option<&std::borrow::Cow<'static, str>>) -> Bytes {
     let body = Envelope {
         error: Error {
             code: status.as_u16(),
@@ -93,8 +91,44 @@ pub fn herodot_error(
         },
     };
     // invariant: these fields serialise infallibly.
-    let body = serde_json::to_string(&body).unwrap_or_default();
-    let mut response = Response::new(ResponseBody::from(Bytes::from(body)));
+    Bytes::from(serde_json::to_vec(&body).unwrap_or_default())
+}
+
+/// The envelope without a reason (the common, non-verbose answer): the same bytes for every
+/// denial with that status, so the statuses denials have are serialised once.
+fn generic_body(status: StatusCode) -> Bytes {
+    static COMMON: LazyLock<Vec<(StatusCode, Bytes)>> = LazyLock::new(|| {
+        [
+            StatusCode::BAD_REQUEST,
+            StatusCode::UNAUTHORIZED,
+            StatusCode::FORBIDDEN,
+            StatusCode::NOT_FOUND,
+            StatusCode::METHOD_NOT_ALLOWED,
+            StatusCode::TOO_MANY_REQUESTS,
+            StatusCode::INTERNAL_SERVER_ERROR,
+        ]
+        .into_iter()
+        .map(|status| (status, envelope(status, None)))
+        .collect()
+    });
+    COMMON
+        .iter()
+        .find(|(s, _)| *s == status)
+        .map_or_else(|| envelope(status, None), |(_, body)| body.clone())
+}
+
+/// herodot's JSON error answer for `status`: code, reason phrase, `reason` when given, and
+/// herodot's message for the status (the API's own 404 and 405 too).
+pub fn herodot_error(
+    status: StatusCode,
+    reason: Option<&std::borrow::Cow<'static, str>>,
+) -> Response<ResponseBody> {
+    let body = match reason {
+        None => generic_body(status),
+        // invariant: these fields serialise infallibly.
+        Some(_) => envelope(status, reason),
+    };
+    let mut response = Response::new(ResponseBody::from(body));
     *response.status_mut() = status;
     response.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -8,6 +8,7 @@
 
 use std::net::IpAddr;
 
+use http::{HeaderName, header};
 use ipnet::IpNet;
 use oathkeeper_core::handler::Family;
 use oathkeeper_core::handler::when::Clause as ClauseConfig;
@@ -37,26 +38,33 @@ struct MediaType {
 }
 
 impl MediaType {
+    /// A pattern from the config: its essence, lower case.
     fn parse(text: &str) -> Option<MediaType> {
-        let essence = text.split(';').next()?.trim().to_ascii_lowercase();
-        let (main, sub) = essence.split_once('/')?;
-        if main.is_empty() || sub.is_empty() {
-            return None;
-        }
+        let (main, sub) = essence(text)?;
         Some(MediaType {
-            main: main.to_owned(),
-            sub: sub.to_owned(),
+            main: main.to_ascii_lowercase(),
+            sub: sub.to_ascii_lowercase(),
         })
     }
 
-    /// Whether this pattern (wildcards allowed) matches `text` (wildcards literal).
-    fn matches(&self, main: &str, sub: &str) -> bool {
+    /// Whether this pattern (wildcards allowed) matches the essence `main/sub` of a request's
+    /// type (wildcards literal, any case).
+    fn matches(&self, (main, sub): (&str, &str)) -> bool {
         (self.main == "*" || self.main.eq_ignore_ascii_case(main))
             && (self.sub == "*" || self.sub.eq_ignore_ascii_case(sub))
     }
 }
 
+/// The `type/subtype` of a media type, parameters and surrounding space dropped, as written
+/// (a request's types are read per request: nothing is copied).
+fn essence(text: &str) -> Option<(&str, &str)> {
+    let (main, sub) = text.split(';').next()?.trim().split_once('/')?;
+    (!main.is_empty() && !sub.is_empty()).then_some((main, sub))
+}
+
 const DEFAULT_MEDIA_TYPE: &str = "application/octet-stream";
+
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
 impl When {
     /// Compiles the wire clauses of error handler `handler`.
@@ -106,24 +114,16 @@ impl Clause {
             return false;
         }
         if !self.accept.is_empty()
-            && !media_matches(
-                &self.accept,
-                request.header("accept").unwrap_or(DEFAULT_MEDIA_TYPE),
-            )
+            && !media_matches(&self.accept, header_text(request, &header::ACCEPT))
         {
             return false;
         }
         if !self.content_type.is_empty() {
-            let ct = request.header("content-type").unwrap_or(DEFAULT_MEDIA_TYPE);
             // Content-Type is one type: a comma is not a list separator there.
-            let Some(actual) = MediaType::parse(ct) else {
+            let Some(actual) = essence(header_text(request, &header::CONTENT_TYPE)) else {
                 return false;
             };
-            if !self
-                .content_type
-                .iter()
-                .any(|p| p.matches(&actual.main, &actual.sub))
-            {
+            if !self.content_type.iter().any(|p| p.matches(actual)) {
                 return false;
             }
         }
@@ -139,7 +139,7 @@ impl Clause {
             return true;
         }
         self.respect_forwarded_for
-            && request.headers.get_all("x-forwarded-for").iter().any(|v| {
+            && request.headers.get_all(X_FORWARDED_FOR).iter().any(|v| {
                 v.to_str().is_ok_and(|list| {
                     list.split(',')
                         .filter_map(|s| s.trim().parse::<IpAddr>().ok())
@@ -153,12 +153,18 @@ impl Clause {
 fn media_matches(patterns: &[MediaType], accept: &str) -> bool {
     accept
         .split(',')
-        .filter_map(MediaType::parse)
-        .any(|actual| {
-            patterns
-                .iter()
-                .any(|p| p.matches(&actual.main, &actual.sub))
-        })
+        .filter_map(essence)
+        .any(|actual| patterns.iter().any(|p| p.matches(actual)))
+}
+
+/// The first value of header `name` as text, or [`DEFAULT_MEDIA_TYPE`] when it is absent or
+/// not text.
+fn header_text<'r>(request: &'r OriginalRequest<'_>, name: &HeaderName) -> &'r str {
+    request
+        .headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or(DEFAULT_MEDIA_TYPE)
 }
 
 /// A CIDR, or a bare address as a one-address network.
