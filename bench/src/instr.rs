@@ -270,24 +270,35 @@ pub(crate) fn idle(
         rules,
         &format!("http://{}", kratos.addr),
     )?;
-    let at_ready = server.process.cpu_ticks()?;
+    let sample = || -> anyhow::Result<(u64, u64)> {
+        Ok((server.process.cpu_ticks()?, server.process.read_bytes()?))
+    };
+    let at_ready = sample()?;
     std::thread::sleep(Duration::from_secs(settle_seconds));
-    let settled = server.process.cpu_ticks()?;
+    let settled = sample()?;
     std::thread::sleep(Duration::from_secs(seconds));
-    let end = server.process.cpu_ticks()?;
+    let end = sample()?;
+    let ticks = |ticks: u64| format!("{ticks} ticks ({:.0} ms)", ticks as f64 * tick_ms);
+    let bytes = |bytes: u64| format!("{:.1} kB", bytes as f64 / 1000.0);
     println!(
-        "| oathkeeper, {rules} rules | CPU until ready | first {settle_seconds} s after ready | next {seconds} s without traffic |"
+        "| oathkeeper, {rules} rules | until ready | first {settle_seconds} s after ready | next {seconds} s without traffic |"
     );
     println!("|---|---|---|---|");
     println!(
-        "| ready after {:.0} ms | {} ticks ({:.0} ms) | {} ticks ({:.0} ms) | {} ticks ({:.0} ms) |",
-        server.ready.as_secs_f64() * 1000.0,
-        at_ready,
-        at_ready as f64 * tick_ms,
-        settled - at_ready,
-        (settled - at_ready) as f64 * tick_ms,
-        end - settled,
-        (end - settled) as f64 * tick_ms,
+        "| CPU time | {} | {} | {} |",
+        ticks(at_ready.0),
+        ticks(settled.0 - at_ready.0),
+        ticks(end.0 - settled.0),
+    );
+    println!(
+        "| bytes read (rchar) | {} | {} | {} |",
+        bytes(at_ready.1),
+        bytes(settled.1 - at_ready.1),
+        bytes(end.1 - settled.1),
+    );
+    println!(
+        "\nready after {:.0} ms",
+        server.ready.as_secs_f64() * 1000.0
     );
     Ok(())
 }

@@ -1,12 +1,29 @@
-//! `loadbench`: the decision server under load, measured against a bare HTTP server in the
-//! same run (see BENCHMARKS.md).
+//! `loadbench`: the decision server measured against two bare HTTP servers on the same machine
+//! (see BENCHMARKS.md): a minimal hyper server with oathkeeper's runtime shape and Debian's
+//! nginx answering `return 200`, both the ceiling any HTTP decision server could reach here.
 //!
-//! `loadbench run` starts, one after the other, a minimal hyper server that answers 200 (the
-//! baseline: what any HTTP decision server could reach on this machine) and `oathkeeper serve`
-//! with 10, 1,000 and 10,000 rules, pins each to CPU 0, drives it from CPU 1 with `wrk` at
-//! full speed and with `hey` at half the speed it reached, and prints requests/s, latencies,
-//! memory and the ratio to the baseline. `loadbench baseline` and `loadbench kratos` are the
-//! helper servers it starts. `loadbench hook` times the charm's hooks under the harness.
+//! Every server is started alone and pinned to CPU 0 (`taskset -c 0`, which execs it, so the
+//! child's pid is the server's); load generators run on CPU 1. The rules are what our charm
+//! renders ([`oathkeeper_core::testing::many_rules`]: apps on their own hosts and under path
+//! prefixes of one shared host) and the requests what Traefik sends for each kind of decision
+//! on them ([`request`]): an allowed endpoint (200), a protected path without a session from
+//! an API client (401) and from a browser (302 to the login page), and a protected path with a
+//! session in the cache (200). Every scenario's status is checked before it is measured.
+//!
+//! - `loadbench run` ([`load`]): wall clock. Per scenario, bare hyper, nginx and then
+//!   `oathkeeper serve` (10, 1,000 and 10,000 rules) under `wrk` at full speed, then `hey` at
+//!   half the speed reached; requests/s, latencies, memory, startup, and the server's CPU time
+//!   per request (`/proc/<pid>/stat`, steadier than requests/s on a shared machine), with
+//!   ratios to the baselines measured just before with the same request. Plus the 1,000 rules
+//!   rewritten every 100 ms under load.
+//! - `loadbench instr` ([`instr`]): deterministic. User-space instructions per request of
+//!   each server under valgrind's callgrind, per kind of request, startup and connection setup
+//!   excluded; and the instructions each spends without traffic.
+//! - `loadbench idle`: CPU time of `oathkeeper serve` with the rules loaded and no traffic.
+//! - `loadbench fixture`: the rules and `oathkeeper.yaml` of a run, to start
+//!   `oathkeeper serve` by hand on the same data (for profilers).
+//! - `loadbench hook` ([`hook`]): the charm's hooks under the harness.
+//! - `loadbench baseline` and `loadbench kratos`: the helper servers the others start.
 
 mod hook;
 mod instr;
@@ -32,12 +49,13 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Cmd {
-    /// Run every scenario and print the report.
+    /// Wall clock: requests/s, latency, CPU per request and memory of oathkeeper (10, 1,000,
+    /// 10,000 rules) against bare hyper and nginx measured just before with the same request.
     Run {
         /// The oathkeeper binary (build it with `cargo build --release`).
         #[arg(long, default_value = "target/release/oathkeeper")]
         oathkeeper: PathBuf,
-        /// Seconds per measurement.
+        /// Seconds per wrk or hey run (each scenario runs four: ~10 scenarios, ~4 × this each).
         #[arg(long, default_value_t = 10)]
         seconds: u64,
         /// Concurrent connections of the saturating load.
@@ -115,7 +133,7 @@ enum Cmd {
         #[arg(long)]
         metrics_port: Option<u16>,
     },
-    /// The baseline: answer 200 with an empty body to everything.
+    /// The bare hyper baseline: answer 200 with an empty body to everything.
     Baseline {
         #[arg(long)]
         port: u16,

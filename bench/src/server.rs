@@ -123,6 +123,17 @@ impl Pinned {
         Ok(field(14)? + field(15)?)
     }
 
+    /// Bytes the server read through `read`-like system calls so far (`rchar` of
+    /// `/proc/<pid>/io`): a server re-reading its rules shows here.
+    pub(crate) fn read_bytes(&self) -> anyhow::Result<u64> {
+        let io = std::fs::read_to_string(format!("/proc/{}/io", self.pid()))
+            .with_context(|| format!("{} is gone", self.name))?;
+        io.lines()
+            .find_map(|l| l.strip_prefix("rchar:"))
+            .and_then(|v| v.trim().parse().ok())
+            .context("no rchar in /proc/<pid>/io")
+    }
+
     /// Fails with the end of `log` when the server exited.
     pub(crate) fn check_alive(&mut self, log: &Path) -> anyhow::Result<()> {
         if let Some(status) = self.child.try_wait()? {
