@@ -34,13 +34,21 @@ pub(crate) struct Options {
     pub(crate) requests: usize,
     /// Seconds of the idle measurement.
     pub(crate) idle_seconds: u64,
+    /// Only the kinds of request whose name contains this text.
+    pub(crate) only: Option<String>,
+    /// Where to keep each measurement's callgrind dump, for `callgrind_annotate`.
+    pub(crate) keep: Option<PathBuf>,
 }
 
 /// A server under callgrind and the dumps read from it so far.
 struct Callgrind {
+    /// `bare-hyper`, `nginx`, `oathkeeper`.
+    label: String,
     server: Server,
     out: PathBuf,
     dumps: usize,
+    /// Where to copy each dump.
+    keep: Option<PathBuf>,
 }
 
 impl Callgrind {
@@ -66,8 +74,9 @@ impl Callgrind {
         self.control("-z")
     }
 
-    /// Dumps the counters and reads their total: the instructions since the last zero.
-    fn dump(&mut self) -> anyhow::Result<u64> {
+    /// Dumps the counters and reads their total: the instructions since the last zero. The
+    /// dump is kept as `<keep>/<server>-<what>.callgrind.out` when asked.
+    fn dump(&mut self, what: &str) -> anyhow::Result<u64> {
         self.control("-d")?;
         self.dumps += 1;
         let file = PathBuf::from(format!("{}.{}", self.out.display(), self.dumps));
@@ -76,6 +85,15 @@ impl Callgrind {
             if let Ok(text) = std::fs::read_to_string(&file)
                 && let Some(total) = total(&text)
             {
+                if let Some(keep) = &self.keep {
+                    let slug: String = what
+                        .chars()
+                        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+                        .collect();
+                    let kept = keep.join(format!("{}-{slug}.callgrind.out", self.label));
+                    std::fs::copy(&file, &kept)
+                        .with_context(|| format!("cannot keep {}", kept.display()))?;
+                }
                 return Ok(total);
             }
             std::thread::sleep(Duration::from_millis(100));
@@ -127,7 +145,7 @@ fn count(
         let started = Instant::now();
         request::drive(addr, &mut connections, &request, options.requests)?;
         let span = started.elapsed();
-        let instructions = cg.dump()?;
+        let instructions = cg.dump(&request.name)?;
         let n = (options.connections * options.requests) as f64;
         let idle = idle_per_second * span.as_secs_f64();
         eprintln!(
@@ -148,7 +166,7 @@ fn idle_rate(cg: &mut Callgrind, seconds: u64) -> anyhow::Result<f64> {
     cg.zero()?;
     let started = Instant::now();
     std::thread::sleep(Duration::from_secs(seconds));
-    let instructions = cg.dump()?;
+    let instructions = cg.dump("idle")?;
     Ok(instructions as f64 / started.elapsed().as_secs_f64())
 }
 
@@ -166,7 +184,22 @@ pub(crate) fn instr(options: &Options) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let kratos = Launch::direct().helper(dir.path(), "kratos")?;
     let kratos_url = format!("http://{}", kratos.addr);
-    let requests = request::all(options.rules);
+    let requests: Vec<Request> = request::all(options.rules)
+        .into_iter()
+        .filter(|r| {
+            options
+                .only
+                .as_ref()
+                .is_none_or(|only| r.name.contains(only.as_str()))
+        })
+        .collect();
+    if requests.is_empty() {
+        bail!("no kind of request matches {:?}", options.only);
+    }
+    if let Some(keep) = &options.keep {
+        std::fs::create_dir_all(keep)
+            .with_context(|| format!("cannot create {}", keep.display()))?;
+    }
 
     let under_callgrind = |label: &str| -> (Launch, PathBuf) {
         let out = dir.path().join(format!("callgrind-{label}.out"));
@@ -191,9 +224,11 @@ pub(crate) fn instr(options: &Options) -> anyhow::Result<()> {
         };
         eprintln!("{label}: ready after {:.1} s", server.ready.as_secs_f64());
         let mut cg = Callgrind {
+            label: label.replace(' ', "-"),
             server,
             out,
             dumps: 0,
+            keep: options.keep.clone(),
         };
         let quiet = settle(&cg.server, Duration::from_secs(60))?;
         eprintln!("{label}: quiet after {:.1} s", quiet.as_secs_f64());

@@ -85,6 +85,13 @@ enum Cmd {
         /// Seconds of the measurement without traffic.
         #[arg(long, default_value_t = 10)]
         idle_seconds: u64,
+        /// Only the kinds of request whose name contains this text, e.g. "401".
+        #[arg(long)]
+        only: Option<String>,
+        /// Keep every callgrind dump in this directory as `<server>-<request>.callgrind.out`,
+        /// to read with `callgrind_annotate`.
+        #[arg(long)]
+        keep: Option<PathBuf>,
     },
     /// CPU time of oathkeeper with the rules loaded and no traffic (should be 0).
     Idle {
@@ -162,12 +169,16 @@ fn main() -> anyhow::Result<()> {
             connections,
             requests,
             idle_seconds,
+            only,
+            keep,
         } => instr::instr(&instr::Options {
             oathkeeper,
             rules,
             connections,
             requests,
             idle_seconds,
+            only,
+            keep,
         }),
         Cmd::Idle {
             oathkeeper,
