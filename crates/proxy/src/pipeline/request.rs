@@ -1,9 +1,9 @@
 //! The original request, rebuilt from the decision request, and the authentication session.
 
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
-use http::HeaderMap;
+use http::{HeaderMap, HeaderValue};
 use oathkeeper_core::candidate::Candidate;
 use serde_json::Value;
 
@@ -62,6 +62,33 @@ pub struct Session {
     pub header: HeaderMap,
     /// The capture groups of the matched rule (`MatchContext.RegexpCaptureGroups`).
     pub captures: Vec<String>,
+    /// Where header mutators may keep what they render from `subject` and `extra` alone, set
+    /// by an authenticator whose subject and extra repeat: a cached session, a constant
+    /// anonymous subject.
+    pub rendered: Option<Arc<RenderedHeaders>>,
+}
+
+/// Header values rendered once for one subject and extra (a cached session, an anonymous
+/// subject), by the first header mutator that asks; later requests with the same subject and
+/// extra and a mutator with the same templates reuse them instead of rendering again. Written
+/// once, then read without a lock.
+#[derive(Debug, Default)]
+pub struct RenderedHeaders(OnceLock<(Box<str>, Box<[HeaderValue]>)>);
+
+impl RenderedHeaders {
+    /// The values rendered by a mutator whose templates are `key`, if they were.
+    pub fn get(&self, key: &str) -> Option<&[HeaderValue]> {
+        self.0
+            .get()
+            .filter(|(k, _)| **k == *key)
+            .map(|(_, values)| &**values)
+    }
+
+    /// Keeps `values`, rendered by a mutator whose templates are `key`, unless some mutator's
+    /// values are kept already.
+    pub fn remember(&self, key: &str, values: Box<[HeaderValue]>) {
+        let _ = self.0.set((key.into(), values));
+    }
 }
 
 /// The dot of a mutator template: `.Subject`, `.Extra`, `.Header`, `.MatchContext`.

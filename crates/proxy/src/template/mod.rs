@@ -52,6 +52,7 @@ mod format;
 mod funcs;
 mod lex;
 mod parse;
+mod reads;
 
 #[cfg(test)]
 mod tests;
@@ -75,6 +76,13 @@ impl Template {
             source: source.to_owned(),
             root,
         })
+    }
+
+    /// Whether rendering reads the dot only through the top-level fields in `fields` (so the
+    /// output is the same whenever they are). Conservative: the whole dot, `with` and `range`
+    /// answer false.
+    pub fn reads_only(&self, fields: &[&str]) -> bool {
+        reads::reads_only(&self.root, fields)
     }
 
     /// The text this template was parsed from.

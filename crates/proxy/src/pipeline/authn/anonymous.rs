@@ -1,7 +1,10 @@
 //! `anonymous`: responsible when the request has no `Authorization` header (or an empty one).
 
+use std::sync::Arc;
+
 pub use oathkeeper_core::handler::anonymous::Config;
 
+use crate::pipeline::request::RenderedHeaders;
 use crate::pipeline::{OriginalRequest, Session};
 
 use super::AuthnOutcome;
@@ -10,6 +13,8 @@ use super::AuthnOutcome;
 #[derive(Debug)]
 pub struct Anonymous {
     subject: String,
+    /// The subject is constant: header mutators render it once.
+    rendered: Arc<RenderedHeaders>,
 }
 
 impl Anonymous {
@@ -17,6 +22,7 @@ impl Anonymous {
     pub fn compile(config: &Config) -> Anonymous {
         Anonymous {
             subject: config.subject().to_owned(),
+            rendered: Arc::default(),
         }
     }
 
@@ -34,6 +40,7 @@ impl Anonymous {
             return AuthnOutcome::NotResponsible;
         }
         session.subject.clone_from(&self.subject);
+        session.rendered = Some(Arc::clone(&self.rendered));
         AuthnOutcome::Authenticated
     }
 }

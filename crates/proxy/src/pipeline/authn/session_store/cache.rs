@@ -23,6 +23,7 @@ use serde_json::Value;
 
 use super::outbound::Key;
 use crate::pipeline::Denial;
+use crate::pipeline::request::RenderedHeaders;
 
 /// What the session store said about a credential.
 #[derive(Debug)]
@@ -33,6 +34,8 @@ pub struct Verdict {
     pub extra: Option<Arc<Value>>,
     /// When the session ends, from its `expires_at`.
     pub expires_at: Option<SystemTime>,
+    /// Identity headers rendered from this subject and extra, while the verdict is cached.
+    pub rendered: Arc<RenderedHeaders>,
 }
 
 /// One entry and how long it may live.

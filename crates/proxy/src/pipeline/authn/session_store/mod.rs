@@ -250,6 +250,9 @@ impl SessionStore {
         let verdict = self.check(request, cx).await?;
         session.subject.clone_from(&verdict.subject);
         session.extra.clone_from(&verdict.extra);
+        if self.cache.is_some() {
+            session.rendered = Some(Arc::clone(&verdict.rendered));
+        }
         Ok(AuthnOutcome::Authenticated)
     }
 
@@ -383,6 +386,7 @@ impl SessionStore {
             subject,
             extra,
             expires_at,
+            rendered: Arc::default(),
         })
     }
 }
