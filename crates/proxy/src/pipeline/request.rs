@@ -29,24 +29,6 @@ impl OriginalRequest<'_> {
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
-
-    /// The original URL for `return_to`: scheme, host, and `X-Forwarded-Uri` with its query,
-    /// else the matched path with the decision query.
-    pub fn original_url(&self) -> String {
-        let c = &self.candidate;
-        let mut url = format!("{}://{}", c.scheme, c.host);
-        match c.forwarded_uri {
-            Some(uri) => url.push_str(uri),
-            None => {
-                url.push_str(c.path);
-                if let Some(q) = self.query {
-                    url.push('?');
-                    url.push_str(q);
-                }
-            }
-        }
-        url
-    }
 }
 
 /// What the authenticators learnt and the mutators turn into headers (upstream's

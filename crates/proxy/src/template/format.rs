@@ -404,8 +404,10 @@ pub(crate) fn write_json_str(out: &mut String, s: &str) {
     out.push('"');
 }
 
-/// Go's `url.QueryEscape`.
+/// Go's `url.QueryEscape`: unreserved bytes stay, space becomes `+`, every other byte `%XX`.
 pub(crate) fn url_query_escape(out: &mut String, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    out.reserve(s.len());
     for b in s.bytes() {
         match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
@@ -413,7 +415,9 @@ pub(crate) fn url_query_escape(out: &mut String, s: &str) {
             }
             b' ' => out.push('+'),
             b => {
-                let _ = write!(out, "%{b:02X}");
+                out.push('%');
+                out.push(char::from(HEX[usize::from(b >> 4)]));
+                out.push(char::from(HEX[usize::from(b & 0xf)]));
             }
         }
     }

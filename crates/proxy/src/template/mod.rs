@@ -54,6 +54,8 @@ mod lex;
 mod parse;
 mod reads;
 
+pub(crate) use format::url_query_escape;
+
 #[cfg(test)]
 mod tests;
 

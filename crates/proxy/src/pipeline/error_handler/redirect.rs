@@ -4,18 +4,17 @@
 //! The `Location` is always absolute: a relative `to` is resolved against the original URL,
 //! because Traefik resolves a relative `Location` against the decision server's own address.
 
-use std::fmt::Write as _;
-
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
 use oathkeeper_core::candidate::Candidate;
 use oathkeeper_core::handler::Family;
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
+use percent_encoding::percent_decode_str;
 
 pub use oathkeeper_core::handler::redirect::Config;
 
 use super::when::When;
 use crate::pipeline::{CompileError, Denial, OriginalRequest, ResponseBody};
+use crate::template::url_query_escape;
 
 /// The compiled handler.
 #[derive(Debug)]
@@ -23,6 +22,9 @@ pub struct Redirect {
     to: String,
     status: StatusCode,
     return_to: String,
+    /// The location around the original URL, when `to` has a scheme (it then does not depend
+    /// on the request): built once.
+    fixed: Option<Split>,
     /// When responsible.
     pub when: When,
 }
@@ -45,6 +47,7 @@ impl Redirect {
             to: to.to_owned(),
             status,
             return_to: return_to.to_owned(),
+            fixed: has_scheme(to).then(|| Split::new(to, return_to)),
             when: When::compile("redirect", config.when())?,
         })
     }
@@ -62,13 +65,64 @@ impl Redirect {
     }
 
     fn location(&self, request: &OriginalRequest<'_>) -> String {
-        let target = absolute(&self.to, &request.candidate);
-        if self.return_to.is_empty() {
-            return target;
+        let resolved;
+        let split = match &self.fixed {
+            Some(split) => split,
+            None => {
+                resolved = Split::new(&absolute(&self.to, &request.candidate), &self.return_to);
+                &resolved
+            }
+        };
+        let c = &request.candidate;
+        let mut out = String::with_capacity(
+            split.before.len() + split.after.len() + 3 * (c.host.len() + c.path.len()) + 24,
+        );
+        out.push_str(&split.before);
+        if split.with_original {
+            // The original URL: scheme, host, and `X-Forwarded-Uri` with its query, else the
+            // matched path with the decision query.
+            url_query_escape(&mut out, c.scheme);
+            out.push_str("%3A%2F%2F");
+            url_query_escape(&mut out, c.host);
+            match c.forwarded_uri {
+                Some(uri) => url_query_escape(&mut out, uri),
+                None => {
+                    url_query_escape(&mut out, c.path);
+                    if let Some(q) = request.query {
+                        out.push_str("%3F");
+                        url_query_escape(&mut out, q);
+                    }
+                }
+            }
+        }
+        out.push_str(&split.after);
+        out
+    }
+}
+
+/// An absolute `to` as Go's `url.Values.Encode` writes it with the original URL added under
+/// `return_to_query_param`: its own parameters but that one, sorted by key, and the text
+/// before and after the original URL's place.
+#[derive(Debug, Clone)]
+struct Split {
+    before: String,
+    after: String,
+    /// False without `return_to_query_param`: `before` is the whole location.
+    with_original: bool,
+}
+
+impl Split {
+    fn new(target: &str, return_to: &str) -> Split {
+        if return_to.is_empty() {
+            return Split {
+                before: target.to_owned(),
+                after: String::new(),
+                with_original: false,
+            };
         }
         let (rest, fragment) = match target.split_once('#') {
             Some((r, f)) => (r, Some(f)),
-            None => (target.as_str(), None),
+            None => (target, None),
         };
         let (base, query) = rest.split_once('?').unwrap_or((rest, ""));
         let mut params: Vec<(String, String)> = query
@@ -78,32 +132,54 @@ impl Redirect {
                 let (k, v) = p.split_once('=').unwrap_or((p, ""));
                 (query_unescape(k), query_unescape(v))
             })
-            .filter(|(k, _)| *k != self.return_to)
+            .filter(|(k, _)| k != return_to)
             .collect();
-        params.push((self.return_to.clone(), request.original_url()));
-        // Go's url.Values.Encode sorts by key.
+        // Go's url.Values.Encode sorts by key (stable: equal keys keep their order); the
+        // original URL's key sorts among them.
         params.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut out = String::from(base);
-        for (i, (k, v)) in params.iter().enumerate() {
-            out.push(if i == 0 { '?' } else { '&' });
-            let _ = write!(out, "{}={}", query_escape(k), query_escape(v));
+        let at = params.partition_point(|(k, _)| k.as_str() < return_to);
+        let mut before = String::from(base);
+        let pair = |out: &mut String, k: &str, v: &str| {
+            url_query_escape(out, k);
+            out.push('=');
+            url_query_escape(out, v);
+        };
+        for (i, (k, v)) in params[..at].iter().enumerate() {
+            before.push(if i == 0 { '?' } else { '&' });
+            pair(&mut before, k, v);
+        }
+        before.push(if at == 0 { '?' } else { '&' });
+        url_query_escape(&mut before, return_to);
+        before.push('=');
+        let mut after = String::new();
+        for (k, v) in &params[at..] {
+            after.push('&');
+            pair(&mut after, k, v);
         }
         if let Some(f) = fragment {
-            out.push('#');
-            out.push_str(f);
+            after.push('#');
+            after.push_str(f);
         }
-        out
+        Split {
+            before,
+            after,
+            with_original: true,
+        }
     }
+}
+
+/// Whether `to` starts with a scheme (`https://`).
+fn has_scheme(to: &str) -> bool {
+    to.split_once("://").is_some_and(|(s, _)| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+    })
 }
 
 /// Resolves `to` against the original request's scheme and host when it is not absolute.
 fn absolute(to: &str, request: &Candidate<'_>) -> String {
-    let has_scheme = to.split_once("://").is_some_and(|(s, _)| {
-        !s.is_empty()
-            && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
-    });
-    if has_scheme {
+    if has_scheme(to) {
         to.to_owned()
     } else if let Some(rest) = to.strip_prefix("//") {
         format!("{}://{rest}", request.scheme)
@@ -113,19 +189,6 @@ fn absolute(to: &str, request: &Candidate<'_>) -> String {
         let dir = request.path.rsplit_once('/').map_or("", |(d, _)| d);
         format!("{}://{}{dir}/{to}", request.scheme, request.host)
     }
-}
-
-/// Go's `url.QueryEscape`: unreserved characters stay, space becomes `+`, the rest `%XX`.
-const QUERY: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~');
-
-fn query_escape(text: &str) -> String {
-    utf8_percent_encode(text, QUERY)
-        .to_string()
-        .replace("%20", "+")
 }
 
 fn query_unescape(text: &str) -> String {

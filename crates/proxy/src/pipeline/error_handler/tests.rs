@@ -318,3 +318,78 @@ fn json_verbose_adds_the_reason_and_passes_rate_limit_headers() {
     assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(response.headers()["retry-after"], "3");
 }
+
+/// Go's `url.QueryEscape`, byte by byte, for the reference below.
+fn go_query_escape(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                char::from(b).to_string()
+            }
+            b' ' => "+".to_owned(),
+            b => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Upstream's location, step by step as Go builds it: parse the query of `to`, set
+/// `return_to` to the original URL, `url.Values.Encode` (sorted by key, stable).
+fn reference_location(to: &str, return_to: &str, original: &str) -> String {
+    let (rest, fragment) = to.split_once('#').map_or((to, None), |(r, f)| (r, Some(f)));
+    let (base, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let unescape = |t: &str| {
+        percent_encoding::percent_decode_str(&t.replace('+', " "))
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    let mut params: Vec<(String, String)> = query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (unescape(k), unescape(v))
+        })
+        .filter(|(k, _)| k != return_to)
+        .collect();
+    params.push((return_to.to_owned(), original.to_owned()));
+    params.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut out = base.to_owned();
+    for (i, (k, v)) in params.iter().enumerate() {
+        out.push(if i == 0 { '?' } else { '&' });
+        out.push_str(&format!("{}={}", go_query_escape(k), go_query_escape(v)));
+    }
+    if let Some(f) = fragment {
+        out.push('#');
+        out.push_str(f);
+    }
+    out
+}
+
+proptest::proptest! {
+    /// The location built once per handler and completed per request is upstream's, for any
+    /// parameters in `to` (the return_to key among them, escapes, `+`, a fragment) and any
+    /// original URL.
+    #[test]
+    fn redirect_location_is_upstreams_for_any_to_and_original_url(
+        params in proptest::collection::vec(("(a|rt|return_to|z|k k|%41)", "[a-z +%2F/é]{0,4}"), 0..4),
+        fragment in proptest::option::of("[a-z]{0,3}"),
+        return_to in "(a|rt|return_to|z)",
+        uri in "/[a-z/ ?=&é%+]{0,12}",
+    ) {
+        let mut to = "https://login.example/ui".to_owned();
+        for (i, (k, v)) in params.iter().enumerate() {
+            to.push(if i == 0 { '?' } else { '&' });
+            to.push_str(&format!("{k}={v}"));
+        }
+        if let Some(f) = &fragment {
+            to.push('#');
+            to.push_str(f);
+        }
+        let config = json!({"to": to, "return_to_query_param": return_to});
+        let original = format!("https://app.example{uri}");
+        proptest::prop_assert_eq!(
+            location(&config, Some(&uri)),
+            reference_location(&to, &return_to, &original)
+        );
+    }
+}
