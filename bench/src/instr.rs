@@ -342,3 +342,16 @@ pub(crate) fn idle(
     );
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn total_reads_the_summary_of_a_dump() {
+        let dump = "# callgrind format\nversion: 1\nevents: Ir\nsummary: 21932537\n\nfn=(1) main\n";
+        assert_eq!(total(dump), Some(21_932_537));
+        assert_eq!(total("events: Ir\ntotals: 42\n"), Some(42));
+        assert_eq!(total("events: Ir\n"), None);
+    }
+}

@@ -440,3 +440,16 @@ fn print_report(rows: &[Row], startup: &[(usize, Duration, Option<u64>)]) {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn millis_reads_wrk_durations() {
+        assert_eq!(millis("372.00us"), Some(0.372));
+        assert_eq!(millis("1.45ms"), Some(1.45));
+        assert_eq!(millis("2.00s"), Some(2000.0));
+        assert_eq!(millis("3m"), None);
+    }
+}

@@ -251,3 +251,46 @@ pub(crate) fn drive(
         })
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_names_its_app_and_expects_its_status() {
+        let requests = all(10_000);
+        let statuses: Vec<u16> = requests.iter().map(|r| r.status).collect();
+        assert_eq!(statuses, [200, 200, 401, 401, 302, 302, 200, 200]);
+        let shared = &requests[1];
+        assert!(
+            shared
+                .headers
+                .contains(&("X-Forwarded-Host", "shared.example.com".to_owned()))
+        );
+        assert!(
+            shared
+                .headers
+                .contains(&("X-Forwarded-Uri", "/model-app17-ui/welcome".to_owned()))
+        );
+        // Only the browser sends Accept: text/html; only the session kind sends the cookie.
+        let login = request(Kind::Login, App::OwnHost, 10);
+        assert!(
+            login
+                .headers
+                .iter()
+                .any(|(n, v)| *n == "Accept" && v.contains("text/html"))
+        );
+        assert!(
+            !requests[2]
+                .headers
+                .iter()
+                .any(|(n, _)| *n == "Accept" || *n == "Cookie")
+        );
+        assert!(requests[6].headers.iter().any(|(n, _)| *n == "Cookie"));
+        assert!(
+            login
+                .headers
+                .contains(&("X-Forwarded-Host", "app0.example.com".to_owned()))
+        );
+    }
+}

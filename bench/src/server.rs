@@ -366,3 +366,35 @@ pub(crate) fn write_config(
     std::fs::write(path, config.to_yaml())?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nginx_config_is_one_process_on_loopback_answering_200() {
+        let config = nginx_config(Path::new("/tmp/x"), 8081);
+        for line in [
+            "daemon off;",
+            "master_process off;",
+            "listen 127.0.0.1:8081;",
+            "return 200;",
+            "access_log off;",
+            "pid /tmp/x/nginx.pid;",
+        ] {
+            assert!(config.contains(line), "{line} missing from {config}");
+        }
+    }
+
+    #[test]
+    fn the_fixture_rules_are_the_charms() {
+        let dir = tempfile::tempdir().unwrap();
+        let rules = dir.path().join("rules.json");
+        write_rules(&rules, 100).unwrap();
+        let parsed: Vec<serde_json::Value> =
+            serde_json::from_slice(&std::fs::read(&rules).unwrap()).unwrap();
+        assert_eq!(parsed.len(), 100);
+        assert!(parsed.iter().any(|r| r["id"] == "app16:welcome:0:allow"));
+        assert!(parsed.iter().any(|r| r["id"] == "app17:0:deny"));
+    }
+}
