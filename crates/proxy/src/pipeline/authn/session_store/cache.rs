@@ -9,7 +9,7 @@
 //! requests share an entry only when the store would have received the same bytes. Anything
 //! looser lets one client plant an entry that another client's request then hits (issue 12: a
 //! cookie line the key skipped, or a forwarded header it ignored, logged a victim in as the
-//! attacker). Keys are SHA-256 digests: small, and holding no credential in clear.
+//! attacker). Keys are BLAKE3 digests: small, and holding no credential in clear.
 //!
 //! An entry lives at most `ttl` and never past the session's own `expires_at`; only sessions
 //! the store vouched for are cached. Concurrent checks of one key make one session-store call
