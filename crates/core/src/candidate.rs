@@ -168,7 +168,8 @@ pub fn rebuild<'a>(forwarded: &Forwarded<'a>) -> Result<Candidate<'a>, Refusal> 
             if uri.bytes().any(is_control) {
                 return Err(Refusal::Path(PathFault::Control));
             }
-            (uri.split_once('?').map_or(uri, |(p, _)| p), Some(uri))
+            let path_end = uri.bytes().position(|b| b == b'?').unwrap_or(uri.len());
+            (&uri[..path_end], Some(uri))
         }
         None => (forwarded.suffix, None),
     };
@@ -226,10 +227,28 @@ pub fn check_path(path: &[u8]) -> Result<(), PathFault> {
 /// One level of [`check_path`]. The raw level also refuses what a proxy would not forward
 /// verbatim (control bytes, space, invalid escapes); decoded levels may hold anything the raw
 /// level's legal escapes produce.
+///
+/// One pass: bytes are checked as they come, and each segment (after a `/`) as it ends. A
+/// byte fault anywhere wins over a segment fault, so the first segment fault is held until the
+/// end of the text.
 fn check_level(path: &[u8], raw: bool) -> Result<(), PathFault> {
+    // Start of the current segment (just after its `/`), and where its name ends (`;`).
+    let mut segment: Option<usize> = None;
+    let mut name_end: Option<usize> = None;
+    let mut segment_fault = None;
     let mut i = 0;
     while i < path.len() {
         match path[i] {
+            b'/' => {
+                if let Some(start) = segment
+                    && segment_fault.is_none()
+                {
+                    segment_fault = check_segment(path, start, name_end.unwrap_or(i), i, false);
+                }
+                segment = Some(i + 1);
+                name_end = None;
+            }
+            b';' if name_end.is_none() => name_end = Some(i),
             b'\\' => return Err(PathFault::Backslash),
             b'#' => return Err(PathFault::Fragment),
             b if raw && (is_control(b) || b == b' ') => return Err(PathFault::Control),
@@ -248,18 +267,35 @@ fn check_level(path: &[u8], raw: bool) -> Result<(), PathFault> {
         }
         i += 1;
     }
-    let mut segments = path.split(|&b| b == b'/').skip(1).peekable();
-    while let Some(segment) = segments.next() {
-        let last = segments.peek().is_none();
-        let name = segment.split(|&b| b == b';').next().unwrap_or(segment);
-        match name {
-            b"" if last && segment.is_empty() => {}
-            b"" => return Err(PathFault::EmptySegment),
-            b"." | b".." => return Err(PathFault::DotSegment),
-            _ => {}
-        }
+    if let Some(start) = segment
+        && segment_fault.is_none()
+    {
+        segment_fault = check_segment(
+            path,
+            start,
+            name_end.unwrap_or(path.len()),
+            path.len(),
+            true,
+        );
     }
-    Ok(())
+    segment_fault.map_or(Ok(()), Err)
+}
+
+/// The fault of segment `path[start..end]` whose name (before any `;`) ends at `name_end`: an
+/// empty name (but for an empty last segment, a trailing `/`), or `.` and `..`.
+fn check_segment(
+    path: &[u8],
+    start: usize,
+    name_end: usize,
+    end: usize,
+    last: bool,
+) -> Option<PathFault> {
+    match &path[start..name_end] {
+        b"" if last && start == end => None,
+        b"" => Some(PathFault::EmptySegment),
+        b"." | b".." => Some(PathFault::DotSegment),
+        _ => None,
+    }
 }
 
 /// Decodes every valid escape once, leaving anything else as it is.
@@ -337,15 +373,25 @@ fn is_port(port: &str) -> bool {
 /// one trailing dot allowed.
 fn is_dns_name(name: &str) -> bool {
     let name = name.strip_suffix('.').unwrap_or(name);
-    !name.is_empty()
-        && name.len() <= 253
-        && name.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        })
+    if name.is_empty() || name.len() > 253 {
+        return false;
+    }
+    // One pass: the length of the current label, which a `.` ends.
+    let mut label = 0usize;
+    for b in name.bytes() {
+        match b {
+            b'.' if label == 0 => return false,
+            b'.' => label = 0,
+            b if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' => {
+                label += 1;
+                if label > 63 {
+                    return false;
+                }
+            }
+            _ => return false,
+        }
+    }
+    label > 0
 }
 
 #[cfg(test)]

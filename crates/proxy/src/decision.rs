@@ -11,7 +11,7 @@
 use std::net::IpAddr;
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode, header, request::Parts};
+use http::{HeaderMap, Response, StatusCode, header, request::Parts};
 use oathkeeper_core::candidate::{Candidate, Forwarded, match_url, rebuild};
 use oathkeeper_core::matcher::Strategy;
 
@@ -22,13 +22,6 @@ use crate::snapshot::Snapshot;
 
 /// The route prefix of the decision API.
 pub const DECISIONS_PATH: &str = "/decisions";
-
-/// The forwarded headers a decision reads; each may appear at most once. Prebuilt names: a
-/// lookup by `&str` would parse the name on every request.
-const X_FORWARDED_METHOD: HeaderName = HeaderName::from_static("x-forwarded-method");
-const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
-const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
-const X_FORWARDED_URI: HeaderName = HeaderName::from_static("x-forwarded-uri");
 
 /// What happened, for metrics and the audit log.
 #[derive(Debug)]
@@ -141,33 +134,62 @@ async fn judge(
 
 /// Rebuilds the original request from the decision request's parts.
 fn candidate(parts: &Parts) -> Result<Candidate<'_>, Denial> {
-    let headers = &parts.headers;
+    let read = read_headers(&parts.headers)?;
     rebuild(&Forwarded {
-        method: forwarded(headers, &X_FORWARDED_METHOD)?,
-        proto: forwarded(headers, &X_FORWARDED_PROTO)?,
-        host: forwarded(headers, &X_FORWARDED_HOST)?,
-        uri: forwarded(headers, &X_FORWARDED_URI)?,
+        method: read.forwarded[METHOD],
+        proto: read.forwarded[PROTO],
+        host: read.forwarded[HOST],
+        uri: read.forwarded[URI],
         request_method: parts.method.as_str(),
-        request_host: headers
-            .get(header::HOST)
-            .map(HeaderValue::as_bytes)
+        request_host: read
+            .host
             .or_else(|| parts.uri.authority().map(|a| a.as_str().as_bytes())),
         suffix: parts.uri.path().strip_prefix(DECISIONS_PATH).unwrap_or(""),
     })
     .map_err(|refusal| Denial::malformed(refusal.to_string()))
 }
 
-/// The one value of a forwarded header, as bytes; refused when it comes more than once (the
-/// proxy and the app could read different copies).
-fn forwarded<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Result<Option<&'a [u8]>, Denial> {
-    let mut values = headers.get_all(name).iter();
-    let first = values.next().map(HeaderValue::as_bytes);
-    match values.next() {
-        None => Ok(first),
-        Some(_) => Err(Denial::malformed(
-            "an X-Forwarded-* header was sent more than once",
-        )),
+/// Slots of the forwarded headers in [`ReadHeaders::forwarded`].
+const METHOD: usize = 0;
+const PROTO: usize = 1;
+const HOST: usize = 2;
+const URI: usize = 3;
+
+/// The headers a rebuild reads, as bytes.
+struct ReadHeaders<'a> {
+    /// `X-Forwarded-Method`, `-Proto`, `-Host`, `-Uri`.
+    forwarded: [Option<&'a [u8]>; 4],
+    /// The first `Host`.
+    host: Option<&'a [u8]>,
+}
+
+/// Reads the forwarded headers and `Host` in one pass over the request's headers (four hashed
+/// lookups cost more than comparing the few names a decision request has). A forwarded header
+/// that comes more than once is refused: the proxy and the app could read different copies.
+fn read_headers(headers: &HeaderMap) -> Result<ReadHeaders<'_>, Denial> {
+    let mut read = ReadHeaders {
+        forwarded: [None; 4],
+        host: None,
+    };
+    for (name, value) in headers {
+        if let Some(which) = name.as_str().strip_prefix("x-forwarded-") {
+            let slot = match which {
+                "method" => METHOD,
+                "proto" => PROTO,
+                "host" => HOST,
+                "uri" => URI,
+                _ => continue,
+            };
+            if read.forwarded[slot].replace(value.as_bytes()).is_some() {
+                return Err(Denial::malformed(
+                    "an X-Forwarded-* header was sent more than once",
+                ));
+            }
+        } else if read.host.is_none() && name == header::HOST {
+            read.host = Some(value.as_bytes());
+        }
     }
+    Ok(read)
 }
 
 /// 200 with the session headers, never `Content-Length` (upstream #422).

@@ -354,3 +354,55 @@ proptest! {
         prop_assert_eq!(rebuild(&via_uri(&path)).map(|c| c.path), Ok(path.as_str()));
     }
 }
+
+/// The two-pass [`check_level`] this one-pass version replaced (issue 17), kept as the oracle:
+/// every byte first, then every segment.
+fn two_pass_level(path: &[u8], raw: bool) -> Result<(), PathFault> {
+    let mut i = 0;
+    while i < path.len() {
+        match path[i] {
+            b'\\' => return Err(PathFault::Backslash),
+            b'#' => return Err(PathFault::Fragment),
+            b if raw && (is_control(b) || b == b' ') => return Err(PathFault::Control),
+            b'%' => match (path.get(i + 1), path.get(i + 2)) {
+                (Some(&h), Some(&l)) if h.is_ascii_hexdigit() && l.is_ascii_hexdigit() => {
+                    let byte = hex(h) << 4 | hex(l);
+                    if matches!(byte, b'.' | b'/' | b'\\' | b'#' | b'?' | 0 | 0xc0 | 0xc1) {
+                        return Err(PathFault::EncodedSeparator);
+                    }
+                    i += 2;
+                }
+                _ if raw => return Err(PathFault::InvalidEscape),
+                _ => {}
+            },
+            _ => {}
+        }
+        i += 1;
+    }
+    let mut segments = path.split(|&b| b == b'/').skip(1).peekable();
+    while let Some(segment) = segments.next() {
+        let last = segments.peek().is_none();
+        let name = segment.split(|&b| b == b';').next().unwrap_or(segment);
+        match name {
+            b"" if last && segment.is_empty() => {}
+            b"" => return Err(PathFault::EmptySegment),
+            b"." | b".." => return Err(PathFault::DotSegment),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    /// The one-pass level check gives the two-pass one's answer, fault for fault, on generated
+    /// paths (raw and decoded levels) and on arbitrary bytes.
+    #[test]
+    fn one_pass_level_check_gives_the_two_pass_answer(
+        path in generated_path(),
+        bytes in prop::collection::vec(prop::sample::select(b"/;.%2eE5cf\\#a \x01".to_vec()), 0..16),
+        raw in any::<bool>(),
+    ) {
+        prop_assert_eq!(check_level(path.as_bytes(), raw), two_pass_level(path.as_bytes(), raw), "{:?}", path);
+        prop_assert_eq!(check_level(&bytes, raw), two_pass_level(&bytes, raw), "{:?}", bytes);
+    }
+}
