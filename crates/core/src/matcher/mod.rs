@@ -221,7 +221,8 @@ enum Engine {
     Linear(regex::Regex),
     /// Lookaheads at the very start, then linear-time syntax (the charm's deny rule): matched
     /// as several linear-time regular expressions ([`lookahead`]). Capture groups come from
-    /// the backtracking engine, which the rule index never runs on this pattern.
+    /// the backtracking engine, which matching never runs (except to check the linear form,
+    /// in builds with debug assertions).
     Lookahead {
         linear: LeadingLookaheads,
         captures: Backtracking,
@@ -318,7 +319,17 @@ impl Engine {
     fn is_match(&self, text: &str, budget: Budget) -> Result<bool, Budget> {
         match self {
             Engine::Linear(re) => Ok(re.is_match(text)),
-            Engine::Lookahead { linear, .. } => Ok(linear.is_match(text)),
+            Engine::Lookahead { linear, captures } => {
+                let matched = linear.is_match(text);
+                // The backtracking engine on the same source is the reference: builds with
+                // debug assertions (tests, the fuzz targets) check every answer against it.
+                debug_assert!(
+                    !captures.full.is_match(text).is_ok_and(|r| r != matched),
+                    "the linear form of {} answers {matched} on {text:?}",
+                    captures.full.as_str()
+                );
+                Ok(matched)
+            }
             Engine::Backtracking(b) => b
                 .program(text.len(), budget)?
                 .is_match(text)
