@@ -13,16 +13,109 @@
 //! an async worker: [`RuleIndex::find_inline`] tests every candidate with the small inline
 //! budget and hands back the few rules it could not decide ([`Undecided`]); their full-budget
 //! run ([`Undecided::finish`]) owns everything it needs, so it can move to another thread.
+//!
+//! Layout: a walk at 10,000 rules touches a few trie nodes and a few rules, each of which would
+//! otherwise be a cache miss behind a pointer. So the built trie is flat: nodes in
+//! breadth-first order (a node's children are consecutive), the first byte of every node's
+//! edge in one array (a step searches a few contiguous bytes), the edge labels in one byte
+//! arena, and rule positions as `u32`; methods are a bitmask ([`Methods`]). A lookup allocates
+//! nothing unless a rule is left undecided.
 
 use crate::matcher::{Budget, MAX_URL_LEN, MatchError, UrlMatcher};
 
-/// A rule as the index sees it.
+/// A rule as given to [`RuleIndex::build`].
 #[derive(Debug, Clone)]
 pub struct IndexEntry {
     /// Methods the rule accepts (compared case-insensitively). Empty accepts none, as upstream.
     pub methods: Vec<String>,
     /// The compiled URL pattern.
     pub matcher: UrlMatcher,
+}
+
+/// A rule as the index keeps it ([`RuleIndex::entries`]).
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// Methods the rule accepts.
+    pub methods: Methods,
+    /// The compiled URL pattern.
+    pub matcher: UrlMatcher,
+}
+
+/// The methods of [`Methods`]' bitmask, bit `i` for `STANDARD[i]`.
+const STANDARD: [&str; 9] = [
+    "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE",
+];
+
+/// The methods a rule accepts: a bit per standard method, and any other name kept as written.
+///
+/// As upstream: names compare case-insensitively (ASCII), a method outside the standard set
+/// (`OPTION`, `PROPFIND`) still matches a request with that method, and an empty list accepts
+/// none.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Methods {
+    standard: u16,
+    /// Names outside [`STANDARD`]; almost always empty (no allocation).
+    other: Box<[Box<str>]>,
+}
+
+/// A request's method, classified once per lookup.
+#[derive(Debug, Clone, Copy)]
+enum Method<'a> {
+    /// The bit of a standard method.
+    Standard(u16),
+    /// Any other name.
+    Other(&'a str),
+}
+
+impl<'a> Method<'a> {
+    fn parse(name: &'a str) -> Method<'a> {
+        match STANDARD.iter().position(|s| s.eq_ignore_ascii_case(name)) {
+            Some(bit) => Method::Standard(1 << bit),
+            None => Method::Other(name),
+        }
+    }
+}
+
+impl Methods {
+    /// The methods named in `names`.
+    pub fn new<S: AsRef<str>>(names: &[S]) -> Methods {
+        let mut standard = 0;
+        let mut other: Vec<Box<str>> = Vec::new();
+        for name in names {
+            match Method::parse(name.as_ref()) {
+                Method::Standard(bit) => standard |= bit,
+                Method::Other(name) => {
+                    if !other.iter().any(|o| o.eq_ignore_ascii_case(name)) {
+                        other.push(name.into());
+                    }
+                }
+            }
+        }
+        Methods {
+            standard,
+            other: other.into(),
+        }
+    }
+
+    /// True when a request with `method` may match.
+    pub fn accepts(&self, method: &str) -> bool {
+        self.accepts_parsed(Method::parse(method))
+    }
+
+    fn accepts_parsed(&self, method: Method<'_>) -> bool {
+        match method {
+            Method::Standard(bit) => self.standard & bit != 0,
+            Method::Other(name) => self.other.iter().any(|o| o.eq_ignore_ascii_case(name)),
+        }
+    }
+
+    /// One accepted method (the first standard one, else the first other), for probing.
+    fn any(&self) -> Option<&str> {
+        match self.standard.trailing_zeros() {
+            bit if (bit as usize) < STANDARD.len() => Some(STANDARD[bit as usize]),
+            _ => self.other.first().map(|o| &**o),
+        }
+    }
 }
 
 /// Why no single rule was found.
@@ -99,39 +192,59 @@ const SET_THRESHOLD: usize = 8;
 /// Patterns per `RegexSet`, keeping each set's automaton small.
 const SET_CHUNK: usize = 256;
 
-/// A node of the radix trie: an edge label and the rules whose prefix ends here.
-#[derive(Debug, Default)]
+/// A node of the built trie (20 bytes). Its edge label is `labels[label..label + label_len]`;
+/// its children are `nodes[children..children + child_count]`, sorted by first byte.
+#[derive(Debug, Clone, Copy)]
 struct Node {
-    /// The bytes on the edge from the parent (empty for the root). Chains without branches or
-    /// rules are one edge, so ten thousand hosts make tens of thousands of nodes, not a node per
-    /// byte.
-    label: Box<[u8]>,
-    /// Children, sorted by the first byte of their label.
-    children: Vec<u32>,
+    label: u32,
+    label_len: u32,
+    children: u32,
+    child_count: u32,
     /// Index into `groups`, or `NO_GROUP`.
     group: u32,
 }
 
 const NO_GROUP: u32 = u32::MAX;
 
-/// The rules of one node, grouped by how they are tested.
-#[derive(Debug, Default)]
+/// How the rules of one node are tested: `singles[singles.0..singles.1]` one by one, and
+/// `sets[sets.0..sets.1]`.
+#[derive(Debug, Clone, Copy)]
 struct Group {
-    /// Every rule whose prefix ends at the node.
-    rules: Vec<usize>,
-    /// `RegexSet`s over linear rules of `rules`, with their entry positions; `true` when the
-    /// set runs on the text after the node's prefix (split rules), `false` on the whole URL.
-    sets: Vec<(regex::RegexSet, Vec<usize>, bool)>,
-    /// Rules of `rules` not covered by `sets`.
-    singles: Vec<usize>,
+    singles: (u32, u32),
+    sets: (u32, u32),
+}
+
+/// Linear rules of one node tested together.
+#[derive(Debug)]
+struct Set {
+    regex: regex::RegexSet,
+    /// The entry position of each pattern of `regex`.
+    positions: Box<[u32]>,
+    /// True when the set runs on the text after the node's prefix (split rules), false on the
+    /// whole URL.
+    split: bool,
+}
+
+/// The built trie.
+#[derive(Debug)]
+struct Trie {
+    /// Breadth-first; the root is node 0.
+    nodes: Box<[Node]>,
+    /// The first byte of each node's edge label (parallel to `nodes`; 0 for the root).
+    first_bytes: Box<[u8]>,
+    /// Every edge label, end to end.
+    labels: Box<[u8]>,
 }
 
 /// An immutable index over rules.
 #[derive(Debug)]
 pub struct RuleIndex {
-    entries: Vec<IndexEntry>,
-    nodes: Vec<Node>,
-    groups: Vec<Group>,
+    entries: Box<[Entry]>,
+    trie: Trie,
+    groups: Box<[Group]>,
+    /// Entry positions of the rules tested one by one, per group.
+    singles: Box<[u32]>,
+    sets: Box<[Set]>,
 }
 
 impl Default for RuleIndex {
@@ -144,66 +257,97 @@ fn common_prefix(a: &[u8], b: &[u8]) -> usize {
     a.iter().zip(b).take_while(|(x, y)| x == y).count()
 }
 
+/// A position as the index stores it. Rule counts are far below `u32::MAX` (a rules file is
+/// at most 64 MiB), so the conversion cannot fail in practice; it saturates rather than wraps.
+fn to_u32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
 impl RuleIndex {
     /// Builds the index. Entry positions are preserved: [`RuleIndex::find`] returns them.
     pub fn build(entries: Vec<IndexEntry>) -> RuleIndex {
-        let mut nodes = vec![Node {
-            group: NO_GROUP,
-            ..Node::default()
-        }];
-        let mut groups: Vec<Group> = Vec::new();
+        RuleIndex::from_entries(
+            entries
+                .into_iter()
+                .map(|e| Entry {
+                    methods: Methods::new(&e.methods),
+                    matcher: e.matcher,
+                })
+                .collect(),
+        )
+    }
+
+    /// Builds the index from entries whose methods are already a [`Methods`] (the server:
+    /// no method names copied per rule). Entry positions are preserved.
+    pub fn from_entries(entries: Vec<Entry>) -> RuleIndex {
+        let entries: Box<[Entry]> = entries.into();
+        let mut trie = vec![BuildNode::default()];
+        let mut rules: Vec<Vec<u32>> = Vec::new();
         for (position, entry) in entries.iter().enumerate() {
+            let position = to_u32(position);
             for prefix in entry.matcher.prefixes() {
-                let node = insert(&mut nodes, prefix);
-                if nodes[node].group == NO_GROUP {
-                    nodes[node].group = groups.len() as u32;
-                    groups.push(Group::default());
+                let node = insert(&mut trie, prefix);
+                if trie[node].group == NO_GROUP {
+                    trie[node].group = to_u32(rules.len());
+                    rules.push(Vec::new());
                 }
-                let group = &mut groups[nodes[node].group as usize];
-                if !group.rules.contains(&position) {
-                    group.rules.push(position);
+                let group = &mut rules[trie[node].group as usize];
+                if !group.contains(&position) {
+                    group.push(position);
                 }
             }
         }
         // A whole-pattern rule reached through two nested prefixes would be tested twice on
         // one walk: keep it at the shorter only. (Split rules test different text at each.)
-        dedupe_nested_prefixes(&nodes, &mut groups, &entries);
-        for group in &mut groups {
-            let mut by_mode: [(Vec<usize>, bool); 2] = [(Vec::new(), true), (Vec::new(), false)];
-            for &i in &group.rules {
-                let m = &entries[i].matcher;
+        dedupe_nested_prefixes(&trie, &mut rules, &entries);
+        let mut groups = Vec::with_capacity(rules.len());
+        let mut singles = Vec::new();
+        let mut sets = Vec::new();
+        for group in &rules {
+            let (singles_start, sets_start) = (to_u32(singles.len()), to_u32(sets.len()));
+            let mut by_mode: [(Vec<u32>, bool); 2] = [(Vec::new(), true), (Vec::new(), false)];
+            for &i in group {
+                let m = &entries[i as usize].matcher;
                 if m.is_linear() {
                     by_mode[usize::from(!m.is_split())].0.push(i);
                 } else {
-                    group.singles.push(i);
+                    singles.push(i);
                 }
             }
             for (linear, split) in by_mode {
                 if linear.len() < SET_THRESHOLD {
-                    group.singles.extend(linear);
+                    singles.extend(linear);
                     continue;
                 }
                 for chunk in linear.chunks(SET_CHUNK) {
-                    match regex::RegexSet::new(chunk.iter().map(|&i| entries[i].matcher.source())) {
-                        Ok(set) => group.sets.push((set, chunk.to_vec(), split)),
+                    let sources = chunk.iter().map(|&i| entries[i as usize].matcher.source());
+                    match regex::RegexSet::new(sources) {
+                        Ok(regex) => sets.push(Set {
+                            regex,
+                            positions: chunk.into(),
+                            split,
+                        }),
                         // Too big for one automaton: test these one by one instead.
-                        Err(_) => group.singles.extend_from_slice(chunk),
+                        Err(_) => singles.extend_from_slice(chunk),
                     }
                 }
             }
-        }
-        for node in &mut nodes {
-            node.children.shrink_to_fit();
+            groups.push(Group {
+                singles: (singles_start, to_u32(singles.len())),
+                sets: (sets_start, to_u32(sets.len())),
+            });
         }
         RuleIndex {
+            trie: flatten(&trie),
             entries,
-            nodes,
-            groups,
+            groups: groups.into(),
+            singles: singles.into(),
+            sets: sets.into(),
         }
     }
 
     /// The entries, in the order given to [`RuleIndex::build`].
-    pub fn entries(&self) -> &[IndexEntry] {
+    pub fn entries(&self) -> &[Entry] {
         &self.entries
     }
 
@@ -230,14 +374,17 @@ impl RuleIndex {
         let mut found: Option<usize> = None;
         let mut pending = Vec::new();
         self.walk(
-            method,
+            Method::parse(method),
             url,
             budget,
+            // A split rule with nested prefixes (`<a|ab>`) can match at two nodes of one walk:
+            // that is one match, not an ambiguity.
             |position| match found {
                 None => {
                     found = Some(position);
                     Ok(())
                 }
+                Some(first) if first == position => Ok(()),
                 Some(first) => Err(FindError::Ambiguous {
                     rules: [first, position],
                 }),
@@ -253,68 +400,72 @@ impl RuleIndex {
         Ok(Lookup::Undecided(Undecided { found, pending }))
     }
 
-    /// Calls `hit` once for every entry matching `method` and `url`, walking the URL down the
-    /// trie and testing only the rules on its way, within `budget`; `hit` may stop the walk
-    /// with an error. Entries that exhaust an inline budget go to `defer` with the prefix
-    /// length they were reached at.
+    /// The group of rules whose prefix ends at `node`: the ones tested alone and the sets.
+    fn group(&self, node: &Node) -> (&[u32], &[Set]) {
+        match self.groups.get(node.group as usize) {
+            Some(g) => (
+                &self.singles[g.singles.0 as usize..g.singles.1 as usize],
+                &self.sets[g.sets.0 as usize..g.sets.1 as usize],
+            ),
+            None => (&[], &[]),
+        }
+    }
+
+    /// Calls `hit` for every entry matching `method` and `url` (an entry reached through two
+    /// nested prefixes may be reported twice), walking the URL down the trie and testing only
+    /// the rules on its way, within `budget`; `hit` may stop the walk with an error. Entries
+    /// that exhaust an inline budget go to `defer` with the prefix length they were reached at.
     fn walk(
         &self,
-        method: &str,
+        method: Method<'_>,
         url: &str,
         budget: Budget,
         mut hit: impl FnMut(usize) -> Result<(), FindError>,
         mut defer: impl FnMut(usize, usize),
     ) -> Result<(), FindError> {
-        // A split rule with nested prefixes (`<a|ab>`) can match at two nodes of one walk;
-        // it is one match. Walks see few rules, so a short list beats a set.
-        let mut seen: Vec<usize> = Vec::new();
-        let mut report = |position: usize| -> Result<(), FindError> {
-            if !seen.contains(&position) {
-                seen.push(position);
-                hit(position)?;
-            }
-            Ok(())
-        };
         let bytes = url.as_bytes();
         let mut node = 0usize;
         let mut depth = 0usize;
         loop {
-            let current = &self.nodes[node];
-            let group = self.groups.get(current.group as usize);
-            for (set, positions, split) in group.map_or(&[][..], |g| &g.sets[..]) {
-                let text = if *split {
+            let current = self.trie.nodes[node];
+            let (singles, sets) = self.group(&current);
+            for set in sets {
+                let text = if set.split {
                     url.get(depth..).unwrap_or("")
                 } else {
                     url
                 };
-                for i in set.matches(text).iter() {
-                    let position = positions[i];
-                    if accepts(&self.entries[position].methods, method) {
-                        report(position)?;
+                for i in set.regex.matches(text).iter() {
+                    let position = set.positions[i] as usize;
+                    if self.entries[position].methods.accepts_parsed(method) {
+                        hit(position)?;
                     }
                 }
             }
-            for &position in group.map_or(&[][..], |g| &g.singles[..]) {
+            for &position in singles {
+                let position = position as usize;
                 let entry = &self.entries[position];
-                if !accepts(&entry.methods, method) {
+                if !entry.methods.accepts_parsed(method) {
                     continue;
                 }
                 match entry.matcher.matches_after_within(url, depth, budget) {
-                    Ok(true) => report(position)?,
+                    Ok(true) => hit(position)?,
                     Ok(false) => {}
                     Err(MatchError::OverInlineBudget) => defer(position, depth),
                     Err(e) => return Err(e.into()),
                 }
             }
             let Some(&byte) = bytes.get(depth) else { break };
-            let Ok(i) = current
-                .children
-                .binary_search_by_key(&byte, |&c| self.nodes[c as usize].label[0])
-            else {
+            let first = current.children as usize;
+            let kids = &self.trie.first_bytes[first..first + current.child_count as usize];
+            let Ok(i) = kids.binary_search(&byte) else {
                 break;
             };
-            let child = current.children[i] as usize;
-            let label = &self.nodes[child].label;
+            let child = first + i;
+            let Node {
+                label, label_len, ..
+            } = self.trie.nodes[child];
+            let label = &self.trie.labels[label as usize..(label + label_len) as usize];
             if !bytes[depth..].starts_with(label) {
                 break;
             }
@@ -329,8 +480,9 @@ impl RuleIndex {
     /// specific rule); it is a load-time warning, not a proof that no other overlap exists.
     pub fn overlaps(&self) -> Vec<[usize; 2]> {
         let mut pairs = Vec::new();
+        let mut others = Vec::new();
         for (position, entry) in self.entries.iter().enumerate() {
-            let Some(method) = entry.methods.first() else {
+            let Some(method) = entry.methods.any() else {
                 continue;
             };
             for prefix in entry.matcher.prefixes() {
@@ -340,9 +492,9 @@ impl RuleIndex {
                 if !entry.matcher.is_match(url).unwrap_or(false) {
                     continue;
                 }
-                let mut others = Vec::new();
+                others.clear();
                 let _ = self.walk(
-                    method,
+                    Method::parse(method),
                     url,
                     Budget::Full,
                     |other| {
@@ -351,7 +503,7 @@ impl RuleIndex {
                     },
                     |_, _| {},
                 );
-                for other in others.into_iter().filter(|o| *o != position) {
+                for &other in others.iter().filter(|o| **o != position) {
                     let pair = [position.min(other), position.max(other)];
                     if !pairs.contains(&pair) {
                         pairs.push(pair);
@@ -363,12 +515,31 @@ impl RuleIndex {
     }
 }
 
-fn accepts(methods: &[String], method: &str) -> bool {
-    methods.iter().any(|m| m.eq_ignore_ascii_case(method))
+/// A node of the trie while it is built.
+#[derive(Debug)]
+struct BuildNode {
+    /// The bytes on the edge from the parent (empty for the root). Chains without branches or
+    /// rules are one edge, so ten thousand hosts make tens of thousands of nodes, not a node per
+    /// byte.
+    label: Box<[u8]>,
+    /// Children, sorted by the first byte of their label.
+    children: Vec<u32>,
+    /// Index into the groups, or `NO_GROUP`.
+    group: u32,
+}
+
+impl Default for BuildNode {
+    fn default() -> Self {
+        BuildNode {
+            label: Box::default(),
+            children: Vec::new(),
+            group: NO_GROUP,
+        }
+    }
 }
 
 /// Inserts `prefix` into the radix trie, splitting an edge where needed; the node it ends at.
-fn insert(nodes: &mut Vec<Node>, prefix: &[u8]) -> usize {
+fn insert(nodes: &mut Vec<BuildNode>, prefix: &[u8]) -> usize {
     let mut node = 0usize;
     let mut rest = prefix;
     while let Some(&first) = rest.first() {
@@ -378,12 +549,11 @@ fn insert(nodes: &mut Vec<Node>, prefix: &[u8]) -> usize {
         match found {
             Err(slot) => {
                 let child = nodes.len();
-                nodes.push(Node {
+                nodes.push(BuildNode {
                     label: rest.into(),
-                    children: Vec::new(),
-                    group: NO_GROUP,
+                    ..BuildNode::default()
                 });
-                nodes[node].children.insert(slot, child as u32);
+                nodes[node].children.insert(slot, to_u32(child));
                 return child;
             }
             Ok(slot) => {
@@ -394,12 +564,12 @@ fn insert(nodes: &mut Vec<Node>, prefix: &[u8]) -> usize {
                     let middle = nodes.len();
                     let label = std::mem::take(&mut nodes[child].label);
                     nodes[child].label = label[shared..].into();
-                    nodes.push(Node {
+                    nodes.push(BuildNode {
                         label: label[..shared].into(),
-                        children: vec![child as u32],
+                        children: vec![to_u32(child)],
                         group: NO_GROUP,
                     });
-                    nodes[node].children[slot] = middle as u32;
+                    nodes[node].children[slot] = to_u32(middle);
                     node = middle;
                 } else {
                     node = child;
@@ -411,28 +581,55 @@ fn insert(nodes: &mut Vec<Node>, prefix: &[u8]) -> usize {
     node
 }
 
+/// Lays the trie out breadth-first, so that each node's children are consecutive: the nodes,
+/// the first byte of each node's label, and the labels end to end.
+fn flatten(trie: &[BuildNode]) -> Trie {
+    let mut order: Vec<u32> = Vec::with_capacity(trie.len());
+    order.push(0);
+    let mut nodes = Vec::with_capacity(trie.len());
+    let mut first_bytes = Vec::with_capacity(trie.len());
+    let mut labels = Vec::new();
+    let mut next = 0;
+    while let Some(&old) = order.get(next) {
+        next += 1;
+        let old = &trie[old as usize];
+        nodes.push(Node {
+            label: to_u32(labels.len()),
+            label_len: to_u32(old.label.len()),
+            children: to_u32(order.len()),
+            child_count: to_u32(old.children.len()),
+            group: old.group,
+        });
+        first_bytes.push(old.label.first().copied().unwrap_or(0));
+        labels.extend_from_slice(&old.label);
+        order.extend_from_slice(&old.children);
+    }
+    Trie {
+        nodes: nodes.into(),
+        first_bytes: first_bytes.into(),
+        labels: labels.into(),
+    }
+}
+
 /// Removes a whole-pattern rule from nodes below another node that already holds it.
-fn dedupe_nested_prefixes(nodes: &[Node], groups: &mut [Group], entries: &[IndexEntry]) {
+fn dedupe_nested_prefixes(nodes: &[BuildNode], groups: &mut [Vec<u32>], entries: &[Entry]) {
     fn walk(
-        nodes: &[Node],
-        groups: &mut [Group],
-        entries: &[IndexEntry],
+        nodes: &[BuildNode],
+        groups: &mut [Vec<u32>],
+        entries: &[Entry],
         node: usize,
-        above: &mut Vec<usize>,
+        above: &mut Vec<u32>,
     ) {
         let mut added = 0;
         if let Some(group) = groups.get_mut(nodes[node].group as usize) {
-            group
-                .rules
-                .retain(|r| entries[*r].matcher.is_split() || !above.contains(r));
-            let mine: Vec<usize> = group
-                .rules
-                .iter()
-                .copied()
-                .filter(|r| !entries[*r].matcher.is_split())
-                .collect();
-            added = mine.len();
-            above.extend_from_slice(&mine);
+            group.retain(|r| entries[*r as usize].matcher.is_split() || !above.contains(r));
+            let before = above.len();
+            above.extend(
+                group
+                    .iter()
+                    .filter(|r| !entries[**r as usize].matcher.is_split()),
+            );
+            added = above.len() - before;
         }
         for &child in &nodes[node].children {
             walk(nodes, groups, entries, child as usize, above);
@@ -525,7 +722,7 @@ mod tests {
             .collect();
         entries.push(entry("<(?!x).*>/other", &["GET"]));
         let index = RuleIndex::build(entries);
-        assert!(!index.groups[index.nodes[0].group as usize].sets.is_empty());
+        assert!(!index.group(&index.trie.nodes[0]).1.is_empty());
         assert_eq!(index.find("GET", "http://h/api/v599/x"), Ok(599));
         assert_eq!(index.find("GET", "http://h/api/v7/x"), Ok(7));
         assert_eq!(index.find("GET", "http://h/other"), Ok(600));
@@ -577,9 +774,9 @@ mod tests {
                 .collect(),
         );
         assert!(
-            many.nodes.len() < 2500,
+            many.trie.nodes.len() < 2500,
             "one node per branch, not per byte: {}",
-            many.nodes.len()
+            many.trie.nodes.len()
         );
     }
 
@@ -664,6 +861,95 @@ mod tests {
                 .to_string()
                 .contains("too long"),
         );
+    }
+
+    #[test]
+    fn methods_compare_without_case_and_keep_unknown_names() {
+        let index = RuleIndex::build(vec![
+            entry("http://x/a", &["get", "Option"]),
+            entry("http://x/b", &["PROPFIND", "propfind", "DELETE"]),
+        ]);
+        assert_eq!(index.find("GET", "http://x/a"), Ok(0));
+        assert_eq!(
+            index.find("option", "http://x/a"),
+            Ok(0),
+            "unknown, any case"
+        );
+        assert_eq!(index.find("OPTIONS", "http://x/a"), Err(FindError::NoMatch));
+        assert_eq!(index.find("POST", "http://x/a"), Err(FindError::NoMatch));
+        assert_eq!(index.find("PropFind", "http://x/b"), Ok(1));
+        assert_eq!(index.find("delete", "http://x/b"), Ok(1));
+        assert_eq!(index.find("GET", "http://x/b"), Err(FindError::NoMatch));
+        assert_eq!(index.find("", "http://x/b"), Err(FindError::NoMatch));
+        let methods = &index.entries()[1].methods;
+        assert_eq!(methods, &Methods::new(&["PROPFIND", "delete"]));
+        assert!(methods.accepts("PROPFIND") && !methods.accepts("PATCH"));
+        assert!(!Methods::new::<&str>(&[]).accepts("GET"));
+        assert_eq!(Methods::new::<&str>(&[]).any(), None);
+        assert_eq!(Methods::new(&["Option", "PUT"]).any(), Some("PUT"));
+        assert_eq!(Methods::new(&["Option"]).any(), Some("Option"));
+    }
+
+    #[test]
+    fn a_split_rule_matching_at_two_nested_prefixes_is_found_once() {
+        // Prefixes "http://x/a" and "http://x/ab", and the rest `.*` matches after both: the
+        // walk meets the rule twice on "http://x/abc", which is one match, not two.
+        let index = RuleIndex::build(vec![entry("http://x/<a|ab><.*>", &["GET"])]);
+        assert!(index.entries()[0].matcher.is_split());
+        assert_eq!(index.find("GET", "http://x/abc"), Ok(0));
+        assert!(matches!(
+            index.find_inline("GET", "http://x/abc"),
+            Ok(Lookup::Found(0))
+        ));
+        assert_eq!(index.overlaps(), Vec::<[usize; 2]>::new());
+        let with_other = RuleIndex::build(vec![
+            entry("http://x/<a|ab><.*>", &["GET"]),
+            entry("http://x/abc", &["GET"]),
+        ]);
+        assert_eq!(
+            with_other.find("GET", "http://x/abc"),
+            Err(FindError::Ambiguous { rules: [0, 1] })
+        );
+        assert_eq!(with_other.overlaps(), vec![[0, 1]]);
+    }
+
+    #[test]
+    fn the_flat_trie_keeps_children_consecutive_and_sorted() {
+        let index = RuleIndex::build(
+            [
+                "http://b/x",
+                "http://a/y",
+                "https://c/",
+                "http://a/z",
+                "ftp://d",
+            ]
+            .iter()
+            .map(|u| entry(u, &["GET"]))
+            .collect(),
+        );
+        for node in index.trie.nodes.iter() {
+            let first = node.children as usize;
+            let kids = &index.trie.first_bytes[first..first + node.child_count as usize];
+            assert!(kids.windows(2).all(|w| w[0] < w[1]), "{kids:?}");
+            for (i, &byte) in kids.iter().enumerate() {
+                let child = index.trie.nodes[first + i];
+                assert_eq!(index.trie.labels[child.label as usize], byte);
+                assert!(first + i > 0, "the root is nobody's child");
+            }
+        }
+        for (i, url) in [
+            "http://b/x",
+            "http://a/y",
+            "https://c/",
+            "http://a/z",
+            "ftp://d",
+        ]
+        .iter()
+        .enumerate()
+        {
+            assert_eq!(index.find("GET", url), Ok(i), "{url}");
+        }
+        assert_eq!(index.find("GET", "http://a/"), Err(FindError::NoMatch));
     }
 
     #[test]
