@@ -128,8 +128,9 @@ pub enum Budget {
 /// backtracking or not (a lookaround tried at every position costs the square of the length).
 pub const MAX_URL_LEN: usize = 8 * 1024;
 
-/// Backtracking steps a match may take on an async worker ([`Budget::Inline`]). The charm's
-/// deny rule takes 2; a tempered token (`((?!/x).)*`) takes one per byte.
+/// Backtracking steps a match may take on an async worker ([`Budget::Inline`]). A lookahead
+/// opening a section takes 2 (when it runs here at all: for its capture groups); a tempered
+/// token (`((?!/x).)*`) takes one per byte.
 pub const INLINE_BACKTRACK_LIMIT: usize = 1_000;
 
 /// Longest text a backtracking pattern runs on inline, in bytes. Longer texts go straight to
