@@ -1,10 +1,12 @@
 //! Rule matching that never stalls the async workers.
 //!
-//! Why: a backtracking pattern (one with lookaround) can take milliseconds per match, and the
-//! server has as many async workers as cores. Run on the workers, a few dozen connections
-//! asking about such a rule would stall every other request. So a lookup first runs inline with
-//! the tiny [`Budget::Inline`] budget — enough for the charm's deny rule on any ordinary URL,
-//! which therefore never leaves the worker — and only the rules that exhaust it are re-run with
+//! Why: a backtracking pattern (one with lookaround the linear engine cannot take over) can
+//! take milliseconds per match, and the server has as many async workers as cores. Run on the
+//! workers, a few dozen connections asking about such a rule would stall every other request.
+//! (The charm's deny rule is not one: its lookahead opens the section, so it runs on the linear
+//! engine with no budget at all; see [`oathkeeper_core::matcher`].) So a lookup first runs
+//! inline with the tiny [`Budget::Inline`] budget, enough for ordinary lookaround on ordinary
+//! URLs, and only the rules that exhaust it are re-run with
 //! [`Budget::Full`] on tokio's blocking pool, at most [`Matching::concurrency`] at a time. The
 //! requests waiting for that cap are parked futures: they hold no worker. Their number is
 //! bounded too; past it a request is denied at once rather than queued.
