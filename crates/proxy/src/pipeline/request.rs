@@ -3,7 +3,7 @@
 use std::net::IpAddr;
 use std::sync::{Arc, OnceLock};
 
-use http::{HeaderMap, HeaderValue};
+use http::HeaderMap;
 use oathkeeper_core::candidate::Candidate;
 use serde_json::Value;
 
@@ -50,26 +50,26 @@ pub struct Session {
     pub rendered: Option<Arc<RenderedHeaders>>,
 }
 
-/// Header values rendered once for one subject and extra (a cached session, an anonymous
-/// subject), by the first header mutator that asks; later requests with the same subject and
-/// extra and a mutator with the same templates reuse them instead of rendering again. Written
-/// once, then read without a lock.
+/// Headers rendered once for one subject and extra (a cached session, an anonymous subject),
+/// by the first header mutator that asks; later requests with the same subject and extra and a
+/// mutator with the same templates reuse them instead of rendering again. Written once, then
+/// read without a lock.
 #[derive(Debug, Default)]
-pub struct RenderedHeaders(OnceLock<(Box<str>, Box<[HeaderValue]>)>);
+pub struct RenderedHeaders(OnceLock<(Box<str>, HeaderMap)>);
 
 impl RenderedHeaders {
-    /// The values rendered by a mutator whose templates are `key`, if they were.
-    pub fn get(&self, key: &str) -> Option<&[HeaderValue]> {
+    /// The headers rendered by a mutator whose templates are `key`, if they were.
+    pub fn get(&self, key: &str) -> Option<&HeaderMap> {
         self.0
             .get()
             .filter(|(k, _)| **k == *key)
-            .map(|(_, values)| &**values)
+            .map(|(_, headers)| headers)
     }
 
-    /// Keeps `values`, rendered by a mutator whose templates are `key`, unless some mutator's
-    /// values are kept already.
-    pub fn remember(&self, key: &str, values: Box<[HeaderValue]>) {
-        let _ = self.0.set((key.into(), values));
+    /// Keeps `headers`, rendered by a mutator whose templates are `key`, unless some
+    /// mutator's headers are kept already.
+    pub fn remember(&self, key: &str, headers: HeaderMap) {
+        let _ = self.0.set((key.into(), headers));
     }
 }
 

@@ -1,6 +1,6 @@
 //! `header`: one answer header per configured template (`X-User: {{ print .Subject }}`).
 
-use http::HeaderName;
+use http::{HeaderMap, HeaderName};
 
 pub use oathkeeper_core::handler::header::Config;
 
@@ -51,14 +51,19 @@ impl Header {
     ) -> Result<(), Denial> {
         let reuse = self.reuse_key.as_deref().zip(session.rendered.clone());
         if let Some((key, rendered)) = &reuse
-            && let Some(values) = rendered.get(key)
+            && let Some(headers) = rendered.get(key)
         {
-            for ((name, _), value) in self.headers.iter().zip(values) {
-                session.header.insert(name.clone(), value.clone());
+            if session.header.is_empty() {
+                // A clone shares every name and value: no hashing, no copies.
+                session.header = headers.clone();
+            } else {
+                for (name, value) in headers {
+                    session.header.insert(name.clone(), value.clone());
+                }
             }
             return Ok(());
         }
-        let mut values = Vec::with_capacity(if reuse.is_some() {
+        let mut rendered_here = HeaderMap::with_capacity(if reuse.is_some() {
             self.headers.len()
         } else {
             0
@@ -67,12 +72,12 @@ impl Header {
             super::render("header", name, template, request, session, buffer)?;
             let value = super::header_value(buffer);
             if reuse.is_some() {
-                values.push(value.clone());
+                rendered_here.insert(name.clone(), value.clone());
             }
             session.header.insert(name.clone(), value);
         }
         if let Some((key, rendered)) = reuse {
-            rendered.remember(key, values.into_boxed_slice());
+            rendered.remember(key, rendered_here);
         }
         Ok(())
     }
@@ -82,7 +87,6 @@ impl Header {
 mod tests {
     use std::sync::Arc;
 
-    use http::HeaderMap;
     use oathkeeper_core::candidate::Candidate;
 
     use super::*;
