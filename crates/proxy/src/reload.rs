@@ -36,7 +36,9 @@ use tokio::sync::mpsc;
 
 use crate::metrics::Metrics;
 use crate::settings::{ConfigSource, EXAMPLE_CONFIG, EXAMPLE_RULES, EXAMPLE_RULES_SOURCE};
-use crate::snapshot::{FileOutcome, Severity, Snapshot, Versions, compile_files};
+use crate::snapshot::{
+    FileOutcome, Severity, Snapshot, StoredRules, Version, Versions, compile_files,
+};
 use read::{Reader, Stamp};
 use repository::Repository;
 
@@ -167,11 +169,20 @@ pub struct Loader {
     now: fn() -> SystemTime,
 }
 
-/// A parsed version of a rules file; kept as its last good version once it loaded whole.
+/// The last version of a rules file that loaded whole.
 #[derive(Debug)]
 struct LastGood {
-    rules: Vec<Rule>,
+    /// Its rules, shared with the snapshot's `/rules` listing (the one copy kept).
+    rules: StoredRules,
     /// Its text was empty: the file has been empty from the start, and may stay so.
+    empty: bool,
+}
+
+/// A rules file as just parsed.
+#[derive(Debug)]
+struct Parsed {
+    rules: Vec<Rule>,
+    /// Its text was empty.
     empty: bool,
 }
 
@@ -559,7 +570,7 @@ impl Loader {
     ) -> Option<Snapshot> {
         let config = self.config.as_ref()?;
         // Parse each file; one that cannot be parsed serves its last good rules.
-        let parsed: Vec<(String, Result<LastGood, String>)> = files
+        let parsed: Vec<(String, Result<Parsed, String>)> = files
             .into_iter()
             .map(|(repo, bytes)| {
                 let parsed = bytes.and_then(|b| self.parse(&repo, &b));
@@ -570,16 +581,21 @@ impl Loader {
         let versions: Vec<Versions<'_>> = parsed
             .iter()
             .map(|(repo, parsed)| {
-                let last_good = self.last_good.get(repo).map(|g| g.rules.as_slice());
-                match parsed {
-                    Ok(file) => Versions {
+                let last_good = self.last_good.get(repo).map(|g| &g.rules);
+                match (parsed, last_good) {
+                    (Ok(file), _) => Versions {
                         repository: repo,
-                        current: &file.rules,
+                        current: Version::Parsed(&file.rules),
                         last_good,
                     },
-                    Err(_) => Versions {
+                    (Err(_), Some(last_good)) => Versions {
                         repository: repo,
-                        current: last_good.unwrap_or_default(),
+                        current: Version::Stored(last_good),
+                        last_good: None,
+                    },
+                    (Err(_), None) => Versions {
+                        repository: repo,
+                        current: Version::Parsed(&[]),
                         last_good: None,
                     },
                 }
@@ -591,11 +607,12 @@ impl Loader {
         for ((repo, parsed), outcome) in parsed.into_iter().zip(outcomes) {
             let kept = self.last_good.get(&repo).map_or(0, |g| g.rules.len());
             let problem = match (parsed, outcome) {
-                (Ok(file), FileOutcome::Loaded) => {
-                    self.last_good.insert(repo, file);
+                (Ok(file), FileOutcome::Loaded(rules)) => {
+                    let empty = file.empty;
+                    self.last_good.insert(repo, LastGood { rules, empty });
                     continue;
                 }
-                (Err(message), FileOutcome::Loaded) => message,
+                (Err(message), FileOutcome::Loaded(_)) => message,
                 (Ok(_), FileOutcome::Rejected { reason, .. }) => reason,
                 (Err(message), FileOutcome::Rejected { reason, .. }) => {
                     format!("{message}; {reason}")
@@ -616,7 +633,7 @@ impl Loader {
     /// Parses one rules file: its rules, and whether its text was empty. An empty text is an
     /// error once the file loaded with content: a writer that truncates before writing must
     /// not remove every rule of the file for a moment.
-    fn parse(&self, repo: &str, bytes: &[u8]) -> Result<LastGood, String> {
+    fn parse(&self, repo: &str, bytes: &[u8]) -> Result<Parsed, String> {
         let empty = bytes.iter().all(u8::is_ascii_whitespace);
         if empty && self.last_good.get(repo).is_some_and(|g| !g.empty) {
             return Err(format!(
@@ -628,7 +645,7 @@ impl Loader {
             Some(line) => format!("{repo}:{line}: {e}"),
             None => format!("{repo}: {e}"),
         })?;
-        Ok(LastGood { rules, empty })
+        Ok(Parsed { rules, empty })
     }
 
     /// Reads one repository that is not a `k8s://` one.

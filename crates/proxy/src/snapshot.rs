@@ -11,13 +11,16 @@
 //! answers 500, as upstream: its URL space fails closed, and a config change that disables a
 //! handler takes effect rather than reviving an old file.
 
+mod stored;
+
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use oathkeeper_core::config::{
     Authenticators, Authorizers, Config, ErrorHandlers, HandlerSwitch, Mutators,
 };
 use oathkeeper_core::handler::Family;
-use oathkeeper_core::index::{IndexEntry, RuleIndex};
+use oathkeeper_core::index::{Entry, Methods, RuleIndex};
 use oathkeeper_core::matcher::{Compiler, Strategy};
 use oathkeeper_core::merge::deep_merge;
 use oathkeeper_core::rule::{Handler, Rule};
@@ -26,6 +29,7 @@ use crate::pipeline::error_handler::{ErrorHandler, Fallback};
 use crate::pipeline::{CompileCx, Pipeline, SessionStores, authn, authz, mutate};
 
 pub use crate::pipeline::CompileError;
+pub use stored::{Rules, StoredRules};
 
 /// The rules of one repository.
 #[derive(Debug, Clone, PartialEq)]
@@ -64,16 +68,26 @@ pub struct Versions<'a> {
     /// The repository URL (for a ConfigMap, `<url>#<key>`).
     pub repository: &'a str,
     /// The rules as the file says now.
-    pub current: &'a [Rule],
+    pub current: Version<'a>,
     /// The last version of the file whose every rule compiled; `None` before there is one.
-    pub last_good: Option<&'a [Rule]>,
+    pub last_good: Option<&'a StoredRules>,
+}
+
+/// A version of a rules file.
+#[derive(Debug, Clone, Copy)]
+pub enum Version<'a> {
+    /// Just parsed.
+    Parsed(&'a [Rule]),
+    /// Kept from an earlier load (parsed again to compile).
+    Stored(&'a StoredRules),
 }
 
 /// What became of one rules file.
 #[derive(Debug, Clone, PartialEq)]
 pub enum FileOutcome {
-    /// Every rule compiled: the file serves as it is now.
-    Loaded,
+    /// Every rule compiled: the file serves as it is now, kept as these stored rules (the
+    /// file's last good version from now on).
+    Loaded(StoredRules),
     /// A rule cannot be compiled: the last good version serves (`kept` rules, 0 when there is
     /// none), and `reason` says which rule and why.
     Rejected {
@@ -90,11 +104,12 @@ pub struct CompiledRule {
     /// The rule id.
     pub id: String,
     /// The repository it came from.
-    pub repository: String,
-    /// The pipeline, or why the rule answers 500.
-    pub pipeline: Result<Pipeline, CompileError>,
-    /// The rule's own error handlers.
-    pub errors: Box<[ErrorHandler]>,
+    pub repository: Arc<str>,
+    /// The pipeline, or why the rule answers 500. Rules with the same handlers and handler
+    /// configs share one.
+    pub pipeline: Result<Arc<Pipeline>, CompileError>,
+    /// The rule's own error handlers (shared like the pipeline).
+    pub errors: Arc<[ErrorHandler]>,
 }
 
 /// Everything a decision reads, swapped atomically on reload.
@@ -104,8 +119,8 @@ pub struct Snapshot {
     pub index: RuleIndex,
     /// Compiled rules, parallel to the index entries.
     pub compiled: Vec<CompiledRule>,
-    /// Every loaded rule, in repository order (the `/rules` API).
-    pub rules: Vec<Rule>,
+    /// Every loaded rule, in repository order (the `/rules` API), parallel to `compiled`.
+    pub rules: Rules,
     /// `errors.fallback`, compiled.
     pub fallback: Box<[Fallback]>,
     /// The matching strategy.
@@ -126,7 +141,7 @@ impl Snapshot {
                 let (a, b) = (&self.compiled[a], &self.compiled[b]);
                 Diagnostic {
                     severity: Severity::Warning,
-                    repository: a.repository.clone(),
+                    repository: a.repository.to_string(),
                     rule: Some(a.id.clone()),
                     message: format!(
                         "rules \"{}\" and \"{}\" (in {}) match the same URLs; requests to them get 500",
@@ -161,7 +176,7 @@ pub fn compile_rules(config: &Config, files: &[RuleFile], previous: SessionStore
         .iter()
         .map(|f| Versions {
             repository: &f.repository,
-            current: &f.rules,
+            current: Version::Parsed(&f.rules),
             last_good: None,
         })
         .collect();
@@ -176,7 +191,11 @@ pub fn compile_files(
     files: &[Versions<'_>],
     previous: SessionStores,
 ) -> (Snapshot, Vec<FileOutcome>) {
-    let mut cx = CompileCx::new(previous);
+    let mut shared = Shared {
+        cx: CompileCx::new(previous),
+        compiler: Compiler::new(config.access_rules.matching_strategy),
+        pipelines: HashMap::new(),
+    };
     let mut diagnostics = Vec::new();
     let fallback = compile_fallback(config);
     for (name, entry) in config.errors.fallback.iter().zip(fallback.iter()) {
@@ -189,88 +208,86 @@ pub fn compile_files(
             });
         }
     }
-    check_global_handlers(config, &mut cx, &mut diagnostics);
+    check_global_handlers(config, &mut shared.cx, &mut diagnostics);
     let strategy = config.access_rules.matching_strategy;
-    let mut compiler = Compiler::new(strategy);
     let mut entries = Vec::new();
     let mut compiled = Vec::new();
-    let mut rules = Vec::new();
+    let mut rules = Rules::default();
     let mut outcomes = Vec::with_capacity(files.len());
-    let mut seen_ids: HashMap<&str, &str> = HashMap::new();
+    let mut seen_ids: HashMap<String, Arc<str>> = HashMap::new();
     for file in files {
-        let (served, outcome) = match compile_file(
-            config,
-            file.repository,
-            file.current,
-            &mut cx,
-            &mut compiler,
-        ) {
-            Ok(parts) => (Some((file.current, parts)), FileOutcome::Loaded),
-            Err(rejected) => {
-                let first = rejected
-                    .first()
-                    .map(|d| d.message.clone())
-                    .unwrap_or_default();
-                let more = match rejected.len() {
-                    0 | 1 => String::new(),
-                    n => format!(" (and {} more)", n - 1),
-                };
-                diagnostics.extend(rejected);
-                let fallback = file.last_good.map(|last_good| {
-                    (
-                        last_good,
-                        compile_file(config, file.repository, last_good, &mut cx, &mut compiler),
-                    )
-                });
-                let (served, instead) = match fallback {
-                    Some((last_good, Ok(parts))) => (
-                        Some((last_good, parts)),
-                        format!(
-                            "the last good version of the file ({} rules) stays in use",
-                            last_good.len()
-                        ),
-                    ),
-                    Some((_, Err(also))) => {
-                        diagnostics.extend(also);
-                        let instead = "its last good version does not compile either: \
-                                       no rule of the file is loaded";
-                        (None, instead.to_owned())
-                    }
-                    None => (None, "no rule of the file is loaded".to_owned()),
-                };
-                let kept = served.as_ref().map_or(0, |(_, parts)| parts.len());
-                let reason = format!("{first}{more}; {instead}");
-                diagnostics.push(Diagnostic {
-                    severity: Severity::Error,
-                    repository: file.repository.to_owned(),
-                    rule: None,
-                    message: reason.clone(),
-                });
-                (served, FileOutcome::Rejected { reason, kept })
-            }
-        };
+        let repository: Arc<str> = Arc::from(file.repository);
+        let (served, outcome) =
+            match compile_version(config, &repository, file.current, &mut shared) {
+                Ok((stored, parts)) => (Some((stored.clone(), parts)), FileOutcome::Loaded(stored)),
+                Err(rejected) => {
+                    let first = rejected
+                        .first()
+                        .map(|d| d.message.clone())
+                        .unwrap_or_default();
+                    let more = match rejected.len() {
+                        0 | 1 => String::new(),
+                        n => format!(" (and {} more)", n - 1),
+                    };
+                    diagnostics.extend(rejected);
+                    let fallback = file.last_good.map(|last_good| {
+                        compile_version(
+                            config,
+                            &repository,
+                            Version::Stored(last_good),
+                            &mut shared,
+                        )
+                    });
+                    let (served, instead) = match fallback {
+                        Some(Ok((stored, parts))) => {
+                            let instead = format!(
+                                "the last good version of the file ({} rules) stays in use",
+                                stored.len()
+                            );
+                            (Some((stored, parts)), instead)
+                        }
+                        Some(Err(also)) => {
+                            diagnostics.extend(also);
+                            let instead = "its last good version does not compile either: \
+                                           no rule of the file is loaded";
+                            (None, instead.to_owned())
+                        }
+                        None => (None, "no rule of the file is loaded".to_owned()),
+                    };
+                    let kept = served.as_ref().map_or(0, |(_, parts)| parts.len());
+                    let reason = format!("{first}{more}; {instead}");
+                    diagnostics.push(Diagnostic {
+                        severity: Severity::Error,
+                        repository: file.repository.to_owned(),
+                        rule: None,
+                        message: reason.clone(),
+                    });
+                    (served, FileOutcome::Rejected { reason, kept })
+                }
+            };
         outcomes.push(outcome);
-        let Some((served, parts)) = served else {
+        let Some((stored, parts)) = served else {
             continue;
         };
-        for rule in served {
-            if let Some(previous) = seen_ids.insert(&rule.id, file.repository) {
+        for part in &parts {
+            let id = &part.rule.id;
+            if let Some(previous) = seen_ids.insert(id.clone(), Arc::clone(&repository)) {
                 diagnostics.push(Diagnostic {
                     severity: Severity::Warning,
                     repository: file.repository.to_owned(),
-                    rule: Some(rule.id.clone()),
-                    message: format!("duplicate rule id \"{}\" (also in {previous})", rule.id),
+                    rule: Some(id.clone()),
+                    message: format!("duplicate rule id \"{id}\" (also in {previous})"),
                 });
             }
         }
-        rules.extend(served.iter().cloned());
+        rules.push(stored);
         for part in parts {
             diagnostics.extend(part.diagnostic);
             entries.push(part.entry);
             compiled.push(part.rule);
         }
     }
-    let index = RuleIndex::build(entries);
+    let index = RuleIndex::from_entries(entries);
     let snapshot = Snapshot {
         index,
         compiled,
@@ -278,33 +295,114 @@ pub fn compile_files(
         fallback,
         strategy,
         diagnostics,
-        session_stores: cx.into_stores(),
+        session_stores: shared.cx.into_stores(),
     };
     (snapshot, outcomes)
+}
+
+/// What the rules of one compile share: handler state, regex engines and pipelines.
+struct Shared {
+    cx: CompileCx,
+    compiler: Compiler,
+    /// Compiled pipelines by their rules' handlers and handler configs (as JSON): the charm's
+    /// ten thousand rules use a handful of them, so each is compiled (merged, decoded,
+    /// validated, its templates parsed) once, and held once.
+    pipelines: HashMap<String, SharedPipeline>,
+}
+
+/// A pipeline with the error handlers of its rules.
+#[derive(Clone)]
+struct SharedPipeline {
+    pipeline: Arc<Pipeline>,
+    errors: Arc<[ErrorHandler]>,
+    /// A template reads `.MatchContext`: the rule's capture groups are needed.
+    match_context: bool,
+}
+
+impl Shared {
+    /// The pipeline of `rule`, compiled unless a rule with the same handlers already has one;
+    /// and whether its templates read the match context (also for a pipeline that fails).
+    fn pipeline(
+        &mut self,
+        config: &Config,
+        rule: &Rule,
+    ) -> (Result<SharedPipeline, CompileError>, bool) {
+        // Keyed by content, never by rule id: every input of `compile_rule` besides `config`.
+        let key = serde_json::to_string(&(
+            &rule.authenticators,
+            &rule.authorizer,
+            &rule.mutators,
+            &rule.errors,
+        ))
+        .ok();
+        if let Some(hit) = key.as_ref().and_then(|k| self.pipelines.get(k)) {
+            return (Ok(hit.clone()), hit.match_context);
+        }
+        self.cx.begin_rule();
+        let compiled = compile_rule(config, rule, &mut self.cx);
+        let match_context = self.cx.rule_uses_match_context();
+        let compiled = compiled.map(|(pipeline, errors)| SharedPipeline {
+            pipeline: Arc::new(pipeline),
+            errors: errors.into(),
+            match_context,
+        });
+        // Failures are not kept: each failing rule gets its own error.
+        if let (Some(key), Ok(shared)) = (key, &compiled) {
+            self.pipelines.insert(key, shared.clone());
+        }
+        (compiled, match_context)
+    }
 }
 
 /// One rule of a file that compiled: its index entry, the rule, and a problem that leaves it
 /// answering 500.
 struct Part {
-    entry: IndexEntry,
+    entry: Entry,
     rule: CompiledRule,
     diagnostic: Option<Diagnostic>,
+}
+
+/// Compiles one version of a file: what it serves (its rules kept as [`StoredRules`]) and its
+/// compiled rules, or why it cannot serve.
+fn compile_version(
+    config: &Config,
+    repository: &Arc<str>,
+    version: Version<'_>,
+    shared: &mut Shared,
+) -> Result<(StoredRules, Vec<Part>), Vec<Diagnostic>> {
+    match version {
+        Version::Parsed(rules) => {
+            let parts = compile_file(config, repository, rules, shared)?;
+            Ok((StoredRules::new(rules), parts))
+        }
+        Version::Stored(stored) => {
+            let rules = stored.rules().map_err(|e| {
+                vec![Diagnostic {
+                    severity: Severity::Error,
+                    repository: repository.to_string(),
+                    rule: None,
+                    message: format!("the rules kept from an earlier load cannot be read: {e}"),
+                }]
+            })?;
+            let parts = compile_file(config, repository, &rules, shared)?;
+            Ok((stored.clone(), parts))
+        }
+    }
 }
 
 /// Compiles every rule of one file, or says (one error each) which rules cannot enter the index.
 fn compile_file(
     config: &Config,
-    repository: &str,
+    repository: &Arc<str>,
     rules: &[Rule],
-    cx: &mut CompileCx,
-    compiler: &mut Compiler,
+    shared: &mut Shared,
 ) -> Result<Vec<Part>, Vec<Diagnostic>> {
     let mut parts = Vec::with_capacity(rules.len());
     let mut rejected = Vec::new();
     for rule in rules {
         let diagnostic = |message: String| Diagnostic {
             severity: Severity::Error,
-            repository: repository.to_owned(),
+            repository: repository.to_string(),
             rule: Some(rule.id.clone()),
             message,
         };
@@ -315,18 +413,18 @@ fn compile_file(
             )));
             continue;
         }
-        cx.begin_rule();
-        let (pipeline, errors, problem) = match compile_rule(config, rule, cx) {
-            Ok((p, e)) => (Ok(p), e, None),
+        let (compiled, match_context) = shared.pipeline(config, rule);
+        let (pipeline, errors, problem) = match compiled {
+            Ok(shared) => (Ok(shared.pipeline), shared.errors, None),
             Err(error) => {
                 let problem = diagnostic(format!(
                     "rule \"{}\": {error}; requests matching it get 500",
                     rule.id
                 ));
-                (Err(error), Box::default(), Some(problem))
+                (Err(error), Arc::default(), Some(problem))
             }
         };
-        let matcher = match compiler.compile(&rule.matcher.url, cx.rule_uses_match_context()) {
+        let matcher = match shared.compiler.compile(&rule.matcher.url, match_context) {
             Ok(m) => m,
             Err(e) => {
                 rejected.push(diagnostic(format!("rule \"{}\": {e}", rule.id)));
@@ -336,13 +434,13 @@ fn compile_file(
         // Once a rule is rejected, the rest only needs checking.
         if rejected.is_empty() {
             parts.push(Part {
-                entry: IndexEntry {
-                    methods: rule.matcher.methods.clone(),
+                entry: Entry {
+                    methods: Methods::new(&rule.matcher.methods),
                     matcher,
                 },
                 rule: CompiledRule {
                     id: rule.id.clone(),
-                    repository: repository.to_owned(),
+                    repository: Arc::clone(repository),
                     pipeline,
                     errors,
                 },

@@ -218,15 +218,14 @@ impl Api {
             }
         }
         let snapshot = self.state.snapshot.load();
-        let page: Vec<_> = snapshot.rules.iter().skip(offset).take(limit).collect();
-        json(StatusCode::OK, &page)
+        json_text(StatusCode::OK, snapshot.rules.page_json(offset, limit))
     }
 
     fn get_rule(&self, id: &str) -> Response<ResponseBody> {
         let id = percent_encoding::percent_decode_str(id).decode_utf8_lossy();
         let snapshot = self.state.snapshot.load();
-        match snapshot.rules.iter().find(|r| r.id == id) {
-            Some(rule) => json(StatusCode::OK, rule),
+        match snapshot.rules.get_json(&id) {
+            Some(rule) => json_text(StatusCode::OK, rule.to_owned()),
             None => not_found(),
         }
     }
@@ -239,6 +238,15 @@ fn not_found() -> Response<ResponseBody> {
 /// A JSON answer.
 pub fn json<T: serde::Serialize + ?Sized>(status: StatusCode, body: &T) -> Response<ResponseBody> {
     let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
+    json_bytes(status, bytes)
+}
+
+/// A JSON answer whose body is already JSON text (the stored rules).
+fn json_text(status: StatusCode, body: String) -> Response<ResponseBody> {
+    json_bytes(status, body.into_bytes())
+}
+
+fn json_bytes(status: StatusCode, bytes: Vec<u8>) -> Response<ResponseBody> {
     let mut response = Response::new(ResponseBody::from(Bytes::from(bytes)));
     *response.status_mut() = status;
     response.headers_mut().insert(

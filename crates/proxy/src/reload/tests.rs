@@ -99,8 +99,9 @@ impl Setup {
 fn serving(snapshot: &Snapshot) -> Vec<(String, String)> {
     snapshot
         .rules
-        .iter()
-        .map(|r| (r.id.clone(), r.matcher.url.clone()))
+        .parsed()
+        .into_iter()
+        .map(|r| (r.id, r.matcher.url))
         .collect()
 }
 

@@ -109,23 +109,24 @@ fn a_file_with_a_rule_that_cannot_compile_keeps_its_last_good_version_whole() {
     let other = rules(&[("public", "http://h/public<.*>")]);
     let last_good = rules(&[("admin", "http://h/admin<.*>"), ("a", "http://h/a")]);
     let broken = rules(&[("admin", "http://h/admin<(>"), ("a", "http://h/a2")]);
+    let (other_stored, last_good) = (StoredRules::new(&other), StoredRules::new(&last_good));
     let (s, outcomes) = compile_files(
         &config,
         &[
             Versions {
                 repository: "other.json",
-                current: &other,
-                last_good: Some(&other),
+                current: Version::Parsed(&other),
+                last_good: Some(&other_stored),
             },
             Versions {
                 repository: "admin.json",
-                current: &broken,
+                current: Version::Parsed(&broken),
                 last_good: Some(&last_good),
             },
         ],
         Default::default(),
     );
-    assert_eq!(outcomes[0], FileOutcome::Loaded);
+    assert_eq!(outcomes[0], FileOutcome::Loaded(other_stored));
     let FileOutcome::Rejected { reason, kept } = &outcomes[1] else {
         panic!("{outcomes:?}")
     };
@@ -141,7 +142,11 @@ fn a_file_with_a_rule_that_cannot_compile_keeps_its_last_good_version_whole() {
         ["public", "admin", "a"],
         "the old `a`, not the new one"
     );
-    assert_eq!(s.rules[2].matcher.url, "http://h/a");
+    assert_eq!(s.rules.parsed()[2].matcher.url, "http://h/a");
+    assert!(
+        s.rules.iter().nth(1).unwrap().as_ptr() == last_good.iter().next().unwrap().as_ptr(),
+        "the last good version serves as it was kept, not a copy"
+    );
     assert!(
         s.diagnostics
             .iter()
