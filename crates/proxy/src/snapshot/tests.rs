@@ -250,3 +250,50 @@ errors: {handlers: {redirect: {enabled: true}}}
         "to may come from rules: {w:?}"
     );
 }
+
+#[test]
+fn rules_with_the_same_handlers_share_one_pipeline_and_its_match_context() {
+    let header = |template: &str| {
+        format!(r#"[{{"handler":"header","config":{{"headers":{{"X-Group":"{template}"}}}}}}]"#)
+    };
+    let rule = |id: &str, url: &str, mutators: &str| {
+        format!(
+            r#"{{"id":"{id}","match":{{"url":"{url}","methods":["GET"]}},"authenticators":[{{"handler":"anonymous"}}],"authorizer":{{"handler":"allow"}},"mutators":{mutators}}}"#
+        )
+    };
+    let captures = header("{{ printIndex .MatchContext.RegexpCaptureGroups 0 }}");
+    let s = compile_text(
+        CONFIG,
+        &format!(
+            "[{},{},{},{},{}]",
+            rule("a", "http://a/<.*>", &captures),
+            rule("b", "http://b/<.*>", &captures),
+            rule("c", "http://c/<.*>", &header("{{ print .Subject }}")),
+            rule("d", "http://d/<.*>", r#"[{"handler":"magic"}]"#),
+            rule("e", "http://e/<.*>", r#"[{"handler":"magic"}]"#),
+        ),
+    );
+    let pipeline = |i: usize| s.compiled[i].pipeline.as_ref().unwrap();
+    assert!(
+        Arc::ptr_eq(pipeline(0), pipeline(1)),
+        "same handlers, one pipeline"
+    );
+    assert!(
+        !Arc::ptr_eq(pipeline(0), pipeline(2)),
+        "another config, another"
+    );
+    assert_eq!(
+        errors(&s).len(),
+        2,
+        "each failing rule reports its own error"
+    );
+    // The second rule came from the cache: its pattern still gets capture groups.
+    for (i, url) in [(0, "http://a/x"), (1, "http://b/y")] {
+        let mut groups = Vec::new();
+        s.index.entries()[i]
+            .matcher
+            .captures_into(url, s.strategy, &mut groups)
+            .unwrap();
+        assert_eq!(groups.len(), 1, "{url}: {groups:?}");
+    }
+}
