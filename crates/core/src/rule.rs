@@ -121,8 +121,15 @@ pub fn parse_rules(bytes: &[u8]) -> Result<Vec<Rule>, ParseError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(Vec::new());
     }
+    // One pass for the common case: decoding succeeds only on valid JSON. A failure is a
+    // JSON error only if the bytes are JSON after all (a wrong type, not a syntax error);
+    // checking that costs a second pass, on the rare failing file only.
+    let error = match parse_json_strict(bytes) {
+        Ok(rules) => return Ok(rules),
+        Err(error) => error,
+    };
     if serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok() {
-        return parse_json_strict(bytes);
+        return Err(error);
     }
     let rules: Option<Vec<Rule>> =
         serde_norway::from_slice(bytes).map_err(|e| ParseError::Yaml {
@@ -132,17 +139,21 @@ pub fn parse_rules(bytes: &[u8]) -> Result<Vec<Rule>, ParseError> {
     Ok(rules.unwrap_or_default())
 }
 
+/// Decodes JSON rules strictly: the whole input must be JSON (nothing after the array), and
+/// a field upstream does not know is an error.
 fn parse_json_strict(bytes: &[u8]) -> Result<Vec<Rule>, ParseError> {
+    let json_error = |e: serde_json::Error| ParseError::Json {
+        line: e.line(),
+        column: e.column(),
+        message: e.to_string(),
+    };
     let mut unknown = None;
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let rules: Option<Vec<Rule>> = serde_ignored::deserialize(&mut de, |path| {
         unknown.get_or_insert_with(|| display_path(&path.to_string()));
     })
-    .map_err(|e| ParseError::Json {
-        line: e.line(),
-        column: e.column(),
-        message: e.to_string(),
-    })?;
+    .map_err(json_error)?;
+    de.end().map_err(json_error)?;
     if let Some(path) = unknown {
         return Err(ParseError::UnknownField { path });
     }
@@ -260,6 +271,23 @@ mod tests {
     fn yaml_rules_ignore_unknown_fields() {
         let rules = parse_rules(b"- id: a\n  extra: 1\n  match: {url: 'http://x/<.*>'}\n").unwrap();
         assert_eq!(rules[0].id, "a");
+    }
+
+    #[test]
+    fn json_is_told_from_yaml_by_the_whole_text() {
+        // JSON followed by more text is not JSON: read as YAML (which refuses it).
+        let err = parse_rules(br#"[{"id": "a"}] x"#).unwrap_err();
+        assert!(matches!(err, ParseError::Yaml { .. }), "{err}");
+        // JSON with a wrong type is a JSON error, even when a syntax error follows it.
+        let err = parse_rules(br#"[{"id": 1}]"#).unwrap_err();
+        assert!(matches!(err, ParseError::Json { .. }), "{err}");
+        let err = parse_rules(br#"[{"id": 1}, {"#).unwrap_err();
+        assert!(matches!(err, ParseError::Yaml { .. }), "{err}");
+        // An unknown field only counts once the whole text is known to be JSON.
+        let err = parse_rules(br#"[{"id": "a", "x": 1}]"#).unwrap_err();
+        assert!(matches!(err, ParseError::UnknownField { .. }), "{err}");
+        let rules = parse_rules(b"[{id: a, x: 1}]").unwrap();
+        assert_eq!(rules[0].id, "a", "YAML flow syntax is not JSON");
     }
 
     #[test]
