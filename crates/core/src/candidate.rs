@@ -354,8 +354,9 @@ fn is_host(host: &str) -> bool {
             },
         }
     } else {
-        match host.rsplit_once(':') {
-            Some((name, port)) => (name, Some(port)),
+        // A byte scan: the port separator is within the last few bytes of a short text.
+        match host.bytes().rposition(|b| b == b':') {
+            Some(colon) => (&host[..colon], Some(&host[colon + 1..])),
             None => (host, None),
         }
     };

@@ -25,15 +25,17 @@
 
 use fancy_regex::{Assertion, Expr, LookAround};
 
+use super::shape::Linear;
+
 /// A pattern `^(?!X)…(?=Y)…R$` as linear regular expressions: one per lookahead, anchored at
 /// the start, and the pattern without its lookaheads.
 #[derive(Debug)]
 pub(super) struct LeadingLookaheads {
     /// `^(?:X)` for each lookahead, with `true` for a positive lookahead (it must match) and
     /// `false` for a negative one (it must not).
-    conditions: Box<[(regex::Regex, bool)]>,
+    conditions: Box<[(Linear, bool)]>,
     /// The pattern with its leading lookaheads removed (it keeps its `^` and `$`).
-    rest: regex::Regex,
+    rest: Linear,
 }
 
 impl LeadingLookaheads {
@@ -62,10 +64,12 @@ impl LeadingLookaheads {
             .iter()
             .map(|(body, positive)| {
                 let source = format!("^(?:{})", print(body));
-                regex::Regex::new(&source).ok().map(|re| (re, *positive))
+                regex::Regex::new(&source)
+                    .ok()
+                    .map(|re| (Linear::new(re), *positive))
             })
             .collect::<Option<Box<[_]>>>()?;
-        let rest = regex::Regex::new(&print(&rest)).ok()?;
+        let rest = Linear::new(regex::Regex::new(&print(&rest)).ok()?);
         Some(LeadingLookaheads { conditions, rest })
     }
 
@@ -78,13 +82,19 @@ impl LeadingLookaheads {
             && self.rest.is_match(text)
     }
 
+    /// Whether every part is decided as a shape, without a search (tests).
+    #[cfg(test)]
+    pub(super) fn all_shaped(&self) -> bool {
+        self.conditions.iter().all(|(re, _)| re.shape().is_some()) && self.rest.shape().is_some()
+    }
+
     /// The linear sources, lookahead conditions first (tests).
     #[cfg(test)]
     pub(super) fn sources(&self) -> Vec<(&str, bool)> {
         self.conditions
             .iter()
-            .map(|(re, positive)| (re.as_str(), *positive))
-            .chain([(self.rest.as_str(), true)])
+            .map(|(re, positive)| (re.regex().as_str(), *positive))
+            .chain([(self.rest.regex().as_str(), true)])
             .collect()
     }
 }

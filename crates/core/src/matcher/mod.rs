@@ -13,7 +13,10 @@
 //! rule, `<(?!/welcome((/.*$)|$)|/about/app((/.*$)|$))(/.*)?>`, on every request to a protected
 //! app — runs there too, as one anchored prefix test per lookahead plus the section without
 //! them (module `lookahead`, issue 17); only its capture groups, read when a rule's templates use
-//! them, come from the backtracking engine. That engine is kept for the other lookahead and
+//! them, come from the backtracking engine. The tests the charm's rules make for literal
+//! endpoints (an endpoint and what lies below it, any path) are decided by comparing bytes
+//! rather than searching (module `shape`), with the regular expression as the reference.
+//! The backtracking engine is kept for the other lookahead and
 //! lookbehind, and every other construct that needs it (backreferences, atomic groups,
 //! possessive quantifiers, conditionals, `\K`, recursion, unbounded lookbehind) is refused at
 //! load ([`PatternError::Unsupported`]). A backtracking match first runs with a tiny budget
@@ -46,12 +49,14 @@
 pub mod glob;
 mod lookahead;
 pub mod regexp;
+mod shape;
 
 use std::sync::Arc;
 
 use regex_syntax::hir::literal::{ExtractKind, Extractor, Seq};
 
 use lookahead::LeadingLookaheads;
+use shape::Linear;
 
 /// How `<...>` sections are read.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -218,8 +223,9 @@ const MAX_PREFIXES: usize = 32;
 /// A compiled regular expression.
 #[derive(Debug)]
 enum Engine {
-    /// Linear-time `regex` crate: every glob and most regexps.
-    Linear(regex::Regex),
+    /// Linear-time `regex` crate: every glob and most regexps; the charm's allowed endpoints
+    /// decided as a [`shape`] without a search.
+    Linear(Linear),
     /// Lookaheads at the very start, then linear-time syntax (the charm's deny rule): matched
     /// as several linear-time regular expressions ([`lookahead`]). Capture groups come from
     /// the backtracking engine, which matching never runs (except to check the linear form,
@@ -266,7 +272,7 @@ enum EngineError {
 impl Engine {
     fn compile(source: &str) -> Result<Engine, EngineError> {
         let linear = match regex::Regex::new(source) {
-            Ok(re) => return Ok(Engine::Linear(re)),
+            Ok(re) => return Ok(Engine::Linear(Linear::new(re))),
             Err(linear) => linear,
         };
         let invalid = |e: fancy_regex::Error| {
@@ -349,7 +355,7 @@ impl Engine {
         let group = |m: Option<&str>| m.unwrap_or("").to_owned();
         match self {
             Engine::Linear(re) => {
-                if let Some(caps) = re.captures(text) {
+                if let Some(caps) = re.regex().captures(text) {
                     groups.extend(caps.iter().skip(1).map(|m| group(m.map(|m| m.as_str()))));
                 }
             }
