@@ -281,6 +281,8 @@ pub fn compile_files(
             }
         }
         rules.push(stored);
+        entries.reserve(parts.len());
+        compiled.reserve(parts.len());
         for part in parts {
             diagnostics.extend(part.diagnostic);
             entries.push(part.entry);
