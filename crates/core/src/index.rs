@@ -281,7 +281,10 @@ impl RuleIndex {
     /// no method names copied per rule). Entry positions are preserved.
     pub fn from_entries(entries: Vec<Entry>) -> RuleIndex {
         let entries: Box<[Entry]> = entries.into();
-        let mut trie = vec![BuildNode::default()];
+        // Charm rules make about four nodes each; room that is never written costs nothing,
+        // while growing by doubling leaves freed copies resident in the allocator.
+        let mut trie = Vec::with_capacity(entries.len() * 4 + 1);
+        trie.push(BuildNode::default());
         let mut rules: Vec<Vec<u32>> = Vec::new();
         for (position, entry) in entries.iter().enumerate() {
             let position = to_u32(position);
@@ -337,8 +340,10 @@ impl RuleIndex {
                 sets: (sets_start, to_u32(sets.len())),
             });
         }
+        let flat = flatten(&trie);
+        drop(trie);
         RuleIndex {
-            trie: flatten(&trie),
+            trie: flat,
             entries,
             groups: groups.into(),
             singles: singles.into(),
@@ -517,21 +522,21 @@ impl RuleIndex {
 
 /// A node of the trie while it is built.
 #[derive(Debug)]
-struct BuildNode {
-    /// The bytes on the edge from the parent (empty for the root). Chains without branches or
-    /// rules are one edge, so ten thousand hosts make tens of thousands of nodes, not a node per
-    /// byte.
-    label: Box<[u8]>,
+struct BuildNode<'a> {
+    /// The bytes on the edge from the parent (empty for the root), borrowed from the prefix
+    /// that made the node. Chains without branches or rules are one edge, so ten thousand
+    /// hosts make tens of thousands of nodes, not a node per byte.
+    label: &'a [u8],
     /// Children, sorted by the first byte of their label.
     children: Vec<u32>,
     /// Index into the groups, or `NO_GROUP`.
     group: u32,
 }
 
-impl Default for BuildNode {
+impl Default for BuildNode<'_> {
     fn default() -> Self {
         BuildNode {
-            label: Box::default(),
+            label: &[],
             children: Vec::new(),
             group: NO_GROUP,
         }
@@ -539,7 +544,7 @@ impl Default for BuildNode {
 }
 
 /// Inserts `prefix` into the radix trie, splitting an edge where needed; the node it ends at.
-fn insert(nodes: &mut Vec<BuildNode>, prefix: &[u8]) -> usize {
+fn insert<'a>(nodes: &mut Vec<BuildNode<'a>>, prefix: &'a [u8]) -> usize {
     let mut node = 0usize;
     let mut rest = prefix;
     while let Some(&first) = rest.first() {
@@ -550,7 +555,7 @@ fn insert(nodes: &mut Vec<BuildNode>, prefix: &[u8]) -> usize {
             Err(slot) => {
                 let child = nodes.len();
                 nodes.push(BuildNode {
-                    label: rest.into(),
+                    label: rest,
                     ..BuildNode::default()
                 });
                 nodes[node].children.insert(slot, to_u32(child));
@@ -558,14 +563,14 @@ fn insert(nodes: &mut Vec<BuildNode>, prefix: &[u8]) -> usize {
             }
             Ok(slot) => {
                 let child = nodes[node].children[slot] as usize;
-                let shared = common_prefix(&nodes[child].label, rest);
-                if shared < nodes[child].label.len() {
+                let label = nodes[child].label;
+                let shared = common_prefix(label, rest);
+                if shared < label.len() {
                     // Split the edge: a new node for the shared part, the old child below it.
                     let middle = nodes.len();
-                    let label = std::mem::take(&mut nodes[child].label);
-                    nodes[child].label = label[shared..].into();
+                    nodes[child].label = &label[shared..];
                     nodes.push(BuildNode {
-                        label: label[..shared].into(),
+                        label: &label[..shared],
                         children: vec![to_u32(child)],
                         group: NO_GROUP,
                     });
@@ -583,7 +588,7 @@ fn insert(nodes: &mut Vec<BuildNode>, prefix: &[u8]) -> usize {
 
 /// Lays the trie out breadth-first, so that each node's children are consecutive: the nodes,
 /// the first byte of each node's label, and the labels end to end.
-fn flatten(trie: &[BuildNode]) -> Trie {
+fn flatten(trie: &[BuildNode<'_>]) -> Trie {
     let mut order: Vec<u32> = Vec::with_capacity(trie.len());
     order.push(0);
     let mut nodes = Vec::with_capacity(trie.len());
@@ -601,7 +606,7 @@ fn flatten(trie: &[BuildNode]) -> Trie {
             group: old.group,
         });
         first_bytes.push(old.label.first().copied().unwrap_or(0));
-        labels.extend_from_slice(&old.label);
+        labels.extend_from_slice(old.label);
         order.extend_from_slice(&old.children);
     }
     Trie {
@@ -612,9 +617,9 @@ fn flatten(trie: &[BuildNode]) -> Trie {
 }
 
 /// Removes a whole-pattern rule from nodes below another node that already holds it.
-fn dedupe_nested_prefixes(nodes: &[BuildNode], groups: &mut [Vec<u32>], entries: &[Entry]) {
+fn dedupe_nested_prefixes(nodes: &[BuildNode<'_>], groups: &mut [Vec<u32>], entries: &[Entry]) {
     fn walk(
-        nodes: &[BuildNode],
+        nodes: &[BuildNode<'_>],
         groups: &mut [Vec<u32>],
         entries: &[Entry],
         node: usize,
