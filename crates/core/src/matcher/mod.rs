@@ -588,6 +588,9 @@ fn needs_backtracking(expr: &fancy_regex::Expr) -> bool {
 pub struct Compiler {
     strategy: Strategy,
     engines: std::collections::HashMap<String, Arc<Engine>>,
+    /// What prefix extraction reads of each section, by its source (sections repeat across
+    /// generated rules; their literal text between them is read without a parser).
+    sections: std::collections::HashMap<String, Option<PieceFacts>>,
 }
 
 impl Compiler {
@@ -596,6 +599,7 @@ impl Compiler {
         Compiler {
             strategy,
             engines: std::collections::HashMap::new(),
+            sections: std::collections::HashMap::new(),
         }
     }
 
@@ -623,26 +627,36 @@ impl Compiler {
             },
         };
         let mut pieces = Vec::new();
+        let mut facts = Vec::new();
         for segment in split_sections(pattern)? {
-            pieces.push(match segment {
-                Segment::Literal(text) => regex_syntax::escape(text),
+            match segment {
+                Segment::Literal(text) => {
+                    pieces.push(regex_syntax::escape(text));
+                    facts.push(PieceFacts::of_literal(text));
+                }
                 Segment::Section(inner) => {
                     let translated = match self.strategy {
                         Strategy::Regexp => inner.to_owned(),
                         Strategy::Glob => glob::to_regex(inner).map_err(invalid)?,
                     };
-                    format!("({translated})")
+                    let source = format!("({translated})");
+                    let known = self
+                        .sections
+                        .entry(source.clone())
+                        .or_insert_with(|| PieceFacts::parse(&source));
+                    facts.push(known.clone());
+                    pieces.push(source);
                 }
-            });
+            }
         }
         let full_source = format!("^{}$", pieces.concat());
-        let (consumed, exact) = exact_prefixes(&pieces);
+        let (consumed, exact) = exact_prefixes(&facts);
         let rest: String = pieces[consumed..].concat();
         let split = consumed > 0 && rest_is_context_free(&rest);
         let (prefixes, rest_source) = if split {
             (exact, format!("^{rest}$"))
         } else {
-            (index_prefixes(&pieces), full_source.clone())
+            (index_prefixes(&facts), full_source.clone())
         };
         // Checking the rest is enough: the pieces before it are exact literal sets, which the
         // linear engine runs.
@@ -803,22 +817,21 @@ impl UrlMatcher {
 ///
 /// A piece with an assertion is consumed only when it is the first (`<^(https|http)>`): there
 /// `^` holds. Elsewhere an assertion could fail, so the walk stops before it.
-fn exact_prefixes(pieces: &[String]) -> (usize, Vec<Vec<u8>>) {
+fn exact_prefixes(pieces: &[Option<PieceFacts>]) -> (usize, Vec<Vec<u8>>) {
     let mut prefixes: Vec<Vec<u8>> = vec![Vec::new()];
     let mut consumed = 0;
-    for (i, source) in pieces.iter().enumerate() {
-        let Ok(hir) = regex_syntax::Parser::new().parse(source) else {
+    for (i, facts) in pieces.iter().enumerate() {
+        let Some(facts) = facts else {
             break;
         };
         // A `^` may only open the first piece: anywhere else it can never match after the
         // literal text before it, so splitting it off would over-match (`<a^>` matching `a`,
         // found by the matcher fuzz target).
-        let only_start = hir.properties().look_set().is_empty() || (i == 0 && leading_start(&hir));
+        let only_start = !facts.looks || (i == 0 && facts.leading_start);
         if !only_start {
             break;
         }
-        let seq = literal_prefixes(&hir);
-        let Some(literals) = seq.literals() else {
+        let Some(literals) = &facts.literals else {
             break;
         };
         if literals.is_empty()
@@ -834,6 +847,47 @@ fn exact_prefixes(pieces: &[String]) -> (usize, Vec<Vec<u8>>) {
         consumed += 1;
     }
     (consumed, prefixes)
+}
+
+/// What prefix extraction reads of one piece of a pattern.
+#[derive(Debug, Clone)]
+struct PieceFacts {
+    /// It holds an assertion.
+    looks: bool,
+    /// Its only assertion is a `^` that opens it.
+    leading_start: bool,
+    /// Its literal prefixes ([`literal_prefixes`]); `None` when they are not a finite set.
+    literals: Option<Vec<regex_syntax::hir::literal::Literal>>,
+}
+
+/// The longest literal the prefix extractor keeps whole (regex-syntax's default).
+const LITERAL_LEN_LIMIT: usize = 100;
+
+impl PieceFacts {
+    /// The facts of a regular-expression piece; `None` when it does not parse.
+    fn parse(source: &str) -> Option<PieceFacts> {
+        let hir = regex_syntax::Parser::new().parse(source).ok()?;
+        Some(PieceFacts {
+            looks: !hir.properties().look_set().is_empty(),
+            leading_start: leading_start(&hir),
+            literals: literal_prefixes(&hir).literals().map(<[_]>::to_vec),
+        })
+    }
+
+    /// The facts of literal text, as the parser would find them for its escaped form: one
+    /// exact literal (longer text goes through the parser, which cuts it).
+    fn of_literal(text: &str) -> Option<PieceFacts> {
+        if text.len() > LITERAL_LEN_LIMIT {
+            return PieceFacts::parse(&regex_syntax::escape(text));
+        }
+        Some(PieceFacts {
+            looks: false,
+            leading_start: false,
+            literals: Some(vec![regex_syntax::hir::literal::Literal::exact(
+                text.as_bytes(),
+            )]),
+        })
+    }
 }
 
 /// Whether the only assertion of `hir` is a `^` that opens it (inside capture groups).
@@ -876,14 +930,10 @@ fn cross(prefixes: &[Vec<u8>], literals: &[regex_syntax::hir::literal::Literal])
 /// Literal prefixes for indexing a pattern that is tested whole: exact pieces, then the
 /// inexact literal prefixes of the first piece that is not exact. Assertions are read as
 /// empty, which can only widen the set.
-fn index_prefixes(pieces: &[String]) -> Vec<Vec<u8>> {
+fn index_prefixes(pieces: &[Option<PieceFacts>]) -> Vec<Vec<u8>> {
     let mut prefixes: Vec<Vec<u8>> = vec![Vec::new()];
-    for source in pieces {
-        let Ok(hir) = regex_syntax::Parser::new().parse(source) else {
-            break;
-        };
-        let seq = literal_prefixes(&hir);
-        let Some(literals) = seq.literals() else {
+    for facts in pieces {
+        let Some(literals) = facts.as_ref().and_then(|f| f.literals.as_ref()) else {
             break;
         };
         if literals.is_empty() || literals.len() * prefixes.len() > MAX_PREFIXES {
