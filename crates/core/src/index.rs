@@ -440,6 +440,11 @@ impl RuleIndex {
                 } else {
                     url
                 };
+                // Most sets match nothing: `is_match` stops at the first dead state and builds no
+                // match set (which `matches` allocates), so it runs first.
+                if !set.regex.is_match(text) {
+                    continue;
+                }
                 for i in set.regex.matches(text).iter() {
                     let position = set.positions[i] as usize;
                     if self.entries[position].methods.accepts_parsed(method) {
