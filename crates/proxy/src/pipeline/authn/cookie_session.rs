@@ -60,8 +60,10 @@ pub(crate) fn cookies<'r>(
         .filter_map(|v| v.to_str().ok())
         .flat_map(|line| line.split(';'))
         .filter_map(|pair| {
-            let (name, value) = pair.trim().split_once('=')?;
-            let name = name.trim();
-            (!name.is_empty()).then(|| (name, value.trim().trim_matches('"')))
+            // `to_str` passed only visible ASCII, spaces and tabs: ASCII trimming is Unicode
+            // trimming here, without its tables.
+            let (name, value) = pair.trim_ascii().split_once('=')?;
+            let name = name.trim_ascii();
+            (!name.is_empty()).then(|| (name, value.trim_ascii().trim_matches('"')))
         })
 }

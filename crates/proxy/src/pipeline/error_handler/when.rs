@@ -55,12 +55,11 @@ impl MediaType {
     }
 }
 
-/// The `type/subtype` of a media type, parameters and surrounding spaces and tabs (HTTP's
-/// whitespace) dropped, as written (a request's types are read per request: nothing is
+/// The `type/subtype` of a media type, parameters and surrounding ASCII whitespace dropped, as written (a request's types are read per request: nothing is
 /// copied).
 fn essence(text: &str) -> Option<(&str, &str)> {
     let end = text.bytes().position(|b| b == b';').unwrap_or(text.len());
-    let essence = text[..end].trim_matches([' ', '\t']);
+    let essence = text[..end].trim_ascii();
     let slash = essence.bytes().position(|b| b == b'/')?;
     let (main, sub) = (&essence[..slash], &essence[slash + 1..]);
     (!main.is_empty() && !sub.is_empty()).then_some((main, sub))
