@@ -26,21 +26,30 @@ use anyhow::{Context as _, bail};
 use crate::request::{self, Connection, Request};
 use crate::server::{Launch, NGINX, Server, clock_ticks_per_second, require};
 
-/// What `loadbench instr` measures.
+/// What `loadbench instr` measures (its command-line options).
+#[derive(Debug, clap::Args)]
 pub(crate) struct Options {
-    /// The `oathkeeper` binary.
+    /// The oathkeeper binary.
+    #[arg(long, default_value = "target/release/oathkeeper")]
     pub(crate) oathkeeper: PathBuf,
     /// Rules loaded.
+    #[arg(long, default_value_t = 10_000)]
     pub(crate) rules: usize,
     /// Keep-alive connections sending in parallel.
+    #[arg(long, default_value_t = 4)]
     pub(crate) connections: usize,
-    /// Requests per connection and kind.
+    /// Requests per connection and kind of request (after 20 of warm-up).
+    #[arg(long, default_value_t = 1000)]
     pub(crate) requests: usize,
-    /// Seconds of the idle measurement.
+    /// Seconds of the measurement without traffic.
+    #[arg(long, default_value_t = 10)]
     pub(crate) idle_seconds: u64,
-    /// Only the kinds of request whose name contains this text.
+    /// Only the kinds of request whose name contains this text, e.g. "401".
+    #[arg(long)]
     pub(crate) only: Option<String>,
-    /// Where to keep each measurement's callgrind dump, for `callgrind_annotate`.
+    /// Keep every callgrind dump in this directory as `<server>-<request>.callgrind.out`,
+    /// to read with `callgrind_annotate`.
+    #[arg(long)]
     pub(crate) keep: Option<PathBuf>,
 }
 

@@ -69,30 +69,7 @@ enum Cmd {
     /// User-space instructions per request of bare hyper, nginx and oathkeeper under callgrind,
     /// per kind of request (deterministic, unlike wall time), and their instructions without
     /// traffic.
-    Instr {
-        /// The oathkeeper binary.
-        #[arg(long, default_value = "target/release/oathkeeper")]
-        oathkeeper: PathBuf,
-        /// Rules loaded.
-        #[arg(long, default_value_t = 10_000)]
-        rules: usize,
-        /// Keep-alive connections sending in parallel.
-        #[arg(long, default_value_t = 4)]
-        connections: usize,
-        /// Requests per connection and kind of request (after 20 of warm-up).
-        #[arg(long, default_value_t = 1000)]
-        requests: usize,
-        /// Seconds of the measurement without traffic.
-        #[arg(long, default_value_t = 10)]
-        idle_seconds: u64,
-        /// Only the kinds of request whose name contains this text, e.g. "401".
-        #[arg(long)]
-        only: Option<String>,
-        /// Keep every callgrind dump in this directory as `<server>-<request>.callgrind.out`,
-        /// to read with `callgrind_annotate`.
-        #[arg(long)]
-        keep: Option<PathBuf>,
-    },
+    Instr(instr::Options),
     /// CPU time of oathkeeper with the rules loaded and no traffic (should be 0).
     Idle {
         /// The oathkeeper binary.
@@ -163,23 +140,7 @@ fn main() -> anyhow::Result<()> {
         } => hook::run(&charm, &hook_tool, runs),
         Cmd::Baseline { port } => serve_static(port, Bytes::new()),
         Cmd::Kratos { port } => serve_static(port, Bytes::from_static(SESSION.as_bytes())),
-        Cmd::Instr {
-            oathkeeper,
-            rules,
-            connections,
-            requests,
-            idle_seconds,
-            only,
-            keep,
-        } => instr::instr(&instr::Options {
-            oathkeeper,
-            rules,
-            connections,
-            requests,
-            idle_seconds,
-            only,
-            keep,
-        }),
+        Cmd::Instr(options) => instr::instr(&options),
         Cmd::Idle {
             oathkeeper,
             rules,

@@ -206,6 +206,11 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 pub(crate) fn check(addr: SocketAddr, request: &Request) -> anyhow::Result<()> {
     let mut connection = Connection::open(addr, Duration::from_secs(30))?;
     let status = connection.exchange(&bytes(request, addr))?;
+    expect(request, addr, status)
+}
+
+/// Fails unless `status` is the one `request` expects from `addr`.
+fn expect(request: &Request, addr: SocketAddr, status: u16) -> anyhow::Result<()> {
     if status != request.status {
         bail!(
             "{}: {addr} answered {status}, expected {}",
@@ -232,14 +237,7 @@ pub(crate) fn drive(
                 let bytes = &bytes;
                 scope.spawn(move || -> anyhow::Result<()> {
                     for _ in 0..count {
-                        let status = connection.exchange(bytes)?;
-                        if status != request.status {
-                            bail!(
-                                "{}: {addr} answered {status}, expected {}",
-                                request.name,
-                                request.status
-                            );
-                        }
+                        expect(request, addr, connection.exchange(bytes)?)?;
                     }
                     Ok(())
                 })
