@@ -707,16 +707,20 @@ mod tests {
 
     #[test]
     fn two_matching_rules_are_ambiguous() {
-        let index = RuleIndex::build(vec![
-            entry("http://x/<.*>", &["GET"]),
-            entry("http://x/a", &["GET"]),
-        ]);
+        let index = assert_ambiguous("http://x/<.*>", "http://x/a", "http://x/a");
         assert_eq!(index.find("GET", "http://x/b"), Ok(0));
+    }
+
+    /// Builds rules `first` and `second`, checks that `url` matches both (ambiguous) and that
+    /// the overlap is reported; the index.
+    fn assert_ambiguous(first: &str, second: &str, url: &str) -> RuleIndex {
+        let index = RuleIndex::build(vec![entry(first, &["GET"]), entry(second, &["GET"])]);
         assert_eq!(
-            index.find("GET", "http://x/a"),
+            index.find("GET", url),
             Err(FindError::Ambiguous { rules: [0, 1] })
         );
         assert_eq!(index.overlaps(), vec![[0, 1]]);
+        index
     }
 
     #[test]
@@ -912,15 +916,7 @@ mod tests {
             Ok(Lookup::Found(0))
         ));
         assert_eq!(index.overlaps(), Vec::<[usize; 2]>::new());
-        let with_other = RuleIndex::build(vec![
-            entry("http://x/<a|ab><.*>", &["GET"]),
-            entry("http://x/abc", &["GET"]),
-        ]);
-        assert_eq!(
-            with_other.find("GET", "http://x/abc"),
-            Err(FindError::Ambiguous { rules: [0, 1] })
-        );
-        assert_eq!(with_other.overlaps(), vec![[0, 1]]);
+        assert_ambiguous("http://x/<a|ab><.*>", "http://x/abc", "http://x/abc");
     }
 
     #[test]
