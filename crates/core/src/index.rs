@@ -921,18 +921,14 @@ mod tests {
 
     #[test]
     fn the_flat_trie_keeps_children_consecutive_and_sorted() {
-        let index = RuleIndex::build(
-            [
-                "http://b/x",
-                "http://a/y",
-                "https://c/",
-                "http://a/z",
-                "ftp://d",
-            ]
-            .iter()
-            .map(|u| entry(u, &["GET"]))
-            .collect(),
-        );
+        let urls = [
+            "http://b/x",
+            "http://a/y",
+            "https://c/",
+            "http://a/z",
+            "ftp://d",
+        ];
+        let index = RuleIndex::build(urls.iter().map(|u| entry(u, &["GET"])).collect());
         for node in index.trie.nodes.iter() {
             let first = node.children as usize;
             let kids = &index.trie.first_bytes[first..first + node.child_count as usize];
@@ -943,16 +939,7 @@ mod tests {
                 assert!(first + i > 0, "the root is nobody's child");
             }
         }
-        for (i, url) in [
-            "http://b/x",
-            "http://a/y",
-            "https://c/",
-            "http://a/z",
-            "ftp://d",
-        ]
-        .iter()
-        .enumerate()
-        {
+        for (i, url) in urls.iter().enumerate() {
             assert_eq!(index.find("GET", url), Ok(i), "{url}");
         }
         assert_eq!(index.find("GET", "http://a/"), Err(FindError::NoMatch));
