@@ -49,8 +49,8 @@ impl Header {
         session: &mut Session,
         buffer: &mut String,
     ) -> Result<(), Denial> {
-        let reuse = self.reuse_key.as_deref().zip(session.rendered.clone());
-        if let Some((key, rendered)) = &reuse
+        let reuse = self.reuse_key.as_deref().zip(session.rendered.as_deref());
+        if let Some((key, rendered)) = reuse
             && let Some(headers) = rendered.get(key)
         {
             if session.header.is_empty() {
