@@ -13,6 +13,9 @@
 //!   now (it failed to read, parse or compile, or a reload reading it hangs), 0 once it is.
 //! - `<prefix>kubernetes_source_up{source}`: 1 while a `k8s://` source is listed and watched,
 //!   0 while it is unreachable (its last data stays in use) or not listed yet.
+//! - `<prefix>tls_handshake_errors_total{reason}`: API connections that never got to HTTP over
+//!   TLS: `timeout` (no handshake within the read timeout), `failed` (the handshake failed),
+//!   `plain_http` (a plain HTTP request to the TLS port, answered 400).
 //!
 //! Labelled series are created on first use; the decision path then only touches atomics.
 //! Its (method, status) handles are cached in a fixed table, so a decision does not take the
@@ -86,6 +89,39 @@ struct OutcomeLabels {
     outcome: &'static str,
 }
 
+/// Why a TLS connection never got to HTTP (metric label `reason`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HandshakeFailure {
+    /// No complete handshake within the read timeout.
+    Timeout,
+    /// The handshake failed (no shared version or cipher, an alert, a corrupt message).
+    Failed,
+    /// The client sent plain HTTP to the TLS port.
+    PlainHttp,
+}
+
+const HANDSHAKE_FAILURES: [HandshakeFailure; 3] = [
+    HandshakeFailure::Timeout,
+    HandshakeFailure::Failed,
+    HandshakeFailure::PlainHttp,
+];
+
+impl HandshakeFailure {
+    fn as_str(self) -> &'static str {
+        match self {
+            HandshakeFailure::Timeout => "timeout",
+            HandshakeFailure::Failed => "failed",
+            HandshakeFailure::PlainHttp => "plain_http",
+        }
+    }
+}
+
+/// Labels of `tls_handshake_errors_total`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: &'static str,
+}
+
 /// Labels of `reload_errors_total`.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct SourceLabels {
@@ -126,6 +162,7 @@ pub struct Metrics {
     cache_misses: Counter,
     store_calls: [Counter; OUTCOMES.len()],
     store_duration: Histogram,
+    handshake_errors: [Counter; HANDSHAKE_FAILURES.len()],
 }
 
 impl std::fmt::Debug for Metrics {
@@ -216,6 +253,12 @@ impl Metrics {
             "Session-store call latency in seconds",
             store_duration.clone(),
         );
+        let handshakes = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            format!("{prefix}tls_handshake_errors"),
+            "API connections that never got to HTTP over TLS, by reason",
+            handshakes.clone(),
+        );
         // One statement each: `get_or_create` returns a read guard that lives to the end of
         // the statement, and a second call in the same statement would wait for it forever.
         let cache_hits = cache.get_or_create(&ResultLabels { result: "hit" }).clone();
@@ -227,6 +270,11 @@ impl Metrics {
                 .get_or_create(&OutcomeLabels {
                     outcome: o.as_str(),
                 })
+                .clone()
+        });
+        let handshake_errors = HANDSHAKE_FAILURES.map(|f| {
+            handshakes
+                .get_or_create(&ReasonLabels { reason: f.as_str() })
                 .clone()
         });
         let reloads = ["applied", "unchanged"]
@@ -255,7 +303,13 @@ impl Metrics {
             cache_misses,
             store_calls,
             store_duration,
+            handshake_errors,
         }
+    }
+
+    /// Counts an API connection that never got to HTTP over TLS.
+    pub fn tls_handshake_failed(&self, why: HandshakeFailure) {
+        self.handshake_errors[why as usize].inc();
     }
 
     /// Counts a session-cache lookup.

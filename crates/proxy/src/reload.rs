@@ -62,6 +62,10 @@ pub struct LoadStatus {
     pub config_source: String,
     /// A reload that has been running for too long.
     pub hang: Option<Hang>,
+    /// `serve.api.tls` names a pair that cannot be served: the last good one (or plain HTTP,
+    /// if there was none) serves new connections. Set by the TLS reloader and kept across
+    /// rule reloads.
+    pub tls_error: Option<String>,
 }
 
 /// A reload that has not finished in time (10 s); the last good state keeps serving.
@@ -89,6 +93,9 @@ impl LoadStatus {
         if let Some(source) = self.hang.as_ref().and_then(|h| h.source.as_deref()) {
             stale.insert(source);
         }
+        if self.tls_error.is_some() {
+            stale.insert(crate::tls::SOURCE);
+        }
         stale
     }
 }
@@ -111,6 +118,9 @@ pub struct State {
     pub status: ArcSwap<LoadStatus>,
     /// Metrics.
     pub metrics: Metrics,
+    /// What new API connections are served with: `None` is plain HTTP. Loaded once per
+    /// accepted connection; swapped by the TLS reloader ([`crate::tls`]).
+    pub tls: ArcSwapOption<rustls::ServerConfig>,
 }
 
 /// Why the first load failed (later failures keep the last good state instead).
@@ -695,10 +705,20 @@ pub fn log_diagnostics(diagnostics: &[crate::snapshot::Diagnostic]) {
     }
 }
 
-/// Logs settings that changed but only apply at the next start.
+/// Logs settings that changed but only apply at the next start (`serve.api.tls` applies to
+/// new connections at once).
 fn warn_restart_only(old: &Config, new: &Config) {
+    let without_tls = |listener: &oathkeeper_core::config::Listener| {
+        oathkeeper_core::config::Listener {
+            tls: None,
+            ..listener.clone()
+        }
+    };
     let checks = [
-        ("serve.api", old.serve.api != new.serve.api),
+        (
+            "serve.api",
+            without_tls(&old.serve.api) != without_tls(&new.serve.api),
+        ),
         ("serve.proxy", old.serve.proxy != new.serve.proxy),
         (
             "serve.prometheus",
@@ -731,6 +751,7 @@ impl State {
             snapshot: ArcSwap::from_pointee(snapshot),
             status: ArcSwap::from_pointee(status),
             metrics,
+            tls: ArcSwapOption::empty(),
         }
     }
 
@@ -739,8 +760,57 @@ impl State {
         self.metrics.set_rules_loaded(snapshot.rule_count());
         tracing::info!(rules = snapshot.rule_count(), "rules loaded");
         self.snapshot.store(Arc::new(snapshot));
-        let status = Arc::new(status);
-        self.update_status(|_| Arc::clone(&status));
+        // The TLS reloader's report is not the loader's to clear.
+        self.update_status(|current| {
+            Arc::new(LoadStatus {
+                tls_error: current.tls_error.clone(),
+                ..status.clone()
+            })
+        });
+    }
+
+    /// Applies what the TLS reloader found: a new config for new connections, or an error
+    /// (the last good config stays) shown in readiness, logs and metrics.
+    pub fn apply_tls(&self, refresh: crate::tls::Refresh) {
+        use crate::tls::Refresh;
+        let error = match refresh {
+            Refresh::Unchanged => return,
+            Refresh::Serve(config) => {
+                match &config {
+                    Some(_) => tracing::info!(
+                        source = crate::tls::SOURCE,
+                        "TLS certificate loaded; new API connections use it"
+                    ),
+                    None if self.tls.load().is_some() => tracing::info!(
+                        source = crate::tls::SOURCE,
+                        "TLS turned off; new API connections are plain HTTP"
+                    ),
+                    None => {}
+                }
+                self.tls.store(config);
+                None
+            }
+            Refresh::Failed(e) => {
+                let serving = if self.tls.load().is_some() {
+                    "the last good certificate"
+                } else {
+                    "plain HTTP"
+                };
+                tracing::error!(source = crate::tls::SOURCE, error = %e, serving,
+                    "cannot load the TLS certificate and key; new API connections keep being served as before");
+                self.metrics.reload_error(crate::tls::SOURCE);
+                Some(e.to_string())
+            }
+        };
+        if self.status.load().tls_error == error {
+            return;
+        }
+        self.update_status(|current| {
+            Arc::new(LoadStatus {
+                tls_error: error.clone(),
+                ..LoadStatus::clone(current)
+            })
+        });
     }
 
     /// Publishes a status made from the current one to readiness and the `source_stale`
@@ -846,8 +916,9 @@ fn concerns(files: &BTreeSet<PathBuf>, event: &notify::Event) -> bool {
     })
 }
 
-/// Reloads whenever a watched file changes, until the process ends.
-pub async fn watch(mut loader: Loader, state: Arc<State>) {
+/// Reloads whenever a watched file changes, until the process ends: the config and rules
+/// through `loader`, then the API's TLS pair through `tls`.
+pub async fn watch(mut loader: Loader, mut tls: crate::tls::Reloader, state: Arc<State>) {
     let (tx, mut rx) = mpsc::unbounded_channel::<notify::Event>();
     let mut watcher =
         match notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
@@ -869,10 +940,11 @@ pub async fn watch(mut loader: Loader, state: Arc<State>) {
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     poll.tick().await;
     loop {
+        let mut files = loader.watched_files();
+        files.extend(tls.watched_files().iter().cloned());
         if let Some(w) = watcher.as_mut() {
-            rewatch(w, &mut watched, loader.watched_dirs());
+            rewatch(w, &mut watched, files.iter().map(|f| parent_dir(f)).collect());
         }
-        let files = loader.watched_files();
         tokio::select! {
             () = kubernetes_changed.notified() => {
                 // A list answers with several events in a burst too.
@@ -891,17 +963,23 @@ pub async fn watch(mut loader: Loader, state: Arc<State>) {
             }
             _ = poll.tick() => {}
         }
-        loader = match reload(loader, &state, HANG_AFTER).await {
-            Some(loader) => loader,
+        (loader, tls) = match reload(loader, tls, &state, HANG_AFTER).await {
+            Some(both) => both,
             None => return,
         };
     }
 }
 
 /// Runs one load off the request threads (reading and compiling block; the old snapshot is
-/// dropped there too, once no request holds it) and installs its result. A load still running
-/// after `hang_after` is reported in readiness until it ends. `None` when the load panicked.
-async fn reload(mut loader: Loader, state: &Arc<State>, hang_after: Duration) -> Option<Loader> {
+/// dropped there too, once no request holds it) and installs its result, then looks at the
+/// TLS pair the config in use names. A load still running after `hang_after` is reported in
+/// readiness until it ends. `None` when the load panicked.
+async fn reload(
+    mut loader: Loader,
+    mut tls: crate::tls::Reloader,
+    state: &Arc<State>,
+    hang_after: Duration,
+) -> Option<(Loader, crate::tls::Reloader)> {
     let progress = Arc::clone(&loader.progress);
     let shared = Arc::clone(state);
     let started = Instant::now();
@@ -915,7 +993,10 @@ async fn reload(mut loader: Loader, state: &Arc<State>, hang_after: Duration) ->
             Ok(Loaded::Unchanged) => {}
             Err(e) => tracing::error!(error = %e, "reload failed"),
         }
-        loader
+        if let Some(config) = loader.config() {
+            shared.apply_tls(tls.refresh(config.serve.api.tls.as_ref()));
+        }
+        (loader, tls)
     });
     let finished = loop {
         match tokio::time::timeout(hang_after, &mut task).await {
@@ -925,7 +1006,7 @@ async fn reload(mut loader: Loader, state: &Arc<State>, hang_after: Duration) ->
     };
     state.reload_ended();
     match finished {
-        Ok(loader) => Some(loader),
+        Ok(both) => Some(both),
         Err(e) => {
             tracing::error!(error = %e, "the reload task failed; file watching stops");
             None

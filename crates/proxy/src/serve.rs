@@ -15,6 +15,7 @@ use crate::http::server::{serve_api, serve_metrics};
 use crate::metrics::Metrics;
 use crate::reload::{LoadError, Loaded, Loader, State, watch};
 use crate::settings::ConfigSource;
+use crate::tls::Reloader;
 
 /// Runs the server until a shutdown signal.
 pub async fn run(source: ConfigSource, env: Box<dyn Source + Send + Sync>) -> anyhow::Result<()> {
@@ -33,12 +34,12 @@ pub async fn run(source: ConfigSource, env: Box<dyn Source + Send + Sync>) -> an
     for repo in status.repository_errors.keys() {
         metrics.reload_error(repo);
     }
-    if config.serve.api.tls.is_some() {
-        bail!(
-            "serve.api.tls is set, but TLS is not supported yet: terminate TLS in front of the server"
-        );
-    }
+    // A pair that cannot be served is fatal at start; later, the last good one stays.
+    let (tls, tls_config) =
+        Reloader::start(config.serve.api.tls.as_ref()).context("cannot serve the API over TLS")?;
     let state = Arc::new(State::new(snapshot, status, metrics));
+    let scheme = if tls_config.is_some() { "https" } else { "http" };
+    state.tls.store(tls_config);
     let api_addr = address(&config.serve.api.host, config.serve.api_port())?;
     let metrics_addr = address(&config.serve.prometheus.host, config.serve.prometheus.port)?;
     // Before anything listens (not earlier, so a signal during the first load still ends the
@@ -51,7 +52,7 @@ pub async fn run(source: ConfigSource, env: Box<dyn Source + Send + Sync>) -> an
     let metrics_listener = TcpListener::bind(metrics_addr)
         .await
         .with_context(|| format!("cannot listen on {metrics_addr}"))?;
-    tracing::info!(address = %api_addr, "API listening (decisions, rules, health)");
+    tracing::info!(address = %api_addr, scheme, "API listening (decisions, rules, health)");
     tracing::info!(address = %metrics_addr, path = %config.serve.prometheus.metrics_path, "metrics listening");
     let api = Arc::new(Api {
         state: Arc::clone(&state),
@@ -79,7 +80,7 @@ pub async fn run(source: ConfigSource, env: Box<dyn Source + Send + Sync>) -> an
     tokio::task::spawn_blocking(move || {
         crate::reload::log_diagnostics(&first.snapshot.load().overlap_diagnostics())
     });
-    let watch_task = tokio::spawn(watch(loader, state));
+    let watch_task = tokio::spawn(watch(loader, tls, state));
     shutdown.await;
     tracing::info!("shutting down");
     let _ = stop_tx.send(true);

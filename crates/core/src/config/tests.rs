@@ -127,6 +127,48 @@ fn bad_environment_values_name_the_variable() {
 }
 
 #[test]
+fn tls_environment_variables_set_the_api_pair_as_upstreams_charm_passes_it() {
+    let c = parse_config(
+        "serve: {api: {port: 4456}}",
+        &env(&[
+            ("SERVE_API_TLS_CERT_BASE64", "Y2VydA=="),
+            ("SERVE_API_TLS_KEY_BASE64", "a2V5"),
+        ]),
+    )
+    .unwrap();
+    let tls = c.serve.api.tls.unwrap();
+    assert_eq!(tls.cert.base64.as_deref(), Some("Y2VydA=="));
+    assert_eq!(tls.key.base64.as_deref(), Some("a2V5"));
+    assert_eq!((tls.cert.path, tls.key.path), (None, None));
+
+    let c = parse_config(
+        "",
+        &env(&[
+            ("SERVE_API_TLS_CERT_PATH", "/etc/tls/tls.crt"),
+            ("SERVE_API_TLS_KEY_PATH", "/etc/tls/tls.key"),
+        ]),
+    )
+    .unwrap();
+    let tls = c.serve.api.tls.unwrap();
+    assert_eq!(tls.cert.path.as_deref(), Some("/etc/tls/tls.crt"));
+    assert_eq!(tls.key.path.as_deref(), Some("/etc/tls/tls.key"));
+    // Only the API: the proxy listener and the metrics are not touched.
+    assert_eq!(c.serve.proxy.tls, None);
+}
+
+#[test]
+fn tls_environment_variables_override_the_files_pair() {
+    let c = parse_config(
+        "serve: {api: {tls: {cert: {path: /a.crt}, key: {path: /a.key}}}}",
+        &env(&[("SERVE_API_TLS_CERT_PATH", "/b.crt")]),
+    )
+    .unwrap();
+    let tls = c.serve.api.tls.unwrap();
+    assert_eq!(tls.cert.path.as_deref(), Some("/b.crt"));
+    assert_eq!(tls.key.path.as_deref(), Some("/a.key"));
+}
+
+#[test]
 fn env_var_names_follow_upstream() {
     assert_eq!(env_var_name("serve.api.port"), "SERVE_API_PORT");
     assert_eq!(

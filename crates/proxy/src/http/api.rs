@@ -197,11 +197,13 @@ impl Api {
         if status.config_error.is_some()
             || !status.repository_errors.is_empty()
             || status.hang.is_some()
+            || status.tls_error.is_some()
         {
             body["stale"] = serde_json::json!({
                 "config": status.config_error,
                 "repositories": status.repository_errors,
                 "reload": status.hang.as_ref().map(|h| &h.message),
+                "tls": status.tls_error,
             });
         }
         json(StatusCode::OK, &body)

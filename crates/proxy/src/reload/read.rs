@@ -37,6 +37,10 @@ pub enum Role {
     Config,
     /// A `file://` rules repository.
     Rules,
+    /// `serve.api.tls.cert.path`.
+    Certificate,
+    /// `serve.api.tls.key.path`.
+    PrivateKey,
 }
 
 impl std::fmt::Display for Role {
@@ -44,6 +48,8 @@ impl std::fmt::Display for Role {
         f.write_str(match self {
             Role::Config => "config file",
             Role::Rules => "rules file",
+            Role::Certificate => "TLS certificate file",
+            Role::PrivateKey => "TLS private key file",
         })
     }
 }

@@ -423,7 +423,8 @@ async fn a_reload_that_hangs_shows_in_readiness_until_it_ends() {
     .unwrap();
     let watcher = Arc::clone(&state);
     let reloading = tokio::spawn(async move {
-        reload(loader, &watcher, Duration::from_millis(100))
+        let (tls, _) = crate::tls::Reloader::start(None).unwrap();
+        reload(loader, tls, &watcher, Duration::from_millis(100))
             .await
             .is_some()
     });

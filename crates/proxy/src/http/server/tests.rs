@@ -20,6 +20,7 @@ async fn start(limits: Limits, delay: Duration, body: Bytes) -> SocketAddr {
     tokio::spawn(serve(
         listener,
         limits,
+        None,
         std::future::pending(),
         move |_request, _peer| {
             let body = body.clone();

@@ -58,6 +58,12 @@ impl Limits {
             idle: limit(idle).or(limit(read)),
         }
     }
+
+    /// How long a TLS handshake may take: the read timeout (Go's `http.Server` bounds it the
+    /// same way), or 10 s when reads are unbounded.
+    pub(crate) fn handshake(&self) -> Duration {
+        self.read.unwrap_or(Duration::from_secs(10))
+    }
 }
 
 /// Set by the service when hyper hands it a request, so the stream knows the head is complete
@@ -91,10 +97,12 @@ enum Phase {
     TimingOut(usize),
 }
 
-/// A TCP stream that enforces [`Limits`] on the connection hyper serves over it.
+/// A connection (TCP, or TLS over TCP) that enforces [`Limits`] on the HTTP hyper serves over
+/// it. Over TLS it sits above the TLS stream: phases follow requests, not records, and the
+/// `408` is written encrypted.
 #[derive(Debug)]
-pub(crate) struct TimedStream {
-    stream: TcpStream,
+pub(crate) struct TimedStream<S = TcpStream> {
+    stream: S,
     limits: Limits,
     head_done: HeadDone,
     phase: Phase,
@@ -106,9 +114,9 @@ pub(crate) struct TimedStream {
     read_ahead: bool,
 }
 
-impl TimedStream {
+impl<S: AsyncRead + AsyncWrite + Unpin> TimedStream<S> {
     /// Wraps an accepted stream; `head_done` is marked by the service of this connection.
-    pub(crate) fn new(stream: TcpStream, limits: Limits, head_done: HeadDone) -> TimedStream {
+    pub(crate) fn new(stream: S, limits: Limits, head_done: HeadDone) -> TimedStream<S> {
         TimedStream {
             stream,
             limits,
@@ -215,7 +223,7 @@ impl TimedStream {
     }
 }
 
-impl AsyncRead for TimedStream {
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for TimedStream<S> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -268,7 +276,7 @@ impl AsyncRead for TimedStream {
     }
 }
 
-impl AsyncWrite for TimedStream {
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for TimedStream<S> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
