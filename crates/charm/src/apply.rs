@@ -11,6 +11,7 @@ use std::time::Duration;
 use juju::k8s::{ConfigMapMount, Kubernetes, Patch, config_map_mounts_patch};
 use juju::tool::log::LogLevel;
 use juju::tool::relation::RelationId;
+use juju::tool::secret::{Owner, SecretMeta};
 use juju::tool::status::Target;
 use serde_json::{Value, json};
 
@@ -19,9 +20,11 @@ use crate::error::HookError;
 use crate::io::Io;
 use crate::kubernetes::PodTemplate;
 use crate::plan::{Effect, Effects};
+use crate::relation::certificates;
 use crate::report;
 use crate::status::{self, StatusKind, StatusValue};
-use crate::workload::{CONTAINER, LAYER_LABEL};
+use crate::tls::{self, TlsFiles};
+use crate::workload::{CONTAINER, LAYER_LABEL, SERVICE};
 
 /// How long a replan may take before the hook gives up waiting.
 const REPLAN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -30,6 +33,9 @@ const REPLAN_TIMEOUT: Duration = Duration::from_secs(30);
 /// `Ok`; a hook-tool or API-server failure is an error.
 pub fn apply(io: &Io, effects: &Effects, leader: bool) -> Result<(), HookError> {
     let mut kubernetes: Option<Kubernetes> = None;
+    // The private key, once generated or read in this hook (secret writes are buffered until
+    // the hook ends, so a key made here is not readable back yet).
+    let mut private_key: Option<String> = None;
     for effect in &effects.items {
         debug_assert!(
             leader || !effect.is_leader_only(),
@@ -111,6 +117,42 @@ pub fn apply(io: &Io, effects: &Effects, leader: bool) -> Result<(), HookError> 
                 )]))?;
                 None
             }
+            Effect::CreatePrivateKey => {
+                private_key = Some(create_private_key(io)?);
+                None
+            }
+            Effect::RequestCertificate { relation_id } => {
+                let key = cached_key(io, &mut private_key)?;
+                let host = crate::workload::service_host(&io.env.app, &io.env.model_name);
+                let csr = tls::certificate_signing_request(key, &host)
+                    .map_err(|e| HookError::PrivateKey(format!("cannot sign a request: {e}")))?;
+                let relation = RelationId::new(certificates::ENDPOINT, *relation_id);
+                io.tools
+                    .relation_set_unit(&relation, &certificates::render_requirer(&csr))?;
+                None
+            }
+            Effect::InstallTlsFiles(files) => {
+                let key = cached_key(io, &mut private_key)?;
+                install_tls_files(io, files, key)
+                    .err()
+                    .map(|e| pebble_failed(io, &e, status::FAILED_TO_SET_CONFIG))
+            }
+            Effect::RemoveTlsFiles => remove_tls_files(io)
+                .err()
+                .map(|e| pebble_failed(io, &e, status::FAILED_TO_SET_CONFIG)),
+            Effect::Restart => io
+                .pebble
+                .services_action("restart", &[SERVICE], REPLAN_TIMEOUT)
+                .err()
+                .map(|e| pebble_failed(io, &e, status::FAILED_TO_RESTART)),
+            Effect::RemovePrivateKey { secret_id } => {
+                match io.tools.secret_remove(secret_id, None) {
+                    Ok(()) | Err(juju::tool::Error::SecretNotFound { .. }) => {}
+                    Err(e) => return Err(e.into()),
+                }
+                io.tools.state_delete(tls::KEY_SECRET_STATE_KEY)?;
+                None
+            }
         };
         let Some(status) = failed else {
             log(io, LogLevel::Info, &report::effect(effect));
@@ -129,6 +171,152 @@ pub fn apply(io: &Io, effects: &Effects, leader: bool) -> Result<(), HookError> 
             ),
         );
         return Ok(());
+    }
+    Ok(())
+}
+
+/// Generates a private key, keeps it in a new unit-owned secret and records the secret's id in
+/// the unit's state. The key goes to `secret-add` through a file only this user can read,
+/// removed right after, never on a command line.
+fn create_private_key(io: &Io) -> Result<String, HookError> {
+    let key = tls::generate_private_key()
+        .map_err(|e| HookError::PrivateKey(format!("cannot generate: {e}")))?;
+    let file = PrivateFile::write(&key)
+        .map_err(|e| HookError::PrivateKey(format!("cannot write for secret-add: {e}")))?;
+    let meta = SecretMeta {
+        label: Some(tls::KEY_SECRET_LABEL.to_owned()),
+        description: Some("private key of the certificates relation".to_owned()),
+        ..SecretMeta::default()
+    };
+    let files = BTreeMap::from([(tls::KEY_SECRET_FIELD.to_owned(), file.path.clone())]);
+    let id = io.tools.secret_add(Owner::Unit, &meta, &files)?;
+    drop(file);
+    io.tools.state_set(&BTreeMap::from([(
+        tls::KEY_SECRET_STATE_KEY.to_owned(),
+        id,
+    )]))?;
+    Ok(key)
+}
+
+/// The private key: made in this hook, else read from the secret recorded in the unit's state.
+fn cached_key<'a>(io: &Io, cache: &'a mut Option<String>) -> Result<&'a str, HookError> {
+    if cache.is_none() {
+        let id = io
+            .tools
+            .state_get()?
+            .remove(tls::KEY_SECRET_STATE_KEY)
+            .ok_or_else(|| HookError::PrivateKey("no secret recorded".to_owned()))?;
+        let key = crate::observe::read_private_key(io, &id)?;
+        if key.is_empty() {
+            return Err(HookError::PrivateKey(format!(
+                "secret {id} holds no {}",
+                tls::KEY_SECRET_FIELD
+            )));
+        }
+        *cache = Some(key);
+    }
+    Ok(cache.as_deref().unwrap_or_default())
+}
+
+/// A file only this user can read, removed when dropped.
+struct PrivateFile {
+    path: std::path::PathBuf,
+}
+
+impl PrivateFile {
+    fn write(content: &str) -> std::io::Result<PrivateFile> {
+        use std::io::Write as _;
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let nonce = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let path = std::env::temp_dir().join(format!(
+            "oathkeeper-charm-{}-{nonce}.key",
+            std::process::id()
+        ));
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)?;
+        let written = file.write_all(content.as_bytes());
+        let private = PrivateFile { path };
+        written.map(|()| private)
+    }
+}
+
+impl Drop for PrivateFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Where our CA starts in the workload's CA bundle.
+const BUNDLE_BEGIN: &str = "# BEGIN oathkeeper certificates-relation CA\n";
+/// Where it ends.
+const BUNDLE_END: &str = "# END oathkeeper certificates-relation CA\n";
+
+/// `bundle` without our CA block.
+fn strip_our_ca(bundle: &str) -> String {
+    match (bundle.find(BUNDLE_BEGIN), bundle.find(BUNDLE_END)) {
+        (Some(start), Some(end)) if start < end => {
+            format!("{}{}", &bundle[..start], &bundle[end + BUNDLE_END.len()..])
+        }
+        _ => bundle.to_owned(),
+    }
+}
+
+/// `bundle` with our CA block holding `ca` (replacing an older one), at the end.
+fn with_our_ca(bundle: &str, ca: &str) -> String {
+    let mut out = strip_our_ca(bundle);
+    if !out.is_empty() && !out.ends_with('\n') {
+        out.push('\n');
+    }
+    out.push_str(BUNDLE_BEGIN);
+    out.push_str(ca.trim());
+    out.push('\n');
+    out.push_str(BUNDLE_END);
+    out
+}
+
+/// The workload's CA bundle (empty when the image has none).
+fn pull_bundle(io: &Io) -> Result<String, juju::pebble::client::Error> {
+    match io.pebble.pull(tls::CA_BUNDLE) {
+        Ok(bytes) => Ok(String::from_utf8_lossy(&bytes).into_owned()),
+        Err(e) if e.is_not_found() => Ok(String::new()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Pushes the key first, then the chain (a server reloading between the two sees a mismatched
+/// pair and keeps its last good one until the second write), the CA, and the CA into the
+/// bundle that Pebble's https check trusts.
+fn install_tls_files(
+    io: &Io,
+    files: &TlsFiles,
+    key: &str,
+) -> Result<(), juju::pebble::client::Error> {
+    let pebble = &io.pebble;
+    pebble.push(tls::KEY_FILE, key.as_bytes(), true, Some("600"))?;
+    pebble.push(
+        tls::CERT_FILE,
+        files.certificate.as_bytes(),
+        true,
+        Some("644"),
+    )?;
+    pebble.push(tls::CA_FILE, files.ca.as_bytes(), true, Some("644"))?;
+    let bundle = with_our_ca(&pull_bundle(io)?, &files.ca);
+    pebble.push(tls::CA_BUNDLE, bundle.as_bytes(), true, Some("644"))
+}
+
+/// Removes the TLS files and our CA from the bundle (the rest of the bundle stays).
+fn remove_tls_files(io: &Io) -> Result<(), juju::pebble::client::Error> {
+    io.pebble.remove(tls::TLS_DIR, true)?;
+    let bundle = pull_bundle(io)?;
+    let stripped = strip_our_ca(&bundle);
+    if stripped != bundle {
+        io.pebble
+            .push(tls::CA_BUNDLE, stripped.as_bytes(), true, Some("644"))?;
     }
     Ok(())
 }

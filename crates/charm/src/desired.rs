@@ -83,4 +83,6 @@ pub struct Desired {
     pub workload_version: Option<String>,
     /// Leader-only state; `None` on a non-leader.
     pub leader: Option<LeaderDesired>,
+    /// TLS: the one scheme everything uses, the key, the request, the workload's files.
+    pub tls: crate::tls::TlsDecision,
 }

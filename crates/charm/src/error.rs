@@ -29,6 +29,9 @@ pub enum HookError {
     /// The Kubernetes API failed for another reason than trust (missing trust is a status).
     #[error(transparent)]
     Kubernetes(#[from] juju::k8s::Error),
+    /// The private key could not be generated, stored or used (never holds the key).
+    #[error("private key: {0}")]
+    PrivateKey(String),
 }
 
 impl HookError {
@@ -37,7 +40,10 @@ impl HookError {
     pub fn exit_code(&self) -> u8 {
         match self {
             HookError::NotUnderJuju(_) => EXIT_USAGE,
-            HookError::Runtime(_) | HookError::Tool(_) | HookError::Kubernetes(_) => EXIT_FAILURE,
+            HookError::Runtime(_)
+            | HookError::Tool(_)
+            | HookError::Kubernetes(_)
+            | HookError::PrivateKey(_) => EXIT_FAILURE,
         }
     }
 }

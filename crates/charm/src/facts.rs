@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 
 use crate::relation::auth_proxy::{self, AuthProxyConfig};
 use crate::relation::kratos_info::{self, KratosInfo};
-use crate::relation::{FieldError, forward_auth, ingress};
+use crate::relation::{FieldError, certificates, forward_auth, ingress};
 use crate::rules::{self, RuleFile};
 use crate::snapshot::{ClusterState, Snapshot};
 use crate::status::{self, StatusKind, StatusValue};
@@ -50,6 +50,8 @@ pub(crate) struct Facts {
     /// The version of Ory's server when the image holds it (not ours): it reads mounted
     /// volumes only, whatever `config-source` says.
     pub ory_server: Option<String>,
+    /// TLS, decided once: the scheme everything uses, the key, the request, the files.
+    pub tls: crate::tls::TlsDecision,
 }
 
 impl Facts {
@@ -120,6 +122,12 @@ impl Facts {
                     .push(((forward_auth::ENDPOINT, relation.remote_app.clone()), e)),
             }
         }
+        facts.tls = crate::tls::decide(snapshot);
+        if let Some((app, error)) = &facts.tls.invalid {
+            facts
+                .invalid_other
+                .push(((certificates::ENDPOINT, app.clone()), error.clone()));
+        }
         facts
     }
 
@@ -163,6 +171,13 @@ impl Facts {
         }
         if snapshot.leader && snapshot.relations.peer.is_none() && !self.auth_proxy.is_empty() {
             push(StatusKind::Waiting, status::WAITING_FOR_PEER.to_owned());
+        }
+        // After every other waiting reason: the API works over http meanwhile.
+        if let Some((provider, why)) = &self.tls.pending {
+            push(
+                StatusKind::Waiting,
+                status::certificate_pending(provider, why),
+            );
         }
         if let Some(version) = &self.ory_server {
             // Before READY: the first active status collected wins.

@@ -15,7 +15,7 @@ use serde_json::Value;
 use crate::action;
 use crate::apply::{apply, log};
 use crate::error::HookError;
-use crate::io::Io;
+use crate::io::{ApiTls, Io};
 use crate::observe::observe;
 use crate::plan::{plan, teardown};
 use crate::reconcile::reconcile;
@@ -50,8 +50,22 @@ pub fn run(io: &Io) -> Result<(), HookError> {
     result
 }
 
+/// How the actions reach the API: over https when the running plan serves it (the service
+/// reads a certificate), trusting exactly the CA the charm installed from the relation.
+// Differs from upstream: upstream's actions use `http://localhost:4456` and fail under TLS.
+fn action_tls(io: &Io) -> Option<ApiTls> {
+    let plan = io.pebble.plan().ok()?;
+    if !crate::workload::serves_https(&plan) {
+        return None;
+    }
+    // A CA that cannot be read trusts nothing: the request fails rather than going to http.
+    let ca = io.pebble.pull(crate::tls::CA_FILE).unwrap_or_default();
+    Some(io.api_tls(&String::from_utf8_lossy(&ca)))
+}
+
 fn run_action(io: &Io, name: &str) -> Result<(), HookError> {
     let params = Value::Object(io.tools.action_get()?);
+    let tls = action_tls(io);
     let action_log = |message: &str| io.tools.action_log(message);
     // Upstream's order: the not-ready guard first, then its log lines (spec §3).
     let outcome = match name {
@@ -60,7 +74,7 @@ fn run_action(io: &Io, name: &str) -> Result<(), HookError> {
             Ok(_) if !io.service_running() => Err(action::NOT_READY.to_owned()),
             Ok(limit) => {
                 action_log(action::LOG_FETCHING)?;
-                let response = io.api_get(&action::list_rules_path(limit));
+                let response = io.api_get(&action::list_rules_path(limit), tls.as_ref());
                 let outcome = action::list_rules(true, Some(response));
                 if outcome.is_ok() {
                     action_log(action::LOG_LISTED)?;
@@ -73,7 +87,7 @@ fn run_action(io: &Io, name: &str) -> Result<(), HookError> {
             Ok(_) if !io.service_running() => Err(action::NOT_READY.to_owned()),
             Ok(rule_id) => {
                 action_log(&action::log_getting(&rule_id))?;
-                let response = io.api_get(&action::get_rule_path(&rule_id));
+                let response = io.api_get(&action::get_rule_path(&rule_id), tls.as_ref());
                 let outcome = action::get_rule(true, Some(response));
                 match &outcome {
                     Ok(_) => action_log(&action::log_fetched(&rule_id))?,

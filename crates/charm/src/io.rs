@@ -16,12 +16,24 @@ use juju::tool::{HookTools, ProcessRunner};
 
 use crate::action::{ApiResponse, LOCAL_API};
 use crate::workload::{CONTAINER, SERVICE};
+use hyper_rustls::{FixedServerNameResolver, HttpsConnectorBuilder};
+use rustls::pki_types::{CertificateDer, ServerName, pem::PemObject as _};
 
 /// Overrides the workload API the charm queries (default [`LOCAL_API`], which the charm and
 /// workload containers share in the pod). For tests and debugging.
 pub const API_URL_ENV: &str = "OATHKEEPER_CHARM_API_URL";
 /// How long one request to the workload API may take.
 const API_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// How to reach the workload's API over https: trust exactly this CA, and verify (and send as
+/// SNI) the certificate's name, whatever address the connection goes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiTls {
+    /// The CA that issued the workload's certificate (PEM).
+    pub ca: String,
+    /// The name in the certificate, `<app>.<model>.svc.cluster.local`.
+    pub server_name: String,
+}
 
 /// Everything the shell talks to.
 pub struct Io {
@@ -85,15 +97,37 @@ impl Io {
             .is_some_and(|service| service.is_running())
     }
 
+    /// The [`ApiTls`] for a workload serving a certificate issued by `ca`.
+    pub fn api_tls(&self, ca: &str) -> ApiTls {
+        ApiTls {
+            ca: ca.to_owned(),
+            server_name: crate::workload::service_host(&self.env.app, &self.env.model_name),
+        }
+    }
+
     /// `GET <workload API><path>`: the body on 200, the status and body otherwise, or why the
-    /// request failed.
-    pub fn api_get(&self, path: &str) -> ApiResponse {
-        let url = format!("{}{path}", self.api_url.trim_end_matches('/'));
+    /// request failed. With `tls`, the same address (the pod-local API, or the override) is
+    /// asked over https, trusting only `tls.ca` and verifying `tls.server_name`.
+    pub fn api_get(&self, path: &str, tls: Option<&ApiTls>) -> ApiResponse {
+        let base = self.api_url.trim_end_matches('/');
+        let url = match tls {
+            Some(_) => format!(
+                "https://{}{path}",
+                base.split_once("://").map_or(base, |(_, rest)| rest)
+            ),
+            None => format!("{base}{path}"),
+        };
         let uri: hyper::Uri = match url.parse() {
             Ok(uri) => uri,
             Err(e) => return ApiResponse::Transport(format!("invalid URL {url}: {e}")),
         };
-        let request = self.http.get(uri);
+        let request = match tls {
+            None => self.http.get(uri),
+            Some(tls) => match https_client(tls) {
+                Ok(client) => client.get(uri),
+                Err(e) => return ApiResponse::Transport(format!("GET {url}: {e}")),
+            },
+        };
         self.runtime.block_on(async {
             let response = match tokio::time::timeout(API_TIMEOUT, request).await {
                 Ok(Ok(response)) => response,
@@ -121,4 +155,36 @@ impl Io {
             }
         })
     }
+}
+
+/// A one-request https client trusting only `tls.ca` and verifying `tls.server_name`.
+fn https_client(
+    tls: &ApiTls,
+) -> Result<HttpClient<hyper_rustls::HttpsConnector<HttpConnector>, Empty<Bytes>>, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(tls.ca.as_bytes()) {
+        let cert = cert.map_err(|e| format!("invalid CA certificate: {e}"))?;
+        roots
+            .add(cert)
+            .map_err(|e| format!("invalid CA certificate: {e}"))?;
+    }
+    if roots.is_empty() {
+        return Err("no CA certificate to trust".to_owned());
+    }
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| e.to_string())?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let name = ServerName::try_from(tls.server_name.clone())
+        .map_err(|e| format!("invalid server name {}: {e}", tls.server_name))?;
+    let connector = HttpsConnectorBuilder::new()
+        .with_tls_config(config)
+        .https_only()
+        .with_server_name_resolver(FixedServerNameResolver::new(name))
+        .enable_http1()
+        .build();
+    Ok(HttpClient::builder(TokioExecutor::new()).build(connector))
 }

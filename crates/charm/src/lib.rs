@@ -14,8 +14,8 @@
 //! libraries, [`rules`] files each requirer's access rules and [`workload`] renders the config
 //! file (both built by `oathkeeper_core::charm`, which the server's tests share) and the Pebble
 //! layer, [`kubernetes`] names the Kubernetes objects the charm manages, [`status`]
-//! holds the statuses (the facts of a snapshot decide which one applies) and [`action`] holds
-//! the actions' pure parts.
+//! holds the statuses (the facts of a snapshot decide which one applies), [`action`] holds
+//! the actions' pure parts and [`tls`] decides the scheme from the `certificates` relation.
 //!
 //! The I/O shell is [`io`] (the handles), [`observe`], [`apply`] and [`hook`] (one dispatch);
 //! [`report`] words what a hook observed and changed for `juju debug-log`;
@@ -40,6 +40,7 @@ pub mod snapshot;
 pub mod status;
 #[cfg(test)]
 pub mod testing;
+pub mod tls;
 pub mod workload;
 
 pub use desired::Desired;

@@ -18,13 +18,17 @@ use crate::kubernetes::{
     ACCESS_RULES_CONFIG_MAP, ConfigMap, KubernetesObjects, OATHKEEPER_CONFIG_MAP, PodTemplate,
     ServicePort, Volume, VolumeMount,
 };
-use crate::relation::{auth_proxy, forward_auth, ingress, kratos_info, oathkeeper_info, peer};
+use crate::relation::{
+    auth_proxy, certificates, forward_auth, ingress, kratos_info, oathkeeper_info, peer,
+};
 use crate::snapshot::{
     CharmConfig, ClusterState, Container, Relation, Relations, Snapshot, UnitAddress,
 };
 use crate::status::{StatusKind, StatusValue};
-use crate::workload::{CONTAINER, Server, VERSION_COMMAND};
+use crate::tls::{InstalledTls, PrivateKeyState, TlsState};
+use crate::workload::{self, CONTAINER, Server, VERSION_COMMAND};
 use juju::pebble::client::ExecOptions;
+use juju::tool::secret::{Revision, SecretRef};
 
 /// The config option `dev`.
 const DEV: &str = "dev";
@@ -52,7 +56,12 @@ pub fn observe(io: &Io) -> Result<Snapshot, HookError> {
     let hook = io.env.hook_name.as_deref().unwrap_or_default();
     let probe =
         recorded_server.is_none() || hook == "upgrade-charm" || hook.ends_with("-pebble-ready");
-    let container = container(io, probe);
+    let key_secret = unit_state.remove(crate::tls::KEY_SECRET_STATE_KEY);
+    let tls_installed = installed_tls(io);
+    let container = container(io, probe, tls_installed.as_ref());
+    let private_key = key_secret
+        .map(|secret_id| private_key(io, secret_id, relations.certificates.is_some()))
+        .transpose()?;
     let unit_status = status_value(&io.tools.status_get_unit()?);
     let app_status = if leader {
         status_value(&io.tools.status_get_app()?.status)
@@ -85,6 +94,64 @@ pub fn observe(io: &Io) -> Result<Snapshot, HookError> {
         app_status,
         recorded_workload_version,
         recorded_server,
+        tls: TlsState {
+            private_key,
+            installed: tls_installed,
+            now: unix_now(),
+        },
+    })
+}
+
+/// The time of this hook, in seconds since the Unix epoch.
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// The private key's secret (id from the unit's state), read only while related: only its
+/// public half enters the snapshot. A secret that is gone has no public key (a new one is
+/// made).
+fn private_key(io: &Io, secret_id: String, related: bool) -> Result<PrivateKeyState, HookError> {
+    let public_key = if related {
+        match read_private_key(io, &secret_id) {
+            Ok(pem) => crate::tls::public_key(&pem).ok(),
+            Err(juju::tool::Error::SecretNotFound { .. }) => None,
+            Err(e) => return Err(e.into()),
+        }
+    } else {
+        None
+    };
+    Ok(PrivateKeyState {
+        secret_id,
+        public_key,
+    })
+}
+
+/// The private key (PEM) kept in secret `secret_id`; empty when the content lacks it.
+pub(crate) fn read_private_key(io: &Io, secret_id: &str) -> Result<String, juju::tool::Error> {
+    let content = io
+        .tools
+        .secret_get(&SecretRef::Id(secret_id.to_owned()), Revision::Tracked)?;
+    Ok(content
+        .get(crate::tls::KEY_SECRET_FIELD)
+        .cloned()
+        .unwrap_or_default())
+}
+
+/// The TLS files in the workload: `None` when their directory does not exist or Pebble does
+/// not answer; a file that cannot be read counts as empty (and is rewritten).
+fn installed_tls(io: &Io) -> Option<InstalledTls> {
+    io.pebble.list_files(crate::tls::TLS_DIR).ok()?;
+    let read = |path: &str| {
+        io.pebble
+            .pull(path)
+            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+            .unwrap_or_default()
+    };
+    Some(InstalledTls {
+        certificate: read(crate::tls::CERT_FILE),
+        ca: read(crate::tls::CA_FILE),
     })
 }
 
@@ -94,7 +161,7 @@ fn status_value(info: &juju::tool::status::StatusInfo) -> Option<StatusValue> {
     Some(StatusValue::new(kind, info.message.clone()))
 }
 
-fn container(io: &Io, probe: bool) -> Container {
+fn container(io: &Io, probe: bool, tls: Option<&InstalledTls>) -> Container {
     let Ok(plan) = io.pebble.plan() else {
         return Container::default();
     };
@@ -110,7 +177,10 @@ fn container(io: &Io, probe: bool) -> Container {
         .filter(|output| output.exit_code == 0)
         .and_then(|output| Server::identify(&output.stdout));
     let workload_version = if service_running {
-        match io.api_get("/version") {
+        let api_tls = workload::serves_https(&plan)
+            .then(|| tls.map(|t| io.api_tls(&t.ca)))
+            .flatten();
+        match io.api_get("/version", api_tls.as_ref()) {
             crate::action::ApiResponse::Ok(body) => serde_json::from_slice::<Value>(&body)
                 .ok()
                 .and_then(|v| v.get("version").and_then(Value::as_str).map(str::to_owned)),
@@ -274,6 +344,11 @@ fn reads(endpoint: &str, leader: bool) -> Reads {
             local_unit: true,
             ..remote_only
         },
+        // Our request is in our unit databag; the provider answers in its app databag.
+        certificates::ENDPOINT => Reads {
+            local_unit: true,
+            ..remote_only
+        },
         _ => remote_only,
     }
 }
@@ -296,6 +371,7 @@ fn relations(io: &Io, leader: bool) -> Result<Relations, HookError> {
         kratos_info: read(kratos_info::ENDPOINT)?.into_iter().next(),
         ingress: read(ingress::ENDPOINT)?.into_iter().next(),
         peer: read(peer::ENDPOINT)?.into_iter().next(),
+        certificates: read(certificates::ENDPOINT)?.into_iter().next(),
     })
 }
 

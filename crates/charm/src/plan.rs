@@ -10,10 +10,11 @@ use crate::kubernetes::{
     ACCESS_RULES_CONFIG_MAP, ConfigMap, OATHKEEPER_CONFIG_MAP, PodTemplate, ServicePort,
 };
 use crate::relation::{
-    Databag, auth_proxy, forward_auth, ingress, kratos_info, oathkeeper_info, peer,
+    Databag, auth_proxy, certificates, forward_auth, ingress, kratos_info, oathkeeper_info, peer,
 };
 use crate::snapshot::{ClusterState, Relation, Snapshot};
 use crate::status::StatusValue;
+use crate::tls::{KeyAction, TlsFiles};
 use crate::workload;
 
 /// One change to the world.
@@ -81,6 +82,27 @@ pub enum Effect {
     SetWorkloadVersion(String),
     /// `state-set`: the server the image holds, remembered for hooks where Pebble is down.
     RecordServer(crate::workload::Server),
+    /// Generate a private key (ECDSA P-256) and keep it in a new unit-owned secret, its id in
+    /// the unit's state. The key itself never appears in an effect.
+    CreatePrivateKey,
+    /// Sign a new certificate signing request with our key and publish it in our unit databag
+    /// of the `certificates` relation.
+    RequestCertificate {
+        /// The relation id.
+        relation_id: u64,
+    },
+    /// Push the certificate chain, the private key (mode 0600, read from its secret), the CA,
+    /// and the CA into the workload's CA bundle.
+    InstallTlsFiles(crate::tls::TlsFiles),
+    /// Remove the TLS files, and our CA from the workload's CA bundle.
+    RemoveTlsFiles,
+    /// Restart the service: Ory's server reads its certificate only at start.
+    Restart,
+    /// Remove the private key's secret (the `certificates` relation is gone).
+    RemovePrivateKey {
+        /// The secret's id.
+        secret_id: String,
+    },
 }
 
 impl Effect {
@@ -98,13 +120,20 @@ impl Effect {
             | Effect::Replan
             | Effect::SetUnitStatus(_)
             | Effect::SetWorkloadVersion(_)
-            | Effect::RecordServer(_) => false,
+            | Effect::RecordServer(_)
+            | Effect::CreatePrivateKey
+            | Effect::RequestCertificate { .. }
+            | Effect::InstallTlsFiles(_)
+            | Effect::RemoveTlsFiles
+            | Effect::Restart
+            | Effect::RemovePrivateKey { .. } => false,
         }
     }
 }
 
 /// The effects of one hook, in the order to apply them: Kubernetes objects first (the
-/// workload reads them), then the workload, then relation data, then statuses.
+/// workload reads them), then the private key and certificate request, the TLS files (before
+/// the layer that names them), the workload, then relation data, then statuses.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Effects {
     /// The effects, in order.
@@ -132,6 +161,7 @@ pub fn find_relation<'a>(
         kratos_info::ENDPOINT => r.kratos_info.as_slice(),
         ingress::ENDPOINT => r.ingress.as_slice(),
         peer::ENDPOINT => r.peer.as_slice(),
+        certificates::ENDPOINT => r.certificates.as_slice(),
         _ => &[],
     };
     many.iter().find(|rel| rel.id == relation_id)
@@ -150,6 +180,7 @@ fn find_relation_mut<'a>(
         kratos_info::ENDPOINT => r.kratos_info.as_mut_slice(),
         ingress::ENDPOINT => r.ingress.as_mut_slice(),
         peer::ENDPOINT => r.peer.as_mut_slice(),
+        certificates::ENDPOINT => r.certificates.as_mut_slice(),
         _ => &mut [],
     };
     many.iter_mut().find(|rel| rel.id == relation_id)
@@ -179,6 +210,13 @@ fn databag_effect(snapshot: &Snapshot, write: &DatabagWrite) -> Option<Effect> {
         set,
         unset,
     })
+}
+
+/// Whether the installed files are the wanted ones (PEM texts compared without surrounding
+/// whitespace).
+fn same_files(wanted: &TlsFiles, installed: &crate::tls::InstalledTls) -> bool {
+    certificates::same_pem(&wanted.certificate, &installed.certificate)
+        && certificates::same_pem(&wanted.ca, &installed.ca)
 }
 
 /// Whether the Service has exactly these ports, in any order.
@@ -236,6 +274,22 @@ pub fn plan(snapshot: &Snapshot, desired: &Desired) -> Effects {
             });
         }
     }
+    let tls = &desired.tls;
+    if tls.key == KeyAction::Create {
+        items.push(Effect::CreatePrivateKey);
+    }
+    if let Some(relation_id) = tls.request {
+        items.push(Effect::RequestCertificate { relation_id });
+    }
+    let installed = snapshot.tls.installed.as_ref();
+    let can_push = snapshot.container.can_connect;
+    let mut new_files = false;
+    if let (true, Some(files)) = (can_push, &tls.files)
+        && !installed.is_some_and(|i| same_files(files, i))
+    {
+        items.push(Effect::InstallTlsFiles(files.clone()));
+        new_files = true;
+    }
     if let Some(layer) = &desired.layer {
         if !workload::is_planned(&snapshot.container.plan, layer) {
             items.push(Effect::AddLayer {
@@ -245,7 +299,19 @@ pub fn plan(snapshot: &Snapshot, desired: &Desired) -> Effects {
             items.push(Effect::Replan);
         } else if !snapshot.container.service_running {
             items.push(Effect::Replan);
+        } else if new_files && snapshot.server().is_some_and(|s| s.is_ory()) {
+            // Our server reloads the files live; Ory's reads them only at start.
+            items.push(Effect::Restart);
         }
+    }
+    // After the layer: the running server stops reading the files before they go.
+    if can_push && tls.files.is_none() && installed.is_some() {
+        items.push(Effect::RemoveTlsFiles);
+    }
+    if let KeyAction::Remove { secret_id } = &tls.key {
+        items.push(Effect::RemovePrivateKey {
+            secret_id: secret_id.clone(),
+        });
     }
     let app_writes = desired.leader.iter().flat_map(|l| &l.app_relation_data);
     for write in desired.unit_relation_data.iter().chain(app_writes) {
@@ -363,6 +429,32 @@ pub fn simulate(snapshot: &Snapshot, effects: &Effects) -> Snapshot {
                 next.recorded_workload_version = Some(version.clone());
             }
             Effect::RecordServer(server) => next.recorded_server = Some(server.clone()),
+            // The key and the request are randomised by the shell: simulated with stand-ins
+            // (a stand-in request does not parse, so a simulated hook never converges on TLS).
+            Effect::CreatePrivateKey => {
+                next.tls.private_key = Some(crate::tls::PrivateKeyState {
+                    secret_id: "secret:simulated".to_owned(),
+                    public_key: Some("simulated".to_owned()),
+                });
+            }
+            Effect::RequestCertificate { relation_id } => {
+                if let Some(relation) =
+                    find_relation_mut(&mut next, certificates::ENDPOINT, *relation_id)
+                {
+                    relation
+                        .local_unit_data
+                        .extend(certificates::render_requirer("simulated"));
+                }
+            }
+            Effect::InstallTlsFiles(files) => {
+                next.tls.installed = Some(crate::tls::InstalledTls {
+                    certificate: files.certificate.clone(),
+                    ca: files.ca.clone(),
+                });
+            }
+            Effect::RemoveTlsFiles => next.tls.installed = None,
+            Effect::Restart => next.container.service_running = true,
+            Effect::RemovePrivateKey { .. } => next.tls.private_key = None,
         }
     }
     next

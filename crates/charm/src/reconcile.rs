@@ -27,6 +27,8 @@ use crate::workload::{self, API_PORT, METRICS_PORT};
 pub fn reconcile(snapshot: &Snapshot) -> Desired {
     let facts = Facts::gather(snapshot);
     let unit_status = facts.status(snapshot);
+    let tls = &facts.tls;
+    let host = workload::service_host(&snapshot.app, &snapshot.model);
     let mut unit_relation_data = Vec::new();
     if let (Some(relation), Some(address)) = (&snapshot.relations.ingress, &snapshot.unit_address) {
         unit_relation_data.push(DatabagWrite {
@@ -45,23 +47,30 @@ pub fn reconcile(snapshot: &Snapshot) -> Desired {
     Desired {
         // Without trust the ConfigMaps cannot exist: no workload to start (issue 15).
         layer: (snapshot.container.can_connect && snapshot.kubernetes != ClusterState::Forbidden)
-            .then(|| workload::layer(facts.config_source, &snapshot.model)),
+            .then(|| {
+                workload::layer_for(
+                    facts.config_source,
+                    &snapshot.model,
+                    tls.serve.then_some(host.as_str()),
+                )
+            }),
         unit_relation_data,
         unit_status,
         workload_version: snapshot.container.workload_version.clone(),
         leader,
+        tls: facts.tls.clone(),
     }
 }
 
-/// The scheme of our addresses. TLS (the `certificates` relation) comes with a later issue,
-/// so it is `http` for now whatever `dev` says.
-fn scheme(snapshot: &Snapshot) -> &'static str {
-    workload::scheme(false, snapshot.config.dev)
+/// The scheme of our addresses: the one TLS decision ([`crate::tls::TlsDecision::serve`]),
+/// which already accounts for `dev` (spec §2).
+fn scheme(facts: &Facts) -> &'static str {
+    workload::scheme(facts.tls.serve, false)
 }
 
 fn leader_desired(snapshot: &Snapshot, facts: &Facts, status: &StatusValue) -> LeaderDesired {
     let host = workload::service_host(&snapshot.app, &snapshot.model);
-    let scheme = scheme(snapshot);
+    let scheme = scheme(facts);
     let mut app_relation_data = Vec::new();
     let mut write = |endpoint: &str, relation_id: u64, data, ownership| {
         app_relation_data.push(DatabagWrite {

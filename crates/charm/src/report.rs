@@ -39,13 +39,14 @@ pub fn observed(snapshot: &Snapshot) -> String {
         },
     );
     let r = &snapshot.relations;
-    let endpoints: [(&str, Vec<&Relation>); 6] = [
+    let endpoints: [(&str, Vec<&Relation>); 7] = [
         ("auth-proxy", r.auth_proxy.iter().collect()),
         ("forward-auth", r.forward_auth.iter().collect()),
         ("oathkeeper-info", r.oathkeeper_info.iter().collect()),
         ("kratos-info", r.kratos_info.iter().collect()),
         ("ingress", r.ingress.iter().collect()),
         ("oathkeeper", r.peer.iter().collect()),
+        ("certificates", r.certificates.iter().collect()),
     ];
     let related: Vec<String> = endpoints
         .iter()
@@ -147,6 +148,24 @@ pub fn effect(effect: &Effect) -> String {
         }
         Effect::SetWorkloadVersion(version) => format!("workload version {version} set"),
         Effect::RecordServer(server) => format!("workload server recorded: {}", server.record()),
+        Effect::CreatePrivateKey => format!(
+            "private key generated and kept in secret {}",
+            crate::tls::KEY_SECRET_LABEL
+        ),
+        Effect::RequestCertificate { relation_id } => {
+            format!("certificate requested on certificates:{relation_id}")
+        }
+        Effect::InstallTlsFiles(_) => format!(
+            "certificate, key and CA written to {} in container {}",
+            crate::tls::TLS_DIR,
+            crate::workload::CONTAINER
+        ),
+        Effect::RemoveTlsFiles => format!(
+            "certificate, key and CA removed from container {}",
+            crate::workload::CONTAINER
+        ),
+        Effect::Restart => format!("service {SERVICE} restarted to load its new certificate"),
+        Effect::RemovePrivateKey { secret_id } => format!("private key secret {secret_id} removed"),
     }
 }
 

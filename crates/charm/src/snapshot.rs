@@ -44,6 +44,9 @@ pub struct Snapshot {
     /// The server this unit last identified, kept in the unit's state (key
     /// [`crate::observe::WORKLOAD_SERVER_KEY`]): what runs while Pebble does not answer.
     pub recorded_server: Option<crate::workload::Server>,
+    /// TLS inputs besides the `certificates` relation: the private key (its public half
+    /// only), the files installed in the workload, and the time of this hook.
+    pub tls: crate::tls::TlsState,
 }
 
 impl Snapshot {
@@ -131,7 +134,7 @@ pub struct Relation {
 }
 
 /// Every relation the charm reads, by endpoint. Relations of endpoints whose feature is not
-/// built yet (certificates, logging, tracing, metrics, dashboards) are not observed.
+/// built yet (logging, tracing, metrics, dashboards) are not observed.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Relations {
     /// `auth-proxy` (provides; one per protected app).
@@ -146,4 +149,7 @@ pub struct Relations {
     pub ingress: Option<Relation>,
     /// The peer relation `oathkeeper`.
     pub peer: Option<Relation>,
+    /// `certificates` (requires, limit 1): the provider's app databag and our unit databag
+    /// (where our certificate signing request is).
+    pub certificates: Option<Relation>,
 }

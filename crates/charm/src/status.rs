@@ -30,6 +30,19 @@ pub fn running_ory(version: &str) -> String {
     format!("{RUNNING_ORY}{version}{REFRESH_FOR_LIVE_RULES}")
 }
 
+/// Waiting, while related to a certificates provider without a usable certificate: the API
+/// is served over http meanwhile, and everything says so.
+pub fn certificate_pending(provider: &str, why: &crate::tls::Pending) -> String {
+    match why {
+        crate::tls::Pending::Requested => {
+            format!("Waiting for a certificate from {provider}; serving http meanwhile")
+        }
+        crate::tls::Pending::Revoked => format!(
+            "Certificate revoked by {provider}, a new one is requested; serving http meanwhile"
+        ),
+    }
+}
+
 /// Blocked: a protected app is not routed by Traefik.
 pub fn not_related_via_ingress(app: &str) -> String {
     format!("{app} is not related via ingress")

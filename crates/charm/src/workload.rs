@@ -153,8 +153,16 @@ impl Server {
     }
 }
 
-/// The liveness URL (no TLS yet: certificates come with a later issue).
+/// The liveness URL over http.
 pub const ALIVE_URL: &str = "http://localhost:4456/health/alive";
+/// The liveness path.
+pub const ALIVE_PATH: &str = "/health/alive";
+
+/// The liveness URL over https: the certificate's name, `https://<host>:4456/health/alive`
+/// (Pebble verifies it against the CA bundle the charm completes).
+pub fn alive_url_https(host: &str) -> String {
+    format!("https://{host}:{API_PORT}{ALIVE_PATH}")
+}
 
 /// The scheme of our API address: `https` only with TLS and not in dev mode (spec §2).
 pub fn scheme(tls_ready: bool, dev: bool) -> &'static str {
@@ -204,8 +212,32 @@ pub fn render_config(inputs: &ConfigInputs<'_>) -> String {
     config(inputs).to_yaml()
 }
 
-/// The Pebble layer (spec §4.8): service `oathkeeper` reading from `config_source`, check `alive`.
+/// The Pebble layer (spec §4.8) over http: service `oathkeeper` reading from `config_source`,
+/// check `alive`.
 pub fn layer(config_source: ConfigSource, model: &str) -> Layer {
+    layer_for(config_source, model, None)
+}
+
+/// The Pebble layer; with `https_host` (`<app>.<model>.svc.cluster.local`), the server reads
+/// its certificate and key from the pushed files and the `alive` check uses https to that name.
+// Differs from upstream: the files' paths are in the environment, not the certificate and key
+// themselves (upstream put the private key in the plan, base64-encoded), so a rotation
+// changes only the files: our server reloads them live, without a restart.
+pub fn layer_for(config_source: ConfigSource, model: &str, https_host: Option<&str>) -> Layer {
+    let environment = match https_host {
+        Some(_) => BTreeMap::from([
+            (
+                crate::tls::CERT_PATH_ENV.to_owned(),
+                crate::tls::CERT_FILE.to_owned(),
+            ),
+            (
+                crate::tls::KEY_PATH_ENV.to_owned(),
+                crate::tls::KEY_FILE.to_owned(),
+            ),
+        ]),
+        None => BTreeMap::new(),
+    };
+    let alive_url = https_host.map_or_else(|| ALIVE_URL.to_owned(), alive_url_https);
     Layer {
         summary: Some("oathkeeper-operator layer".to_owned()),
         description: Some("pebble config layer for oathkeeper-operator".to_owned()),
@@ -216,6 +248,7 @@ pub fn layer(config_source: ConfigSource, model: &str) -> Layer {
                 summary: Some("Oathkeeper Operator layer".to_owned()),
                 command: Some(config_source.command(model)),
                 startup: Some(Startup::Enabled),
+                environment,
                 ..Service::default()
             },
         )]),
@@ -224,7 +257,7 @@ pub fn layer(config_source: ConfigSource, model: &str) -> Layer {
             Check {
                 override_: Some(Override::Replace),
                 http: Some(HttpCheck {
-                    url: Some(ALIVE_URL.to_owned()),
+                    url: Some(alive_url),
                     ..HttpCheck::default()
                 }),
                 ..Check::default()
@@ -232,6 +265,14 @@ pub fn layer(config_source: ConfigSource, model: &str) -> Layer {
         )]),
         ..Layer::default()
     }
+}
+
+/// Whether a plan serves the API over https (its service reads a certificate file): what the
+/// actions use to pick their scheme.
+pub fn serves_https(plan: &Layer) -> bool {
+    plan.services
+        .get(SERVICE)
+        .is_some_and(|s| s.environment.contains_key(crate::tls::CERT_PATH_ENV))
 }
 
 /// Whether Pebble's `plan` already holds the service and check of `wanted` (a [`layer`])

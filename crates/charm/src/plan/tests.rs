@@ -245,6 +245,12 @@ fn leader_writes_reach_kubernetes_relations_and_pebble() {
             Effect::SetAppStatus(_) => "app-status",
             Effect::SetWorkloadVersion(_) => "version",
             Effect::RecordServer(_) => "record-server",
+            Effect::CreatePrivateKey => "create-key",
+            Effect::RequestCertificate { .. } => "request-certificate",
+            Effect::InstallTlsFiles(_) => "install-tls",
+            Effect::RemoveTlsFiles => "remove-tls",
+            Effect::Restart => "restart",
+            Effect::RemovePrivateKey { .. } => "remove-key",
         })
         .collect();
     assert_eq!(

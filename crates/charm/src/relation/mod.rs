@@ -6,6 +6,7 @@
 //! plain string, so do we.
 
 pub mod auth_proxy;
+pub mod certificates;
 pub mod forward_auth;
 pub mod ingress;
 pub mod kratos_info;

@@ -69,6 +69,14 @@ pub enum Error {
     Protocol(String),
 }
 
+impl Error {
+    /// Whether Pebble said the path or object does not exist (kind `not-found`, or a 404).
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Error::Api { kind: Some(kind), .. } if kind == "not-found")
+            || matches!(self, Error::Api { status: 404, .. })
+    }
+}
+
 /// A raw HTTP answer.
 #[derive(Debug)]
 struct Response {
