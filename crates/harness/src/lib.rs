@@ -10,6 +10,7 @@
 //! state, the exit code, juju-log lines, status history, action results, every tool call).
 //! It is not a Juju controller: one unit, one hook at a time, no event queue.
 
+pub mod certificates;
 pub mod charm;
 pub mod consistency;
 pub mod context;

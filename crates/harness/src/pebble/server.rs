@@ -798,12 +798,7 @@ async fn checks_refresh(shared: &Shared, req: &Req) -> Reply {
         }
     };
     let ok = match &definition {
-        Some(definition) if shared.live.is_some() => {
-            let client =
-                hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-                    .build_http();
-            live::perform(shared, definition, &client).await
-        }
+        Some(definition) if shared.live.is_some() => live::perform(shared, definition).await,
         _ => true,
     };
     let mut daemon = shared.daemon.lock().await;

@@ -17,11 +17,12 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::Empty;
-use hyper_util::client::legacy::Client as HttpClient;
-use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::TokioIo;
 use juju::pebble::layer::{Check, Service};
 use tokio::process::{Child, Command};
 use tokio::sync::oneshot;
+use tokio_rustls::rustls;
+use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName, pem::PemObject as _};
 
 use super::{CheckRuntime, Process, Shared};
 use crate::pebble::files;
@@ -44,6 +45,9 @@ const DEFAULT_BACKOFF_FACTOR: f64 = 2.0;
 const DEFAULT_BACKOFF_LIMIT: Duration = Duration::from_secs(30);
 /// The host command that sends signals.
 const KILL: &str = "kill";
+/// The container's CA bundle: what Pebble's https checks trust (Go's default on Linux), read
+/// under the container root.
+pub(crate) const CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 
 /// How live mode maps the container onto the host.
 #[derive(Debug, Clone, PartialEq)]
@@ -62,6 +66,10 @@ pub struct LiveOptions {
     pub root_prefixes: Vec<String>,
     /// Environment added over the layer's (the process also inherits the test's).
     pub environment: BTreeMap<String, String>,
+    /// `host:port` → the address to connect to instead, keeping the name for TLS (SNI and
+    /// verification) and the `Host` header, like `curl --resolve`: e.g. an https check of
+    /// `https://app.model.svc.cluster.local:4456/...` reaching `127.0.0.1:<port>`.
+    pub resolve: BTreeMap<String, String>,
     /// Where service logs go (default: a temp dir owned by the fake).
     pub log_dir: Option<PathBuf>,
     /// How long a started service must stay up for the start to succeed (Pebble: 1 s).
@@ -77,6 +85,7 @@ impl Default for LiveOptions {
             rewrites: Vec::new(),
             root_prefixes: Vec::new(),
             environment: BTreeMap::new(),
+            resolve: BTreeMap::new(),
             log_dir: None,
             okay_delay: Duration::from_secs(1),
             kill_delay: DEFAULT_KILL_DELAY,
@@ -106,6 +115,13 @@ impl LiveOptions {
     /// Sets environment variable `key` for every service.
     pub fn env(mut self, key: &str, value: impl Into<String>) -> LiveOptions {
         self.environment.insert(key.to_owned(), value.into());
+        self
+    }
+
+    /// Connects to `address` (`ip:port`) whenever a check names `host_port` (`name:port`),
+    /// keeping `name` for TLS and the `Host` header.
+    pub fn resolve(mut self, host_port: &str, address: impl Into<String>) -> LiveOptions {
+        self.resolve.insert(host_port.to_owned(), address.into());
         self
     }
 
@@ -517,10 +533,9 @@ async fn run_check(shared: Arc<Shared>, name: String, definition: Check, generat
         .and_then(|text| envconf::parse_duration(text).ok())
         .unwrap_or(DEFAULT_CHECK_TIMEOUT);
     let threshold = definition.threshold.unwrap_or(DEFAULT_THRESHOLD);
-    let client = HttpClient::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
     loop {
         tokio::time::sleep(period).await;
-        let ok = tokio::time::timeout(timeout, perform(&shared, &definition, &client))
+        let ok = tokio::time::timeout(timeout, perform(&shared, &definition))
             .await
             .unwrap_or(false);
         let mut daemon = shared.daemon.lock().await;
@@ -535,12 +550,94 @@ async fn run_check(shared: Arc<Shared>, name: String, definition: Check, generat
     }
 }
 
-/// Runs a check once: HTTP 2xx, a TCP connect, or an exec exiting 0.
-pub(crate) async fn perform(
-    shared: &Shared,
-    definition: &Check,
-    client: &HttpClient<hyper_util::client::legacy::connect::HttpConnector, Empty<Bytes>>,
-) -> bool {
+/// The roots an https check trusts: the container's CA bundle, read now (the charm may have
+/// just written it).
+fn container_roots(root: &Path) -> Result<rustls::RootCertStore, String> {
+    let path = files::host_path(root, CA_BUNDLE).map_err(|e| e.message)?;
+    let pem = std::fs::read(&path).map_err(|e| format!("cannot read {CA_BUNDLE}: {e}"))?;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(&pem).flatten() {
+        // A certificate rustls cannot use is skipped, as Go skips it.
+        let _ = roots.add(cert);
+    }
+    Ok(roots)
+}
+
+/// `GET url` as Pebble's http check does: 2xx is up. An `https` URL is verified against the
+/// container's CA bundle under `root`; [`LiveOptions::resolve`] picks the address.
+pub(crate) async fn http_get(
+    options: &LiveOptions,
+    root: &Path,
+    url: &str,
+    headers: &BTreeMap<String, String>,
+) -> Result<u16, String> {
+    let uri = url
+        .parse::<hyper::Uri>()
+        .map_err(|e| format!("invalid URL {url}: {e}"))?;
+    let https = match uri.scheme_str() {
+        Some("https") => true,
+        Some("http") => false,
+        other => return Err(format!("unsupported scheme {other:?}")),
+    };
+    let host = uri.host().ok_or_else(|| format!("no host in {url}"))?;
+    let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+    let host_port = format!("{host}:{port}");
+    let address = options
+        .resolve
+        .get(&host_port)
+        .unwrap_or(&host_port)
+        .clone();
+    let tcp = tokio::net::TcpStream::connect(&address)
+        .await
+        .map_err(|e| format!("connect {address}: {e}"))?;
+    let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
+    let mut request = hyper::Request::get(path).header(hyper::header::HOST, &host_port);
+    for (key, value) in headers {
+        request = request.header(key, value);
+    }
+    let request = request
+        .body(Empty::<Bytes>::new())
+        .map_err(|e| e.to_string())?;
+    if https {
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(container_roots(root)?)
+        .with_no_client_auth();
+        let name = ServerName::try_from(host.trim_matches(['[', ']']).to_owned())
+            .map_err(|e| format!("invalid server name {host}: {e}"))?;
+        let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+            .connect(name, tcp)
+            .await
+            .map_err(|e| format!("TLS with {host_port}: {e}"))?;
+        send(TokioIo::new(tls), request).await
+    } else {
+        send(TokioIo::new(tcp), request).await
+    }
+}
+
+async fn send<T>(io: T, request: hyper::Request<Empty<Bytes>>) -> Result<u16, String>
+where
+    T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(io)
+        .await
+        .map_err(|e| e.to_string())?;
+    let driver = tokio::spawn(connection);
+    let status = sender
+        .send_request(request)
+        .await
+        .map(|r| r.status().as_u16())
+        .map_err(|e| e.to_string());
+    driver.abort();
+    status
+}
+
+/// Runs a check once: HTTP 2xx (https verified against the container's CA bundle), a TCP
+/// connect, or an exec exiting 0.
+pub(crate) async fn perform(shared: &Shared, definition: &Check) -> bool {
     let Some(options) = &shared.live else {
         return true;
     };
@@ -548,20 +645,9 @@ pub(crate) async fn perform(
     if let Some(http) = &definition.http {
         let Some(url) = &http.url else { return false };
         let url = options.rewritten(root, url);
-        let Ok(uri) = url.parse::<hyper::Uri>() else {
-            return false;
-        };
-        let mut request = hyper::Request::get(uri);
-        for (key, value) in &http.headers {
-            request = request.header(key, value);
-        }
-        let Ok(request) = request.body(Empty::new()) else {
-            return false;
-        };
-        return client
-            .request(request)
+        return http_get(options, root, &url, &http.headers)
             .await
-            .is_ok_and(|r| r.status().is_success());
+            .is_ok_and(|status| (200..300).contains(&status));
     }
     if let Some(tcp) = &definition.tcp {
         let host = tcp.host.clone().unwrap_or_else(|| "localhost".to_owned());
