@@ -708,12 +708,11 @@ pub fn log_diagnostics(diagnostics: &[crate::snapshot::Diagnostic]) {
 /// Logs settings that changed but only apply at the next start (`serve.api.tls` applies to
 /// new connections at once).
 fn warn_restart_only(old: &Config, new: &Config) {
-    let without_tls = |listener: &oathkeeper_core::config::Listener| {
-        oathkeeper_core::config::Listener {
+    let without_tls =
+        |listener: &oathkeeper_core::config::Listener| oathkeeper_core::config::Listener {
             tls: None,
             ..listener.clone()
-        }
-    };
+        };
     let checks = [
         (
             "serve.api",
@@ -761,7 +760,7 @@ impl State {
         tracing::info!(rules = snapshot.rule_count(), "rules loaded");
         self.snapshot.store(Arc::new(snapshot));
         // The TLS reloader's report is not the loader's to clear.
-        self.update_status(|current| {
+        self.update_status(move |current| {
             Arc::new(LoadStatus {
                 tls_error: current.tls_error.clone(),
                 ..status.clone()
@@ -943,7 +942,11 @@ pub async fn watch(mut loader: Loader, mut tls: crate::tls::Reloader, state: Arc
         let mut files = loader.watched_files();
         files.extend(tls.watched_files().iter().cloned());
         if let Some(w) = watcher.as_mut() {
-            rewatch(w, &mut watched, files.iter().map(|f| parent_dir(f)).collect());
+            rewatch(
+                w,
+                &mut watched,
+                files.iter().map(|f| parent_dir(f)).collect(),
+            );
         }
         tokio::select! {
             () = kubernetes_changed.notified() => {

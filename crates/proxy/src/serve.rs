@@ -38,7 +38,11 @@ pub async fn run(source: ConfigSource, env: Box<dyn Source + Send + Sync>) -> an
     let (tls, tls_config) =
         Reloader::start(config.serve.api.tls.as_ref()).context("cannot serve the API over TLS")?;
     let state = Arc::new(State::new(snapshot, status, metrics));
-    let scheme = if tls_config.is_some() { "https" } else { "http" };
+    let scheme = if tls_config.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     state.tls.store(tls_config);
     let api_addr = address(&config.serve.api.host, config.serve.api_port())?;
     let metrics_addr = address(&config.serve.prometheus.host, config.serve.prometheus.port)?;

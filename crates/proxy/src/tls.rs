@@ -121,10 +121,12 @@ impl Sources {
 
     /// The files among the sources.
     pub fn files(&self) -> impl Iterator<Item = &Path> {
-        [&self.cert, &self.key].into_iter().filter_map(|pem| match pem {
-            Pem::File(path) => Some(path.as_path()),
-            Pem::Inline(_) => None,
-        })
+        [&self.cert, &self.key]
+            .into_iter()
+            .filter_map(|pem| match pem {
+                Pem::File(path) => Some(path.as_path()),
+                Pem::Inline(_) => None,
+            })
     }
 }
 
@@ -274,10 +276,7 @@ fn read_pem(pem: &Pem, part: Part, reader: &mut Reader) -> Result<Vec<u8>, TlsEr
             }),
         Pem::Inline(text) => {
             // `base64` wraps its output at 76 columns: whitespace is not part of the value.
-            let compact: Vec<u8> = text
-                .bytes()
-                .filter(|b| !b.is_ascii_whitespace())
-                .collect();
+            let compact: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
             base64::engine::general_purpose::STANDARD
                 .decode(compact)
                 .map_err(|source| TlsError::Base64 {
@@ -315,14 +314,13 @@ fn certified_key(
         },
         e => bad_pem(key_origin, e),
     })?;
-    let signing_key =
-        provider
-            .key_provider
-            .load_private_key(key)
-            .map_err(|source| TlsError::UnsupportedKey {
-                origin: key_origin.to_owned(),
-                source,
-            })?;
+    let signing_key = provider
+        .key_provider
+        .load_private_key(key)
+        .map_err(|source| TlsError::UnsupportedKey {
+            origin: key_origin.to_owned(),
+            source,
+        })?;
     let certified = CertifiedKey::new(chain, signing_key);
     match certified.keys_match() {
         // `Unknown`: the key cannot tell its public key; the handshake will show a mismatch.
@@ -439,9 +437,9 @@ impl Reloader {
         let cert = read_pem(&sources.cert, Part::Cert, &mut self.reader);
         let key = read_pem(&sources.key, Part::Key, &mut self.reader);
         let now = (self.now)();
-        let transient = [&cert, &key].iter().any(|read| {
-            matches!(read, Err(TlsError::Read { source, .. }) if source.is_transient())
-        });
+        let transient = [&cert, &key].iter().any(
+            |read| matches!(read, Err(TlsError::Read { source, .. }) if source.is_transient()),
+        );
         self.stamps = (!transient && !stamps.iter().any(|s| s.is_recent(now))).then_some(stamps);
         let mut hasher = DefaultHasher::new();
         sources.hash(&mut hasher);

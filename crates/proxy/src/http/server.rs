@@ -131,7 +131,11 @@ async fn serve<F, Fut>(
                 let state = Arc::clone(state);
                 tokio::spawn(async move {
                     match handshake(stream, config, limits.handshake()).await {
-                        Ok(stream) => connection(stream, peer, limits, handler, watcher).await,
+                        Ok(Some(stream)) => {
+                            connection(stream, peer, limits, handler, watcher).await;
+                        }
+                        // Closed before sending a byte: a port probe, not a failure.
+                        Ok(None) => {}
                         Err((why, error)) => {
                             tracing::debug!(%peer, reason = ?why, %error, "TLS handshake failed");
                             state.metrics.tls_handshake_failed(why);
@@ -190,24 +194,30 @@ const PLAIN_HTTP_ANSWER: &[u8] = b"HTTP/1.1 400 Bad Request\r\nconnection: close
 content-type: text/plain; charset=utf-8\r\ncontent-length: 55\r\n\r\n\
 this port serves HTTPS, but the request was plain HTTP\n";
 
-/// The server side of a TLS handshake on `stream`, within `timeout`.
+/// The server side of a TLS handshake on `stream`, within `timeout`; `None` when the client
+/// closed without sending anything.
 async fn handshake(
     stream: TcpStream,
     config: Arc<rustls::ServerConfig>,
     timeout: Duration,
-) -> Result<tokio_rustls::server::TlsStream<TcpStream>, (HandshakeFailure, std::io::Error)> {
+) -> Result<Option<tokio_rustls::server::TlsStream<TcpStream>>, (HandshakeFailure, std::io::Error)>
+{
     let shake = async {
         let mut first = [0u8; 1];
         let peeked = stream
             .peek(&mut first)
             .await
             .map_err(|e| (HandshakeFailure::Failed, e))?;
-        if peeked == 1 && first[0] != TLS_HANDSHAKE_RECORD && first[0].is_ascii_alphabetic() {
+        if peeked == 0 {
+            return Ok(None);
+        }
+        if first[0] != TLS_HANDSHAKE_RECORD && first[0].is_ascii_alphabetic() {
             return Err((HandshakeFailure::PlainHttp, answer_plain_http(stream).await));
         }
         tokio_rustls::TlsAcceptor::from(config)
             .accept(stream)
             .await
+            .map(Some)
             .map_err(|e| (HandshakeFailure::Failed, e))
     };
     match tokio::time::timeout(timeout, shake).await {

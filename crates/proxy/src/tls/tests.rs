@@ -88,7 +88,10 @@ fn a_certificate_without_a_key_names_the_missing_field() {
          and its private key (each a path or base64)"
     );
     let message = start_error(&tls(TlsSource::default(), inline(&pair().key)));
-    assert!(message.starts_with("serve.api.tls.cert is not set"), "{message}");
+    assert!(
+        message.starts_with("serve.api.tls.cert is not set"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -189,13 +192,10 @@ fn a_key_that_is_not_the_certificates_names_both() {
 #[test]
 fn a_good_pair_serves_http1_over_tls_with_resumption() {
     let dir = tempfile::tempdir().unwrap();
-    for setting in [
-        write(dir.path(), &pair()),
-        {
-            let p = pair();
-            tls(inline(&p.cert), inline(&p.key))
-        },
-    ] {
+    for setting in [write(dir.path(), &pair()), {
+        let p = pair();
+        tls(inline(&p.cert), inline(&p.key))
+    }] {
         let (_, config) = Reloader::start(Some(&setting)).unwrap();
         let config = config.expect("TLS on");
         assert_eq!(config.alpn_protocols, vec![b"http/1.1".to_vec()]);
@@ -266,7 +266,10 @@ fn a_certificate_rotated_before_its_key_keeps_the_last_good_pair_until_the_key_f
     let setting = write(dir.path(), &first);
     let (mut reloader, config) = settled(Some(&setting));
     assert!(config.is_some());
-    assert!(matches!(reloader.refresh(Some(&setting)), Refresh::Unchanged));
+    assert!(matches!(
+        reloader.refresh(Some(&setting)),
+        Refresh::Unchanged
+    ));
 
     let second = pair();
     std::fs::write(dir.path().join("tls.crt"), &second.cert).unwrap();
@@ -275,7 +278,10 @@ fn a_certificate_rotated_before_its_key_keeps_the_last_good_pair_until_the_key_f
         other => panic!("a half-rotated pair must fail as a mismatch: {other:?}"),
     }
     // Looked at again with nothing changed: the same failure is not reported twice.
-    assert!(matches!(reloader.refresh(Some(&setting)), Refresh::Unchanged));
+    assert!(matches!(
+        reloader.refresh(Some(&setting)),
+        Refresh::Unchanged
+    ));
 
     std::fs::write(dir.path().join("tls.key"), &second.key).unwrap();
     assert!(matches!(
@@ -326,7 +332,13 @@ fn recently_written_files_are_read_again_on_the_next_look() {
     let setting = write(dir.path(), &pair());
     // The real clock: the files were written within the last second.
     let (mut reloader, _) = Reloader::start(Some(&setting)).unwrap();
-    assert!(reloader.stamps.is_none(), "stamps of fresh files are not trusted");
+    assert!(
+        reloader.stamps.is_none(),
+        "stamps of fresh files are not trusted"
+    );
     // Same bytes: read again, and found unchanged.
-    assert!(matches!(reloader.refresh(Some(&setting)), Refresh::Unchanged));
+    assert!(matches!(
+        reloader.refresh(Some(&setting)),
+        Refresh::Unchanged
+    ));
 }
