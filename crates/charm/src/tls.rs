@@ -16,7 +16,7 @@
 use serde::{Deserialize, Serialize};
 use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
 
-use crate::relation::certificates::{self, ProviderCertificate, same_pem};
+use crate::relation::certificates::{self, ProviderCertificate};
 use crate::relation::{Databag, FieldError};
 use crate::snapshot::Snapshot;
 
@@ -323,10 +323,13 @@ pub fn decide(snapshot: &Snapshot) -> TlsDecision {
                 && info.dns_names == [host.as_str()]
         })
     });
-    let revoked = |pem: &str| {
-        provided
-            .iter()
-            .any(|entry| entry.revoked && same_pem(&entry.certificate, pem))
+    // Whether the provider revoked the leaf of `chain` (compared by content, not text).
+    let revoked = |chain: &str| {
+        let leaf = first_der(chain);
+        leaf.is_some()
+            && provided
+                .iter()
+                .any(|entry| entry.revoked && first_der(&entry.certificate) == leaf)
     };
     // The provider's answer to our current request.
     let answers: Vec<&ProviderCertificate> = published

@@ -1,0 +1,546 @@
+//! The `certificates` relation (issue 18) through the harness, against its fake tls-certificates
+//! v4 provider: joined → request published → certificate → https everywhere; renewal at 90 %;
+//! revocation; dev; a non-leader; broken → http everywhere; the actions over https.
+
+use std::sync::Arc;
+
+use harness::certificates::{CertificateProvider, Validity};
+use harness::pebble::{ContainerState, File, ServiceStatus};
+use harness::state::SecretOwner;
+use harness::{Event, Outcome, Relation, State};
+use oathkeeper_charm::tls;
+use serde_json::{Map, Value, json};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio_rustls::rustls;
+use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject as _};
+
+use crate::support::*;
+
+const HOST: &str = "oathkeeper.iam.svc.cluster.local";
+const PROVIDER: &str = "self-signed-certificates";
+const CERTS_ID: u64 = 7;
+const FORWARD_AUTH_ID: u64 = 3;
+const INFO_ID: u64 = 4;
+
+/// A unit that went through the startup hooks, with Traefik (forward-auth) and the admin UI
+/// (oathkeeper-info) related, so every published address is visible.
+fn start(dir: &std::path::Path, leader: bool, state: State) -> State {
+    let mut state = state
+        .leader(leader)
+        .relation(
+            Relation::new("forward-auth", FORWARD_AUTH_ID, "traefik-public")
+                .remote_app_data([("ingress_app_names", "[]")]),
+        )
+        .relation(Relation::new("oathkeeper-info", INFO_ID, "admin-ui"));
+    for hook in ["install", "leader-elected", "config-changed"] {
+        if hook == "leader-elected" && !leader {
+            continue;
+        }
+        state = run_ok(dir, &state, &Event::hook(hook)).state;
+    }
+    run_ok(dir, &state, &Event::pebble_ready("oathkeeper")).state
+}
+
+/// Relates the provider and runs `certificates-relation-joined`.
+fn relate(dir: &std::path::Path, state: State, provider: &CertificateProvider) -> Outcome {
+    let state = state.relation(provider.relation(CERTS_ID));
+    run_ok(
+        dir,
+        &state,
+        &Event::relation("certificates", "joined", CERTS_ID).remote_unit(&format!("{PROVIDER}/0")),
+    )
+}
+
+/// The provider answers what the unit published, then `certificates-relation-changed` runs.
+fn answer(
+    dir: &std::path::Path,
+    mut state: State,
+    provider: &mut CertificateProvider,
+    validity: Validity,
+) -> Outcome {
+    provider.answer(&mut state, validity).unwrap();
+    changed(dir, &state)
+}
+
+fn changed(dir: &std::path::Path, state: &State) -> Outcome {
+    run_ok(
+        dir,
+        state,
+        &Event::relation("certificates", "changed", CERTS_ID),
+    )
+}
+
+/// The request this unit published: checks the v4 format (a JSON list of one entry with
+/// `"ca": false`) and returns the CSR.
+fn published_request(state: &State) -> String {
+    let bag = &state.find_relation(CERTS_ID).unwrap().local_unit_data;
+    let list: Value = serde_json::from_str(&bag["certificate_signing_requests"]).unwrap();
+    let entries = list.as_array().expect("a JSON list");
+    assert_eq!(entries.len(), 1, "{list}");
+    assert_eq!(entries[0]["ca"], json!(false), "{list}");
+    entries[0]["certificate_signing_request"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+fn file(state: &State, path: &str) -> Option<(String, String)> {
+    match state.containers["oathkeeper"].files.get(path)? {
+        File::Text(text) => Some((text.clone(), "644".to_owned())),
+        File::Detailed(spec) => Some((
+            spec.content.clone().unwrap_or_default(),
+            spec.permissions.clone().unwrap_or_else(|| "644".to_owned()),
+        )),
+    }
+}
+
+fn service_env(state: &State) -> std::collections::BTreeMap<String, String> {
+    state.containers["oathkeeper"].plan().services["oathkeeper"]
+        .environment
+        .clone()
+}
+
+fn alive_url(state: &State) -> String {
+    state.containers["oathkeeper"].plan().checks["alive"]
+        .http
+        .as_ref()
+        .unwrap()
+        .url
+        .clone()
+        .unwrap()
+}
+
+fn decisions_address(state: &State) -> String {
+    state.find_relation(FORWARD_AUTH_ID).unwrap().local_app_data["decisions_address"].clone()
+}
+
+fn public_endpoint(state: &State) -> String {
+    state.find_relation(INFO_ID).unwrap().local_app_data["public_endpoint"].clone()
+}
+
+/// The private key kept in this unit's secret.
+fn private_key(state: &State) -> String {
+    let secret = state
+        .secrets
+        .iter()
+        .find(|s| s.label.as_deref() == Some(tls::KEY_SECRET_LABEL))
+        .expect("the key's secret");
+    assert_eq!(secret.owner, Some(SecretOwner::Unit));
+    secret.revisions[&secret.latest()][tls::KEY_SECRET_FIELD].clone()
+}
+
+/// Everything says https (leader: the published addresses too), and the workload holds the
+/// files the provider issued.
+fn assert_https(state: &State, provider: &CertificateProvider, leader: bool) {
+    let env = service_env(state);
+    assert_eq!(env[tls::CERT_PATH_ENV], tls::CERT_FILE);
+    assert_eq!(env[tls::KEY_PATH_ENV], tls::KEY_FILE);
+    assert_eq!(
+        alive_url(state),
+        format!("https://{HOST}:4456/health/alive")
+    );
+    if leader {
+        assert_eq!(
+            decisions_address(state),
+            format!("https://{HOST}:4456/decisions")
+        );
+        assert_eq!(public_endpoint(state), format!("https://{HOST}:4456"));
+    }
+    let (chain, _) = file(state, tls::CERT_FILE).expect("the certificate chain");
+    let issued = provider
+        .issued()
+        .iter()
+        .find(|i| !i.revoked && chain.starts_with(i.certificate.trim()))
+        .expect("the chain starts with an unrevoked certificate the provider issued");
+    assert!(
+        chain.contains(provider.ca_pem().trim()),
+        "chain ends with the CA"
+    );
+    assert!(!issued.certificate.is_empty());
+    let (key, mode) = file(state, tls::KEY_FILE).expect("the key");
+    assert_eq!(mode, "600");
+    assert_eq!(key, private_key(state));
+    let (ca, _) = file(state, tls::CA_FILE).expect("the CA");
+    assert_eq!(ca.trim(), provider.ca_pem().trim());
+    let (bundle, _) = file(state, tls::CA_BUNDLE).expect("the CA bundle");
+    assert!(bundle.contains(provider.ca_pem().trim()), "{bundle}");
+}
+
+fn assert_http(state: &State, leader: bool) {
+    assert!(!service_env(state).contains_key(tls::CERT_PATH_ENV));
+    assert_eq!(alive_url(state), "http://localhost:4456/health/alive");
+    if leader {
+        assert_eq!(
+            decisions_address(state),
+            format!("http://{HOST}:4456/decisions")
+        );
+        assert_eq!(public_endpoint(state), format!("http://{HOST}:4456"));
+    }
+    assert_eq!(file(state, tls::CERT_FILE), None);
+    assert_eq!(file(state, tls::KEY_FILE), None);
+}
+
+/// No hook-tool argument or input, Pebble request summary or log line carries the private key
+/// (only `secret-get`'s answer does).
+fn assert_key_never_shown(outcome: &Outcome) {
+    let sent: Vec<(&Vec<String>, &Option<String>)> = outcome
+        .effects
+        .tool_calls
+        .iter()
+        .map(|c| (&c.args, &c.stdin))
+        .collect();
+    let shown = format!(
+        "{sent:?}{:?}{:?}{}",
+        outcome.pebble_calls, outcome.effects.juju_log, outcome.stderr
+    );
+    assert!(!shown.contains("PRIVATE KEY"), "the key leaked: {shown}");
+}
+
+#[test]
+fn joined_publishes_a_request_and_the_certificate_switches_everything_to_https() {
+    let dir = charm_dir();
+    let state = start(dir.path(), true, deployed(true));
+    assert_http(&state, true);
+    let mut provider = CertificateProvider::new(PROVIDER);
+    let joined = relate(dir.path(), state, &provider);
+    assert_key_never_shown(&joined);
+    let csr = published_request(&joined.state);
+    let info = tls::request_info(&csr).expect("a parsable CSR");
+    assert_eq!(info.common_names, [HOST]);
+    assert_eq!(info.dns_names, [HOST]);
+    assert_eq!(
+        info.public_key,
+        tls::public_key(&private_key(&joined.state)).unwrap()
+    );
+    // Until the provider answers: http everywhere, and the status says why.
+    assert_http(&joined.state, true);
+    assert_eq!(joined.state.unit_status.name, "waiting");
+    assert_eq!(
+        joined.state.unit_status.message,
+        format!("Waiting for a certificate from {PROVIDER}; serving http meanwhile")
+    );
+
+    let out = answer(dir.path(), joined.state, &mut provider, Validity::days(90));
+    assert_key_never_shown(&out);
+    assert_https(&out.state, &provider, true);
+    assert_eq!(out.state.unit_status.name, "active");
+    // The request stays: no renewal before 90 %.
+    assert_eq!(published_request(&out.state), csr);
+    // A repeated hook only reads.
+    let again = run_ok(dir.path(), &out.state, &Event::hook("update-status"));
+    assert_eq!(again.state.containers, out.state.containers);
+    assert!(
+        !again
+            .effects
+            .tool_calls
+            .iter()
+            .any(|c| c.tool == "relation-set" || c.tool == "secret-add"),
+        "{:#?}",
+        again.effects.tool_calls
+    );
+}
+
+#[test]
+fn renewal_at_ninety_percent_requests_a_new_csr_for_the_same_key_and_keeps_serving_https() {
+    let dir = charm_dir();
+    let state = start(dir.path(), true, deployed(true));
+    let mut provider = CertificateProvider::new(PROVIDER);
+    let joined = relate(dir.path(), state, &provider).state;
+    let first = published_request(&joined);
+    let key = private_key(&joined);
+    // 95 % of its validity has passed: the hook that receives it asks for the next one.
+    let out = answer(
+        dir.path(),
+        joined,
+        &mut provider,
+        Validity::elapsed_percent(95),
+    );
+    assert_https(&out.state, &provider, true);
+    let renewal = published_request(&out.state);
+    assert_ne!(renewal, first);
+    assert_eq!(
+        tls::request_info(&renewal).unwrap().public_key,
+        tls::request_info(&first).unwrap().public_key,
+        "same key"
+    );
+    let old_chain = file(&out.state, tls::CERT_FILE).unwrap().0;
+    // While the provider has not answered, the valid certificate keeps being served.
+    let pending = run_ok(dir.path(), &out.state, &Event::hook("update-status")).state;
+    assert_https(&pending, &provider, true);
+    assert_eq!(published_request(&pending), renewal, "no second request");
+
+    let renewed = answer(dir.path(), pending, &mut provider, Validity::days(90));
+    assert_https(&renewed.state, &provider, true);
+    assert_ne!(file(&renewed.state, tls::CERT_FILE).unwrap().0, old_chain);
+    assert_eq!(private_key(&renewed.state), key);
+    // Our server reloads the files: no restart, no replan.
+    let restarted = renewed.pebble_calls["oathkeeper"]
+        .iter()
+        .any(|c| c.path.starts_with("/v1/services") && c.method == "POST");
+    assert!(!restarted, "{:#?}", renewed.pebble_calls["oathkeeper"]);
+}
+
+#[test]
+fn revocation_goes_back_to_http_and_requests_a_new_certificate() {
+    let dir = charm_dir();
+    let state = start(dir.path(), true, deployed(true));
+    let mut provider = CertificateProvider::new(PROVIDER);
+    let joined = relate(dir.path(), state, &provider).state;
+    let first = published_request(&joined);
+    let served = answer(dir.path(), joined, &mut provider, Validity::days(90)).state;
+    assert_https(&served, &provider, true);
+
+    let mut revoked = served;
+    provider.revoke_all();
+    provider.write(&mut revoked);
+    let out = changed(dir.path(), &revoked);
+    // A revoked certificate is never served: http everywhere, consistently.
+    assert_http(&out.state, true);
+    assert_ne!(published_request(&out.state), first);
+    assert_eq!(
+        out.state.unit_status.message,
+        format!(
+            "Certificate revoked by {PROVIDER}, a new one is requested; serving http meanwhile"
+        )
+    );
+    let reissued = answer(dir.path(), out.state, &mut provider, Validity::days(90));
+    assert_https(&reissued.state, &provider, true);
+}
+
+#[test]
+fn broken_goes_back_to_http_and_removes_the_files_and_the_key() {
+    let dir = charm_dir();
+    let state = start(dir.path(), true, deployed(true));
+    let mut provider = CertificateProvider::new(PROVIDER);
+    let joined = relate(dir.path(), state, &provider).state;
+    let served = answer(dir.path(), joined, &mut provider, Validity::days(90)).state;
+    assert_https(&served, &provider, true);
+    let out = run_ok(
+        dir.path(),
+        &served,
+        &Event::relation("certificates", "broken", CERTS_ID),
+    );
+    let mut after = out.state;
+    // Juju drops the relation once broken has run.
+    after.relations.retain(|r| r.id != CERTS_ID);
+    assert_http(&after, true);
+    assert_eq!(file(&after, tls::CA_FILE), None);
+    let (bundle, _) = file(&after, tls::CA_BUNDLE).unwrap_or_default();
+    assert!(!bundle.contains(provider.ca_pem().trim()));
+    assert!(
+        after
+            .secrets
+            .iter()
+            .all(|s| s.label.as_deref() != Some(tls::KEY_SECRET_LABEL)),
+        "{:#?}",
+        after.secrets
+    );
+    assert!(!after.unit_state.contains_key(tls::KEY_SECRET_STATE_KEY));
+    assert_eq!(after.unit_status.name, "active");
+}
+
+#[test]
+fn dev_keeps_everything_on_http_even_with_a_certificate() {
+    let dir = charm_dir();
+    let state = start(dir.path(), true, deployed(true).config("dev", true));
+    let mut provider = CertificateProvider::new(PROVIDER);
+    let joined = relate(dir.path(), state, &provider).state;
+    published_request(&joined);
+    let out = answer(dir.path(), joined, &mut provider, Validity::days(90));
+    assert_http(&out.state, true);
+    assert_eq!(out.state.unit_status.name, "active");
+    // Turning dev off switches everything at once.
+    let mut production = out.state;
+    production
+        .config
+        .insert("dev".to_owned(), Value::Bool(false));
+    let out = run_ok(dir.path(), &production, &Event::hook("config-changed"));
+    assert_https(&out.state, &provider, true);
+}
+
+#[test]
+fn a_non_leader_publishes_its_own_request_and_serves_https() {
+    let dir = charm_dir();
+    let state = start(dir.path(), false, deployed(false));
+    let mut provider = CertificateProvider::new(PROVIDER);
+    let joined = relate(dir.path(), state, &provider).state;
+    published_request(&joined);
+    let out = answer(dir.path(), joined, &mut provider, Validity::days(90));
+    assert_https(&out.state, &provider, false);
+    assert!(
+        out.state
+            .find_relation(FORWARD_AUTH_ID)
+            .unwrap()
+            .local_app_data
+            .is_empty()
+    );
+}
+
+#[test]
+fn bad_provider_data_is_a_status_naming_the_app_and_field_and_http_stays() {
+    let dir = charm_dir();
+    let state = start(dir.path(), true, deployed(true));
+    let provider = CertificateProvider::new(PROVIDER);
+    let mut joined = relate(dir.path(), state, &provider).state;
+    joined.find_relation_mut(CERTS_ID).unwrap().remote_app_data =
+        [("certificates".to_owned(), "not json".to_owned())].into();
+    let out = changed(dir.path(), &joined);
+    assert_http(&out.state, true);
+    assert_eq!(out.state.unit_status.name, "blocked");
+    assert_eq!(
+        out.state.unit_status.message,
+        format!(
+            "Invalid certificates data from {PROVIDER}: certificates: expected a JSON list of certificates"
+        )
+    );
+}
+
+#[test]
+fn with_orys_server_a_rotation_restarts_the_service() {
+    let dir = charm_dir();
+    let image = with_image(deployed(true), ORY_VERSION_OUTPUT);
+    let state = start(dir.path(), true, image);
+    let mut provider = CertificateProvider::new(PROVIDER);
+    let joined = relate(dir.path(), state, &provider).state;
+    let mut served = answer(dir.path(), joined, &mut provider, Validity::days(90)).state;
+    assert_https(&served, &provider, true);
+    provider.reissue(Validity::days(90)).unwrap();
+    provider.write(&mut served);
+    let out = changed(dir.path(), &served);
+    assert_https(&out.state, &provider, true);
+    let restarts: Vec<&String> = out.pebble_calls["oathkeeper"]
+        .iter()
+        .filter(|c| c.path == "/v1/services" && c.body.contains("restart"))
+        .map(|c| &c.body)
+        .collect();
+    assert_eq!(restarts.len(), 1, "{:#?}", out.pebble_calls["oathkeeper"]);
+}
+
+/// An https API on 127.0.0.1 serving `chain` with `key`, answering the rules API; on its own
+/// runtime until dropped.
+struct HttpsApi {
+    port: u16,
+    _runtime: tokio::runtime::Runtime,
+}
+
+fn https_api(chain: &str, key: &str) -> HttpsApi {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(chain.as_bytes())
+        .map(Result::unwrap)
+        .collect();
+    let key = PrivateKeyDer::from_pem_slice(key.as_bytes()).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let port = listener.local_addr().unwrap().port();
+    runtime.spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(stream).await else {
+                    return;
+                };
+                let mut buffer = [0u8; 2048];
+                let _ = tls.read(&mut buffer).await;
+                let body = r#"[{"id":"spark:0:deny"}]"#;
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = tls.write_all(response.as_bytes()).await;
+                let _ = tls.shutdown().await;
+            });
+        }
+    });
+    HttpsApi {
+        port,
+        _runtime: runtime,
+    }
+}
+
+#[test]
+fn actions_reach_the_api_over_https_trusting_exactly_the_relation_ca() {
+    let dir = charm_dir();
+    let state = start(dir.path(), true, deployed(true));
+    let mut provider = CertificateProvider::new(PROVIDER);
+    let joined = relate(dir.path(), state, &provider).state;
+    let mut served = answer(dir.path(), joined, &mut provider, Validity::days(90)).state;
+    served
+        .containers
+        .get_mut("oathkeeper")
+        .unwrap()
+        .service_statuses
+        .insert("oathkeeper".to_owned(), ServiceStatus::Active);
+    let chain = file(&served, tls::CERT_FILE).unwrap().0;
+    let api = https_api(&chain, &private_key(&served));
+    // The pod-local address (as the e2e rewrites it), verified as the Service name.
+    let ctx = context(dir.path()).env(
+        "OATHKEEPER_CHARM_API_URL",
+        &format!("http://127.0.0.1:{}", api.port),
+    );
+    let out = ctx
+        .run(&served, &Event::action("list-rules", Map::new()))
+        .unwrap();
+    assert!(out.succeeded(), "{}", out.stderr);
+    assert_eq!(out.effects.action_failure, None, "{:#?}", out.effects);
+    assert_eq!(
+        Value::Object(out.effects.action_results),
+        json!({"0": "spark:0:deny"})
+    );
+
+    // Another CA in the workload's file: the same server is not trusted.
+    let mut other = served.clone();
+    let stranger = CertificateProvider::new("stranger");
+    other
+        .containers
+        .get_mut("oathkeeper")
+        .unwrap()
+        .files
+        .insert(
+            tls::CA_FILE.to_owned(),
+            File::Text(stranger.ca_pem().to_owned()),
+        );
+    let out = ctx
+        .run(&other, &Event::action("list-rules", Map::new()))
+        .unwrap();
+    let failure = out.effects.action_failure.unwrap_or_default();
+    assert!(
+        failure.starts_with("Something went wrong when trying to run the command"),
+        "{failure}"
+    );
+}
+
+#[test]
+fn an_unreachable_container_keeps_the_published_scheme() {
+    let dir = charm_dir();
+    let state = start(dir.path(), true, deployed(true));
+    let mut provider = CertificateProvider::new(PROVIDER);
+    let joined = relate(dir.path(), state, &provider).state;
+    let mut served = answer(dir.path(), joined, &mut provider, Validity::days(90)).state;
+    served.containers.insert(
+        "oathkeeper".to_owned(),
+        ContainerState {
+            can_connect: false,
+            ..served.containers["oathkeeper"].clone()
+        },
+    );
+    let out = run_ok(dir.path(), &served, &Event::hook("update-status"));
+    assert_eq!(
+        decisions_address(&out.state),
+        format!("https://{HOST}:4456/decisions")
+    );
+    assert_eq!(public_endpoint(&out.state), format!("https://{HOST}:4456"));
+}
