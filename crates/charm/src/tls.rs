@@ -284,8 +284,9 @@ fn published_https(snapshot: &Snapshot) -> bool {
 pub fn decide(snapshot: &Snapshot) -> TlsDecision {
     let tls = &snapshot.tls;
     let Some(relation) = &snapshot.relations.certificates else {
-        // Not related (or being broken): http everywhere, files and key removed.
-        return TlsDecision {
+        // Not related (or being broken): http everywhere, files and key removed (the scheme
+        // moves with the files: not while Pebble does not answer).
+        let decision = TlsDecision {
             key: tls
                 .private_key
                 .as_ref()
@@ -294,6 +295,7 @@ pub fn decide(snapshot: &Snapshot) -> TlsDecision {
                 }),
             ..TlsDecision::default()
         };
+        return finish(snapshot, decision, None);
     };
     let mut decision = TlsDecision::default();
     let provided = match certificates::parse_provider(&relation.remote_app_data) {
