@@ -106,6 +106,58 @@ pub fn send(
     Ok(message)
 }
 
+/// A kept-alive client connection to `127.0.0.1:<port>`: requests one after another on it,
+/// as a browser or a load generator sends them.
+pub struct KeepAlive {
+    port: u16,
+    reader: BufReader<TcpStream>,
+}
+
+impl KeepAlive {
+    /// Connects.
+    pub fn connect(port: u16) -> std::io::Result<KeepAlive> {
+        let stream =
+            TcpStream::connect_timeout(&SocketAddr::from(([127, 0, 0, 1], port)), TIMEOUT)?;
+        stream.set_read_timeout(Some(TIMEOUT))?;
+        stream.set_write_timeout(Some(TIMEOUT))?;
+        stream.set_nodelay(true)?;
+        Ok(KeepAlive {
+            port,
+            reader: BufReader::new(stream),
+        })
+    }
+
+    /// `GET <path>` with `headers` (`Host: 127.0.0.1:<port>` unless given) on this connection.
+    /// An error when the server closed it or answered garbage.
+    pub fn get(&mut self, path: &str, headers: &[(&str, &str)]) -> std::io::Result<Message> {
+        let mut request = format!("GET {path} HTTP/1.1\r\n");
+        if !headers
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case("host"))
+        {
+            request.push_str(&format!("Host: 127.0.0.1:{}\r\n", self.port));
+        }
+        for (name, value) in headers {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
+        request.push_str("\r\n");
+        self.reader.get_mut().write_all(request.as_bytes())?;
+        let mut message = read_head(&mut self.reader)?;
+        if message.start_line.is_empty() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "the connection was closed",
+            ));
+        }
+        let mut words = message.method.split_whitespace();
+        let _version = words.next();
+        message.status = words.next().and_then(|code| code.parse().ok()).unwrap_or(0);
+        message.method.clear();
+        message.body = read_body(&mut self.reader, &message.headers, false)?;
+        Ok(message)
+    }
+}
+
 /// Reads one line as bytes, without its `\r\n`: a peer's non-UTF-8 bytes (obs-text) are data,
 /// not an error.
 fn read_raw_line(reader: &mut impl BufRead) -> std::io::Result<Vec<u8>> {
@@ -260,6 +312,9 @@ fn answer(
 ) -> std::io::Result<()> {
     stream.set_nonblocking(false)?;
     stream.set_read_timeout(Some(TIMEOUT))?;
+    // The head and the body are two writes: without this, Nagle's algorithm holds the body
+    // until the client's delayed ACK (40 ms) on a kept-alive connection.
+    stream.set_nodelay(true)?;
     let mut reader = BufReader::new(stream.try_clone()?);
     loop {
         let mut request = read_head(&mut reader)?;

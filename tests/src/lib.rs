@@ -2,7 +2,8 @@
 //! server, a fake Kratos, an upstream that echoes the headers (and the raw request target) it
 //! receives, a recording relay to see what a proxy asks the decision server, and real Traefik
 //! (configured as the Traefik charm renders it), Caddy and nginx processes as forward-auth
-//! proxies, each stopped gracefully with nothing of it left running.
+//! proxies, each stopped gracefully with nothing of it left running; the server run directly and
+//! a test CA for the API over HTTPS.
 //!
 //! Everything binds 127.0.0.1 on free ports and every wait has a timeout.
 
@@ -12,6 +13,8 @@ pub mod http;
 pub mod kratos;
 pub mod proxies;
 pub mod relay;
+pub mod server;
+pub mod tls;
 pub mod traefik;
 pub mod upstream;
 

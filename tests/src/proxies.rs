@@ -167,6 +167,16 @@ pub(crate) fn spawn(
     }
 }
 
+/// How a proxy reaches a decision server that serves HTTPS: the CA to trust (a PEM file) and
+/// the name to ask for and verify (the certificate's, not the address's).
+#[derive(Debug, Clone)]
+pub struct DecisionsTls {
+    /// The CA certificate (PEM) the proxy trusts for the decision server, and only it.
+    pub ca: std::path::PathBuf,
+    /// The server name sent (SNI) and verified.
+    pub server_name: String,
+}
+
 /// Caddy on `port` with `forward_auth` to the decision server at `127.0.0.1:<decisions_port>`
 /// (`decisions_path`, e.g. `/decisions`), copying `copy_headers` to `upstream_port`.
 ///
@@ -180,13 +190,48 @@ pub fn caddy(
     copy_headers: &[String],
     upstream_port: u16,
 ) -> Proxy {
+    caddy_with(
+        port,
+        decisions_port,
+        decisions_path,
+        copy_headers,
+        upstream_port,
+        None,
+    )
+}
+
+/// [`caddy`], asking the decision server over HTTPS when `tls` is given: the `http` transport
+/// with `tls`, trusting only `tls.ca`, verifying `tls.server_name`, keeping connections alive.
+pub fn caddy_with(
+    port: u16,
+    decisions_port: u16,
+    decisions_path: &str,
+    copy_headers: &[String],
+    upstream_port: u16,
+    tls: Option<&DecisionsTls>,
+) -> Proxy {
     let dir = tempfile::tempdir().expect("tempdir");
+    // Caddy 2.6 (Debian): `tls_trusted_ca_certs` (2.9 renamed it `tls_trust_pool file`).
+    let transport = tls.map_or_else(String::new, |tls| {
+        format!(
+            "\t\ttransport http {{\n\
+             \t\t\ttls\n\
+             \t\t\ttls_trusted_ca_certs {ca}\n\
+             \t\t\ttls_server_name {name}\n\
+             \t\t\tkeepalive 30s\n\
+             \t\t}}\n",
+            ca = tls.ca.display(),
+            name = tls.server_name,
+        )
+    });
+    let scheme = if tls.is_some() { "https://" } else { "" };
     let caddyfile = format!(
         "{{\n\tadmin off\n\tauto_https off\n}}\n\
          http://{SERVER_NAME}:{port} {{\n\
-         \tforward_auth 127.0.0.1:{decisions_port} {{\n\
+         \tforward_auth {scheme}127.0.0.1:{decisions_port} {{\n\
          \t\turi {decisions_path}\n\
          \t\tcopy_headers {headers}\n\
+         {transport}\
          \t}}\n\
          \treverse_proxy 127.0.0.1:{upstream_port}\n}}\n",
         headers = copy_headers.join(" "),
@@ -221,7 +266,54 @@ pub fn nginx(
     copy_headers: &[String],
     upstream_port: u16,
 ) -> Proxy {
+    nginx_with(
+        port,
+        decisions_port,
+        decisions_path,
+        copy_headers,
+        upstream_port,
+        None,
+    )
+}
+
+/// [`nginx`], asking the decision server over HTTPS when `tls` is given: `proxy_pass https://`
+/// to a kept-alive upstream group, verifying the certificate against `tls.ca` only, with SNI
+/// and verification on `tls.server_name`, and TLS sessions reused.
+pub fn nginx_with(
+    port: u16,
+    decisions_port: u16,
+    decisions_path: &str,
+    copy_headers: &[String],
+    upstream_port: u16,
+    tls: Option<&DecisionsTls>,
+) -> Proxy {
     let dir = tempfile::tempdir().expect("tempdir");
+    // The group name `oathkeeper` is what proxy_pass names; nginx finds it before resolving.
+    let (upstream_group, decisions_url, tls_directives) = match tls {
+        None => (
+            String::new(),
+            format!("http://127.0.0.1:{decisions_port}"),
+            String::new(),
+        ),
+        Some(tls) => (
+            // A new upstream connection every 100 requests: handshakes (resumed) go on
+            // under load, not only the first ones.
+            format!(
+                "  upstream oathkeeper {{ server 127.0.0.1:{decisions_port}; keepalive 16; \
+                 keepalive_requests 100; }}\n"
+            ),
+            "https://oathkeeper".to_owned(),
+            format!(
+                "      proxy_http_version 1.1;\n      proxy_set_header Connection \"\";\n\
+                 \x20     proxy_ssl_verify on;\n      proxy_ssl_verify_depth 2;\n\
+                 \x20     proxy_ssl_trusted_certificate {ca};\n\
+                 \x20     proxy_ssl_name {name};\n      proxy_ssl_server_name on;\n\
+                 \x20     proxy_ssl_session_reuse on;\n",
+                ca = tls.ca.display(),
+                name = tls.server_name,
+            ),
+        ),
+    };
     let mut sets = String::new();
     for (n, header) in copy_headers.iter().enumerate() {
         let variable = header.to_ascii_lowercase().replace('-', "_");
@@ -236,11 +328,13 @@ pub fn nginx(
          http {{\n  access_log off;\n\
            client_body_temp_path {prefix}/body;\n  proxy_temp_path {prefix}/proxy;\n\
            fastcgi_temp_path {prefix}/fastcgi;\n  uwsgi_temp_path {prefix}/uwsgi;\n  scgi_temp_path {prefix}/scgi;\n\
+           {upstream_group}\
            server {{\n    listen 127.0.0.1:{port} default_server;\n    server_name _;\n    return {MISDIRECTED};\n  }}\n\
            server {{\n    listen 127.0.0.1:{port};\n    server_name {SERVER_NAME};\n\
              location / {{\n      auth_request /_decisions;\n{sets}      proxy_pass http://127.0.0.1:{upstream_port};\n    }}\n\
              location = /_decisions {{\n      internal;\n\
-               proxy_pass http://127.0.0.1:{decisions_port}{decisions_path}$request_uri;\n\
+               proxy_pass {decisions_url}{decisions_path}$request_uri;\n\
+               {tls_directives}\
                proxy_pass_request_body off;\n      proxy_set_header Content-Length \"\";\n\
                proxy_set_header X-Forwarded-Method $request_method;\n\
                proxy_set_header X-Forwarded-Proto $scheme;\n\
