@@ -544,3 +544,148 @@ fn an_unreachable_container_keeps_the_published_scheme() {
     );
     assert_eq!(public_endpoint(&out.state), format!("https://{HOST}:4456"));
 }
+
+/// A stand-in for the server as a live Pebble service: Python's HTTP server on `$PORT`,
+/// wrapped in TLS when the layer names a certificate (`SERVE_API_TLS_CERT_PATH`/`_KEY_PATH`,
+/// mapped into the container root), answering `/health/alive`, `/rules` and `/version`.
+const STAND_IN: &str = r#"#!/bin/sh
+exec python3 -c '
+import http.server, json, os, ssl
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        if self.path.startswith("/rules"):
+            body = json.dumps([{"id": "spark:0:deny"}])
+        elif self.path.startswith("/version"):
+            body = json.dumps({"version": "stand-in"})
+        else:
+            body = json.dumps({"status": "ok"})
+        data = body.encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+    def log_message(self, *args):
+        pass
+server = http.server.HTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler)
+cert = os.environ.get("SERVE_API_TLS_CERT_PATH")
+if cert:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, os.environ["SERVE_API_TLS_KEY_PATH"])
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+server.serve_forever()
+'
+"#;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !condition() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// The e2e path: a live Pebble runs the workload from the charm's own layer; once the
+/// certificate arrives it serves https, Pebble's `alive` check passes over https (trusting
+/// the CA bundle the charm completed, reaching the Service name through `resolve`), and the
+/// actions reach it over https.
+#[test]
+fn a_live_workload_serves_https_and_its_alive_check_passes_over_https() {
+    use harness::pebble::{FakePebble, LiveOptions, Mode};
+    let dir = charm_dir();
+    let scratch = tempfile::tempdir().unwrap();
+    let program = scratch.path().join("oathkeeper-stand-in");
+    std::fs::write(&program, STAND_IN).unwrap();
+    std::fs::set_permissions(
+        &program,
+        <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o755),
+    )
+    .unwrap();
+    let port = free_port();
+    let options = LiveOptions::default()
+        .program("oathkeeper", &program)
+        .env("PORT", port.to_string())
+        .rewrite("http://localhost:4456", format!("http://127.0.0.1:{port}"))
+        .resolve(&format!("{HOST}:4456"), format!("127.0.0.1:{port}"))
+        .in_root(tls::TLS_DIR)
+        .okay_delay(std::time::Duration::from_millis(300));
+    let socket = scratch.path().join("containers/oathkeeper/pebble.socket");
+    let pebble = FakePebble::start(&socket, our_image(), Mode::Live(options)).unwrap();
+    let ctx = context(dir.path())
+        .attach_pebble("oathkeeper", pebble.socket())
+        .env(
+            "OATHKEEPER_CHARM_API_URL",
+            &format!("http://127.0.0.1:{port}"),
+        );
+    let run = |state: &State, event: &Event| {
+        let out = ctx.run(state, event).unwrap();
+        assert!(out.succeeded(), "{}: {}", event.name, out.stderr);
+        out.state
+    };
+    let mut state = deployed(true);
+    for hook in ["install", "leader-elected", "config-changed"] {
+        state = run(&state, &Event::hook(hook));
+    }
+    state = run(&state, &Event::pebble_ready("oathkeeper"));
+    let client = pebble.client();
+    // Pebble's check, run now rather than every 10 s: it names `url_prefix` and passes.
+    let check_passes = |url_prefix: &str| {
+        let plan = client.plan().unwrap();
+        let url = plan.checks["alive"]
+            .http
+            .as_ref()
+            .unwrap()
+            .url
+            .clone()
+            .unwrap();
+        assert!(url.starts_with(url_prefix), "{url}");
+        eventually(&format!("the alive check of {url} to pass"), || {
+            client.refresh_check("alive").unwrap().is_none()
+        });
+        true
+    };
+    assert!(check_passes("http://localhost:4456"));
+
+    let mut provider = CertificateProvider::new(PROVIDER);
+    state = run(
+        &state.relation(provider.relation(CERTS_ID)),
+        &Event::relation("certificates", "joined", CERTS_ID).remote_unit(&format!("{PROVIDER}/0")),
+    );
+    provider.answer(&mut state, Validity::days(90)).unwrap();
+    state = run(
+        &state,
+        &Event::relation("certificates", "changed", CERTS_ID),
+    );
+    assert!(check_passes(&format!("https://{HOST}:4456")));
+    let key = pebble.root().join(tls::KEY_FILE.trim_start_matches('/'));
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&key).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600);
+
+    let out = ctx
+        .run(&state, &Event::action("list-rules", Map::new()))
+        .unwrap();
+    assert_eq!(out.effects.action_failure, None, "{:#?}", out.effects);
+    assert_eq!(
+        Value::Object(out.effects.action_results),
+        json!({"0": "spark:0:deny"})
+    );
+
+    // Broken: back to http, and the check follows.
+    state = run(&state, &Event::relation("certificates", "broken", CERTS_ID));
+    state.relations.retain(|r| r.id != CERTS_ID);
+    assert!(check_passes("http://localhost:4456"));
+    assert!(!key.exists());
+    let _ = state;
+}

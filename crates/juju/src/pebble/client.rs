@@ -365,6 +365,17 @@ impl Client {
         Ok(envelope.result["healthy"].as_bool().unwrap_or(false))
     }
 
+    /// `POST /v1/checks/refresh`: runs check `name` now; `Ok(None)` when it passed, else the
+    /// error Pebble reports.
+    pub fn refresh_check(&self, name: &str) -> Result<Option<String>, Error> {
+        let result: Value =
+            self.result("POST", "/v1/checks/refresh", Some(&json!({"name": name})))?;
+        Ok(result["error"]
+            .as_str()
+            .filter(|error| !error.is_empty())
+            .map(str::to_owned))
+    }
+
     /// `POST /v1/checks` with `action` (`start` or `stop`): the checks that changed.
     pub fn checks_action(&self, action: &str, checks: &[&str]) -> Result<Vec<String>, Error> {
         let result: Value = self.result(
