@@ -1,6 +1,7 @@
 //! The actions `list-rules` and `get-rule` (spec §3), pure parts: parameters, the API request
 //! path, and the results map or the failure message. The shell performs the one HTTP request
-//! against the workload's API (not an exec of a CLI, so TLS can be handled) and calls these.
+//! against the workload's API (not an exec of a CLI, so TLS is handled: https with the
+//! relation's CA when the workload serves it) and calls these.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -18,8 +19,9 @@ pub const RULE_ID_PARAM: &str = "rule-id";
 /// The default of [`LIMIT_PARAM`] (actions.yaml).
 pub const DEFAULT_LIMIT: u64 = 20;
 /// The workload's API as the charm container reaches it (same pod). Upstream's CLI used the
-/// same address; once TLS lands the shell must use `https://<app>.<model>.svc.cluster.local:4456`
-/// (the certificate's name) instead.
+/// same address, also under TLS, where it fails. Ours, when the workload serves https, asks the
+/// same address over https, trusting only the relation's CA and verifying the certificate's
+/// name `<app>.<model>.svc.cluster.local` (`crate::io::Io::api_get`).
 pub const LOCAL_API: &str = "http://localhost:4456";
 /// The API path of the rules.
 pub const RULES_PATH: &str = "/rules";

@@ -20,7 +20,9 @@ use hyper_rustls::{FixedServerNameResolver, HttpsConnectorBuilder};
 use rustls::pki_types::{CertificateDer, ServerName, pem::PemObject as _};
 
 /// Overrides the workload API the charm queries (default [`LOCAL_API`], which the charm and
-/// workload containers share in the pod). For tests and debugging.
+/// workload containers share in the pod). For tests and debugging. Its host and port are where
+/// the charm connects; when the workload serves https the scheme becomes `https` and the
+/// certificate is verified for `<app>.<model>.svc.cluster.local` (SNI too), whatever the host.
 pub const API_URL_ENV: &str = "OATHKEEPER_CHARM_API_URL";
 /// How long one request to the workload API may take.
 const API_TIMEOUT: Duration = Duration::from_secs(3);

@@ -275,7 +275,8 @@ fn published_https(snapshot: &Snapshot) -> bool {
 ///
 /// - A new request is published when there is none we can use (missing, unreadable, for
 ///   another name or another key), when the provider revoked the certificate of the current
-///   one, or when that certificate reaches 90 % of its validity (renewal: same key).
+///   one, or when that certificate reaches 90 % of its validity or expired (renewal: same
+///   key).
 /// - The certificate served is the provider's answer to our current request when there is a
 ///   usable one; while a renewal or re-request is pending, the installed certificate keeps
 ///   being served as long as it is for our key, unexpired and not revoked by the provider.
@@ -338,12 +339,27 @@ pub fn decide(snapshot: &Snapshot) -> TlsDecision {
         .as_deref()
         .map(|csr| provided.iter().filter(|e| e.answers(csr)).collect())
         .unwrap_or_default();
-    let issued = answers
+    // The unrevoked answer for our key, valid now or not (expired is past renewal time too).
+    let answered = answers.iter().filter(|e| !e.revoked).find_map(|e| {
+        certificate_info(&e.certificate)
+            .filter(|info| info.public_key == public_key)
+            .map(|info| (*e, info))
+    });
+    if answers
         .iter()
-        .filter(|e| !e.revoked)
-        .find_map(|e| usable(e, &public_key, now).map(|info| (*e, info)));
-    let current_revoked = issued.is_none() && answers.iter().any(|e| e.revoked);
-    decision.request = match (&published, &issued) {
+        .any(|e| certificate_info(&e.certificate).is_none())
+    {
+        decision.invalid = Some((
+            relation.remote_app.clone(),
+            FieldError::new(
+                certificates::CERTIFICATES,
+                "the certificate answering our request is not a PEM certificate",
+            ),
+        ));
+    }
+    let issued = answered.clone().filter(|(_, info)| info.valid_at(now));
+    let current_revoked = answered.is_none() && answers.iter().any(|e| e.revoked);
+    decision.request = match (&published, &answered) {
         (None, _) => Some(relation.id),
         (Some(_), _) if current_revoked => Some(relation.id),
         (Some(_), Some((_, info))) if now >= info.renewal_time() => Some(relation.id),

@@ -299,3 +299,195 @@ fn the_generated_cases_reach_https_and_renewal() {
     assert!(desired.tls.serve);
     assert_eq!(desired.tls.request, Some(9));
 }
+
+#[test]
+fn each_reason_for_a_new_request_and_what_is_served_meanwhile() {
+    let base = Case {
+        related: true,
+        key: 1,
+        published: 1,
+        entries: vec![],
+        garbage_provider: false,
+        installed: 0,
+        dev: false,
+        can_connect: true,
+        published_https: None,
+    };
+    // (case, a new request, served)
+    let table: Vec<(&str, Case, bool, bool)> = vec![
+        (
+            "no key yet",
+            Case {
+                key: 0,
+                ..base.clone()
+            },
+            true,
+            false,
+        ),
+        (
+            "the key's secret is gone",
+            Case {
+                key: 2,
+                ..base.clone()
+            },
+            true,
+            false,
+        ),
+        (
+            "nothing published",
+            Case {
+                published: 0,
+                ..base.clone()
+            },
+            true,
+            false,
+        ),
+        (
+            "published for another key",
+            Case {
+                published: 3,
+                ..base.clone()
+            },
+            true,
+            false,
+        ),
+        (
+            "published for another name",
+            Case {
+                published: 4,
+                ..base.clone()
+            },
+            true,
+            false,
+        ),
+        (
+            "unreadable request",
+            Case {
+                published: 5,
+                ..base.clone()
+            },
+            true,
+            false,
+        ),
+        ("not answered yet", base.clone(), false, false),
+        (
+            "answered",
+            Case {
+                entries: vec![0],
+                ..base.clone()
+            },
+            false,
+            true,
+        ),
+        (
+            "due for renewal",
+            Case {
+                entries: vec![1],
+                ..base.clone()
+            },
+            true,
+            true,
+        ),
+        (
+            "expired",
+            Case {
+                entries: vec![2],
+                ..base.clone()
+            },
+            true,
+            false,
+        ),
+        (
+            "revoked",
+            Case {
+                entries: vec![3],
+                ..base.clone()
+            },
+            true,
+            false,
+        ),
+        (
+            "revoked while installed",
+            Case {
+                entries: vec![3],
+                installed: 4,
+                ..base.clone()
+            },
+            true,
+            false,
+        ),
+        (
+            "renewal pending, the installed one still valid",
+            Case {
+                published: 2,
+                entries: vec![],
+                installed: 1,
+                ..base.clone()
+            },
+            false,
+            true,
+        ),
+        (
+            "renewal pending, the installed one expired",
+            Case {
+                published: 2,
+                entries: vec![],
+                installed: 3,
+                ..base.clone()
+            },
+            false,
+            false,
+        ),
+        (
+            "another unit's certificate installed",
+            Case {
+                entries: vec![],
+                installed: 6,
+                ..base.clone()
+            },
+            false,
+            false,
+        ),
+        (
+            "dev",
+            Case {
+                entries: vec![0],
+                dev: true,
+                ..base.clone()
+            },
+            false,
+            false,
+        ),
+    ];
+    for (name, case, request, served) in table {
+        let desired = reconcile(&snapshot(&case));
+        assert_eq!(desired.tls.request.is_some(), request, "{name}: request");
+        assert_eq!(desired.tls.serve, served, "{name}: served");
+    }
+}
+
+#[test]
+fn an_unparsable_certificate_for_our_request_is_a_status_naming_the_field() {
+    let m = material();
+    let mut s = snapshot(&Case {
+        related: true,
+        key: 1,
+        published: 1,
+        entries: vec![],
+        garbage_provider: false,
+        installed: 0,
+        dev: false,
+        can_connect: true,
+        published_https: None,
+    });
+    let mut broken = m.entries[0].clone();
+    broken.certificate = "not a certificate".into();
+    s.relations.certificates.as_mut().unwrap().remote_app_data =
+        certificates::render_provider(&[broken]);
+    let desired = reconcile(&s);
+    assert!(!desired.tls.serve);
+    assert_eq!(
+        desired.unit_status.message,
+        "Invalid certificates data from self-signed-certificates: certificates: the certificate answering our request is not a PEM certificate"
+    );
+}
