@@ -251,12 +251,6 @@ pub struct TlsDecision {
     pub invalid: Option<(String, FieldError)>,
 }
 
-/// The certificate an entry carries, when it is for `public_key` and valid at `now`.
-fn usable(entry: &ProviderCertificate, public_key: &str, now: i64) -> Option<CertificateInfo> {
-    certificate_info(&entry.certificate)
-        .filter(|info| info.public_key == public_key && info.valid_at(now))
-}
-
 /// Whether the scheme currently published (leader app data) is https: what the workload
 /// serves when Pebble does not answer, so nothing flips in a hook that cannot move the files.
 fn published_https(snapshot: &Snapshot) -> bool {
