@@ -453,7 +453,7 @@ fn each_reason_for_a_new_request_and_what_is_served_meanwhile() {
             Case {
                 entries: vec![0],
                 dev: true,
-                ..base.clone()
+                ..base
             },
             false,
             false,
