@@ -270,3 +270,37 @@ fn exec_fails_when_pebble_refuses_the_websockets() {
         ("GET", "/v1/tasks/10/websocket/control")
     );
 }
+
+#[test]
+fn refresh_check_runs_the_check_and_reports_its_error() {
+    let passed = Envelope::sync(json!({"info": {"name": "alive", "status": "up"}, "error": ""}));
+    let failed = Envelope::sync(
+        json!({"info": {"name": "alive", "status": "down"}, "error": "non-2xx status code 502"}),
+    );
+    let (_dir, client, seen) = fake(vec![json_answer(200, &passed), json_answer(200, &failed)]);
+    assert_eq!(client.refresh_check("alive").unwrap(), None);
+    let (method, path, body) = seen.recv().unwrap();
+    assert_eq!(
+        (method.as_str(), path.as_str()),
+        ("POST", "/v1/checks/refresh")
+    );
+    assert_eq!(
+        serde_json::from_slice::<Value>(&body).unwrap(),
+        json!({"name": "alive"})
+    );
+    assert_eq!(
+        client.refresh_check("alive").unwrap().as_deref(),
+        Some("non-2xx status code 502")
+    );
+}
+
+#[test]
+fn a_missing_file_is_not_found() {
+    let error = Error::Api {
+        status: 200,
+        message: "stat /x: no such file or directory".to_owned(),
+        kind: Some("not-found".to_owned()),
+    };
+    assert!(error.is_not_found());
+    assert!(!Error::Timeout("1".to_owned()).is_not_found());
+}
