@@ -145,6 +145,19 @@ pub fn apply(io: &Io, effects: &Effects, leader: bool) -> Result<(), HookError> 
                 .services_action("restart", &[SERVICE], REPLAN_TIMEOUT)
                 .err()
                 .map(|e| pebble_failed(io, &e, status::FAILED_TO_RESTART)),
+            Effect::ExpireKeyAtRenewal {
+                secret_id,
+                after_seconds,
+            } => {
+                let meta = SecretMeta {
+                    // A Go duration: Juju takes a duration or an RFC 3339 time.
+                    expire: Some(format!("{after_seconds}s")),
+                    ..SecretMeta::default()
+                };
+                io.tools
+                    .secret_set(secret_id, Owner::Unit, &meta, &BTreeMap::new())?;
+                None
+            }
             Effect::RemovePrivateKey { secret_id } => {
                 match io.tools.secret_remove(secret_id, None) {
                     Ok(()) | Err(juju::tool::Error::SecretNotFound { .. }) => {}

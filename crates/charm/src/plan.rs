@@ -98,6 +98,14 @@ pub enum Effect {
     RemoveTlsFiles,
     /// Restart the service: Ory's server reads its certificate only at start.
     Restart,
+    /// `secret-set --expire`: the key's secret expires when the certificate is due for
+    /// renewal, so Juju runs `secret-expired` then (a hook, hence a reconcile that renews).
+    ExpireKeyAtRenewal {
+        /// The secret's id.
+        secret_id: String,
+        /// Seconds from now.
+        after_seconds: i64,
+    },
     /// Remove the private key's secret (the `certificates` relation is gone).
     RemovePrivateKey {
         /// The secret's id.
@@ -126,6 +134,7 @@ impl Effect {
             | Effect::InstallTlsFiles(_)
             | Effect::RemoveTlsFiles
             | Effect::Restart
+            | Effect::ExpireKeyAtRenewal { .. }
             | Effect::RemovePrivateKey { .. } => false,
         }
     }
@@ -289,6 +298,18 @@ pub fn plan(snapshot: &Snapshot, desired: &Desired) -> Effects {
     {
         items.push(Effect::InstallTlsFiles(files.clone()));
         new_files = true;
+        // Renewal needs a hook at the right time: update-status runs every few minutes, and
+        // the key's secret expiring at the renewal time runs `secret-expired` right then.
+        let renewal = crate::tls::certificate_info(&files.certificate)
+            .map(|info| info.renewal_time() - snapshot.tls.now);
+        if let (Some(key), Some(after_seconds)) = (&snapshot.tls.private_key, renewal)
+            && after_seconds > 0
+        {
+            items.push(Effect::ExpireKeyAtRenewal {
+                secret_id: key.secret_id.clone(),
+                after_seconds,
+            });
+        }
     }
     if let Some(layer) = &desired.layer {
         if !workload::is_planned(&snapshot.container.plan, layer) {
@@ -454,6 +475,7 @@ pub fn simulate(snapshot: &Snapshot, effects: &Effects) -> Snapshot {
             }
             Effect::RemoveTlsFiles => next.tls.installed = None,
             Effect::Restart => next.container.service_running = true,
+            Effect::ExpireKeyAtRenewal { .. } => {}
             Effect::RemovePrivateKey { .. } => next.tls.private_key = None,
         }
     }

@@ -165,6 +165,10 @@ pub fn effect(effect: &Effect) -> String {
             crate::workload::CONTAINER
         ),
         Effect::Restart => format!("service {SERVICE} restarted to load its new certificate"),
+        Effect::ExpireKeyAtRenewal {
+            secret_id,
+            after_seconds,
+        } => format!("secret {secret_id} expires in {after_seconds}s, when renewal is due"),
         Effect::RemovePrivateKey { secret_id } => format!("private key secret {secret_id} removed"),
     }
 }

@@ -109,6 +109,17 @@ impl Event {
         }
     }
 
+    /// `secret-<kind>` (`changed`, `expired`, `remove`, `rotate`) for secret `id`; `revision`
+    /// for `expired` and `remove`.
+    pub fn secret(kind: &str, id: &str, revision: Option<u64>) -> Event {
+        Event {
+            name: format!("secret-{kind}"),
+            secret: Some(id.to_owned()),
+            secret_revision: revision,
+            ..Event::default()
+        }
+    }
+
     /// Sets the remote unit.
     pub fn remote_unit(mut self, unit: &str) -> Event {
         self.remote_unit = Some(unit.to_owned());

@@ -250,6 +250,7 @@ fn leader_writes_reach_kubernetes_relations_and_pebble() {
             Effect::InstallTlsFiles(_) => "install-tls",
             Effect::RemoveTlsFiles => "remove-tls",
             Effect::Restart => "restart",
+            Effect::ExpireKeyAtRenewal { .. } => "expire-key",
             Effect::RemovePrivateKey { .. } => "remove-key",
         })
         .collect();

@@ -118,14 +118,20 @@ fn public_endpoint(state: &State) -> String {
     state.find_relation(INFO_ID).unwrap().local_app_data["public_endpoint"].clone()
 }
 
-/// The private key kept in this unit's secret.
-fn private_key(state: &State) -> String {
+/// This unit's secret holding the private key.
+fn key_secret(state: &State) -> &harness::state::Secret {
     let secret = state
         .secrets
         .iter()
         .find(|s| s.label.as_deref() == Some(tls::KEY_SECRET_LABEL))
         .expect("the key's secret");
     assert_eq!(secret.owner, Some(SecretOwner::Unit));
+    secret
+}
+
+/// The private key kept in this unit's secret.
+fn private_key(state: &State) -> String {
+    let secret = key_secret(state);
     secret.revisions[&secret.latest()][tls::KEY_SECRET_FIELD].clone()
 }
 
@@ -223,6 +229,10 @@ fn joined_publishes_a_request_and_the_certificate_switches_everything_to_https()
     let out = answer(dir.path(), joined.state, &mut provider, Validity::days(90));
     assert_key_never_shown(&out);
     assert_https(&out.state, &provider, true);
+    // The key's secret expires when renewal is due (81 days in), which runs a hook then.
+    let expire = key_secret(&out.state).expire.clone().unwrap();
+    let seconds: i64 = expire.strip_suffix('s').unwrap().parse().unwrap();
+    assert!((80 * 86_400..81 * 86_400).contains(&seconds), "{expire}");
     assert_eq!(out.state.unit_status.name, "active");
     // The request stays: no renewal before 90 %.
     assert_eq!(published_request(&out.state), csr);
@@ -278,6 +288,29 @@ fn renewal_at_ninety_percent_requests_a_new_csr_for_the_same_key_and_keeps_servi
         .iter()
         .any(|c| c.path.starts_with("/v1/services") && c.method == "POST");
     assert!(!restarted, "{:#?}", renewed.pebble_calls["oathkeeper"]);
+}
+
+#[test]
+fn the_key_secret_expiring_at_renewal_time_runs_the_renewal() {
+    let dir = charm_dir();
+    let state = start(dir.path(), true, deployed(true));
+    let mut provider = CertificateProvider::new(PROVIDER);
+    let joined = relate(dir.path(), state, &provider).state;
+    let first = published_request(&joined);
+    let mut served = answer(dir.path(), joined, &mut provider, Validity::days(90)).state;
+    // Time passes: the certificate the unit serves is now 95 % through its validity (moved
+    // back in time rather than the clock forward), and Juju runs secret-expired.
+    provider.reissue(Validity::elapsed_percent(95)).unwrap();
+    provider.write(&mut served);
+    let secret = key_secret(&served).clone();
+    let out = run_ok(
+        dir.path(),
+        &served,
+        &Event::secret("expired", &secret.id, Some(secret.latest())),
+    );
+    assert_https(&out.state, &provider, true);
+    let renewal = published_request(&out.state);
+    assert_ne!(renewal, first);
 }
 
 #[test]
