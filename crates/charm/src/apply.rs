@@ -188,20 +188,32 @@ pub fn apply(io: &Io, effects: &Effects, leader: bool) -> Result<(), HookError> 
     Ok(())
 }
 
-/// Generates a private key, keeps it in a new unit-owned secret and records the secret's id in
-/// the unit's state. The key goes to `secret-add` through a file only this user can read,
-/// removed right after, never on a command line.
+/// Generates a private key and keeps it in the unit-owned secret: a new revision of the one
+/// recorded in the unit's state when it still exists (its content was unusable), else a new
+/// secret whose id is recorded. The key goes to the secret tools through a file only this user
+/// can read, removed right after, never on a command line.
 fn create_private_key(io: &Io) -> Result<String, HookError> {
     let key = tls::generate_private_key()
         .map_err(|e| HookError::PrivateKey(format!("cannot generate: {e}")))?;
     let file = PrivateFile::write(&key)
-        .map_err(|e| HookError::PrivateKey(format!("cannot write for secret-add: {e}")))?;
+        .map_err(|e| HookError::PrivateKey(format!("cannot write for the secret tools: {e}")))?;
+    let files = BTreeMap::from([(tls::KEY_SECRET_FIELD.to_owned(), file.path.clone())]);
+    let recorded = io.tools.state_get()?.remove(tls::KEY_SECRET_STATE_KEY);
+    if let Some(id) = recorded {
+        match io
+            .tools
+            .secret_set(&id, Owner::Unit, &SecretMeta::default(), &files)
+        {
+            Ok(()) => return Ok(key),
+            Err(juju::tool::Error::SecretNotFound { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
     let meta = SecretMeta {
         label: Some(tls::KEY_SECRET_LABEL.to_owned()),
         description: Some("private key of the certificates relation".to_owned()),
         ..SecretMeta::default()
     };
-    let files = BTreeMap::from([(tls::KEY_SECRET_FIELD.to_owned(), file.path.clone())]);
     let id = io.tools.secret_add(Owner::Unit, &meta, &files)?;
     drop(file);
     io.tools.state_set(&BTreeMap::from([(

@@ -722,3 +722,41 @@ fn a_live_workload_serves_https_and_its_alive_check_passes_over_https() {
     assert!(!key.exists());
     let _ = state;
 }
+
+#[test]
+fn a_replaced_key_gets_a_new_request_and_an_unusable_one_a_new_revision() {
+    let dir = charm_dir();
+    let state = start(dir.path(), true, deployed(true));
+    let mut provider = CertificateProvider::new(PROVIDER);
+    let joined = relate(dir.path(), state, &provider).state;
+    let mut served = answer(dir.path(), joined, &mut provider, Validity::days(90)).state;
+    let first = published_request(&served);
+    // Someone put garbage in the key's secret.
+    let secret = served
+        .secrets
+        .iter_mut()
+        .find(|s| s.label.as_deref() == Some(tls::KEY_SECRET_LABEL))
+        .unwrap();
+    let next = secret.latest() + 1;
+    secret.revisions.insert(
+        next,
+        [(tls::KEY_SECRET_FIELD.to_owned(), "garbage".to_owned())].into(),
+    );
+    let out = run_ok(dir.path(), &served, &Event::hook("update-status"));
+    let keys: Vec<_> = out
+        .state
+        .secrets
+        .iter()
+        .filter(|s| s.label.as_deref() == Some(tls::KEY_SECRET_LABEL))
+        .collect();
+    assert_eq!(keys.len(), 1, "the same secret, a new revision");
+    let key = private_key(&out.state);
+    let public = tls::public_key(&key).unwrap();
+    let request = published_request(&out.state);
+    assert_ne!(request, first);
+    assert_eq!(tls::request_info(&request).unwrap().public_key, public);
+    // The old certificate is for the old key: not served until the new one comes.
+    assert_http(&out.state, true);
+    let renewed = answer(dir.path(), out.state, &mut provider, Validity::days(90));
+    assert_https(&renewed.state, &provider, true);
+}
