@@ -128,11 +128,12 @@ fn private_key(io: &Io, secret_id: String, related: bool) -> Result<PrivateKeySt
     })
 }
 
-/// The private key (PEM) kept in secret `secret_id`; empty when the content lacks it.
+/// The private key (PEM) kept in secret `secret_id` (its latest revision: `--peek`, which
+/// owners and consumers alike may ask for); empty when the content lacks it.
 pub(crate) fn read_private_key(io: &Io, secret_id: &str) -> Result<String, juju::tool::Error> {
     let content = io
         .tools
-        .secret_get(&SecretRef::Id(secret_id.to_owned()), Revision::Tracked)?;
+        .secret_get(&SecretRef::Id(secret_id.to_owned()), Revision::Peek)?;
     Ok(content
         .get(crate::tls::KEY_SECRET_FIELD)
         .cloned()
