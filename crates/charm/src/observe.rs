@@ -330,10 +330,11 @@ fn reads(endpoint: &str, leader: bool) -> Reads {
         units: false,
     };
     match endpoint {
+        // Our unit bag too: upstream's CertHandler left the private key there.
         peer::ENDPOINT => Reads {
             remote_app: false,
             local_app: true,
-            local_unit: false,
+            local_unit: true,
             units: true,
         },
         forward_auth::ENDPOINT | oathkeeper_info::ENDPOINT => Reads {

@@ -17,7 +17,7 @@ use crate::kubernetes::{
 use crate::relation::forward_auth::{self, ForwardAuthConfig};
 use crate::relation::ingress::{self, IngressRequest};
 use crate::relation::oathkeeper_info::{self, OathkeeperInfo};
-use crate::relation::peer;
+use crate::relation::{Databag, peer};
 use crate::rules;
 use crate::snapshot::{ClusterState, Snapshot};
 use crate::status::StatusValue;
@@ -38,6 +38,22 @@ pub fn reconcile(snapshot: &Snapshot) -> Desired {
             data: ingress::render_unit(&address.host, &address.ip),
             // Issue 15: Juju's own keys share this bag; deleting them rewrote it every hook.
             ownership: Ownership::Keys(vec![ingress::HOST.to_owned(), ingress::IP.to_owned()]),
+        });
+    }
+    if let Some(relation) = &snapshot.relations.peer {
+        // Differs from upstream: no private key in plain relation data (upstream's CertHandler
+        // kept it in this bag); what a refreshed unit still has there is removed.
+        unit_relation_data.push(DatabagWrite {
+            endpoint: peer::ENDPOINT.to_owned(),
+            relation_id: relation.id,
+            scope: Scope::Unit,
+            data: Databag::new(),
+            ownership: Ownership::Keys(
+                peer::UPSTREAM_CERT_KEYS
+                    .iter()
+                    .map(|k| (*k).to_owned())
+                    .collect(),
+            ),
         });
     }
     // The one leader guard: nothing below is computed on a non-leader.

@@ -129,7 +129,8 @@ pub struct Relation {
     /// Our application's databag: observed for the peer relation and, on the leader, where we
     /// write app data (forward-auth, oathkeeper-info, ingress); empty otherwise.
     pub local_app_data: Databag,
-    /// Our unit's databag: observed where we write unit data (ingress); empty otherwise.
+    /// Our unit's databag: observed where we write unit data (ingress, certificates, and the
+    /// peer relation, where upstream's private key may linger); empty otherwise.
     pub local_unit_data: Databag,
 }
 

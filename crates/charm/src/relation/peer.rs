@@ -15,6 +15,11 @@ pub const AUTH_PROXY_KEY_PREFIX: &str = "auth_proxy_";
 /// The field of a bookkeeping value.
 pub const ACCESS_RULES_FILENAMES: &str = "access_rules_filenames";
 
+/// What upstream's CertHandler kept in this unit's peer databag, the private key in plain
+/// relation data among it (spec §5.9). We keep the key in a Juju secret and remove these keys
+/// when a unit refreshed from the Python charm still has them.
+pub const UPSTREAM_CERT_KEYS: [&str; 5] = ["private_key", "csr", "ca", "certificate", "chain"];
+
 /// The bookkeeping key of an auth-proxy relation.
 pub fn auth_proxy_key(relation_id: u64) -> String {
     format!("{AUTH_PROXY_KEY_PREFIX}{relation_id}")

@@ -760,3 +760,40 @@ fn a_replaced_key_gets_a_new_request_and_an_unusable_one_a_new_revision() {
     let renewed = answer(dir.path(), out.state, &mut provider, Validity::days(90));
     assert_https(&renewed.state, &provider, true);
 }
+
+#[test]
+fn upstreams_private_key_in_the_peer_unit_databag_is_removed() {
+    let dir = charm_dir();
+    let mut state = deployed(true);
+    let peer = state
+        .relations
+        .iter_mut()
+        .find(|r| r.endpoint == "oathkeeper")
+        .unwrap();
+    for key in ["private_key", "csr", "ca", "certificate", "chain"] {
+        peer.local_unit_data
+            .insert(key.to_owned(), format!("upstream {key}"));
+    }
+    let out = run_ok(dir.path(), &state, &Event::hook("upgrade-charm"));
+    let bag = &out
+        .state
+        .relations
+        .iter()
+        .find(|r| r.endpoint == "oathkeeper")
+        .unwrap()
+        .local_unit_data;
+    assert_eq!(
+        bag,
+        &harness::state::juju_unit_bag(),
+        "Juju's own keys stay"
+    );
+    // Once clean, nothing more is written.
+    let again = run_ok(dir.path(), &out.state, &Event::hook("update-status"));
+    assert!(
+        !again
+            .effects
+            .tool_calls
+            .iter()
+            .any(|c| c.tool == "relation-set")
+    );
+}
