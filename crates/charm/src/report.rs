@@ -57,6 +57,24 @@ pub fn observed(snapshot: &Snapshot) -> String {
         })
         .collect();
     let _ = write!(line, "; relations [{}]", related.join(", "));
+    // Never the key: only whether there is one, and whether the workload holds TLS files.
+    let tls = &snapshot.tls;
+    if tls.private_key.is_some() || tls.installed.is_some() {
+        let _ = write!(
+            line,
+            "; tls key {}, certificate {}",
+            if tls.private_key.is_some() {
+                "kept"
+            } else {
+                "none"
+            },
+            if tls.installed.is_some() {
+                "installed"
+            } else {
+                "not installed"
+            }
+        );
+    }
     if let Some(status) = &snapshot.unit_status {
         let _ = write!(line, "; unit status {}", status_text(status));
     }
