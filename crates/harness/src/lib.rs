@@ -6,6 +6,10 @@
 //! an agent socket), Pebble ([`pebble`], one fake server per container on a unix socket) and the
 //! Kubernetes API ([`k8s`], on loopback).
 //!
+//! Remote charms the tests need are played by fakes that edit the State between hooks:
+//! [`certificates::CertificateProvider`] answers a `tls-certificates` requirer as a v4 provider
+//! (self-signed-certificates) does, with a CA made at test time.
+//!
 //! Start with [`Context::run`]: a [`State`] and an [`Event`] in, an [`Outcome`] out (the new
 //! state, the exit code, juju-log lines, status history, action results, every tool call).
 //! It is not a Juju controller: one unit, one hook at a time, no event queue.
