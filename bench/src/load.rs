@@ -53,15 +53,15 @@ struct Row {
 }
 
 /// What wrk reported.
-struct WrkResult {
-    rps: f64,
-    requests: u64,
-    p50_ms: f64,
-    p99_ms: f64,
+pub(crate) struct WrkResult {
+    pub(crate) rps: f64,
+    pub(crate) requests: u64,
+    pub(crate) p50_ms: f64,
+    pub(crate) p99_ms: f64,
     /// Answers ≥ 400.
-    non_2xx: u64,
+    pub(crate) non_2xx: u64,
     /// Connect, read, write errors and timeouts.
-    socket_errors: u64,
+    pub(crate) socket_errors: u64,
 }
 
 fn millis(text: &str) -> Option<f64> {
@@ -75,8 +75,13 @@ fn millis(text: &str) -> Option<f64> {
     })
 }
 
-/// Runs wrk from CPU 1 against `url` with `request`'s headers.
-fn wrk(url: &str, request: &Request, seconds: u64, connections: u32) -> anyhow::Result<WrkResult> {
+/// Runs wrk from CPU 1 against `url` (`http://` or `https://`) with `request`'s headers.
+pub(crate) fn wrk(
+    url: &str,
+    request: &Request,
+    seconds: u64,
+    connections: u32,
+) -> anyhow::Result<WrkResult> {
     let mut command = Command::new("taskset");
     command
         .args(["-c", "1", "wrk", "-t1", "--latency"])

@@ -20,6 +20,9 @@
 //!   each server under valgrind's callgrind, per kind of request, startup and connection setup
 //!   excluded; and the instructions each spends without traffic.
 //! - `loadbench idle`: CPU time of `oathkeeper serve` with the rules loaded and no traffic.
+//! - `loadbench tls` ([`tls`]): the API over TLS against plain HTTP in the same run: kept-alive
+//!   throughput and latency under wrk, and the cost of a new connection with a full or a
+//!   resumed TLS 1.3 handshake.
 //! - `loadbench fixture`: the rules and `oathkeeper.yaml` of a run, to start
 //!   `oathkeeper serve` by hand on the same data (for profilers).
 //! - `loadbench hook` ([`hook`]): the charm's hooks under the harness.
@@ -30,6 +33,7 @@ mod instr;
 mod load;
 mod request;
 mod server;
+mod tls;
 
 use std::path::{Path, PathBuf};
 
@@ -70,6 +74,23 @@ enum Cmd {
     /// per kind of request (deterministic, unlike wall time), and their instructions without
     /// traffic.
     Instr(instr::Options),
+    /// The API over TLS against plain HTTP: kept-alive requests/s, latency and CPU under wrk,
+    /// and a new connection per request with a full or a resumed TLS 1.3 handshake. Run it
+    /// under `taskset -c 1` (the servers are on CPU 0).
+    Tls {
+        /// The oathkeeper binary (build it with `cargo build --release`).
+        #[arg(long, default_value = "target/release/oathkeeper")]
+        oathkeeper: PathBuf,
+        /// Seconds per wrk run (four runs).
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Concurrent connections of wrk.
+        #[arg(long, default_value_t = 64)]
+        connections: u32,
+        /// New connections per variant (plain, full handshake, resumed; each twice).
+        #[arg(long, default_value_t = 2_000)]
+        handshakes: usize,
+    },
     /// CPU time of oathkeeper with the rules loaded and no traffic (should be 0).
     Idle {
         /// The oathkeeper binary.
@@ -154,6 +175,17 @@ fn main() -> anyhow::Result<()> {
             port,
             metrics_port,
         } => fixture(rules, &out, kratos, port, metrics_port),
+        Cmd::Tls {
+            oathkeeper,
+            seconds,
+            connections,
+            handshakes,
+        } => tls::run(&tls::Options {
+            oathkeeper,
+            seconds,
+            connections,
+            handshakes,
+        }),
         Cmd::Run {
             oathkeeper,
             seconds,

@@ -126,7 +126,7 @@ pub(crate) fn all(n: usize) -> Vec<Request> {
 }
 
 /// The request's bytes, as sent to `addr`.
-fn bytes(request: &Request, addr: SocketAddr) -> Vec<u8> {
+pub(crate) fn bytes(request: &Request, addr: SocketAddr) -> Vec<u8> {
     let mut text = format!("GET /decisions HTTP/1.1\r\nHost: {addr}\r\n");
     for (name, value) in &request.headers {
         text.push_str(&format!("{name}: {value}\r\n"));

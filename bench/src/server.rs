@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
-use oathkeeper_core::config::LogLevel;
+use oathkeeper_core::config::{LogLevel, Tls};
 use oathkeeper_core::testing::{bench_config, many_rules};
 
 /// The interface every server of a run listens on.
@@ -165,17 +165,21 @@ pub(crate) fn status_of(addr: SocketAddr, path: &str) -> Option<u16> {
     std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
 }
 
-/// Waits up to `timeout` until `path` answers 200; the time since `started`.
+/// How a readiness path is asked: its status, if any answer came ([`status_of`] for plain
+/// HTTP).
+pub(crate) type Probe = dyn Fn(SocketAddr, &str) -> Option<u16>;
+
+/// Waits up to `timeout` until `path` answers 200 to `probe`; the time since `started`.
 pub(crate) fn wait_for(
     server: &mut Pinned,
     log: &Path,
     addr: SocketAddr,
-    path: &str,
+    (path, probe): (&str, &Probe),
     started: Instant,
     timeout: Duration,
 ) -> anyhow::Result<Duration> {
     while started.elapsed() < timeout {
-        if status_of(addr, path) == Some(200) {
+        if probe(addr, path) == Some(200) {
             return Ok(started.elapsed());
         }
         server.check_alive(log)?;
@@ -235,7 +239,7 @@ impl Launch {
         args: Vec<OsString>,
         log: PathBuf,
         addr: SocketAddr,
-        ready_path: &str,
+        ready: (&str, &Probe),
     ) -> anyhow::Result<Server> {
         let started = Instant::now();
         let mut process = match self.wrapper.split_first() {
@@ -247,7 +251,7 @@ impl Launch {
                 Pinned::spawn(wrapper, &all, &log)?
             }
         };
-        let ready = wait_for(&mut process, &log, addr, ready_path, started, self.timeout)
+        let ready = wait_for(&mut process, &log, addr, ready, started, self.timeout)
             .with_context(|| format!("starting {}", program.display()))?;
         Ok(Server {
             process,
@@ -264,7 +268,7 @@ impl Launch {
         let port = free_port()?;
         let args = vec![subcommand.into(), "--port".into(), port.to_string().into()];
         let log = dir.join(format!("{subcommand}-{port}.log"));
-        self.start(&me, args, log, loopback(port), "/")
+        self.start(&me, args, log, loopback(port), ("/", &status_of))
     }
 
     /// Debian's nginx answering `return 200` (one process, no master).
@@ -283,7 +287,13 @@ impl Launch {
             "-e".into(),
             prefix.join("error.log").into(),
         ];
-        self.start(Path::new(NGINX), args, log, loopback(port), "/")
+        self.start(
+            Path::new(NGINX),
+            args,
+            log,
+            loopback(port),
+            ("/", &status_of),
+        )
     }
 
     /// `oathkeeper serve` on `n` rules (see [`write_rules`]) with Kratos at `kratos`.
@@ -294,14 +304,31 @@ impl Launch {
         n: usize,
         kratos: &str,
     ) -> anyhow::Result<Server> {
+        self.oathkeeper_with(binary, dir, n, kratos, None)
+    }
+
+    /// [`Launch::oathkeeper`], serving the API over TLS when `tls` is given (its
+    /// `serve.api.tls`, and the probe that asks its readiness over TLS).
+    pub(crate) fn oathkeeper_with(
+        &self,
+        binary: &Path,
+        dir: &Path,
+        n: usize,
+        kratos: &str,
+        tls: Option<(Tls, &Probe)>,
+    ) -> anyhow::Result<Server> {
         let (api, metrics) = (free_port()?, free_port()?);
         let rules = dir.join(format!("rules-{n}-{api}.json"));
         write_rules(&rules, n)?;
         let config = dir.join(format!("oathkeeper-{api}.yaml"));
-        write_config(&config, &rules, api, metrics, kratos)?;
+        let (tls, probe): (Option<Tls>, &Probe) = match tls {
+            Some((tls, probe)) => (Some(tls), probe),
+            None => (None, &status_of),
+        };
+        write_config_with(&config, &rules, api, metrics, kratos, tls)?;
         let args = vec!["serve".into(), "-c".into(), config.into()];
         let log = dir.join(format!("oathkeeper-{n}-{api}.log"));
-        let mut server = self.start(binary, args, log, loopback(api), "/health/ready")?;
+        let mut server = self.start(binary, args, log, loopback(api), ("/health/ready", probe))?;
         server.rules = Some(rules);
         Ok(server)
     }
@@ -356,7 +383,20 @@ pub(crate) fn write_config(
     metrics: u16,
     kratos: &str,
 ) -> anyhow::Result<()> {
+    write_config_with(path, rules, api, metrics, kratos, None)
+}
+
+/// [`write_config`] with `serve.api.tls` set to `tls`.
+pub(crate) fn write_config_with(
+    path: &Path,
+    rules: &Path,
+    api: u16,
+    metrics: u16,
+    kratos: &str,
+    tls: Option<Tls>,
+) -> anyhow::Result<()> {
     let mut config = bench_config(kratos);
+    config.serve.api.tls = tls;
     config.log.level = LogLevel::Error;
     config.serve.api.host = LOOPBACK.to_owned();
     config.serve.api.port = Some(api);
