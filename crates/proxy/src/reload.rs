@@ -16,6 +16,11 @@
 //! in their directories (a Kubernetes ConfigMap update swaps a `..data` symlink there), never on
 //! reads — the server's own reads would otherwise trigger it forever — debounced, with a slow
 //! poll as a safety net. A reload that takes too long is shown in readiness while it runs.
+//! After each load it also looks at the API's TLS pair (`serve.api.tls` of the config in use,
+//! and its files, watched the same way): [`crate::tls`] says what a change does.
+//!
+//! Everything but `serve` and `log` applies live, and so does `serve.api.tls` (to new
+//! connections); the rest of `serve` and `log` need a restart (logged as such when they change).
 
 pub mod read;
 mod repository;
