@@ -263,6 +263,22 @@ proptest! {
         ) {
             prop_assert!(files < layer);
         }
+        // Files go after the replan that stops the server reading them.
+        if let (Some(replan), Some(remove)) = (
+            position(|e| matches!(e, Effect::Replan)),
+            position(|e| matches!(e, Effect::RemoveTlsFiles)),
+        ) {
+            prop_assert!(replan < remove);
+        }
+        // What needs no randomness (everything but a new key or request) converges in one hook.
+        let randomised = effects.iter().any(|e| {
+            matches!(e, Effect::CreatePrivateKey | Effect::RequestCertificate { .. })
+        });
+        if !randomised {
+            let after = crate::plan::simulate(&s, &crate::plan::Effects { items: effects.clone() });
+            let again = plan(&after, &reconcile(&after));
+            prop_assert!(again.is_empty(), "second hook: {:?}", again.items);
+        }
         // Without the relation, the key goes and nothing is requested.
         if !case.related {
             prop_assert_eq!(desired.tls.request, None);
