@@ -797,3 +797,35 @@ fn upstreams_private_key_in_the_peer_unit_databag_is_removed() {
             .any(|c| c.tool == "relation-set")
     );
 }
+
+#[test]
+fn two_units_each_get_their_own_certificate_from_one_provider() {
+    let dir = charm_dir();
+    let mut provider = CertificateProvider::new(PROVIDER);
+    let leader = relate(
+        dir.path(),
+        start(dir.path(), true, deployed(true)),
+        &provider,
+    )
+    .state;
+    let other = relate(
+        dir.path(),
+        start(dir.path(), false, deployed(false).unit_id(1)),
+        &provider,
+    )
+    .state;
+    let (mut leader, mut other) = (leader, other);
+    provider.answer(&mut leader, Validity::days(90)).unwrap();
+    provider.answer(&mut other, Validity::days(90)).unwrap();
+    // Both see the provider's whole databag: two certificates, one per unit's request.
+    provider.write(&mut leader);
+    provider.write(&mut other);
+    assert_eq!(provider.issued().len(), 2);
+    let leader = changed(dir.path(), &leader).state;
+    let other = changed(dir.path(), &other).state;
+    assert_https(&leader, &provider, true);
+    assert_https(&other, &provider, false);
+    let served = |state: &State| file(state, tls::CERT_FILE).unwrap().0;
+    assert_ne!(served(&leader), served(&other), "each unit serves its own");
+    assert_ne!(private_key(&leader), private_key(&other));
+}
