@@ -401,8 +401,7 @@ fn decisions_are_answered_over_https_to_a_client_trusting_only_the_test_ca() {
 }
 
 #[test]
-fn rotated_files_serve_new_connections_within_a_second_while_an_open_keep_alive_connection_continues()
- {
+fn rotated_files_serve_new_connections_at_once_while_an_open_keep_alive_connection_continues() {
     let ca = Ca::new();
     let first = ca.leaf();
     let files = Files::new();
