@@ -12,6 +12,12 @@
 //! generated once per unit and kept in a unit-owned Juju secret (label [`KEY_SECRET_LABEL`],
 //! content key [`KEY_SECRET_FIELD`]); its id is remembered in the unit's state. The key never
 //! enters the snapshot, the desired state, the effects or a log line: only its public half does.
+//!
+//! Renewal needs a hook at the right time: every hook runs the same decision with the hook's
+//! time, `update-status` runs every few minutes, and the key's secret is set to expire at the
+//! renewal time (90 % of the validity), so Juju runs `secret-expired` then. A revoked
+//! certificate is never served: the unit goes back to http (everything at once) until the new
+//! request is answered. The server reloads rotated files live; Ory's is restarted.
 
 use serde::{Deserialize, Serialize};
 use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
