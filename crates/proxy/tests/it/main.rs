@@ -13,3 +13,4 @@ mod robustness;
 mod server;
 mod session;
 mod support;
+mod tls;

@@ -6,9 +6,6 @@
 //!
 //! Servers bind 127.0.0.1 on free ports; every wait has a timeout.
 
-// Test helpers outside #[test] functions unwrap too: a failed setup is a failed test.
-#![allow(clippy::unwrap_used, unreachable_pub)]
-
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
