@@ -10,3 +10,4 @@ mod flow;
 mod tls;
 mod traefik;
 mod tutorial;
+mod tutorial_tls;

@@ -293,17 +293,17 @@ fn through_traefik_over_https_a_browser_is_sent_to_login_then_reaches_the_app_wi
 
 /// What the load saw.
 #[derive(Debug, Default)]
-struct Tally {
-    ok: AtomicUsize,
-    failed: AtomicUsize,
+pub(crate) struct Tally {
+    pub(crate) ok: AtomicUsize,
+    pub(crate) failed: AtomicUsize,
     /// The first failures, for the message.
-    first: std::sync::OnceLock<String>,
+    pub(crate) first: std::sync::OnceLock<String>,
 }
 
 /// One kept-alive client sending requests with a session until `stop`; a request fails unless
 /// it is answered 200 by the app with the session's identity. A closed connection is reopened
 /// (and the request that saw it counted as failed).
-fn load_client(port: u16, path: &str, stop: &AtomicBool, tally: &Tally) {
+pub(crate) fn load_client(port: u16, path: &str, stop: &AtomicBool, tally: &Tally) {
     let (name, cookie) = session_cookie();
     let headers = [API_CLIENT, (name, cookie.as_str())];
     let mut connection = KeepAlive::connect(port).ok();

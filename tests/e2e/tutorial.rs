@@ -14,7 +14,7 @@
 
 use std::time::{Duration, Instant};
 
-use e2e::deployment::{Deployment, KUBERNETES_API, MOUNTED_VOLUMES, Unit};
+use e2e::deployment::{Deployment, KUBERNETES_API, MOUNTED_VOLUMES, SERVICE_API, Unit};
 use e2e::http::{Message, free_port, get};
 use e2e::kratos::{self, FakeKratos};
 use e2e::proxies::{self, Proxy};
@@ -30,7 +30,7 @@ const APPS_MODEL: &str = "demo";
 const DOMAIN: &str = "example.test";
 /// The decisions address's host and port in the databag: the Service, which kube-proxy would
 /// route to a unit; here it is the leader unit's port.
-const SERVICE: &str = "oathkeeper.iam.svc.cluster.local:4456";
+const SERVICE: &str = SERVICE_API;
 
 /// The proxy in front of the apps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

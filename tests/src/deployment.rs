@@ -28,6 +28,11 @@ pub const MOUNTED_VOLUMES: &str = "mounted-volumes";
 pub const KUBERNETES_API: &str = "kubernetes-api";
 /// The workload API inside the pod.
 const POD_API: &str = "http://localhost:4456";
+/// The Service's API address, as certificates name it and Pebble's https check asks for it.
+pub const SERVICE_API: &str = "oathkeeper.iam.svc.cluster.local:4456";
+/// Where the charm pushes the certificate, key and CA into the container (the server reads
+/// them there: mapped into the container root).
+const TLS_DIR: &str = "/etc/oathkeeper/tls";
 
 /// The repository root (metadata.yaml, config.yaml, actions.yaml).
 const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
@@ -116,6 +121,9 @@ impl Deployment {
             .program("oathkeeper", bins::path("oathkeeper"))
             .rewrite(CONFIG_DIR, config_dir.display().to_string())
             .rewrite(POD_API, format!("http://127.0.0.1:{api_port}"))
+            .in_root(TLS_DIR)
+            // Pebble's https check names the Service: it reaches this unit, verifying the name.
+            .resolve(SERVICE_API, format!("127.0.0.1:{api_port}"))
             .env("SERVE_API_HOST", "127.0.0.1")
             .env("SERVE_API_PORT", api_port.to_string())
             .env("SERVE_PROMETHEUS_HOST", "127.0.0.1")

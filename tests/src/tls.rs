@@ -79,24 +79,39 @@ impl TestCa {
         }
     }
 
-    /// A client config trusting only this CA, offering `http/1.1`, never resuming (each
-    /// connection shows the certificate served now).
+    /// A client config trusting only this CA: [`client_trusting`].
     ///
     /// # Panics
     /// When rustls refuses the CA.
     pub fn client(&self) -> Arc<ClientConfig> {
-        let mut roots = RootCertStore::empty();
-        roots.add(self.issuer.der().clone()).expect("CA in roots");
-        let mut config =
-            ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-                .with_safe_default_protocol_versions()
-                .expect("TLS versions")
-                .with_root_certificates(roots)
-                .with_no_client_auth();
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
-        config.resumption = rustls::client::Resumption::disabled();
-        Arc::new(config)
+        client_trusting(&self.issuer.pem())
     }
+}
+
+/// A client config trusting only the CA certificate(s) in `ca_pem`, offering `http/1.1`, never
+/// resuming (each connection shows the certificate served now).
+///
+/// # Panics
+/// When `ca_pem` holds no certificate rustls accepts as a root.
+pub fn client_trusting(ca_pem: &str) -> Arc<ClientConfig> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        roots
+            .add(cert.expect("a PEM certificate"))
+            .expect("CA in roots");
+    }
+    assert!(!roots.is_empty(), "no CA certificate in {ca_pem}");
+    let mut config =
+        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .expect("TLS versions")
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.resumption = rustls::client::Resumption::disabled();
+    Arc::new(config)
 }
 
 impl Default for TestCa {
