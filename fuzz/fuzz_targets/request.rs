@@ -83,6 +83,7 @@ fuzz_target!(|data: &[u8]| {
         request_method: "GET",
         request_host,
         suffix: &suffix,
+        tls: false,
     };
     let Ok(candidate) = rebuild(&forwarded) else {
         return;

@@ -79,6 +79,7 @@ fn url_rebuild(c: &mut Criterion) {
         request_method: "GET",
         request_host: Some(b"oathkeeper:4456"),
         suffix: "",
+        tls: true,
     };
     let canonical = forwarded("/model-app1/welcome/page?x=1");
     c.bench_function("url_rebuild/canonical", |b| {

@@ -32,6 +32,9 @@ pub struct Forwarded<'a> {
     /// The decision request's raw path after `/decisions` (not decoded): the original path when
     /// no `X-Forwarded-Uri` is sent.
     pub suffix: &'a str,
+    /// Whether the decision request came over TLS: the scheme is then `https` when no
+    /// `X-Forwarded-Proto` is sent (upstream's `r.TLS != nil`).
+    pub tls: bool,
 }
 
 /// The original request, every part validated, borrowed from the decision request.
@@ -134,7 +137,7 @@ pub enum PathFault {
 /// | part   | source, in order |
 /// |--------|------------------|
 /// | method | `X-Forwarded-Method`, the decision request's method |
-/// | scheme | `X-Forwarded-Proto`, `http` |
+/// | scheme | `X-Forwarded-Proto`, `https` if the decision request came over TLS, `http` |
 /// | host   | `X-Forwarded-Host`, `Host` (port kept) |
 /// | path   | `X-Forwarded-Uri` up to `?`, else the raw suffix after `/decisions` |
 pub fn rebuild<'a>(forwarded: &Forwarded<'a>) -> Result<Candidate<'a>, Refusal> {
@@ -150,7 +153,7 @@ pub fn rebuild<'a>(forwarded: &Forwarded<'a>) -> Result<Candidate<'a>, Refusal> 
     }
     let scheme = match present(forwarded.proto) {
         Some(p) => text(p, Part::Scheme)?,
-        None => "http",
+        None => connection_scheme(forwarded.tls),
     };
     if scheme != "http" && scheme != "https" {
         return Err(Refusal::Scheme);
@@ -184,6 +187,12 @@ pub fn rebuild<'a>(forwarded: &Forwarded<'a>) -> Result<Candidate<'a>, Refusal> 
         path,
         forwarded_uri,
     })
+}
+
+/// The scheme of the decision request's own connection: what the original request is taken to
+/// have used when no `X-Forwarded-Proto` says otherwise.
+pub fn connection_scheme(tls: bool) -> &'static str {
+    if tls { "https" } else { "http" }
 }
 
 /// Builds the string rules are matched against from validated parts.

@@ -17,7 +17,7 @@ use bytes::Bytes;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use http::Request;
 use http_body_util::Full;
-use oathkeeper::decision::decide;
+use oathkeeper::decision::{Peer, decide};
 use oathkeeper::metrics::Metrics;
 use oathkeeper::pipeline::Cx;
 use oathkeeper::snapshot::{RuleFile, Snapshot, compile};
@@ -136,7 +136,8 @@ fn decisions(c: &mut Criterion) {
                 let snap = snapshot(n, &kratos);
                 for (name, p, status) in &scenarios {
                     // Also warms the session cache.
-                    let answer = rt.block_on(decide(&snap, p, None, &Cx { metrics: &metrics }));
+                    let answer =
+                        rt.block_on(decide(&snap, p, Peer::default(), &Cx { metrics: &metrics }));
                     assert_eq!(answer.0.status(), *status, "{name}: {:?}", answer.1);
                 }
                 snap
@@ -146,7 +147,11 @@ fn decisions(c: &mut Criterion) {
             group.bench_with_input(BenchmarkId::new(*name, n), p, |b, p| {
                 let snap = snap();
                 b.to_async(&rt).iter(|| async {
-                    black_box(decide(snap, p, None, &Cx { metrics: &metrics }).await.0)
+                    black_box(
+                        decide(snap, p, Peer::default(), &Cx { metrics: &metrics })
+                            .await
+                            .0,
+                    )
                 })
             });
         }

@@ -6,13 +6,14 @@
 //! segment, an encoded separator, a host with a `/`, ...) is refused with a 400 before any rule is
 //! looked at: the decision is never made on a repaired copy of what the app receives. An
 //! `X-Forwarded-*` header sent more than once is refused too: the proxy and the app could read
-//! different copies.
+//! different copies. Without `X-Forwarded-Proto` the scheme is the decision request's own:
+//! `https` when its connection is TLS ([`Peer::tls`]), as upstream.
 
 use std::net::IpAddr;
 
 use bytes::Bytes;
 use http::{HeaderMap, Response, StatusCode, header, request::Parts};
-use oathkeeper_core::candidate::{Candidate, Forwarded, match_url, rebuild};
+use oathkeeper_core::candidate::{Candidate, Forwarded, connection_scheme, match_url, rebuild};
 use oathkeeper_core::matcher::Strategy;
 
 use crate::matching::Matching;
@@ -22,6 +23,17 @@ use crate::snapshot::Snapshot;
 
 /// The route prefix of the decision API.
 pub const DECISIONS_PATH: &str = "/decisions";
+
+/// What the decision request's connection says, known once per connection: copied into each
+/// request, it costs a request nothing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Peer {
+    /// The peer's address.
+    pub ip: Option<IpAddr>,
+    /// Whether the connection is TLS: the original request's scheme is then `https` when no
+    /// `X-Forwarded-Proto` is sent.
+    pub tls: bool,
+}
 
 /// What happened, for metrics and the audit log.
 #[derive(Debug)]
@@ -43,15 +55,15 @@ pub struct Outcome<'a> {
 pub async fn decide<'a>(
     snapshot: &Snapshot,
     parts: &'a Parts,
-    remote_ip: Option<IpAddr>,
+    peer: Peer,
     cx: &Cx<'_>,
 ) -> (Response<ResponseBody>, Outcome<'a>) {
     let headers = &parts.headers;
-    let candidate = candidate(parts);
+    let candidate = candidate(parts, peer.tls);
     let candidate = match candidate {
         Ok(candidate) => candidate,
         Err(denial) => {
-            let request = fallback_request(parts, remote_ip);
+            let request = fallback_request(parts, peer);
             let response = respond(&[], &snapshot.fallback, &denial, &request);
             return (
                 response,
@@ -69,7 +81,7 @@ pub async fn decide<'a>(
         candidate,
         query: parts.uri.query(),
         headers,
-        remote_ip,
+        remote_ip: peer.ip,
     };
     let url = match_url(candidate.scheme, candidate.host, candidate.path);
     let method = candidate.method;
@@ -132,8 +144,9 @@ async fn judge(
     Ok((position, session))
 }
 
-/// Rebuilds the original request from the decision request's parts.
-fn candidate(parts: &Parts) -> Result<Candidate<'_>, Denial> {
+/// Rebuilds the original request from the decision request's parts; `tls` says whether it came
+/// over TLS.
+fn candidate(parts: &Parts, tls: bool) -> Result<Candidate<'_>, Denial> {
     let read = read_headers(&parts.headers)?;
     rebuild(&Forwarded {
         method: read.forwarded[METHOD],
@@ -145,6 +158,7 @@ fn candidate(parts: &Parts) -> Result<Candidate<'_>, Denial> {
             .host
             .or_else(|| parts.uri.authority().map(|a| a.as_str().as_bytes())),
         suffix: parts.uri.path().strip_prefix(DECISIONS_PATH).unwrap_or(""),
+        tls,
     })
     .map_err(|refusal| Denial::malformed(refusal.to_string()))
 }
@@ -202,11 +216,11 @@ fn allow(mut headers: HeaderMap) -> Response<ResponseBody> {
 }
 
 /// The request as far as it can be read when the forwarded headers are unreadable.
-fn fallback_request(parts: &Parts, remote_ip: Option<IpAddr>) -> OriginalRequest<'_> {
+fn fallback_request(parts: &Parts, peer: Peer) -> OriginalRequest<'_> {
     OriginalRequest {
         candidate: Candidate {
             method: parts.method.as_str(),
-            scheme: "http",
+            scheme: connection_scheme(peer.tls),
             host: parts
                 .headers
                 .get(header::HOST)
@@ -217,7 +231,7 @@ fn fallback_request(parts: &Parts, remote_ip: Option<IpAddr>) -> OriginalRequest
         },
         query: None,
         headers: &parts.headers,
-        remote_ip,
+        remote_ip: peer.ip,
     }
 }
 

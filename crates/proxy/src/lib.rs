@@ -23,6 +23,6 @@ pub mod serve;
 pub mod settings;
 pub mod snapshot;
 pub mod template;
-pub mod tls;
 #[cfg(test)]
 mod testing;
+pub mod tls;

@@ -4,7 +4,7 @@ use http::{Request, Response, StatusCode};
 use oathkeeper_core::config::{Config, HandlerSwitch};
 use oathkeeper_core::rule::{Handler, Match, Rule};
 
-use crate::decision::decide;
+use crate::decision::{Peer, decide};
 use crate::metrics::Metrics;
 use crate::pipeline::{Cx, ResponseBody};
 use crate::snapshot::{RuleFile, Snapshot, compile};
@@ -116,7 +116,10 @@ pub(crate) async fn ask(
     decide(
         snapshot,
         &parts,
-        Some("127.0.0.1".parse().unwrap()),
+        Peer {
+            ip: Some("127.0.0.1".parse().unwrap()),
+            tls: false,
+        },
         &Cx { metrics: &metrics },
     )
     .await

@@ -8,7 +8,7 @@ use std::net::TcpListener;
 use std::time::Duration;
 
 use http::Request;
-use oathkeeper::decision::decide;
+use oathkeeper::decision::{Peer, decide};
 use oathkeeper::metrics::Metrics;
 use oathkeeper::pipeline::Cx;
 use oathkeeper::snapshot::{RuleFile, compile};
@@ -94,11 +94,11 @@ fn the_charms_decisions_stay_within_their_allocation_budget() {
     ];
     for (what, request, status, budget) in &cases {
         // The first decision fills lazily created metric series and the session cache.
-        let first = runtime.block_on(decide(&snapshot, request, None, &cx));
+        let first = runtime.block_on(decide(&snapshot, request, Peer::default(), &cx));
         assert_eq!(first.0.status(), *status, "{what}: {:?}", first.1);
         let before = dhat::HeapStats::get().total_blocks;
         for _ in 0..10 {
-            let answer = runtime.block_on(decide(&snapshot, request, None, &cx));
+            let answer = runtime.block_on(decide(&snapshot, request, Peer::default(), &cx));
             assert_eq!(answer.0.status(), *status, "{what}");
         }
         let per_decision = (dhat::HeapStats::get().total_blocks - before) / 10;

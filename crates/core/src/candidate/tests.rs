@@ -170,6 +170,7 @@ fn empty_forwarded_values_count_as_absent() {
         request_method: "POST",
         request_host: Some(b"decider:4456"),
         suffix: "/x",
+        tls: false,
     };
     assert_eq!(
         rebuild(&forwarded).unwrap(),
@@ -232,6 +233,40 @@ fn hosts_are_dns_names_or_ip_addresses_with_an_optional_port() {
         ..via_uri("/x")
     };
     assert_eq!(rebuild(&none), Err(Refusal::NoHost));
+}
+
+/// Spec oathkeeper-workload.md §1.2 (scheme): `X-Forwarded-Proto`, else `https` if the API
+/// connection is TLS, else `http`.
+#[test]
+fn the_scheme_follows_the_connection_unless_x_forwarded_proto_is_sent() {
+    let table: [(Option<&[u8]>, bool, &str); 6] = [
+        (None, false, "http"),
+        (None, true, "https"),
+        (Some(b""), true, "https"),
+        (Some(b"http"), true, "http"),
+        (Some(b"https"), false, "https"),
+        (Some(b"http"), false, "http"),
+    ];
+    for (proto, tls, scheme) in table {
+        let forwarded = Forwarded {
+            proto,
+            tls,
+            ..via_uri("/x")
+        };
+        assert_eq!(
+            rebuild(&forwarded).map(|c| c.scheme),
+            Ok(scheme),
+            "{proto:?} tls={tls}"
+        );
+    }
+    let suffix_only = Forwarded {
+        request_method: "GET",
+        request_host: Some(b"oathkeeper:4456"),
+        suffix: "/x",
+        tls: true,
+        ..Forwarded::default()
+    };
+    assert_eq!(rebuild(&suffix_only).unwrap().scheme, "https");
 }
 
 #[test]

@@ -168,9 +168,35 @@ async fn raw_utf8_in_a_forwarded_path_is_matched_as_sent() {
     );
     let (parts, ()) = request.body(()).unwrap().into_parts();
     let metrics = crate::metrics::Metrics::new("");
-    let (response, outcome) = decide(&s, &parts, None, &Cx { metrics: &metrics }).await;
+    let (response, outcome) = decide(&s, &parts, Peer::default(), &Cx { metrics: &metrics }).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(outcome.url, "http://h/caf\u{e9}");
+}
+
+/// Spec oathkeeper-workload.md §1.2 (scheme): without `X-Forwarded-Proto`, `https` when the
+/// decision request came over TLS, else `http`; a forwarded scheme wins over the connection's.
+#[tokio::test]
+async fn the_scheme_follows_the_connection_when_no_x_forwarded_proto_is_sent() {
+    let s = open_rule("https://h/x");
+    let metrics = crate::metrics::Metrics::new("");
+    let table = [
+        (None, true, OK, "https://h/x"),
+        (None, false, NOT_FOUND, "http://h/x"),
+        (Some(""), true, OK, "https://h/x"),
+        (Some("http"), true, NOT_FOUND, "http://h/x"),
+        (Some("https"), false, OK, "https://h/x"),
+    ];
+    for (proto, tls, status, url) in table {
+        let mut request = Request::builder().uri("/decisions/x").header("Host", "h");
+        if let Some(proto) = proto {
+            request = request.header("X-Forwarded-Proto", proto);
+        }
+        let (parts, ()) = request.body(()).unwrap().into_parts();
+        let peer = Peer { ip: None, tls };
+        let (response, outcome) = decide(&s, &parts, peer, &Cx { metrics: &metrics }).await;
+        assert_eq!(response.status(), status, "{proto:?} tls={tls}");
+        assert_eq!(outcome.url, url, "{proto:?} tls={tls}");
+    }
 }
 
 #[tokio::test]
@@ -537,7 +563,7 @@ fn the_decision_future_stays_small() {
         .into_parts();
     let metrics = crate::metrics::Metrics::new("");
     let cx = Cx { metrics: &metrics };
-    let future = decide(&s, &parts, None, &cx);
+    let future = decide(&s, &parts, Peer::default(), &cx);
     let size = std::mem::size_of_val(&future);
     assert!(size < 2048, "the decision future is {size} bytes");
 }

@@ -1,6 +1,5 @@
 //! The API routes: `/decisions`, `/rules`, `/health/*`, `/version`, `/.well-known/jwks.json`.
 
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -8,7 +7,7 @@ use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 
 use crate::audit::{AuditLog, Entry};
-use crate::decision::{DECISIONS_PATH, Outcome, decide};
+use crate::decision::{DECISIONS_PATH, Outcome, Peer, decide};
 use crate::http::cors::Cors;
 use crate::pipeline::error_handler::json::herodot_error;
 use crate::pipeline::{Cx, ResponseBody};
@@ -76,12 +75,8 @@ const MAX_LIMIT: usize = 500;
 const DEFAULT_LIMIT: usize = 50;
 
 impl Api {
-    /// Answers one request.
-    pub async fn handle<B>(
-        &self,
-        request: Request<B>,
-        remote_ip: Option<IpAddr>,
-    ) -> Response<ResponseBody> {
+    /// Answers one request that came from `peer`.
+    pub async fn handle<B>(&self, request: Request<B>, peer: Peer) -> Response<ResponseBody> {
         let started = Instant::now();
         let (parts, _body) = request.into_parts();
         if let Some(preflight) = self.cors.preflight(&parts.method, &parts.headers) {
@@ -95,7 +90,7 @@ impl Api {
             let (response, outcome) = decide(
                 &snapshot,
                 &parts,
-                remote_ip,
+                peer,
                 &Cx {
                     metrics: &self.state.metrics,
                 },

@@ -7,12 +7,13 @@
 //! timeout, so a slow or failing handshake never holds up another connection. A failed
 //! handshake is logged at debug and counted (`tls_handshake_errors_total`); a plain HTTP
 //! request sent to the TLS port is answered `400` in plain text and the connection closed.
+//! Whether a connection is TLS is known there and handed to every request on it as
+//! [`Peer::tls`] (the scheme of a decision request without `X-Forwarded-Proto`).
 
 mod timeouts;
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,6 +26,7 @@ use oathkeeper_core::config::Timeouts;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+use crate::decision::Peer;
 use crate::http::api::Api;
 use crate::metrics::HandshakeFailure;
 use crate::pipeline::ResponseBody;
@@ -47,9 +49,9 @@ pub fn serve_api<S: Future<Output = ()>>(
         Limits::new(timeouts.read, timeouts.write, timeouts.idle),
         tls,
         shutdown,
-        move |request: Request<Incoming>, peer: SocketAddr| {
+        move |request: Request<Incoming>, peer: Peer| {
             let api = Arc::clone(&api);
-            async move { api.handle(request, Some(peer.ip())).await }
+            async move { api.handle(request, peer).await }
         },
     )
 }
@@ -102,7 +104,7 @@ async fn serve<F, Fut>(
     shutdown: impl Future<Output = ()>,
     handler: F,
 ) where
-    F: Fn(Request<Incoming>, SocketAddr) -> Fut + Clone + Send + Sync + 'static,
+    F: Fn(Request<Incoming>, Peer) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = Response<ResponseBody>> + Send + 'static,
 {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
@@ -132,6 +134,10 @@ async fn serve<F, Fut>(
                 tokio::spawn(async move {
                     match handshake(stream, config, limits.handshake()).await {
                         Ok(Some(stream)) => {
+                            let peer = Peer {
+                                ip: Some(peer.ip()),
+                                tls: true,
+                            };
                             connection(stream, peer, limits, handler, watcher).await;
                         }
                         // Closed before sending a byte: a port probe, not a failure.
@@ -144,6 +150,10 @@ async fn serve<F, Fut>(
                 });
             }
             _ => {
+                let peer = Peer {
+                    ip: Some(peer.ip()),
+                    tls: false,
+                };
                 tokio::spawn(connection(stream, peer, limits, handler, watcher));
             }
         }
@@ -157,16 +167,16 @@ async fn serve<F, Fut>(
     }
 }
 
-/// Serves HTTP/1.1 on one accepted connection (plain or TLS) until it ends.
+/// Serves HTTP/1.1 on one accepted connection (plain or TLS, as `peer` says) until it ends.
 async fn connection<S, F, Fut>(
     stream: S,
-    peer: SocketAddr,
+    peer: Peer,
     limits: Limits,
     handler: F,
     watcher: hyper_util::server::graceful::Watcher,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-    F: Fn(Request<Incoming>, SocketAddr) -> Fut + Clone + Send + Sync + 'static,
+    F: Fn(Request<Incoming>, Peer) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = Response<ResponseBody>> + Send + 'static,
 {
     let head_done = HeadDone::default();

@@ -175,7 +175,7 @@ mod through_the_decision_api {
     use oathkeeper_core::rule::parse_rules;
 
     use super::*;
-    use crate::decision::decide;
+    use crate::decision::{Peer, decide};
     use crate::pipeline::Cx;
     use crate::snapshot::{RuleFile, Snapshot, compile};
 
@@ -221,7 +221,7 @@ mutators: {noop: {enabled: true}}
             .into_parts();
         let metrics = crate::metrics::Metrics::new("");
         let cx = Cx { metrics: &metrics };
-        let decided = decide(snapshot, &parts, None, &cx);
+        let decided = decide(snapshot, &parts, Peer::default(), &cx);
         tokio::time::timeout(PATIENCE, decided)
             .await
             .unwrap()

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use http::{Request, Response};
-use oathkeeper::decision::decide;
+use oathkeeper::decision::{Peer, decide};
 use oathkeeper::metrics::Metrics;
 use oathkeeper::pipeline::{Cx, ResponseBody};
 use oathkeeper::snapshot::{RuleFile, Severity, Snapshot, compile};
@@ -104,7 +104,9 @@ async fn ask_raw(
         request = request.header(*n, http::HeaderValue::from_bytes(v).unwrap());
     }
     let (parts, ()) = request.body(()).unwrap().into_parts();
-    decide(snapshot, &parts, None, &Cx { metrics }).await.0
+    decide(snapshot, &parts, Peer::default(), &Cx { metrics })
+        .await
+        .0
 }
 
 const SESSION_COOKIE: (&str, &str) = ("Cookie", "theme=dark; ory_kratos_session=secret-1");
@@ -181,7 +183,7 @@ async fn preserve_query_off_sends_the_decision_query() {
         .unwrap()
         .into_parts();
     assert_eq!(
-        decide(&s, &parts, None, &Cx { metrics: &metrics })
+        decide(&s, &parts, Peer::default(), &Cx { metrics: &metrics })
             .await
             .0
             .status(),
@@ -580,7 +582,9 @@ async fn bearer_token_from_a_query_parameter() {
         .body(())
         .unwrap()
         .into_parts();
-    let r = decide(&s, &parts, None, &Cx { metrics: &metrics }).await.0;
+    let r = decide(&s, &parts, Peer::default(), &Cx { metrics: &metrics })
+        .await
+        .0;
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["x-user"], "q");
     assert_eq!(kratos.last().await.query.as_deref(), Some("token=abc%20d"));

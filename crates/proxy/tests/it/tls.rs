@@ -25,7 +25,13 @@ const WAIT: Duration = Duration::from_secs(10);
 /// The name the leaf certificates are issued for, and clients ask for.
 const SERVER_NAME: &str = "oathkeeper.test";
 
-const RULES: &str = r#"[{"id":"app","match":{"url":"http://app.example/<.*>","methods":["GET"]},"authenticators":[{"handler":"anonymous"}],"authorizer":{"handler":"allow"},"mutators":[{"handler":"noop"}]}]"#;
+/// `app` for [`DECIDE`]; `over-tls` and `over-plain` for requests that name no scheme (no
+/// `X-Forwarded-Proto`), whose host is the `Host` header.
+const RULES: &str = r#"[
+{"id":"app","match":{"url":"http://app.example/<.*>","methods":["GET"]},"authenticators":[{"handler":"anonymous"}],"authorizer":{"handler":"allow"},"mutators":[{"handler":"noop"}]},
+{"id":"over-tls","match":{"url":"https://oathkeeper.test/over-tls","methods":["GET"]},"authenticators":[{"handler":"anonymous"}],"authorizer":{"handler":"allow"},"mutators":[{"handler":"noop"}]},
+{"id":"over-plain","match":{"url":"http://oathkeeper.test/over-plain","methods":["GET"]},"authenticators":[{"handler":"anonymous"}],"authorizer":{"handler":"allow"},"mutators":[{"handler":"noop"}]}
+]"#;
 
 /// A CA made for one test, and the leaf certificates it issues.
 struct Ca {
@@ -394,6 +400,34 @@ fn decisions_are_answered_over_https_to_a_client_trusting_only_the_test_ca() {
             .contains("tls_handshake_errors_total{reason=\"failed\"} 1")),
         "{}",
         server.metrics()
+    );
+}
+
+/// Spec oathkeeper-workload.md §1.2 (scheme): without `X-Forwarded-Proto`, the original request
+/// is taken to be `https` when the decision request came over TLS, `http` otherwise.
+#[test]
+fn without_x_forwarded_proto_the_scheme_is_https_over_tls_and_http_over_plain_http() {
+    let ca = Ca::new();
+    let files = Files::new();
+    let server = files.serve(&ca.leaf());
+    let mut https = Https::connect(server.api, &ca.client()).unwrap();
+    let status = |reply: std::io::Result<Reply>| reply.unwrap().status;
+    assert_eq!(status(https.get("/decisions/over-tls", &[])), 200);
+    assert_eq!(status(https.get("/decisions/over-plain", &[])), 404);
+    // A forwarded scheme wins over the connection's.
+    let http = [("X-Forwarded-Proto", "http")];
+    assert_eq!(status(https.get("/decisions/over-plain", &http)), 200);
+    assert_eq!(status(https.get("/decisions/over-tls", &http)), 404);
+    drop(server);
+
+    let server = Server::start(&files.config(None), &[]);
+    assert_eq!(
+        status(plain_get(server.api, "/decisions/over-plain", &[])),
+        200
+    );
+    assert_eq!(
+        status(plain_get(server.api, "/decisions/over-tls", &[])),
+        404
     );
 }
 

@@ -1,6 +1,7 @@
 //! The listener's timeouts over real loopback sockets: a raw client sends exactly the bytes a
 //! slow, idle or stalled client would.
 
+use std::net::SocketAddr;
 use std::time::Instant;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
