@@ -15,15 +15,21 @@ use oathkeeper_core::testing::many_rules;
 use crate::request::{self, App, Kind, Request};
 use crate::server::{Launch, NGINX, Server, clock_ticks_per_second, require};
 
-/// What `loadbench run` measures and how.
+/// What `loadbench run` measures and how (its command-line options).
+#[derive(Debug, clap::Args)]
 pub(crate) struct Options {
-    /// The `oathkeeper` binary.
+    /// The oathkeeper binary (build it with `cargo build --release`).
+    #[arg(long, default_value = "target/release/oathkeeper")]
     pub(crate) oathkeeper: PathBuf,
-    /// Seconds per wrk or hey run.
+    /// Seconds per wrk or hey run (each scenario runs four: ~10 scenarios, ~4 × this each).
+    #[arg(long, default_value_t = 10)]
     pub(crate) seconds: u64,
-    /// wrk's concurrent connections.
+    /// Concurrent connections of the saturating load.
+    #[arg(long, default_value_t = 64)]
     pub(crate) connections: u32,
-    /// Only the scenarios whose name contains this text (the baselines always run).
+    /// Only the scenarios whose name contains this text, e.g. "10000 rules" (the
+    /// baselines always run).
+    #[arg(long)]
     pub(crate) only: Option<String>,
 }
 

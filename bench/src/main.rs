@@ -55,21 +55,7 @@ struct Cli {
 enum Cmd {
     /// Wall clock: requests/s, latency, CPU per request and memory of oathkeeper (10, 1,000,
     /// 10,000 rules) against bare hyper and nginx measured just before with the same request.
-    Run {
-        /// The oathkeeper binary (build it with `cargo build --release`).
-        #[arg(long, default_value = "target/release/oathkeeper")]
-        oathkeeper: PathBuf,
-        /// Seconds per wrk or hey run (each scenario runs four: ~10 scenarios, ~4 × this each).
-        #[arg(long, default_value_t = 10)]
-        seconds: u64,
-        /// Concurrent connections of the saturating load.
-        #[arg(long, default_value_t = 64)]
-        connections: u32,
-        /// Only the scenarios whose name contains this text, e.g. "10000 rules" (the
-        /// baselines always run).
-        #[arg(long)]
-        only: Option<String>,
-    },
+    Run(load::Options),
     /// User-space instructions per request of bare hyper, nginx and oathkeeper under callgrind,
     /// per kind of request (deterministic, unlike wall time), and their instructions without
     /// traffic.
@@ -77,20 +63,7 @@ enum Cmd {
     /// The API over TLS against plain HTTP: kept-alive requests/s, latency and CPU under wrk,
     /// and a new connection per request with a full or a resumed TLS 1.3 handshake. Run it
     /// under `taskset -c 1` (the servers are on CPU 0).
-    Tls {
-        /// The oathkeeper binary (build it with `cargo build --release`).
-        #[arg(long, default_value = "target/release/oathkeeper")]
-        oathkeeper: PathBuf,
-        /// Seconds per wrk run (four runs).
-        #[arg(long, default_value_t = 10)]
-        seconds: u64,
-        /// Concurrent connections of wrk.
-        #[arg(long, default_value_t = 64)]
-        connections: u32,
-        /// New connections per variant (plain, full handshake, resumed; each twice).
-        #[arg(long, default_value_t = 2_000)]
-        handshakes: usize,
-    },
+    Tls(tls::Options),
     /// CPU time of oathkeeper with the rules loaded and no traffic (should be 0).
     Idle {
         /// The oathkeeper binary.
@@ -175,28 +148,8 @@ fn main() -> anyhow::Result<()> {
             port,
             metrics_port,
         } => fixture(rules, &out, kratos, port, metrics_port),
-        Cmd::Tls {
-            oathkeeper,
-            seconds,
-            connections,
-            handshakes,
-        } => tls::run(&tls::Options {
-            oathkeeper,
-            seconds,
-            connections,
-            handshakes,
-        }),
-        Cmd::Run {
-            oathkeeper,
-            seconds,
-            connections,
-            only,
-        } => load::run(load::Options {
-            oathkeeper,
-            seconds,
-            connections,
-            only,
-        }),
+        Cmd::Tls(options) => tls::run(&options),
+        Cmd::Run(options) => load::run(options),
     }
 }
 

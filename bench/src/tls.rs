@@ -32,15 +32,20 @@ const SERVER_NAME: &str = "oathkeeper.bench";
 /// Rules loaded by both servers.
 const RULES: usize = 1_000;
 
-/// What `loadbench tls` measures and how.
+/// What `loadbench tls` measures and how (its command-line options).
+#[derive(Debug, clap::Args)]
 pub(crate) struct Options {
-    /// The `oathkeeper` binary.
+    /// The oathkeeper binary (build it with `cargo build --release`).
+    #[arg(long, default_value = "target/release/oathkeeper")]
     pub(crate) oathkeeper: PathBuf,
-    /// Seconds per wrk run.
+    /// Seconds per wrk run (four runs).
+    #[arg(long, default_value_t = 10)]
     pub(crate) seconds: u64,
-    /// wrk's concurrent connections.
+    /// Concurrent connections of wrk.
+    #[arg(long, default_value_t = 64)]
     pub(crate) connections: u32,
-    /// New connections per variant of the new-connection measurement.
+    /// New connections per variant (plain, full handshake, resumed; each twice).
+    #[arg(long, default_value_t = 2_000)]
     pub(crate) handshakes: usize,
 }
 
