@@ -50,17 +50,19 @@ impl ProviderCertificate {
         same_pem(&self.certificate_signing_request, csr)
     }
 
-    /// The PEM the server presents: the chain when the provider gave one (leaf first), else
-    /// the certificate alone; each block ends with a newline.
+    /// The PEM the server presents: the certificate, then the provider's chain without it (in
+    /// the provider's order); each block ends with a newline.
+    ///
+    /// The certificate comes first whatever the chain holds: it is the leaf whose key and
+    /// validity the charm checked, and the server's key must match the first block. A chain
+    /// that does not start with it (another order, or a block that is not the certificate)
+    /// would otherwise put a leaf the key does not match in front.
     pub fn served_chain(&self) -> String {
-        let blocks: Vec<&str> = if self.chain.is_empty() {
-            vec![self.certificate.as_str()]
-        } else {
-            self.chain.iter().map(String::as_str).collect()
-        };
+        let leaf = self.certificate.trim();
+        let rest = self.chain.iter().map(|b| b.trim()).filter(|b| *b != leaf);
         let mut out = String::new();
-        for block in blocks {
-            out.push_str(block.trim());
+        for block in std::iter::once(leaf).chain(rest) {
+            out.push_str(block);
             out.push('\n');
         }
         out
@@ -243,5 +245,28 @@ mod tests {
             ..entry
         };
         assert_eq!(alone.served_chain(), "LEAF\n");
+    }
+
+    /// Found by the `certificates` fuzz target: a chain whose first block was not the
+    /// certificate was served as is, so the file's leaf was not the certificate checked (nor
+    /// one the key matches).
+    #[test]
+    fn served_chain_starts_with_the_certificate_whatever_the_chain_holds() {
+        let entry = |chain: &[&str]| ProviderCertificate {
+            certificate_signing_request: String::new(),
+            certificate: "LEAF\n".into(),
+            ca: "CA".into(),
+            chain: chain.iter().map(|b| (*b).to_owned()).collect(),
+            revoked: false,
+        };
+        let table: [(&[&str], &str); 4] = [
+            (&["CA", "LEAF"], "LEAF\nCA\n"),
+            (&["GARBAGE", "CA"], "LEAF\nGARBAGE\nCA\n"),
+            (&["INTERMEDIATE", "LEAF", "CA"], "LEAF\nINTERMEDIATE\nCA\n"),
+            (&[" LEAF "], "LEAF\n"),
+        ];
+        for (chain, served) in table {
+            assert_eq!(entry(chain).served_chain(), served, "{chain:?}");
+        }
     }
 }
