@@ -9,6 +9,8 @@
 //! Remote charms the tests need are played by fakes that edit the State between hooks:
 //! [`certificates::CertificateProvider`] answers a `tls-certificates` requirer as a v4 provider
 //! (self-signed-certificates) does, with a CA made at test time.
+//! [`live`] holds what tests of live processes and sockets share: a free port, a wait, and an
+//! HTTPS server with one fixed answer.
 //!
 //! Start with [`Context::run`]: a [`State`] and an [`Event`] in, an [`Outcome`] out (the new
 //! state, the exit code, juju-log lines, status history, action results, every tool call).
@@ -21,6 +23,7 @@ pub mod context;
 pub mod event;
 pub mod k8s;
 pub mod kubelet;
+pub mod live;
 pub mod pebble;
 pub mod pod;
 pub mod protocol;

@@ -2,17 +2,13 @@
 //! v4 provider: joined → request published → certificate → https everywhere; renewal at 90 %;
 //! revocation; dev; a non-leader; broken → http everywhere; the actions over https.
 
-use std::sync::Arc;
-
 use harness::certificates::{CertificateProvider, Validity};
+use harness::live::{FixedHttps, eventually, free_port};
 use harness::pebble::{ContainerState, File, ServiceStatus};
 use harness::state::SecretOwner;
 use harness::{Event, Outcome, Relation, State};
 use oathkeeper_charm::tls;
 use serde_json::{Map, Value, json};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio_rustls::rustls;
-use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject as _};
 
 use crate::support::*;
 
@@ -449,61 +445,6 @@ fn with_orys_server_a_rotation_restarts_the_service() {
     assert_eq!(restarts.len(), 1, "{:#?}", out.pebble_calls["oathkeeper"]);
 }
 
-/// An https API on 127.0.0.1 serving `chain` with `key`, answering the rules API; on its own
-/// runtime until dropped.
-struct HttpsApi {
-    port: u16,
-    _runtime: tokio::runtime::Runtime,
-}
-
-fn https_api(chain: &str, key: &str) -> HttpsApi {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(chain.as_bytes())
-        .map(Result::unwrap)
-        .collect();
-    let key = PrivateKeyDer::from_pem_slice(key.as_bytes()).unwrap();
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(certs, key)
-    .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    let listener = runtime
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let port = listener.local_addr().unwrap().port();
-    runtime.spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            let acceptor = acceptor.clone();
-            tokio::spawn(async move {
-                let Ok(mut tls) = acceptor.accept(stream).await else {
-                    return;
-                };
-                let mut buffer = [0u8; 2048];
-                let _ = tls.read(&mut buffer).await;
-                let body = r#"[{"id":"spark:0:deny"}]"#;
-                let response = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = tls.write_all(response.as_bytes()).await;
-                let _ = tls.shutdown().await;
-            });
-        }
-    });
-    HttpsApi {
-        port,
-        _runtime: runtime,
-    }
-}
-
 #[test]
 fn actions_reach_the_api_over_https_trusting_exactly_the_relation_ca() {
     let dir = charm_dir();
@@ -518,11 +459,11 @@ fn actions_reach_the_api_over_https_trusting_exactly_the_relation_ca() {
         .service_statuses
         .insert("oathkeeper".to_owned(), ServiceStatus::Active);
     let chain = file(&served, tls::CERT_FILE).unwrap().0;
-    let api = https_api(&chain, &private_key(&served));
+    let api = FixedHttps::start(&chain, &private_key(&served), r#"[{"id":"spark:0:deny"}]"#);
     // The pod-local address (as the e2e rewrites it), verified as the Service name.
     let ctx = context(dir.path()).env(
         "OATHKEEPER_CHARM_API_URL",
-        &format!("http://127.0.0.1:{}", api.port),
+        &format!("http://127.0.0.1:{}", api.port()),
     );
     let out = ctx
         .run(&served, &Event::action("list-rules", Map::new()))
@@ -609,25 +550,6 @@ if cert:
 server.serve_forever()
 '
 "#;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while !condition() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-}
 
 /// The e2e path: a live Pebble runs the workload from the charm's own layer; once the
 /// certificate arrives it serves https, Pebble's `alive` check passes over https (trusting

@@ -3,19 +3,14 @@
 //! trusts it once the CA is in the container's bundle, reaching the service name through
 //! `resolve`.
 
-use std::sync::Arc;
-use std::time::{Duration, Instant};
-
 use harness::certificates::{
     CERTIFICATE_SIGNING_REQUESTS, CERTIFICATES, CertificateProvider, Validity,
 };
+use harness::live::{FixedHttps, eventually};
 use harness::pebble::{ContainerState, FakePebble, LiveOptions, Mode};
 use harness::state::Bag;
 use juju::pebble::layer::Layer;
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio_rustls::rustls;
-use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject as _};
 
 const HOST: &str = "oathkeeper.iam.svc.cluster.local";
 
@@ -111,68 +106,6 @@ fn entries_of(provider: &CertificateProvider) -> Vec<String> {
         .collect()
 }
 
-/// A TLS server on 127.0.0.1 answering 200 to everything with `chain` and `key`; serves on its
-/// own runtime until dropped.
-struct TlsServer {
-    address: String,
-    _runtime: tokio::runtime::Runtime,
-}
-
-fn tls_server(chain: &str, key: &rcgen::KeyPair) -> TlsServer {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(chain.as_bytes())
-        .map(Result::unwrap)
-        .collect();
-    let key = PrivateKeyDer::from_pem_slice(key.serialize_pem().as_bytes()).unwrap();
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(certs, key)
-    .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    let listener = runtime
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let address = listener.local_addr().unwrap().to_string();
-    runtime.spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            let acceptor = acceptor.clone();
-            tokio::spawn(async move {
-                let Ok(mut tls) = acceptor.accept(stream).await else {
-                    return;
-                };
-                let mut buffer = [0u8; 1024];
-                let _ = tls.read(&mut buffer).await;
-                let _ = tls
-                    .write_all(
-                        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
-                    )
-                    .await;
-                let _ = tls.shutdown().await;
-            });
-        }
-    });
-    TlsServer {
-        address,
-        _runtime: runtime,
-    }
-}
-
-fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !condition() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 #[test]
 fn a_live_https_check_trusts_the_container_bundle_and_resolves_the_service_name() {
     let mut provider = CertificateProvider::new("self-signed-certificates");
@@ -186,8 +119,8 @@ fn a_live_https_check_trusts_the_container_bundle_and_resolves_the_service_name(
         entry["chain"][0].as_str().unwrap(),
         entry["chain"][1].as_str().unwrap()
     );
-    let server = tls_server(&chain, &key);
-    let options = LiveOptions::default().resolve(&format!("{HOST}:4456"), &server.address);
+    let server = FixedHttps::start(&chain, &key.serialize_pem(), "{}");
+    let options = LiveOptions::default().resolve(&format!("{HOST}:4456"), server.address());
     let dir = tempfile::tempdir().unwrap();
     let layer = Layer::parse_yaml(&format!(
         "checks:\n  alive:\n    override: replace\n    period: 100ms\n    timeout: 2s\n    threshold: 1\n    http: {{url: 'https://{HOST}:4456/health/alive'}}\n"

@@ -5,8 +5,9 @@ use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use harness::live::{eventually, free_port};
 use harness::pebble::{ContainerState, Exec, FakePebble, File, LiveOptions, Mode, ServiceStatus};
 use juju::pebble::client::{
     CONTAINERS_DIR_ENV, Client, Error, ExecOptions, NoticesQuery, containers_dir,
@@ -32,15 +33,6 @@ fn api_message<T: std::fmt::Debug>(result: Result<T, Error>) -> String {
     }
 }
 
-/// Polls `condition` until it holds, or panics naming `what` after [`WAIT`].
-fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !condition() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 fn process_gone(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Err(_) => true,
@@ -50,14 +42,6 @@ fn process_gone(pid: u32) -> bool {
             .next()
             .is_some_and(|rest| rest.trim_start().starts_with('Z')),
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn http_get(port: u16, path: &str) -> Option<String> {

@@ -58,6 +58,12 @@ fn start_error(setting: &Tls) -> String {
     }
 }
 
+/// Asserts that starting with `setting` fails with a message that begins with `prefix`.
+fn assert_start_error_starts_with(setting: &Tls, prefix: &str) {
+    let message = start_error(setting);
+    assert!(message.starts_with(prefix), "{message}");
+}
+
 /// A reloader whose clock runs an hour ahead, so files written just now count as settled.
 fn settled(setting: Option<&Tls>) -> (Reloader, Option<Arc<ServerConfig>>) {
     let (mut reloader, config) = Reloader::start(setting).unwrap();
@@ -87,10 +93,9 @@ fn a_certificate_without_a_key_names_the_missing_field() {
         "serve.api.tls.key is not set but serve.api.tls.cert is: TLS needs both a certificate \
          and its private key (each a path or base64)"
     );
-    let message = start_error(&tls(TlsSource::default(), inline(&pair().key)));
-    assert!(
-        message.starts_with("serve.api.tls.cert is not set"),
-        "{message}"
+    assert_start_error_starts_with(
+        &tls(TlsSource::default(), inline(&pair().key)),
+        "serve.api.tls.cert is not set",
     );
 }
 
@@ -112,10 +117,9 @@ fn base64_that_is_not_base64_names_the_field() {
         path: None,
         base64: Some("not base64!".to_owned()),
     };
-    let message = start_error(&tls(bad, inline(&pair().key)));
-    assert!(
-        message.starts_with("serve.api.tls.cert.base64 is not valid base64: "),
-        "{message}"
+    assert_start_error_starts_with(
+        &tls(bad, inline(&pair().key)),
+        "serve.api.tls.cert.base64 is not valid base64: ",
     );
 }
 
@@ -124,12 +128,11 @@ fn a_missing_file_names_the_field_and_the_path() {
     let dir = tempfile::tempdir().unwrap();
     let setting = write(dir.path(), &pair());
     std::fs::remove_file(dir.path().join("tls.key")).unwrap();
-    let message = start_error(&setting);
     let expected = format!(
         "serve.api.tls.key.path: cannot read TLS private key file {}",
         dir.path().join("tls.key").display()
     );
-    assert!(message.starts_with(&expected), "{message}");
+    assert_start_error_starts_with(&setting, &expected);
 }
 
 #[test]
@@ -161,10 +164,9 @@ fn pem_without_a_certificate_or_without_a_key_names_the_file() {
 fn a_truncated_pem_is_not_valid_pem() {
     let good = pair();
     let half = &good.cert[..good.cert.len() / 2];
-    let message = start_error(&tls(inline(half), inline(&good.key)));
-    assert!(
-        message.starts_with("serve.api.tls.cert.base64 is not valid PEM: "),
-        "{message}"
+    assert_start_error_starts_with(
+        &tls(inline(half), inline(&good.key)),
+        "serve.api.tls.cert.base64 is not valid PEM: ",
     );
 }
 

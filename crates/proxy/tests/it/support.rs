@@ -209,6 +209,18 @@ pub fn http_request(
     request.push_str("\r\n");
     stream.write_all(request.as_bytes())?;
     let mut reader = BufReader::new(stream);
+    let (status, headers) = read_head(&mut reader)?;
+    let mut body = String::new();
+    reader.read_to_string(&mut body)?;
+    Ok(Reply {
+        status,
+        headers,
+        body,
+    })
+}
+
+/// Reads an answer's status line and headers (names lower-cased), up to the blank line.
+pub fn read_head(reader: &mut impl BufRead) -> std::io::Result<(u16, BTreeMap<String, String>)> {
     let mut line = String::new();
     reader.read_line(&mut line)?;
     let status: u16 = line
@@ -233,13 +245,7 @@ pub fn http_request(
             headers.insert(n.trim().to_ascii_lowercase(), v.trim().to_owned());
         }
     }
-    let mut body = String::new();
-    reader.read_to_string(&mut body)?;
-    Ok(Reply {
-        status,
-        headers,
-        body,
-    })
+    Ok((status, headers))
 }
 
 /// A free loopback port (bound and released; the server binds it right after).

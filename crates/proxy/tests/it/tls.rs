@@ -6,9 +6,8 @@
 //!
 //! Servers bind 127.0.0.1 on free ports; every wait has a timeout.
 
-use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -19,7 +18,7 @@ use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair,
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 
-const BIN: &str = env!("CARGO_BIN_EXE_oathkeeper");
+use crate::support::{BIN, Reply, eventually, free_port, read_head};
 /// Every wait in these tests ends within this.
 const WAIT: Duration = Duration::from_secs(10);
 /// The name the leaf certificates are issued for, and clients ask for.
@@ -100,57 +99,9 @@ fn write_pair(dir: &Path, leaf: &Leaf) {
     std::fs::write(dir.join("tls.key"), &leaf.key).unwrap();
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Polls `check` every 20 ms until it holds or [`WAIT`] passes.
-fn eventually(mut check: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        if check() {
-            return true;
-        }
-        if Instant::now() > deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// An HTTP answer.
-#[derive(Debug)]
-struct Reply {
-    status: u16,
-    headers: BTreeMap<String, String>,
-    body: String,
-}
-
 /// Reads one answer (a `Content-Length` body, or none).
 fn read_reply(reader: &mut impl BufRead) -> std::io::Result<Reply> {
-    let mut line = String::new();
-    reader.read_line(&mut line)?;
-    let status = line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| std::io::Error::other(format!("not an HTTP answer: {line:?}")))?;
-    let mut headers = BTreeMap::new();
-    loop {
-        line.clear();
-        reader.read_line(&mut line)?;
-        let trimmed = line.trim_end();
-        if trimmed.is_empty() {
-            break;
-        }
-        if let Some((name, value)) = trimmed.split_once(':') {
-            headers.insert(name.trim().to_ascii_lowercase(), value.trim().to_owned());
-        }
-    }
+    let (status, headers) = read_head(reader)?;
     let length: usize = headers
         .get("content-length")
         .and_then(|v| v.parse().ok())
@@ -395,7 +346,7 @@ fn decisions_are_answered_over_https_to_a_client_trusting_only_the_test_ca() {
     assert!(Https::connect(server.api, &stranger).is_err());
     // Counted once the server has seen the alert.
     assert!(
-        eventually(|| server
+        eventually(WAIT, || server
             .metrics()
             .contains("tls_handshake_errors_total{reason=\"failed\"} 1")),
         "{}",
@@ -447,7 +398,8 @@ fn rotated_files_serve_new_connections_at_once_while_an_open_keep_alive_connecti
         let written = Instant::now();
         write_pair(files.tls.path(), &next);
         assert!(
-            eventually(|| served(&server, &client).is_ok_and(|der| der == next.der)),
+            eventually(WAIT, || served(&server, &client)
+                .is_ok_and(|der| der == next.der)),
             "new connections never saw the rotated certificate\n{}",
             server.log()
         );
@@ -482,7 +434,7 @@ fn a_bad_pair_keeps_the_last_good_one_and_shows_stale_in_readiness_until_a_good_
     std::fs::write(files.tls.path().join("tls.key"), ca.leaf().key).unwrap();
     let key_path = files.tls.path().join("tls.key").display().to_string();
     assert!(
-        eventually(|| {
+        eventually(WAIT, || {
             let reply = ready(&server, &client);
             reply.status == 200 && reply.body.contains("does not match the certificate")
         }),
@@ -514,7 +466,7 @@ fn a_bad_pair_keeps_the_last_good_one_and_shows_stale_in_readiness_until_a_good_
         "-----BEGIN CERTIFICATE-----\nxx",
     )
     .unwrap();
-    assert!(eventually(|| ready(&server, &client)
+    assert!(eventually(WAIT, || ready(&server, &client)
         .body
         .contains("not valid PEM")));
     assert_eq!(served(&server, &client).unwrap(), good.der);
@@ -523,11 +475,12 @@ fn a_bad_pair_keeps_the_last_good_one_and_shows_stale_in_readiness_until_a_good_
     let next = ca.leaf();
     write_pair(files.tls.path(), &next);
     assert!(
-        eventually(|| served(&server, &client).is_ok_and(|der| der == next.der)),
+        eventually(WAIT, || served(&server, &client)
+            .is_ok_and(|der| der == next.der)),
         "{}",
         server.log()
     );
-    assert!(eventually(|| !ready(&server, &client)
+    assert!(eventually(WAIT, || !ready(&server, &client)
         .body
         .contains("stale")));
     assert!(
@@ -613,9 +566,8 @@ fn the_pair_inline_as_base64_or_through_environment_variables_serves_https() {
     // Files named by the environment are watched too.
     let rotated = ca.leaf();
     write_pair(files.tls.path(), &rotated);
-    assert!(eventually(
-        || served(&server, &client).is_ok_and(|der| der == rotated.der)
-    ));
+    assert!(eventually(WAIT, || served(&server, &client)
+        .is_ok_and(|der| der == rotated.der)));
 }
 
 #[test]
@@ -633,7 +585,7 @@ fn plain_http_to_the_tls_port_is_answered_400_and_closed() {
     // Nothing else is affected.
     let mut https = Https::connect(server.api, &ca.client()).unwrap();
     assert_eq!(https.get("/decisions", &DECIDE).unwrap().status, 200);
-    assert!(eventually(|| server.metrics().contains(
+    assert!(eventually(WAIT, || server.metrics().contains(
         "tls_handshake_errors_total{reason=\"plain_http\"} 1"
     )));
 }
@@ -658,7 +610,7 @@ fn a_client_that_never_completes_its_handshake_is_dropped_after_the_read_timeout
         waited >= Duration::from_millis(1500) && waited < Duration::from_secs(6),
         "{waited:?}"
     );
-    assert!(eventually(|| {
+    assert!(eventually(WAIT, || {
         server
             .metrics()
             .contains("tls_handshake_errors_total{reason=\"timeout\"} 1")
@@ -690,7 +642,8 @@ fn tls_turned_on_and_off_by_a_config_reload_applies_to_new_connections() {
 
     files.config(Some(&files.tls_paths()));
     assert!(
-        eventually(|| served(&server, &client).is_ok_and(|der| der == leaf.der)),
+        eventually(WAIT, || served(&server, &client)
+            .is_ok_and(|der| der == leaf.der)),
         "TLS never applied\n{}",
         server.log()
     );
@@ -706,7 +659,8 @@ fn tls_turned_on_and_off_by_a_config_reload_applies_to_new_connections() {
 
     files.config(None);
     assert!(
-        eventually(|| plain_get(server.api, "/decisions", &DECIDE).is_ok_and(|r| r.status == 200)),
+        eventually(WAIT, || plain_get(server.api, "/decisions", &DECIDE)
+            .is_ok_and(|r| r.status == 200)),
         "TLS never turned off\n{}",
         server.log()
     );
