@@ -98,41 +98,49 @@ struct Case {
     published_https: Option<bool>,
 }
 
-fn case() -> impl Strategy<Value = Case> {
-    (
-        any::<bool>(),
-        0..3usize,
-        0..6usize,
-        proptest::sample::subsequence((0..6usize).collect::<Vec<_>>(), 0..=3),
-        prop::bool::weighted(0.1),
-        0..7usize,
-        prop::bool::weighted(0.2),
-        prop::bool::weighted(0.8),
-        prop::option::of(any::<bool>()),
-    )
-        .prop_map(
-            |(
-                related,
-                key,
-                published,
-                entries,
-                garbage_provider,
-                installed,
-                dev,
-                can_connect,
-                published_https,
-            )| Case {
-                related,
-                key,
-                published,
-                entries,
-                garbage_provider,
-                installed,
-                dev,
-                can_connect,
-                published_https,
-            },
-        )
+impl Case {
+    /// Related, our key read and our request published; nothing answered or installed yet;
+    /// Pebble answers, `dev` off, nothing published before.
+    fn requested() -> Case {
+        Case {
+            related: true,
+            key: 1,
+            published: 1,
+            entries: vec![],
+            garbage_provider: false,
+            installed: 0,
+            dev: false,
+            can_connect: true,
+            published_https: None,
+        }
+    }
+}
+
+prop_compose! {
+    /// Each field of [`Case`] beside the strategy that draws it.
+    fn case()(
+        related in any::<bool>(),
+        key in 0..3usize,
+        published in 0..6usize,
+        entries in proptest::sample::subsequence((0..6usize).collect::<Vec<_>>(), 0..=3),
+        garbage_provider in prop::bool::weighted(0.1),
+        installed in 0..7usize,
+        dev in prop::bool::weighted(0.2),
+        can_connect in prop::bool::weighted(0.8),
+        published_https in prop::option::of(any::<bool>()),
+    ) -> Case {
+        Case {
+            related,
+            key,
+            published,
+            entries,
+            garbage_provider,
+            installed,
+            dev,
+            can_connect,
+            published_https,
+        }
+    }
 }
 
 fn snapshot(case: &Case) -> Snapshot {
@@ -293,15 +301,8 @@ proptest! {
 #[test]
 fn the_generated_cases_reach_https_and_renewal() {
     let served = Case {
-        related: true,
-        key: 1,
-        published: 1,
         entries: vec![0],
-        garbage_provider: false,
-        installed: 0,
-        dev: false,
-        can_connect: true,
-        published_https: None,
+        ..Case::requested()
     };
     let desired = reconcile(&snapshot(&served));
     assert!(desired.tls.serve);
@@ -318,17 +319,7 @@ fn the_generated_cases_reach_https_and_renewal() {
 
 #[test]
 fn each_reason_for_a_new_request_and_what_is_served_meanwhile() {
-    let base = Case {
-        related: true,
-        key: 1,
-        published: 1,
-        entries: vec![],
-        garbage_provider: false,
-        installed: 0,
-        dev: false,
-        can_connect: true,
-        published_https: None,
-    };
+    let base = Case::requested();
     // (case, a new request, served)
     let table: Vec<(&str, Case, bool, bool)> = vec![
         (
@@ -485,17 +476,7 @@ fn each_reason_for_a_new_request_and_what_is_served_meanwhile() {
 #[test]
 fn an_unparsable_certificate_for_our_request_is_a_status_naming_the_field() {
     let m = material();
-    let mut s = snapshot(&Case {
-        related: true,
-        key: 1,
-        published: 1,
-        entries: vec![],
-        garbage_provider: false,
-        installed: 0,
-        dev: false,
-        can_connect: true,
-        published_https: None,
-    });
+    let mut s = snapshot(&Case::requested());
     let mut broken = m.entries[0].clone();
     broken.certificate = "not a certificate".into();
     s.relations.certificates.as_mut().unwrap().remote_app_data =
