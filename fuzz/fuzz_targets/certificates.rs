@@ -8,7 +8,8 @@
 //! - a certificate's renewal time lies within its validity;
 //! - `tls::decide`, for a unit whose request (fixtures/certificates/unit.csr.pem) is published,
 //!   at several times and with or without installed files: https is served exactly when files
-//!   are installed, and the served leaf is for the unit's key and valid at that time.
+//!   are installed, the served file reads as the server reads it (every PEM section valid, at
+//!   least one certificate), and its leaf is for the unit's key and valid at that time.
 #![no_main]
 
 use std::sync::LazyLock;
@@ -23,6 +24,8 @@ use oathkeeper_charm::snapshot::Relation;
 use oathkeeper_charm::tls::{
     InstalledTls, PrivateKeyState, TlsState, certificate_info, decide, request_info,
 };
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject as _;
 
 /// Our unit's request: subject CN and DNS SAN `oathkeeper.iam.svc.cluster.local`.
 const CSR: &str = include_str!("../fixtures/certificates/unit.csr.pem");
@@ -77,6 +80,11 @@ fuzz_target!(|data: &[u8]| {
             let decision = decide(&snapshot);
             assert_eq!(decision.serve, decision.files.is_some(), "{decision:?}");
             if let Some(files) = &decision.files {
+                // The server's reading of the file: it refuses any section that is not valid.
+                let sections: Result<Vec<_>, _> =
+                    CertificateDer::pem_slice_iter(files.certificate.as_bytes()).collect();
+                let sections = sections.expect("the served file reads as the server reads it");
+                assert!(!sections.is_empty(), "no certificate served");
                 let leaf = certificate_info(&files.certificate).expect("a served certificate");
                 assert_eq!(
                     leaf.public_key, *PUBLIC_KEY,

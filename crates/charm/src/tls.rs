@@ -19,6 +19,8 @@
 //! certificate is never served: the unit goes back to http (everything at once) until the new
 //! request is answered. The server reloads rotated files live; Ory's is restarted.
 
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject as _;
 use serde::{Deserialize, Serialize};
 use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
 
@@ -126,7 +128,7 @@ fn hex(bytes: &[u8]) -> String {
     })
 }
 
-/// The DER of the first PEM block of `pem`, if any.
+/// The DER of the first PEM block of `pem`, if any (for a request: the server never reads it).
 fn first_der(pem: &str) -> Option<Vec<u8>> {
     x509_parser::pem::Pem::iter_from_buffer(pem.as_bytes())
         .next()?
@@ -134,9 +136,24 @@ fn first_der(pem: &str) -> Option<Vec<u8>> {
         .map(|block| block.contents)
 }
 
-/// The first certificate of a PEM text.
+/// The certificates of a PEM text as the server reads a certificate file: every `CERTIFICATE`
+/// section in order, other sections skipped; `None` when any section is not valid PEM (the
+/// server then refuses the whole file).
+pub fn pem_certificates(pem: &str) -> Option<Vec<CertificateDer<'static>>> {
+    CertificateDer::pem_slice_iter(pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .ok()
+}
+
+/// The DER of the leaf (the first certificate) of a PEM text, as the server reads it.
+fn leaf_der(pem: &str) -> Option<Vec<u8>> {
+    pem_certificates(pem)?.first().map(|leaf| leaf.to_vec())
+}
+
+/// The leaf (first certificate) of a PEM text, read as the server reads the file: `None` when
+/// the server would not serve it.
 pub fn certificate_info(pem: &str) -> Option<CertificateInfo> {
-    let der = first_der(pem)?;
+    let der = leaf_der(pem)?;
     let (_, cert) = X509Certificate::from_der(&der).ok()?;
     let validity = cert.validity();
     Some(CertificateInfo {
@@ -328,11 +345,11 @@ pub fn decide(snapshot: &Snapshot) -> TlsDecision {
     });
     // Whether the provider revoked the leaf of `chain` (compared by content, not text).
     let revoked = |chain: &str| {
-        let leaf = first_der(chain);
+        let leaf = leaf_der(chain);
         leaf.is_some()
             && provided
                 .iter()
-                .any(|entry| entry.revoked && first_der(&entry.certificate) == leaf)
+                .any(|entry| entry.revoked && leaf_der(&entry.certificate) == leaf)
     };
     // The provider's answer to our current request.
     let answers: Vec<&ProviderCertificate> = published
@@ -444,6 +461,23 @@ mod tests {
         // The provider re-signs the same key: a new request differs, the key does not.
         let again = certificate_signing_request(&key, "oathkeeper.iam.svc.cluster.local").unwrap();
         assert_eq!(request_info(&again).unwrap().public_key, info.public_key);
+    }
+
+    /// Found by the `certificates` fuzz target: the certificate is read as the server reads the
+    /// file, which refuses it whole when any section is not valid PEM.
+    #[test]
+    fn a_certificate_the_server_cannot_read_whole_is_no_certificate() {
+        let cert = rcgen::generate_simple_self_signed(vec!["x.test".to_owned()])
+            .unwrap()
+            .cert
+            .pem();
+        assert!(certificate_info(&cert).is_some());
+        let truncated = "-----BEGIN CERTIFICATE-----\nTEVB-----END CERTIFICATE-----\n";
+        assert_eq!(certificate_info(&format!("{cert}{truncated}")), None);
+        // Other sections are skipped, as the server skips them: the leaf is the first certificate.
+        let key_first =
+            format!("-----BEGIN PRIVATE KEY-----\nS0VZ\n-----END PRIVATE KEY-----\n{cert}");
+        assert_eq!(certificate_info(&key_first), certificate_info(&cert));
     }
 
     #[test]

@@ -51,15 +51,25 @@ impl ProviderCertificate {
     }
 
     /// The PEM the server presents: the certificate, then the provider's chain without it (in
-    /// the provider's order); each block ends with a newline.
+    /// the provider's order) and without blocks the server cannot read; each block ends with
+    /// a newline.
     ///
     /// The certificate comes first whatever the chain holds: it is the leaf whose key and
     /// validity the charm checked, and the server's key must match the first block. A chain
     /// that does not start with it (another order, or a block that is not the certificate)
-    /// would otherwise put a leaf the key does not match in front.
+    /// would otherwise put a leaf the key does not match in front. A chain block that is not
+    /// valid PEM holding a certificate is left out: the server refuses a file with one.
     pub fn served_chain(&self) -> String {
         let leaf = self.certificate.trim();
-        let rest = self.chain.iter().map(|b| b.trim()).filter(|b| *b != leaf);
+        let readable = |block: &&str| {
+            crate::tls::pem_certificates(block).is_some_and(|certs| !certs.is_empty())
+        };
+        let rest = self
+            .chain
+            .iter()
+            .map(|b| b.trim())
+            .filter(|b| *b != leaf)
+            .filter(readable);
         let mut out = String::new();
         for block in std::iter::once(leaf).chain(rest) {
             out.push_str(block);
@@ -230,43 +240,63 @@ mod tests {
         assert_eq!(parse_provider(&Databag::new()), Ok(Vec::new()));
     }
 
+    /// A PEM certificate block around `base64` (the server reads the base64, not the DER).
+    fn block(base64: &str) -> String {
+        format!("-----BEGIN CERTIFICATE-----\n{base64}\n-----END CERTIFICATE-----")
+    }
+
+    const LEAF: &str = "TEVBRg==";
+    const CA_DER: &str = "Q0E=";
+    const INTERMEDIATE: &str = "SU5URVJNRURJQVRF";
+
     #[test]
     fn served_chain_is_leaf_first_one_block_per_line() {
         let entry = ProviderCertificate {
             certificate_signing_request: String::new(),
-            certificate: "LEAF".into(),
-            ca: "CA".into(),
-            chain: vec!["LEAF\n".into(), "CA".into()],
+            certificate: block(LEAF),
+            ca: block(CA_DER),
+            chain: vec![block(LEAF) + "\n", block(CA_DER)],
             revoked: false,
         };
-        assert_eq!(entry.served_chain(), "LEAF\nCA\n");
+        assert_eq!(
+            entry.served_chain(),
+            format!("{}\n{}\n", block(LEAF), block(CA_DER))
+        );
         let alone = ProviderCertificate {
             chain: Vec::new(),
             ..entry
         };
-        assert_eq!(alone.served_chain(), "LEAF\n");
+        assert_eq!(alone.served_chain(), block(LEAF) + "\n");
     }
 
     /// Found by the `certificates` fuzz target: a chain whose first block was not the
     /// certificate was served as is, so the file's leaf was not the certificate checked (nor
-    /// one the key matches).
+    /// one the key matches); and a chain block that is not valid PEM made the server refuse
+    /// the file.
     #[test]
-    fn served_chain_starts_with_the_certificate_whatever_the_chain_holds() {
-        let entry = |chain: &[&str]| ProviderCertificate {
+    fn served_chain_starts_with_the_certificate_and_keeps_only_readable_blocks() {
+        let entry = |chain: &[String]| ProviderCertificate {
             certificate_signing_request: String::new(),
-            certificate: "LEAF\n".into(),
-            ca: "CA".into(),
-            chain: chain.iter().map(|b| (*b).to_owned()).collect(),
+            certificate: block(LEAF) + "\n",
+            ca: block(CA_DER),
+            chain: chain.to_vec(),
             revoked: false,
         };
-        let table: [(&[&str], &str); 4] = [
-            (&["CA", "LEAF"], "LEAF\nCA\n"),
-            (&["GARBAGE", "CA"], "LEAF\nGARBAGE\nCA\n"),
-            (&["INTERMEDIATE", "LEAF", "CA"], "LEAF\nINTERMEDIATE\nCA\n"),
-            (&[" LEAF "], "LEAF\n"),
+        let (leaf, ca, intermediate) = (block(LEAF), block(CA_DER), block(INTERMEDIATE));
+        let truncated = "-----BEGIN CERTIFICATE-----\nTEVB-----END CERTIFICATE-----".to_owned();
+        let table = [
+            (vec![ca.clone(), leaf.clone()], vec![&leaf, &ca]),
+            (vec!["GARBAGE".into(), ca.clone()], vec![&leaf, &ca]),
+            (vec![truncated, ca.clone()], vec![&leaf, &ca]),
+            (
+                vec![intermediate.clone(), leaf.clone(), ca.clone()],
+                vec![&leaf, &intermediate, &ca],
+            ),
+            (vec![format!(" {leaf} ")], vec![&leaf]),
         ];
         for (chain, served) in table {
-            assert_eq!(entry(chain).served_chain(), served, "{chain:?}");
+            let expected: String = served.iter().map(|b| format!("{b}\n")).collect();
+            assert_eq!(entry(&chain).served_chain(), expected, "{chain:?}");
         }
     }
 }
