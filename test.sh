@@ -5,9 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 # System packages the tests use: the real reverse proxies of the end-to-end suite (the tests
-# start their own instances on free loopback ports), and umoci for image/build and its test
-# (tests/image). Installed only when missing.
-packages=(caddy nginx umoci)
+# start their own instances on free loopback ports), umoci for image/build and its test
+# (tests/image), and prometheus for promtool, which checks and unit-tests the charm's alert
+# rules (crates/charm/tests/it/alert_rules.rs). Installed only when missing.
+packages=(caddy nginx umoci prometheus)
 if ((${#packages[@]})); then
   missing=()
   for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
@@ -17,6 +18,8 @@ if ((${#packages[@]})); then
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
   fi
 fi
+# The alert-rule tests skip without promtool (for a quick local run); here they must run.
+command -v promtool >/dev/null || { echo "promtool not found (Debian package prometheus)" >&2; exit 1; }
 
 # Python ops and lightkube (from PyPI), for the harness's fidelity tests: real ops charms run
 # under it, one using lightkube's in-cluster config.
