@@ -75,6 +75,11 @@ pub struct Desired {
     /// The Pebble layer (label [`crate::workload::LAYER_LABEL`]); `None` when Pebble is
     /// unreachable, or when the app is not trusted (its ConfigMaps cannot exist, issue 15).
     pub layer: Option<Layer>,
+    /// The log-forwarding layer (label [`crate::relation::logging::LAYER_LABEL`]): a Pebble
+    /// log target per Loki unit, `-all` for those gone; `None` when Pebble is unreachable or
+    /// nothing is or was forwarded.
+    #[serde(default)]
+    pub log_forwarding: Option<Layer>,
     /// This unit's databags.
     pub unit_relation_data: Vec<DatabagWrite>,
     /// This unit's status.

@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 
 use crate::relation::auth_proxy::{self, AuthProxyConfig};
 use crate::relation::kratos_info::{self, KratosInfo};
+use crate::relation::logging::{self, LokiEndpoint};
 use crate::relation::{FieldError, certificates, forward_auth, ingress};
 use crate::rules::{self, RuleFile};
 use crate::snapshot::{ClusterState, Snapshot};
@@ -52,6 +53,8 @@ pub(crate) struct Facts {
     pub ory_server: Option<String>,
     /// TLS, decided once: the scheme everything uses, the key, the request, the files.
     pub tls: crate::tls::TlsDecision,
+    /// The valid push endpoints of the Loki units (`logging`), by unit.
+    pub loki: Vec<LokiEndpoint>,
 }
 
 impl Facts {
@@ -120,6 +123,18 @@ impl Facts {
                 Err(e) => facts
                     .invalid_other
                     .push(((forward_auth::ENDPOINT, relation.remote_app.clone()), e)),
+            }
+        }
+        if let Some(relation) = &snapshot.relations.logging {
+            // A unit with bad data is left out (and named in the status); the others still
+            // get the logs.
+            for (unit, bag) in &relation.remote_unit_data {
+                match logging::parse_unit(unit, bag) {
+                    Ok(endpoint) => facts.loki.extend(endpoint),
+                    Err(e) => facts
+                        .invalid_other
+                        .push(((logging::ENDPOINT, relation.remote_app.clone()), e)),
+                }
             }
         }
         facts.tls = crate::tls::decide(snapshot);

@@ -15,7 +15,9 @@
 //! file (both built by `oathkeeper_core::charm`, which the server's tests share) and the Pebble
 //! layer, [`kubernetes`] names the Kubernetes objects the charm manages, [`status`]
 //! holds the statuses (the facts of a snapshot decide which one applies), [`action`] holds
-//! the actions' pure parts and [`tls`] decides the scheme from the `certificates` relation.
+//! the actions' pure parts and [`tls`] decides the scheme from the `certificates` relation;
+//! [`alert_rules`] renders the rule files shipped for Prometheus and Loki with the Juju
+//! [`topology`].
 //!
 //! The I/O shell is [`io`] (the handles), [`observe`], [`apply`] and [`hook`] (one dispatch);
 //! [`report`] words what a hook observed and changed for `juju debug-log`;
@@ -23,6 +25,7 @@
 //! calls [`hook::run_in_process`] and exits.
 
 pub mod action;
+pub mod alert_rules;
 pub mod apply;
 pub mod desired;
 pub mod error;
@@ -41,6 +44,7 @@ pub mod status;
 #[cfg(test)]
 pub mod testing;
 pub mod tls;
+pub mod topology;
 pub mod workload;
 
 pub use desired::Desired;

@@ -19,7 +19,8 @@ use crate::kubernetes::{
     ServicePort, Volume, VolumeMount,
 };
 use crate::relation::{
-    auth_proxy, certificates, forward_auth, ingress, kratos_info, oathkeeper_info, peer,
+    auth_proxy, certificates, forward_auth, ingress, kratos_info, logging, metrics_endpoint,
+    oathkeeper_info, peer,
 };
 use crate::snapshot::{
     CharmConfig, ClusterState, Container, Relation, Relations, Snapshot, UnitAddress,
@@ -46,6 +47,11 @@ pub fn observe(io: &Io) -> Result<Snapshot, HookError> {
         Some(_) => Some(unit_address(io)?),
         None => None,
     };
+    let metrics_address = if relations.metrics_endpoint.is_empty() {
+        None
+    } else {
+        Some(metrics_address(io)?)
+    };
     let mut unit_state = io.tools.state_get()?;
     let recorded_workload_version = unit_state.remove(WORKLOAD_VERSION_KEY);
     let recorded_server = unit_state
@@ -70,6 +76,7 @@ pub fn observe(io: &Io) -> Result<Snapshot, HookError> {
     };
     Ok(Snapshot {
         model: io.env.model_name.clone(),
+        model_uuid: io.env.model_uuid.clone(),
         app: io.env.app.clone(),
         unit: io.env.unit.clone(),
         leader,
@@ -90,6 +97,7 @@ pub fn observe(io: &Io) -> Result<Snapshot, HookError> {
         },
         relations,
         unit_address,
+        metrics_address,
         unit_status,
         app_status,
         recorded_workload_version,
@@ -279,6 +287,28 @@ fn pod_template(set: &k8s_openapi::api::apps::v1::StatefulSet) -> PodTemplate {
     PodTemplate { volumes, mounts }
 }
 
+/// This unit's pod FQDN, `<app>-<n>.<app>-endpoints.<model>.svc.cluster.local`.
+fn pod_fqdn(io: &Io) -> String {
+    let env = &io.env;
+    format!(
+        "{}-{}.{}-endpoints.{}.svc.cluster.local",
+        env.app, env.unit_number, env.app, env.model_name
+    )
+}
+
+/// Where Prometheus scrapes this unit: the `metrics-endpoint` bind address, as the library's
+/// `network.bind_address`, else the pod FQDN.
+fn metrics_address(io: &Io) -> Result<String, HookError> {
+    let network = io.tools.network_get(metrics_endpoint::ENDPOINT, None)?;
+    Ok(network
+        .bind_addresses
+        .iter()
+        .flat_map(|b| &b.addresses)
+        .map(|a| a.value.clone())
+        .find(|a| !a.is_empty())
+        .unwrap_or_else(|| pod_fqdn(io)))
+}
+
 fn unit_address(io: &Io) -> Result<UnitAddress, HookError> {
     let network = io.tools.network_get(ingress::ENDPOINT, None)?;
     let ip = network
@@ -286,12 +316,10 @@ fn unit_address(io: &Io) -> Result<UnitAddress, HookError> {
         .first()
         .cloned()
         .unwrap_or_default();
-    let env = &io.env;
-    let host = format!(
-        "{}-{}.{}-endpoints.{}.svc.cluster.local",
-        env.app, env.unit_number, env.app, env.model_name
-    );
-    Ok(UnitAddress { host, ip })
+    Ok(UnitAddress {
+        host: pod_fqdn(io),
+        ip,
+    })
 }
 
 /// The relation being broken in this hook, which Juju still lists on some versions.
@@ -319,6 +347,8 @@ struct Reads {
     local_unit: bool,
     /// The remote units in scope.
     units: bool,
+    /// The remote units' databags (implies `units`).
+    unit_data: bool,
 }
 
 /// Per endpoint, what to read (the leader's app-bag writes need the current bag to compare).
@@ -328,6 +358,7 @@ fn reads(endpoint: &str, leader: bool) -> Reads {
         local_app: false,
         local_unit: false,
         units: false,
+        unit_data: false,
     };
     match endpoint {
         // Our unit bag too: upstream's CertHandler left the private key there.
@@ -336,6 +367,7 @@ fn reads(endpoint: &str, leader: bool) -> Reads {
             local_app: true,
             local_unit: true,
             units: true,
+            unit_data: false,
         },
         forward_auth::ENDPOINT | oathkeeper_info::ENDPOINT => Reads {
             local_app: leader,
@@ -344,6 +376,19 @@ fn reads(endpoint: &str, leader: bool) -> Reads {
         ingress::ENDPOINT => Reads {
             local_app: leader,
             local_unit: true,
+            ..remote_only
+        },
+        // Our app (leader) and unit databags are all we write; Prometheus writes nothing.
+        metrics_endpoint::ENDPOINT => Reads {
+            local_app: leader,
+            local_unit: true,
+            ..remote_only
+        },
+        // Each Loki unit writes its push endpoint in its unit databag.
+        logging::ENDPOINT => Reads {
+            local_app: leader,
+            units: true,
+            unit_data: true,
             ..remote_only
         },
         // Our request is in our unit databag; the provider answers in its app databag.
@@ -374,6 +419,8 @@ fn relations(io: &Io, leader: bool) -> Result<Relations, HookError> {
         ingress: read(ingress::ENDPOINT)?.into_iter().next(),
         peer: read(peer::ENDPOINT)?.into_iter().next(),
         certificates: read(certificates::ENDPOINT)?.into_iter().next(),
+        metrics_endpoint: read(metrics_endpoint::ENDPOINT)?,
+        logging: read(logging::ENDPOINT)?.into_iter().next(),
     })
 }
 
@@ -385,11 +432,17 @@ fn relation(io: &Io, id: &RelationId, reads: Reads) -> Result<Relation, HookErro
     } else {
         io.env.app.clone()
     };
-    let remote_units = if reads.units {
+    let remote_units = if reads.units || reads.unit_data {
         tools.relation_list(id)?
     } else {
         Vec::new()
     };
+    let mut remote_unit_data = BTreeMap::new();
+    if reads.unit_data {
+        for unit in &remote_units {
+            remote_unit_data.insert(unit.clone(), tools.relation_get(id, unit)?);
+        }
+    }
     let remote_app_data = if reads.remote_app {
         tools.relation_get(id, &remote_app)?
     } else {
@@ -409,6 +462,7 @@ fn relation(io: &Io, id: &RelationId, reads: Reads) -> Result<Relation, HookErro
         id: id.id,
         remote_app,
         remote_units,
+        remote_unit_data,
         remote_app_data,
         local_app_data,
         local_unit_data,

@@ -10,7 +10,8 @@ use crate::kubernetes::{
     ACCESS_RULES_CONFIG_MAP, ConfigMap, OATHKEEPER_CONFIG_MAP, PodTemplate, ServicePort,
 };
 use crate::relation::{
-    Databag, auth_proxy, certificates, forward_auth, ingress, kratos_info, oathkeeper_info, peer,
+    Databag, auth_proxy, certificates, forward_auth, ingress, kratos_info, logging,
+    metrics_endpoint, oathkeeper_info, peer,
 };
 use crate::snapshot::{ClusterState, Relation, Snapshot};
 use crate::status::StatusValue;
@@ -171,6 +172,8 @@ pub fn find_relation<'a>(
         ingress::ENDPOINT => r.ingress.as_slice(),
         peer::ENDPOINT => r.peer.as_slice(),
         certificates::ENDPOINT => r.certificates.as_slice(),
+        metrics_endpoint::ENDPOINT => &r.metrics_endpoint,
+        logging::ENDPOINT => r.logging.as_slice(),
         _ => &[],
     };
     many.iter().find(|rel| rel.id == relation_id)
@@ -190,6 +193,8 @@ fn find_relation_mut<'a>(
         ingress::ENDPOINT => r.ingress.as_mut_slice(),
         peer::ENDPOINT => r.peer.as_mut_slice(),
         certificates::ENDPOINT => r.certificates.as_mut_slice(),
+        metrics_endpoint::ENDPOINT => &mut r.metrics_endpoint,
+        logging::ENDPOINT => r.logging.as_mut_slice(),
         _ => &mut [],
     };
     many.iter_mut().find(|rel| rel.id == relation_id)
@@ -324,6 +329,15 @@ pub fn plan(snapshot: &Snapshot, desired: &Desired) -> Effects {
             // Our server reloads the files live; Ory's reads them only at start.
             items.push(Effect::Restart);
         }
+    }
+    // Log targets apply when the plan changes: no replan.
+    if let Some(layer) = &desired.log_forwarding
+        && !logging::is_planned(&snapshot.container.plan, layer)
+    {
+        items.push(Effect::AddLayer {
+            label: logging::LAYER_LABEL.to_owned(),
+            layer: layer.clone(),
+        });
     }
     // After the layer: the running server stops reading the files before they go.
     if can_push && tls.files.is_none() && installed.is_some() {

@@ -17,10 +17,11 @@ use crate::kubernetes::{
 use crate::relation::forward_auth::{self, ForwardAuthConfig};
 use crate::relation::ingress::{self, IngressRequest};
 use crate::relation::oathkeeper_info::{self, OathkeeperInfo};
-use crate::relation::{Databag, peer};
+use crate::relation::{Databag, logging, metrics_endpoint, peer};
 use crate::rules;
 use crate::snapshot::{ClusterState, Snapshot};
 use crate::status::StatusValue;
+use crate::topology::Topology;
 use crate::workload::{self, API_PORT, METRICS_PORT};
 
 /// Computes the desired state from the snapshot.
@@ -39,6 +40,17 @@ pub fn reconcile(snapshot: &Snapshot) -> Desired {
             // Issue 15: Juju's own keys share this bag; deleting them rewrote it every hook.
             ownership: Ownership::Keys(vec![ingress::HOST.to_owned(), ingress::IP.to_owned()]),
         });
+    }
+    if let Some(address) = &snapshot.metrics_address {
+        for relation in &snapshot.relations.metrics_endpoint {
+            unit_relation_data.push(DatabagWrite {
+                endpoint: metrics_endpoint::ENDPOINT.to_owned(),
+                relation_id: relation.id,
+                scope: Scope::Unit,
+                data: metrics_endpoint::render_unit(address, &snapshot.unit),
+                ownership: owned(&metrics_endpoint::UNIT_KEYS),
+            });
+        }
     }
     if let Some(relation) = &snapshot.relations.peer {
         // Differs from upstream: no private key in plain relation data (upstream's CertHandler
@@ -60,7 +72,19 @@ pub fn reconcile(snapshot: &Snapshot) -> Desired {
     let leader = snapshot
         .leader
         .then(|| leader_desired(snapshot, &facts, &unit_status));
+    let log_forwarding = snapshot
+        .container
+        .can_connect
+        .then(|| {
+            logging::layer(
+                &facts.loki,
+                &snapshot.container.plan,
+                &Topology::of(snapshot),
+            )
+        })
+        .flatten();
     Desired {
+        log_forwarding,
         // Without trust the ConfigMaps cannot exist: no workload to start (issue 15).
         layer: (snapshot.container.can_connect && snapshot.kubernetes != ClusterState::Forbidden)
             .then(|| {
@@ -76,6 +100,11 @@ pub fn reconcile(snapshot: &Snapshot) -> Desired {
         leader,
         tls: facts.tls.clone(),
     }
+}
+
+/// Ownership of exactly `keys`.
+fn owned(keys: &[&str]) -> Ownership {
+    Ownership::Keys(keys.iter().map(|k| (*k).to_owned()).collect())
 }
 
 /// The scheme of our addresses: the one TLS decision ([`crate::tls::TlsDecision::serve`]),
@@ -141,6 +170,23 @@ fn leader_desired(snapshot: &Snapshot, facts: &Facts, status: &StatusValue) -> L
             relation.id,
             ingress::render_app(&request),
             Ownership::All,
+        );
+    }
+    let topology = Topology::of(snapshot);
+    for relation in &snapshot.relations.metrics_endpoint {
+        write(
+            metrics_endpoint::ENDPOINT,
+            relation.id,
+            metrics_endpoint::render_app(&topology, workload::METRICS_PATH, METRICS_PORT),
+            owned(&metrics_endpoint::APP_KEYS),
+        );
+    }
+    if let Some(relation) = &snapshot.relations.logging {
+        write(
+            logging::ENDPOINT,
+            relation.id,
+            logging::render_app(&topology),
+            owned(&logging::APP_KEYS),
         );
     }
     if let Some(relation) = &snapshot.relations.peer {

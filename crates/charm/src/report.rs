@@ -151,6 +151,23 @@ pub fn effect(effect: &Effect) -> String {
             }
             line
         }
+        Effect::AddLayer { label, layer } if !layer.log_targets.is_empty() => {
+            let targets: Vec<String> = layer
+                .log_targets
+                .iter()
+                .map(|(name, target)| {
+                    format!(
+                        "{name} ({} to {})",
+                        target.services.join(","),
+                        target.location.as_deref().unwrap_or_default()
+                    )
+                })
+                .collect();
+            format!(
+                "Pebble layer {label} added: log targets {}",
+                targets.join(", ")
+            )
+        }
         Effect::AddLayer { label, layer } => {
             let command = layer
                 .services

@@ -17,6 +17,9 @@ use crate::status::StatusValue;
 pub struct Snapshot {
     /// The Juju model name (also the Kubernetes namespace).
     pub model: String,
+    /// The model's UUID (`JUJU_MODEL_UUID`), for the Juju topology of metrics, logs and alerts.
+    #[serde(default)]
+    pub model_uuid: String,
     /// This application's name.
     pub app: String,
     /// This unit's name, `<app>/<n>`.
@@ -33,6 +36,10 @@ pub struct Snapshot {
     pub relations: Relations,
     /// This unit's address for the ingress unit databag, when known (`network-get ingress`).
     pub unit_address: Option<UnitAddress>,
+    /// Where Prometheus scrapes this unit, when `metrics-endpoint` is related: the bind
+    /// address of the endpoint (`network-get`), else the pod's FQDN.
+    #[serde(default)]
+    pub metrics_address: Option<String>,
     /// This unit's current status (`status-get`).
     pub unit_status: Option<StatusValue>,
     /// The application's current status (`status-get --application`; leader only).
@@ -121,9 +128,13 @@ pub struct Relation {
     pub id: u64,
     /// The remote application (our own for the peer relation).
     pub remote_app: String,
-    /// Remote units in scope (observed for the peer relation only: nothing else needs them,
-    /// and every hook-tool call costs a process).
+    /// Remote units in scope (observed for the peer relation and `logging` only: nothing else
+    /// needs them, and every hook-tool call costs a process).
     pub remote_units: Vec<String>,
+    /// The remote units' databags, by unit name (observed for `logging` only: each Loki unit
+    /// writes its own push endpoint).
+    #[serde(default)]
+    pub remote_unit_data: std::collections::BTreeMap<String, Databag>,
     /// The remote application's databag.
     pub remote_app_data: Databag,
     /// Our application's databag: observed for the peer relation and, on the leader, where we
@@ -135,7 +146,7 @@ pub struct Relation {
 }
 
 /// Every relation the charm reads, by endpoint. Relations of endpoints whose feature is not
-/// built yet (logging, tracing, metrics, dashboards) are not observed.
+/// built yet (tracing, dashboards) are not observed.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Relations {
     /// `auth-proxy` (provides; one per protected app).
@@ -153,4 +164,10 @@ pub struct Relations {
     /// `certificates` (requires, limit 1): the provider's app databag and our unit databag
     /// (where our certificate signing request is).
     pub certificates: Option<Relation>,
+    /// `metrics-endpoint` (provides; Prometheus): our app and unit databags.
+    #[serde(default)]
+    pub metrics_endpoint: Vec<Relation>,
+    /// `logging` (requires, limit 1; Loki): the Loki units' databags and our app databag.
+    #[serde(default)]
+    pub logging: Option<Relation>,
 }

@@ -9,6 +9,8 @@ use crate::{plan, reconcile};
 
 /// The model of the fixtures (upstream's tests use `testing`).
 pub const MODEL: &str = "testing";
+/// The model UUID of the fixtures.
+pub const MODEL_UUID: &str = "0b4a7c1e-0000-4000-8000-000000000000";
 /// The app of the fixtures.
 pub const APP: &str = "oathkeeper";
 /// The peer relation id of [`Snapshot::ready`].
@@ -47,6 +49,7 @@ impl Snapshot {
     pub fn fresh() -> Snapshot {
         Snapshot {
             model: MODEL.to_owned(),
+            model_uuid: MODEL_UUID.to_owned(),
             app: APP.to_owned(),
             unit: format!("{APP}/0"),
             ..Snapshot::default()
@@ -134,6 +137,33 @@ impl Snapshot {
             .map(|u| bag(&[("ingress", &format!("{{\"url\": \"{u}\"}}"))]))
             .unwrap_or_default();
         self.relations.ingress = Some(relation(id, "traefik-public", data));
+        self
+    }
+
+    /// A metrics-endpoint relation with Prometheus; this unit scraped at `address`.
+    pub fn with_metrics_endpoint(mut self, id: u64, address: &str) -> Snapshot {
+        self.relations
+            .metrics_endpoint
+            .push(relation(id, "prometheus", Databag::new()));
+        self.metrics_address = Some(address.to_owned());
+        self
+    }
+
+    /// A logging relation with Loki whose units wrote these `endpoint` values (`None`: not
+    /// yet).
+    pub fn with_logging(mut self, id: u64, units: &[(&str, Option<&str>)]) -> Snapshot {
+        let mut rel = relation(id, "loki", Databag::new());
+        rel.remote_units = units.iter().map(|(u, _)| (*u).to_owned()).collect();
+        rel.remote_unit_data = units
+            .iter()
+            .map(|(u, endpoint)| {
+                let data = endpoint
+                    .map(|e| bag(&[(crate::relation::logging::ENDPOINT_KEY, e)]))
+                    .unwrap_or_default();
+                ((*u).to_owned(), data)
+            })
+            .collect();
+        self.relations.logging = Some(rel);
         self
     }
 

@@ -13,7 +13,7 @@ use oathkeeper_core::config::KUBERNETES_SCHEME;
 use crate::kubernetes::{ACCESS_RULES_CONFIG_MAP, OATHKEEPER_CONFIG_MAP};
 use crate::relation::kratos_info::KratosInfo;
 
-pub use oathkeeper_core::charm::config::{ACCESS_RULES_DIR, METRICS_PORT};
+pub use oathkeeper_core::charm::config::{ACCESS_RULES_DIR, METRICS_PATH, METRICS_PORT};
 
 /// The workload container.
 pub const CONTAINER: &str = "oathkeeper";

@@ -150,12 +150,46 @@ fn generate(seed: u64) -> Snapshot {
             g.coin().then_some("http://ingress:80/testing-oathkeeper"),
         );
     }
+    for id in 0..g.below(3) {
+        s = s.with_metrics_endpoint(60 + id, "10.1.0.7");
+    }
+    if g.coin() {
+        let mut units = Vec::new();
+        for unit in ["loki/0", "loki/1"] {
+            let endpoint = match g.below(4) {
+                0 => None,
+                1 => Some("not json"),
+                2 => Some(
+                    r#"{"url": "http://loki-0.loki-endpoints.cos.svc.cluster.local:3100/loki/api/v1/push"}"#,
+                ),
+                _ => Some(
+                    r#"{"url": "http://loki-1.loki-endpoints.cos.svc.cluster.local:3100/loki/api/v1/push"}"#,
+                ),
+            };
+            if g.coin() {
+                units.push((unit, endpoint));
+            }
+        }
+        s = s.with_logging(70, &units);
+    }
+    if g.coin() {
+        // A Loki unit that is gone, still in the plan.
+        s.container.plan.log_targets.insert(
+            "loki/5".into(),
+            juju::pebble::layer::LogTarget {
+                type_: Some("loki".into()),
+                location: Some("http://gone:3100/loki/api/v1/push".into()),
+                services: vec!["all".into()],
+                ..Default::default()
+            },
+        );
+    }
     if g.coin() {
         s.relations.peer = None;
     }
     // Whatever a previous leader may have left in our own bags.
     let mut extra = Vec::new();
-    for _ in 0..8 {
+    for _ in 0..12 {
         extra.push(random_bag(&mut g));
     }
     let mut extra = extra.into_iter();
@@ -166,8 +200,18 @@ fn generate(seed: u64) -> Snapshot {
         .chain(r.oathkeeper_info.iter_mut())
         .chain(r.ingress.iter_mut())
         .chain(r.peer.iter_mut())
+        .chain(r.metrics_endpoint.iter_mut())
+        .chain(r.logging.iter_mut())
     {
         rel.local_app_data = extra.next().unwrap_or_default();
+    }
+    for rel in &mut r.metrics_endpoint {
+        if g.coin() {
+            rel.local_unit_data = bag(&[
+                ("prometheus_scrape_unit_path", "/old"),
+                ("ingress-address", "10.1.0.7"),
+            ]);
+        }
     }
     s.unit_status = g
         .coin()
@@ -428,8 +472,71 @@ fn conforms(endpoint: &str, scope: Scope, data: &Databag) -> Result<(), String> 
             .is_empty()
             .then_some(())
             .ok_or(format!("{endpoint} unit: {data:?}")),
+        ("metrics-endpoint", Scope::App) => {
+            let jobs = get("scrape_jobs")?;
+            let ok = is_topology(&get("scrape_metadata")?)
+                && jobs.as_array().is_some_and(|jobs| {
+                    jobs.iter().all(|job| {
+                        job["metrics_path"].is_string()
+                            && job["static_configs"].as_array().is_some_and(|configs| {
+                                configs.iter().all(|c| is_string_array(&c["targets"]))
+                            })
+                    })
+                })
+                && is_alert_rules(&get("alert_rules")?)
+                && data.len() == 3;
+            ok.then_some(()).ok_or(format!("{endpoint}: {data:?}"))
+        }
+        ("metrics-endpoint", Scope::Unit) => {
+            let ok = get("prometheus_scrape_unit_address")?
+                .as_str()
+                .is_some_and(|a| !a.is_empty())
+                && get("prometheus_scrape_unit_name")?
+                    .as_str()
+                    .is_some_and(|u| u.starts_with("oathkeeper/"))
+                && data.len() == 2;
+            ok.then_some(()).ok_or(format!("{endpoint}: {data:?}"))
+        }
+        ("logging", Scope::App) => {
+            let ok = is_topology(&get("metadata")?)
+                && is_alert_rules(&get("alert_rules")?)
+                && data.len() == 2;
+            ok.then_some(()).ok_or(format!("{endpoint}: {data:?}"))
+        }
         other => Err(format!("unexpected write to {other:?}")),
     }
+}
+
+/// The topology JSON of the COS libraries: five string fields.
+fn is_topology(v: &serde_json::Value) -> bool {
+    ["model", "model_uuid", "application", "unit", "charm_name"]
+        .iter()
+        .all(|k| v[*k].is_string())
+        && v.as_object().is_some_and(|o| o.len() == 5)
+}
+
+/// A rules file with topology: groups of named rules, each with the juju labels.
+fn is_alert_rules(v: &serde_json::Value) -> bool {
+    v["groups"].as_array().is_some_and(|groups| {
+        !groups.is_empty()
+            && groups.iter().all(|g| {
+                g["name"].is_string()
+                    && g["rules"].as_array().is_some_and(|rules| {
+                        rules.iter().all(|r| {
+                            r["alert"].is_string()
+                                && r["expr"].is_string()
+                                && [
+                                    "juju_model",
+                                    "juju_model_uuid",
+                                    "juju_application",
+                                    "juju_charm",
+                                ]
+                                .iter()
+                                .all(|k| r["labels"][*k].is_string())
+                        })
+                    })
+            })
+    })
 }
 
 #[test]

@@ -10,6 +10,8 @@ pub mod certificates;
 pub mod forward_auth;
 pub mod ingress;
 pub mod kratos_info;
+pub mod logging;
+pub mod metrics_endpoint;
 pub mod oathkeeper_info;
 pub mod peer;
 
