@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, unreachable_pub)]
 
 mod actions;
+mod alert_rules;
 mod certificates;
 mod hooks;
 mod idempotence;
