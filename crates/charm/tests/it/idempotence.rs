@@ -50,6 +50,10 @@ struct World {
     oathkeeper_info: bool,
     /// `Some(true)`: Traefik answered with our URL.
     ingress: Option<bool>,
+    /// Related to Prometheus (metrics-endpoint).
+    prometheus: bool,
+    /// Related to Loki (logging), whose unit wrote: nothing (0), its endpoint (1), garbage (2).
+    loki: Option<u8>,
     /// Which relation gets the relation-changed (modulo the relations present).
     changed: usize,
 }
@@ -75,6 +79,7 @@ fn world() -> impl Strategy<Value = World> {
         traefik,
         (any::<bool>(), any::<bool>()),
         proptest::option::of(any::<bool>()),
+        (any::<bool>(), proptest::option::of(0u8..3)),
         any::<usize>(),
     )
         .prop_map(
@@ -84,6 +89,7 @@ fn world() -> impl Strategy<Value = World> {
                 traefik,
                 (kratos, oathkeeper_info),
                 ingress,
+                (prometheus, loki),
                 changed,
             )| World {
                 leader,
@@ -96,6 +102,8 @@ fn world() -> impl Strategy<Value = World> {
                 kratos,
                 oathkeeper_info,
                 ingress,
+                prometheus,
+                loki,
                 changed,
             },
         )
@@ -168,6 +176,23 @@ fn state(world: &World) -> State {
             )])
         } else {
             relation
+        });
+    }
+    if world.prometheus {
+        state = state.relation(Relation::new("metrics-endpoint", 8, "prometheus"));
+    }
+    if let Some(loki) = world.loki {
+        let relation = Relation::new("logging", 9, "loki");
+        state = state.relation(match loki {
+            0 => relation,
+            1 => relation.remote_unit(
+                0,
+                [(
+                    "endpoint",
+                    r#"{"url": "http://loki-0.loki-endpoints.cos.svc.cluster.local:3100/loki/api/v1/push"}"#,
+                )],
+            ),
+            _ => relation.remote_unit(0, [("endpoint", "{}")]),
         });
     }
     state
@@ -330,6 +355,8 @@ fn issue_15_the_tutorial_converges_and_then_writes_nothing() {
             kratos: true,
             oathkeeper_info: true,
             ingress: Some(true),
+            prometheus: true,
+            loki: Some(1),
             changed: 0,
         };
         if let Err(e) = check(dir.path(), &api, &world) {

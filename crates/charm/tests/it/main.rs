@@ -10,6 +10,7 @@ mod certificates;
 mod hooks;
 mod idempotence;
 mod lifecycle;
+mod observability;
 mod pack;
 mod refresh;
 mod support;
