@@ -4,6 +4,9 @@
 //! - `<prefix>requests_total` and `<prefix>requests_duration_seconds` with labels `service`,
 //!   `method`, `request` (first path segment), `status_code`, as upstream; health paths excluded.
 //! - `<prefix>decisions_total{result}`: `allowed` or the denial kind.
+//! - `<prefix>decision_duration_seconds{result}`: a histogram of the time from a decision
+//!   request's arrival to its answer (before the audit line is written), by the same `result`;
+//!   buckets from 50 µs (a decision without I/O) to 10 s (a session-store call that times out).
 //! - `<prefix>rules_loaded`: rules that can match.
 //! - `<prefix>reload_errors_total{source}`: config or rule files that failed to load.
 //! - `<prefix>reloads_total{result}`: reloads that read the sources because a stamp (size,
@@ -16,19 +19,29 @@
 //! - `<prefix>tls_handshake_errors_total{reason}`: API connections that never got to HTTP over
 //!   TLS: `timeout` (no handshake within the read timeout), `failed` (the handshake failed),
 //!   `plain_http` (a plain HTTP request to the TLS port, answered 400).
+//! - `<prefix>last_reload_success_timestamp_seconds`: when the served snapshot last became what
+//!   the config and every rules source hold (at start, and at each reload that leaves none of
+//!   them stale); 0 while that has not happened yet.
+//! - `process_*` ([`process`], Linux only): start time, CPU, memory and file descriptors, read
+//!   from `/proc` on each scrape, named as every Prometheus client names them (no prefix).
 //!
 //! Labelled series are created on first use; the decision path then only touches atomics.
 //! Its (method, status) handles are cached in a fixed table, so a decision does not take the
-//! label map's lock.
+//! label map's lock; its per-result handles are resolved when the metrics are made.
 
-use std::sync::OnceLock;
-use std::time::Duration;
+#[cfg(target_os = "linux")]
+mod process;
 
-use prometheus_client::encoding::EncodeLabelSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use prometheus_client::encoding::{EncodeLabelSet, EncodeMetric, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::metrics::{MetricType, TypedMetric};
 use prometheus_client::registry::Registry;
 
 use crate::denial::Kind;
@@ -143,6 +156,104 @@ const KINDS: [Kind; 7] = [
     Kind::Internal,
 ];
 
+/// The `result` label of slot `i` of [`Metrics::results`]: `allowed`, then the denial kinds
+/// in [`KINDS`] order.
+fn result_label(i: usize) -> &'static str {
+    match i.checked_sub(1) {
+        None => "allowed",
+        Some(k) => KINDS[k].as_str(),
+    }
+}
+
+/// The slot of a decision's result in [`Metrics::results`] (see [`result_label`]); a `match`,
+/// so a new kind does not compile until it has a slot.
+fn result_index(denial: Option<Kind>) -> usize {
+    match denial {
+        None => 0,
+        Some(Kind::Authentication) => 1,
+        Some(Kind::Authorization) => 2,
+        Some(Kind::NoRule) => 3,
+        Some(Kind::AmbiguousRule) => 4,
+        Some(Kind::MalformedRequest) => 5,
+        Some(Kind::UpstreamFailure) => 6,
+        Some(Kind::Internal) => 7,
+    }
+}
+
+/// Upper bounds of `decision_duration_seconds`, in nanoseconds: a decision without I/O takes
+/// tens of microseconds, one that calls the session store milliseconds, up to its timeout.
+const DECISION_BOUNDS_NANOS: [u64; 17] = [
+    50_000,
+    100_000,
+    250_000,
+    500_000,
+    1_000_000,
+    2_500_000,
+    5_000_000,
+    10_000_000,
+    25_000_000,
+    50_000_000,
+    100_000_000,
+    250_000_000,
+    500_000_000,
+    1_000_000_000,
+    2_500_000_000,
+    5_000_000_000,
+    10_000_000_000,
+];
+
+/// A histogram of durations in atomics, for the decision path: an observation is two relaxed
+/// `fetch_add`s (its bucket and the sum, in nanoseconds), where prometheus-client's
+/// [`Histogram`] takes a mutex that busy workers would contend on. The count is the sum of the
+/// buckets, read at scrape, so the `+Inf` bucket always equals it; the sum may lag the
+/// buckets by the observations in flight.
+#[derive(Debug, Clone, Default)]
+pub struct LatencyHistogram(Arc<LatencyCells>);
+
+#[derive(Debug, Default)]
+struct LatencyCells {
+    /// Per bucket (not cumulative), the last one `+Inf`.
+    buckets: [AtomicU64; DECISION_BOUNDS_NANOS.len() + 1],
+    sum_nanos: AtomicU64,
+}
+
+impl LatencyHistogram {
+    /// Records one duration.
+    pub fn observe(&self, elapsed: Duration) {
+        let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
+        // Most decisions land in the first buckets: a forward scan stops early.
+        let i = DECISION_BOUNDS_NANOS
+            .iter()
+            .position(|bound| nanos <= *bound)
+            .unwrap_or(DECISION_BOUNDS_NANOS.len());
+        self.0.buckets[i].fetch_add(1, Ordering::Relaxed);
+        self.0.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
+    }
+}
+
+impl TypedMetric for LatencyHistogram {
+    const TYPE: MetricType = MetricType::Histogram;
+}
+
+impl EncodeMetric for LatencyHistogram {
+    fn encode(&self, mut encoder: MetricEncoder<'_>) -> std::fmt::Result {
+        let mut buckets = [(f64::INFINITY, 0u64); DECISION_BOUNDS_NANOS.len() + 1];
+        for (i, (bound, count)) in buckets.iter_mut().enumerate() {
+            if let Some(nanos) = DECISION_BOUNDS_NANOS.get(i) {
+                *bound = *nanos as f64 / 1e9;
+            }
+            *count = self.0.buckets[i].load(Ordering::Relaxed);
+        }
+        let count = buckets.iter().map(|(_, n)| n).sum();
+        let sum = self.0.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
+        encoder.encode_histogram::<NoLabelSet>(sum, count, &buckets, None)
+    }
+
+    fn metric_type(&self) -> MetricType {
+        Self::TYPE
+    }
+}
+
 type Handles = (Counter, Histogram);
 
 /// Every metric of the server.
@@ -151,9 +262,10 @@ pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     durations: Family<RequestLabels, Histogram>,
     decision_handles: [[OnceLock<Handles>; STATUSES.len()]; METHODS.len()],
-    allowed: Counter,
-    denied: [Counter; KINDS.len()],
+    /// `decisions_total` and `decision_duration_seconds` by [`result_index`].
+    results: [(Counter, LatencyHistogram); 1 + KINDS.len()],
     rules_loaded: Gauge,
+    last_reload_success: Gauge<f64, AtomicU64>,
     reload_errors: Family<SourceLabels, Counter>,
     reloads: [Counter; 2],
     source_stale: Family<SourceLabels, Gauge>,
@@ -187,6 +299,7 @@ impl Metrics {
             duration_histogram as fn() -> Histogram,
         );
         let decisions = Family::<ResultLabels, Counter>::default();
+        let decision_durations = Family::<ResultLabels, LatencyHistogram>::default();
         let rules_loaded = Gauge::default();
         let reload_errors = Family::<SourceLabels, Counter>::default();
         // prometheus-client appends `_total` to counters itself.
@@ -204,6 +317,11 @@ impl Metrics {
             format!("{prefix}decisions"),
             "Decisions by result",
             decisions.clone(),
+        );
+        registry.register(
+            format!("{prefix}decision_duration_seconds"),
+            "Time from a decision request to its answer in seconds, by result",
+            decision_durations.clone(),
         );
         registry.register(
             format!("{prefix}rules_loaded"),
@@ -226,6 +344,12 @@ impl Metrics {
             format!("{prefix}source_stale"),
             "Whether a config or rules source is not served as it is now",
             source_stale.clone(),
+        );
+        let last_reload_success = Gauge::<f64, AtomicU64>::default();
+        registry.register(
+            format!("{prefix}last_reload_success_timestamp_seconds"),
+            "When the config and every rules source were last served as they are, in seconds since the epoch",
+            last_reload_success.clone(),
         );
         let sources_up = Family::<SourceLabels, Gauge>::default();
         registry.register(
@@ -279,22 +403,24 @@ impl Metrics {
         });
         let reloads = ["applied", "unchanged"]
             .map(|result| reloads.get_or_create(&ResultLabels { result }).clone());
-        let allowed = decisions
-            .get_or_create(&ResultLabels { result: "allowed" })
-            .clone();
-        let denied = KINDS.map(|k| {
-            decisions
-                .get_or_create(&ResultLabels { result: k.as_str() })
-                .clone()
+        let results = std::array::from_fn(|i| {
+            let result = result_label(i);
+            let counter = decisions.get_or_create(&ResultLabels { result }).clone();
+            let histogram = decision_durations
+                .get_or_create(&ResultLabels { result })
+                .clone();
+            (counter, histogram)
         });
+        #[cfg(target_os = "linux")]
+        registry.register_collector(Box::new(process::Process));
         Metrics {
             registry,
             requests,
             durations,
             decision_handles: Default::default(),
-            allowed,
-            denied,
+            results,
             rules_loaded,
+            last_reload_success,
             reload_errors,
             reloads,
             source_stale,
@@ -348,7 +474,7 @@ impl Metrics {
             .observe(elapsed.as_secs_f64());
     }
 
-    /// Records a decision: its request metrics and its result.
+    /// Records a decision: its request metrics, its result and its duration.
     pub fn observe_decision(
         &self,
         method: &http::Method,
@@ -377,22 +503,30 @@ impl Metrics {
             }
             _ => self.observe_request(method, "decisions", status, elapsed),
         }
-        match denial {
-            None => self.allowed.inc(),
-            Some(kind) => {
-                let k = KINDS
-                    .iter()
-                    .position(|x| *x == kind)
-                    .unwrap_or(KINDS.len() - 1);
-                self.denied[k].inc()
-            }
-        };
+        let (decisions, durations) = &self.results[result_index(denial)];
+        decisions.inc();
+        durations.observe(elapsed);
     }
 
     /// Sets the number of rules that can match.
     pub fn set_rules_loaded(&self, count: usize) {
         self.rules_loaded
             .set(i64::try_from(count).unwrap_or(i64::MAX));
+    }
+
+    /// Records that the config and every rules source are served as they are, since `at`.
+    pub fn reload_succeeded(&self, at: SystemTime) {
+        self.last_reload_success.set(unix_seconds(at));
+    }
+
+    /// Creates `source`'s `reload_errors_total` and `source_stale` series (at 0 when new).
+    pub fn track_source(&self, source: &str) {
+        let labels = SourceLabels {
+            source: source.to_owned(),
+        };
+        // One statement each: see `new`.
+        drop(self.reload_errors.get_or_create(&labels));
+        drop(self.source_stale.get_or_create(&labels));
     }
 
     /// Counts a config or rule file that failed to load.
@@ -436,10 +570,72 @@ impl Metrics {
     }
 }
 
+/// Seconds since the epoch (0 before it).
+fn unix_seconds(at: SystemTime) -> f64 {
+    at.duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
 fn method_label(method: &http::Method) -> &'static str {
     METHODS
         .iter()
         .find(|m| **m == method.as_str())
         .copied()
         .unwrap_or("OTHER")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_result_has_its_own_slot_and_label() {
+        assert_eq!(result_label(result_index(None)), "allowed");
+        for kind in KINDS {
+            assert_eq!(result_label(result_index(Some(kind))), kind.as_str());
+        }
+    }
+
+    #[test]
+    fn decision_duration_counts_each_decision_in_its_result_and_bucket() {
+        let metrics = Metrics::new("p_");
+        let get = http::Method::GET;
+        metrics.observe_decision(&get, 200, None, Duration::from_micros(30));
+        metrics.observe_decision(&get, 200, None, Duration::from_micros(2_000));
+        metrics.observe_decision(
+            &get,
+            401,
+            Some(Kind::Authentication),
+            Duration::from_secs(20),
+        );
+        let text = metrics.encode();
+        for line in [
+            "# TYPE p_decision_duration_seconds histogram",
+            r#"p_decision_duration_seconds_bucket{le="0.00005",result="allowed"} 1"#,
+            r#"p_decision_duration_seconds_bucket{le="0.001",result="allowed"} 1"#,
+            r#"p_decision_duration_seconds_bucket{le="0.0025",result="allowed"} 2"#,
+            r#"p_decision_duration_seconds_bucket{le="+Inf",result="allowed"} 2"#,
+            r#"p_decision_duration_seconds_count{result="allowed"} 2"#,
+            r#"p_decision_duration_seconds_sum{result="allowed"} 0.00203"#,
+            r#"p_decision_duration_seconds_bucket{le="10.0",result="authentication"} 0"#,
+            r#"p_decision_duration_seconds_bucket{le="+Inf",result="authentication"} 1"#,
+            r#"p_decision_duration_seconds_count{result="no_rule"} 0"#,
+            r#"p_decisions_total{result="allowed"} 2"#,
+            r#"p_decisions_total{result="authentication"} 1"#,
+        ] {
+            assert!(text.lines().any(|l| l == line), "no {line} in\n{text}");
+        }
+    }
+
+    #[test]
+    fn last_reload_success_is_in_seconds_since_the_epoch() {
+        let metrics = Metrics::new("p_");
+        let at = UNIX_EPOCH + Duration::from_millis(1_764_000_000_500);
+        metrics.reload_succeeded(at);
+        assert!(
+            metrics
+                .encode()
+                .contains("\np_last_reload_success_timestamp_seconds 1764000000.5\n")
+        );
+    }
 }

@@ -247,6 +247,16 @@ impl Loader {
         })));
     }
 
+    /// Creates the `reload_errors_total` and `source_stale` series of the config and every
+    /// configured rules source at 0 (a series that first appears at 1 is no `increase()` to
+    /// Prometheus, so an alert would miss a source's first failure).
+    pub fn track_sources(&self, metrics: &Metrics) {
+        metrics.track_source(&self.config_label());
+        for (url, _) in &self.repositories {
+            metrics.track_source(url);
+        }
+    }
+
     /// The label of the config source in logs, metrics and readiness.
     fn config_label(&self) -> String {
         match &self.source {
@@ -441,6 +451,8 @@ impl Loader {
             ..LoadStatus::default()
         };
         let config_hash = self.refresh_config(&label, metrics, transient)?;
+        // After the config: it names the rules sources.
+        self.track_sources(metrics);
         status.config_error.clone_from(&self.config_error);
         let repositories = self.read_repositories(stamps, transient, &mut status, metrics);
         let mut hasher = DefaultHasher::new();
@@ -751,6 +763,9 @@ impl State {
         for source in status.stale_sources() {
             metrics.set_source_stale(source, true);
         }
+        if status.stale_sources().is_empty() {
+            metrics.reload_succeeded(SystemTime::now());
+        }
         State {
             snapshot: ArcSwap::from_pointee(snapshot),
             status: ArcSwap::from_pointee(status),
@@ -762,6 +777,10 @@ impl State {
     /// Swaps in a new snapshot.
     pub fn install(&self, snapshot: Snapshot, status: LoadStatus) {
         self.metrics.set_rules_loaded(snapshot.rule_count());
+        // A load's own status: no TLS error or hang in it, only the config and rules sources.
+        if status.stale_sources().is_empty() {
+            self.metrics.reload_succeeded(SystemTime::now());
+        }
         tracing::info!(rules = snapshot.rule_count(), "rules loaded");
         self.snapshot.store(Arc::new(snapshot));
         // The TLS reloader's report is not the loader's to clear.

@@ -31,6 +31,7 @@ pub async fn run(source: ConfigSource, env: Box<dyn Source + Send + Sync>) -> an
         Loaded::Changed(snapshot, status) => (*snapshot, status),
         Loaded::Unchanged => bail!("no rules were loaded"),
     };
+    loader.track_sources(&metrics);
     for repo in status.repository_errors.keys() {
         metrics.reload_error(repo);
     }

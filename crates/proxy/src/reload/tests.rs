@@ -222,10 +222,8 @@ fn a_file_with_a_rule_that_cannot_compile_keeps_its_last_good_version_whole() {
             && error.ends_with("the last good version of the file (2 rules) stays in use"),
         "{error}"
     );
-    assert_eq!(
-        s.metric("t_reload_errors_total"),
-        format!("t_reload_errors_total{{source=\"{repo}\"}} 1")
-    );
+    let errors = format!("t_reload_errors_total{{source=\"{repo}\"}}");
+    assert_eq!(s.metric(&errors), format!("{errors} 1"));
     // Fixed: the new version applies whole.
     s.write("rules.json", &rules(&[("a", "http://h/a2")]));
     let (snapshot, status) = s.changed();

@@ -90,8 +90,11 @@ fn broken_rule_file_keeps_the_last_good_rules() {
     std::fs::write(&rules, "[{\"id\": \"r\",\n  \"match\": oops}]").unwrap();
     assert!(eventually(Duration::from_secs(2), || {
         http_get(s.metrics, "/metrics", &[]).is_ok_and(|m| {
-            m.body
-                .contains("ory_oathkeeper_reload_errors_total{source=\"file://")
+            // The series is there at 0 from the start: wait for the count.
+            m.body.lines().any(|l| {
+                l.starts_with("ory_oathkeeper_reload_errors_total{source=\"file://")
+                    && l.ends_with("} 1")
+            })
         })
     }));
     assert_eq!(
