@@ -8,7 +8,7 @@ use std::net::TcpListener;
 use std::time::Duration;
 
 use http::Request;
-use oathkeeper::decision::{Peer, decide};
+use oathkeeper::decision::{Outcome, Peer, decide};
 use oathkeeper::metrics::Metrics;
 use oathkeeper::pipeline::Cx;
 use oathkeeper::snapshot::{RuleFile, compile};
@@ -92,14 +92,21 @@ fn the_charms_decisions_stay_within_their_allocation_budget() {
         ),
         ("cached session", parts("/private", api, cookie), 200, 6),
     ];
+    // Recording the decision's metrics, as the API does after each decision.
+    let record = |method: &http::Method, status: http::StatusCode, outcome: &Outcome<'_>| {
+        let kind = outcome.denial.as_ref().map(|d| d.kind);
+        metrics.observe_decision(method, status.as_u16(), kind, Duration::from_micros(40));
+    };
     for (what, request, status, budget) in &cases {
         // The first decision fills lazily created metric series and the session cache.
         let first = runtime.block_on(decide(&snapshot, request, Peer::default(), &cx));
         assert_eq!(first.0.status(), *status, "{what}: {:?}", first.1);
+        record(&request.method, first.0.status(), &first.1);
         let before = dhat::HeapStats::get().total_blocks;
         for _ in 0..10 {
             let answer = runtime.block_on(decide(&snapshot, request, Peer::default(), &cx));
             assert_eq!(answer.0.status(), *status, "{what}");
+            record(&request.method, answer.0.status(), &answer.1);
         }
         let per_decision = (dhat::HeapStats::get().total_blocks - before) / 10;
         eprintln!("{what}: {per_decision} allocations per decision");

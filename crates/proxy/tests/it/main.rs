@@ -8,6 +8,7 @@ mod audit;
 mod cli;
 mod hardening;
 mod k8s;
+mod metrics;
 mod reload;
 mod robustness;
 mod server;
