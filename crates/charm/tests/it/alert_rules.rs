@@ -85,6 +85,60 @@ fn promtool_accepts_every_rule_file_as_shipped_and_as_published() {
     );
 }
 
+#[test]
+fn published_rules_see_only_this_application() {
+    let Some(promtool) = promtool() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let bag = metrics_endpoint::render_app(&topology(), workload::METRICS_PATH, 9000);
+    let published = &bag[metrics_endpoint::ALERT_RULES];
+    std::fs::write(dir.path().join("published.rules"), published).unwrap();
+    let rule = serde_json::from_str::<serde_json::Value>(published).unwrap()["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|g| g["rules"].as_array().unwrap().clone())
+        .find(|r| r["alert"] == "OathkeeperUnavailable-all")
+        .unwrap();
+    let t = topology();
+    let up = |app: &str| {
+        format!(
+            r#"up{{juju_model="iam",juju_model_uuid="{}",juju_application="{app}",juju_unit="{app}/0"}}"#,
+            t.model_uuid
+        )
+    };
+    // Ours down and Kratos up: ours fires (without the topology, sum(up) would be 1); ours
+    // up and Kratos down: nothing.
+    let case = |ours: &str, kratos: &str, alerts: serde_json::Value| {
+        serde_json::json!({
+            "interval": "1m",
+            "input_series": [
+                {"series": up("oathkeeper"), "values": ours},
+                {"series": up("kratos"), "values": kratos},
+            ],
+            "alert_rule_test": [{
+                "eval_time": "5m",
+                "alertname": "OathkeeperUnavailable-all",
+                "exp_alerts": alerts,
+            }],
+        })
+    };
+    let fired = serde_json::json!([{
+        "exp_labels": rule["labels"],
+        "exp_annotations": rule["annotations"],
+    }]);
+    let tests = serde_json::json!({
+        "rule_files": ["published.rules"],
+        "evaluation_interval": "1m",
+        "tests": [case("0x10", "1x10", fired), case("1x10", "0x10", serde_json::json!([]))],
+    });
+    std::fs::write(dir.path().join("published.test.yaml"), tests.to_string()).unwrap();
+    run(
+        &promtool,
+        &["test", "rules", "published.test.yaml"],
+        dir.path(),
+    );
+}
+
 /// The alert names of the shipped rules.
 fn alerts() -> BTreeSet<String> {
     PROMETHEUS_RULES
