@@ -262,7 +262,7 @@ fn every_metric_the_rules_query_is_exposed_by_our_server() {
     let (status, body) = get(metrics, workload::METRICS_PATH, "").unwrap();
     assert!(status.contains(" 200 "), "{status}");
     let mut exposed = exposed(&body);
-    // The metrics of a source exist once it failed: break the rules file.
+    // And once a source failed (its series, whatever the server creates at start).
     std::fs::write(&rules, "[{").unwrap();
     eventually("the reload error", || {
         get(metrics, workload::METRICS_PATH, "")
