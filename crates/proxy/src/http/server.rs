@@ -86,7 +86,11 @@ pub async fn serve_metrics(
                     Response::new(ResponseBody::from(Bytes::from(state.metrics.encode())));
                 response.headers_mut().insert(
                     header::CONTENT_TYPE,
-                    HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+                    // The body is OpenMetrics text (`# EOF`, counter families without `_total`): said so, or
+                    // Prometheus reads it as the 0.0.4 format and the counters lose their metadata.
+                    HeaderValue::from_static(
+                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                    ),
                 );
                 response
             }

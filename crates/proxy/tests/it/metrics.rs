@@ -244,6 +244,11 @@ fn check_histograms(e: &Exposition) -> Result<(), String> {
 fn scrape(server: &Server) -> Exposition {
     let reply = http_get(server.metrics, METRICS_PATH, &[]).unwrap();
     assert_eq!(reply.status, 200);
+    // The body is OpenMetrics (families, `# EOF`): the content type must say so.
+    assert_eq!(
+        reply.header("content-type"),
+        Some("application/openmetrics-text; version=1.0.0; charset=utf-8")
+    );
     parse(&reply.body).unwrap_or_else(|e| panic!("{e}\n{}", reply.body))
 }
 
