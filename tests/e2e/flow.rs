@@ -4,9 +4,9 @@
 use std::time::Duration;
 
 use e2e::deployment::{Deployment, Unit};
-use e2e::eventually;
 use e2e::http::{Message, get};
 use e2e::kratos::{self, FakeKratos};
+use e2e::{eventually, upstream};
 use harness::{Event, Relation};
 
 /// The protected app.
@@ -121,4 +121,38 @@ pub(crate) fn wait_for_rules(unit: &Unit, wanted: impl Fn(&str) -> bool) {
         "the server never served the expected rules:\n{}",
         Deployment::server_log(unit)
     );
+}
+
+/// The tutorial's three requests through a proxy (`get(path under the app, headers)`): a
+/// browser without a session is sent to Kratos' login page (only where the proxy relays a
+/// redirect: nginx's `auth_request` cannot), an API client without one gets 401, and with the
+/// session cookie (and a forged `X-User`) the app is reached with the session's identity.
+pub(crate) fn assert_the_flow(
+    what: &dyn std::fmt::Debug,
+    relays_redirect: bool,
+    kratos: &FakeKratos,
+    get: impl Fn(&str, &[(&str, &str)]) -> Message,
+) {
+    if relays_redirect {
+        let answer = get("/jobs/", &[BROWSER]);
+        assert_eq!(answer.status, 302, "{what:?}: {answer:?}");
+        let location = answer.header("location").unwrap();
+        assert!(
+            location.starts_with(&format!("{}{}?", kratos.url(), kratos::LOGIN_PATH)),
+            "{what:?}: {location}"
+        );
+    }
+    let answer = get("/api/v1/applications", &[API_CLIENT]);
+    assert_eq!(answer.status, 401, "{what:?}: {answer:?}");
+    let (name, cookie) = session_cookie();
+    let answer = get("/jobs/", &[BROWSER, (name, &cookie), ("X-User", "admin")]);
+    assert_a_session_reaches_the_app(what, &answer);
+}
+
+/// `answer` is the app's, reached with the session's identity headers (not a forged one).
+pub(crate) fn assert_a_session_reaches_the_app(what: &dyn std::fmt::Debug, answer: &Message) {
+    assert_eq!(answer.status, 200, "{what:?}: {answer:?}");
+    let seen = upstream::seen(&answer.body);
+    assert_eq!(seen["x-user"], kratos::IDENTITY_ID, "{what:?}: {seen:?}");
+    assert_eq!(seen["x-email"], kratos::EMAIL, "{what:?}: {seen:?}");
 }

@@ -28,7 +28,7 @@ use e2e::tls::{self, SERVER_NAME, TestCa, pair_paths, write_pair};
 use e2e::traefik::{ForwardAuth, Ingress, Routing, Traefik, render};
 use e2e::{eventually, upstream};
 
-use crate::flow::{API_CLIENT, BROWSER, session_cookie};
+use crate::flow::{API_CLIENT, assert_the_flow, session_cookie};
 
 /// The app's path behind Caddy and nginx (Traefik: `/<model>-<app>`).
 const APP_PATH: &str = "/spark";
@@ -174,25 +174,21 @@ impl Stack {
         };
         let headers: Vec<String> = HEADERS.iter().map(|h| (*h).to_owned()).collect();
         let (api, upstream_port) = (server.api_port(), app.port());
-        let proxy = match front {
-            Front::Caddy => Some(proxies::caddy_with(
-                port,
-                api,
-                "/decisions",
-                &headers,
-                upstream_port,
-                Some(&decisions),
-            )),
-            Front::Nginx => Some(proxies::nginx_with(
-                port,
-                api,
-                "/decisions",
-                &headers,
-                upstream_port,
-                Some(&decisions),
-            )),
+        let start_proxy: Option<proxies::StartWith> = match front {
+            Front::Caddy => Some(proxies::caddy_with),
+            Front::Nginx => Some(proxies::nginx_with),
             Front::Traefik => None,
         };
+        let proxy = start_proxy.map(|start| {
+            start(
+                port,
+                api,
+                "/decisions",
+                &headers,
+                upstream_port,
+                Some(&decisions),
+            )
+        });
         if let Some(traefik) = &traefik {
             route_through_traefik(traefik, &ingress, api, &ca.pem_file(), &headers);
         }
@@ -252,23 +248,12 @@ fn route_through_traefik(
 
 fn the_flow_over_https(front: Front) {
     let stack = Stack::start(front);
-    if front != Front::Nginx {
-        let answer = stack.get("/jobs/", &[BROWSER]);
-        assert_eq!(answer.status, 302, "{front:?}: {answer:?}");
-        let location = answer.header("location").unwrap();
-        assert!(
-            location.starts_with(&format!("{}{}?", stack.kratos.url(), kratos::LOGIN_PATH)),
-            "{front:?}: {location}"
-        );
-    }
-    let answer = stack.get("/api/v1/applications", &[API_CLIENT]);
-    assert_eq!(answer.status, 401, "{front:?}: {answer:?}");
-    let (name, cookie) = session_cookie();
-    let answer = stack.get("/jobs/", &[BROWSER, (name, &cookie), ("X-User", "admin")]);
-    assert_eq!(answer.status, 200, "{front:?}: {answer:?}");
-    let seen = upstream::seen(&answer.body);
-    assert_eq!(seen["x-user"], kratos::IDENTITY_ID, "{front:?}: {seen:?}");
-    assert_eq!(seen["x-email"], kratos::EMAIL, "{front:?}: {seen:?}");
+    assert_the_flow(
+        &front,
+        front != Front::Nginx,
+        &stack.kratos,
+        |rest, headers| stack.get(rest, headers),
+    );
     assert!(
         stack.server.log().contains("access request granted"),
         "{front:?}: the decision went through the server\n{}",
@@ -293,17 +278,76 @@ fn through_traefik_over_https_a_browser_is_sent_to_login_then_reaches_the_app_wi
 
 /// What the load saw.
 #[derive(Debug, Default)]
-pub(crate) struct Tally {
-    pub(crate) ok: AtomicUsize,
-    pub(crate) failed: AtomicUsize,
-    /// The first failures, for the message.
-    pub(crate) first: std::sync::OnceLock<String>,
+struct Tally {
+    ok: AtomicUsize,
+    failed: AtomicUsize,
+    /// The first failure, for the message.
+    first: std::sync::OnceLock<String>,
+}
+
+/// Kept-alive clients loading a path through a proxy, each request with a session, until
+/// [`Load::finish`].
+pub(crate) struct Load {
+    stop: Arc<AtomicBool>,
+    tally: Arc<Tally>,
+    clients: Vec<std::thread::JoinHandle<()>>,
+    started: Instant,
+}
+
+/// What a [`Load`] saw once finished.
+#[derive(Debug)]
+pub(crate) struct LoadResult {
+    /// Requests answered 200 by the app with the session's identity.
+    pub(crate) ok: usize,
+    /// Every other outcome.
+    pub(crate) failed: usize,
+    /// The first failure.
+    pub(crate) first: Option<String>,
+    /// How long the load ran after warming up.
+    pub(crate) elapsed: Duration,
+}
+
+impl Load {
+    /// Starts `clients` [`load_client`]s on `127.0.0.1:<port><path>`, and lets them warm up.
+    pub(crate) fn start(port: u16, path: &str, clients: usize) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let tally = Arc::new(Tally::default());
+        let clients = (0..clients)
+            .map(|_| {
+                let path = path.to_owned();
+                let (stop, tally) = (Arc::clone(&stop), Arc::clone(&tally));
+                std::thread::spawn(move || load_client(port, &path, &stop, &tally))
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(300));
+        Load {
+            stop,
+            tally,
+            clients,
+            started: Instant::now(),
+        }
+    }
+
+    /// Stops the clients and says what they saw.
+    pub(crate) fn finish(self) -> LoadResult {
+        let elapsed = self.started.elapsed();
+        self.stop.store(true, Ordering::Relaxed);
+        for client in self.clients {
+            client.join().unwrap();
+        }
+        LoadResult {
+            ok: self.tally.ok.load(Ordering::Relaxed),
+            failed: self.tally.failed.load(Ordering::Relaxed),
+            first: self.tally.first.get().cloned(),
+            elapsed,
+        }
+    }
 }
 
 /// One kept-alive client sending requests with a session until `stop`; a request fails unless
 /// it is answered 200 by the app with the session's identity. A closed connection is reopened
 /// (and the request that saw it counted as failed).
-pub(crate) fn load_client(port: u16, path: &str, stop: &AtomicBool, tally: &Tally) {
+fn load_client(port: u16, path: &str, stop: &AtomicBool, tally: &Tally) {
     let (name, cookie) = session_cookie();
     let headers = [API_CLIENT, (name, cookie.as_str())];
     let mut connection = KeepAlive::connect(port).ok();
@@ -338,17 +382,7 @@ pub(crate) fn load_client(port: u16, path: &str, stop: &AtomicBool, tally: &Tall
 
 fn rotation_under_load(front: Front) {
     let stack = Stack::start(front);
-    let stop = Arc::new(AtomicBool::new(false));
-    let tally = Arc::new(Tally::default());
-    let clients: Vec<_> = (0..CLIENTS)
-        .map(|_| {
-            let (port, path) = (stack.port, format!("{}/jobs/", stack.base));
-            let (stop, tally) = (Arc::clone(&stop), Arc::clone(&tally));
-            std::thread::spawn(move || load_client(port, &path, &stop, &tally))
-        })
-        .collect();
-    std::thread::sleep(Duration::from_millis(300));
-    let started = Instant::now();
+    let load = Load::start(stack.port, &format!("{}/jobs/", stack.base), CLIENTS);
     let mut last = None;
     for _ in 0..ROTATIONS {
         let leaf = stack.ca.leaf();
@@ -365,24 +399,21 @@ fn rotation_under_load(front: Front) {
         std::thread::sleep(Duration::from_millis(500));
     }
     std::thread::sleep(Duration::from_millis(300));
-    stop.store(true, Ordering::Relaxed);
-    for client in clients {
-        client.join().unwrap();
-    }
-    let (ok, failed) = (
-        tally.ok.load(Ordering::Relaxed),
-        tally.failed.load(Ordering::Relaxed),
-    );
+    let LoadResult {
+        ok,
+        failed,
+        first,
+        elapsed,
+    } = load.finish();
     eprintln!(
-        "{front:?}: {ok} requests through the proxy over {:?} with {ROTATIONS} rotations, \
-         {failed} failed",
-        started.elapsed()
+        "{front:?}: {ok} requests through the proxy over {elapsed:?} with {ROTATIONS} rotations, \
+         {failed} failed"
     );
     assert_eq!(
         failed,
         0,
         "{front:?}: first failure: {:?}\nserver log:\n{}",
-        tally.first.get(),
+        first,
         stack.server.log()
     );
     assert!(ok > 100, "{front:?}: only {ok} requests were made");

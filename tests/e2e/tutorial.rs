@@ -222,10 +222,7 @@ fn the_tutorial(front: Front, source: &str) {
         "/jobs/",
         &[BROWSER, (cookie_name, &cookie), ("X-User", "admin")],
     );
-    assert_eq!(answer.status, 200, "{front:?}: {answer:?}");
-    let seen = upstream::seen(&answer.body);
-    assert_eq!(seen["x-user"], kratos::IDENTITY_ID, "{front:?}: {seen:?}");
-    assert_eq!(seen["x-email"], kratos::EMAIL, "{front:?}: {seen:?}");
+    assert_a_session_reaches_the_app(&front, &answer);
 
     // A second unit shares the cluster: same ConfigMaps, same decisions.
     let mut second = deployment.unit(1, false, source);

@@ -8,13 +8,11 @@
 //! The `list-rules` action reaches the API over https. Finally the relation is removed and
 //! everything is back on http.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use e2e::deployment::{Deployment, KUBERNETES_API, SERVICE_API, Unit};
 use e2e::http::{Message, free_port, get};
-use e2e::kratos::{self, FakeKratos};
+use e2e::kratos::FakeKratos;
 use e2e::proxies::{self, DecisionsTls, Proxy};
 use e2e::tls::{SERVER_NAME, client_trusting, https_get, served_certificate};
 use e2e::{eventually, upstream};
@@ -24,7 +22,7 @@ use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 
 use crate::flow::*;
-use crate::tls::{Tally, load_client};
+use crate::tls::{Load, LoadResult};
 
 /// The certificates relation.
 const CERTS_ID: u64 = 20;
@@ -132,61 +130,26 @@ fn the_tutorial_over_https(front: Front) {
         .local_app_data;
     let headers: Vec<String> = serde_json::from_str(&bag["headers"]).unwrap();
     let (api, upstream_port) = (leader.api_port, app.port());
-    let _proxy: Proxy = match front {
-        Front::Caddy => proxies::caddy_with(
-            port,
-            api,
-            "/decisions",
-            &headers,
-            upstream_port,
-            Some(&decisions_tls),
-        ),
-        Front::Nginx => proxies::nginx_with(
-            port,
-            api,
-            "/decisions",
-            &headers,
-            upstream_port,
-            Some(&decisions_tls),
-        ),
+    let start_proxy: proxies::StartWith = match front {
+        Front::Caddy => proxies::caddy_with,
+        Front::Nginx => proxies::nginx_with,
     };
+    let _proxy: Proxy = start_proxy(
+        port,
+        api,
+        "/decisions",
+        &headers,
+        upstream_port,
+        Some(&decisions_tls),
+    );
     let through_proxy = |rest: &str, headers: &[(&str, &str)]| -> Message {
         fetch(port, &format!("{base}{rest}"), headers)
     };
-    if front != Front::Nginx {
-        let answer = through_proxy("/jobs/", &[BROWSER]);
-        assert_eq!(answer.status, 302, "{front:?}: {answer:?}");
-        let location = answer.header("location").unwrap();
-        assert!(
-            location.starts_with(&format!("{}{}?", kratos.url(), kratos::LOGIN_PATH)),
-            "{front:?}: {location}"
-        );
-    }
-    let answer = through_proxy("/api/v1/applications", &[API_CLIENT]);
-    assert_eq!(answer.status, 401, "{front:?}: {answer:?}");
-    let (cookie_name, cookie) = session_cookie();
-    let answer = through_proxy(
-        "/jobs/",
-        &[BROWSER, (cookie_name, &cookie), ("X-User", "admin")],
-    );
-    assert_eq!(answer.status, 200, "{front:?}: {answer:?}");
-    let seen = upstream::seen(&answer.body);
-    assert_eq!(seen["x-user"], kratos::IDENTITY_ID, "{front:?}: {seen:?}");
-    assert_eq!(seen["x-email"], kratos::EMAIL, "{front:?}: {seen:?}");
+    assert_the_flow(&front, front != Front::Nginx, &kratos, through_proxy);
 
     // The provider re-issues the certificate under load: the charm pushes the new files, the
     // server serves them to new connections, and no request through the proxy fails.
-    let stop = Arc::new(AtomicBool::new(false));
-    let tally = Arc::new(Tally::default());
-    let clients: Vec<_> = (0..CLIENTS)
-        .map(|_| {
-            let path = format!("{base}/jobs/");
-            let (stop, tally) = (Arc::clone(&stop), Arc::clone(&tally));
-            std::thread::spawn(move || load_client(port, &path, &stop, &tally))
-        })
-        .collect();
-    std::thread::sleep(Duration::from_millis(300));
-    let started = Instant::now();
+    let load = Load::start(port, &format!("{base}/jobs/"), CLIENTS);
     for _ in 0..ROTATIONS {
         provider.reissue(Validity::days(90)).unwrap();
         provider.write(&mut leader.state);
@@ -205,24 +168,21 @@ fn the_tutorial_over_https(front: Front) {
         );
         std::thread::sleep(Duration::from_millis(300));
     }
-    stop.store(true, Ordering::Relaxed);
-    for client in clients {
-        client.join().unwrap();
-    }
-    let (ok, failed) = (
-        tally.ok.load(Ordering::Relaxed),
-        tally.failed.load(Ordering::Relaxed),
-    );
+    let LoadResult {
+        ok,
+        failed,
+        first,
+        elapsed,
+    } = load.finish();
     eprintln!(
-        "{front:?}: {ok} requests through the proxy over {:?} with {ROTATIONS} certificates \
-         re-issued through the charm, {failed} failed",
-        started.elapsed()
+        "{front:?}: {ok} requests through the proxy over {elapsed:?} with {ROTATIONS} \
+         certificates re-issued through the charm, {failed} failed"
     );
     assert_eq!(
         failed,
         0,
         "{front:?}: first failure: {:?}\nserver log:\n{}",
-        tally.first.get(),
+        first,
         Deployment::server_log(&leader)
     );
     assert!(ok > 50, "{front:?}: only {ok} requests were made");

@@ -177,6 +177,10 @@ pub struct DecisionsTls {
     pub server_name: String,
 }
 
+/// [`caddy_with`] or [`nginx_with`]: `(port, decisions_port, decisions_path, copy_headers,
+/// upstream_port, tls)`.
+pub type StartWith = fn(u16, u16, &str, &[String], u16, Option<&DecisionsTls>) -> Proxy;
+
 /// Caddy on `port` with `forward_auth` to the decision server at `127.0.0.1:<decisions_port>`
 /// (`decisions_path`, e.g. `/decisions`), copying `copy_headers` to `upstream_port`.
 ///
