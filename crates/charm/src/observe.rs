@@ -19,8 +19,8 @@ use crate::kubernetes::{
     ServicePort, Volume, VolumeMount,
 };
 use crate::relation::{
-    auth_proxy, certificates, forward_auth, ingress, kratos_info, logging, metrics_endpoint,
-    oathkeeper_info, peer,
+    auth_proxy, certificates, forward_auth, grafana_dashboard, ingress, kratos_info, logging,
+    metrics_endpoint, oathkeeper_info, peer,
 };
 use crate::snapshot::{
     CharmConfig, ClusterState, Container, Relation, Relations, Snapshot, UnitAddress,
@@ -384,6 +384,11 @@ fn reads(endpoint: &str, leader: bool) -> Reads {
             local_unit: true,
             ..remote_only
         },
+        // Our app databag (leader) is all we write; Grafana writes nothing we read.
+        grafana_dashboard::ENDPOINT => Reads {
+            local_app: leader,
+            ..remote_only
+        },
         // Each Loki unit writes its push endpoint in its unit databag.
         logging::ENDPOINT => Reads {
             local_app: leader,
@@ -421,6 +426,7 @@ fn relations(io: &Io, leader: bool) -> Result<Relations, HookError> {
         certificates: read(certificates::ENDPOINT)?.into_iter().next(),
         metrics_endpoint: read(metrics_endpoint::ENDPOINT)?,
         logging: read(logging::ENDPOINT)?.into_iter().next(),
+        grafana_dashboard: read(grafana_dashboard::ENDPOINT)?,
     })
 }
 

@@ -10,8 +10,8 @@ use crate::kubernetes::{
     ACCESS_RULES_CONFIG_MAP, ConfigMap, OATHKEEPER_CONFIG_MAP, PodTemplate, ServicePort,
 };
 use crate::relation::{
-    Databag, auth_proxy, certificates, forward_auth, ingress, kratos_info, logging,
-    metrics_endpoint, oathkeeper_info, peer,
+    Databag, auth_proxy, certificates, forward_auth, grafana_dashboard, ingress, kratos_info,
+    logging, metrics_endpoint, oathkeeper_info, peer,
 };
 use crate::snapshot::{ClusterState, Relation, Snapshot};
 use crate::status::StatusValue;
@@ -174,6 +174,7 @@ pub fn find_relation<'a>(
         certificates::ENDPOINT => r.certificates.as_slice(),
         metrics_endpoint::ENDPOINT => &r.metrics_endpoint,
         logging::ENDPOINT => r.logging.as_slice(),
+        grafana_dashboard::ENDPOINT => &r.grafana_dashboard,
         _ => &[],
     };
     many.iter().find(|rel| rel.id == relation_id)
@@ -195,6 +196,7 @@ fn find_relation_mut<'a>(
         certificates::ENDPOINT => r.certificates.as_mut_slice(),
         metrics_endpoint::ENDPOINT => &mut r.metrics_endpoint,
         logging::ENDPOINT => r.logging.as_mut_slice(),
+        grafana_dashboard::ENDPOINT => &mut r.grafana_dashboard,
         _ => &mut [],
     };
     many.iter_mut().find(|rel| rel.id == relation_id)

@@ -17,7 +17,7 @@ use crate::kubernetes::{
 use crate::relation::forward_auth::{self, ForwardAuthConfig};
 use crate::relation::ingress::{self, IngressRequest};
 use crate::relation::oathkeeper_info::{self, OathkeeperInfo};
-use crate::relation::{Databag, logging, metrics_endpoint, peer};
+use crate::relation::{Databag, grafana_dashboard, logging, metrics_endpoint, peer};
 use crate::rules;
 use crate::snapshot::{ClusterState, Snapshot};
 use crate::status::StatusValue;
@@ -180,6 +180,18 @@ fn leader_desired(snapshot: &Snapshot, facts: &Facts, status: &StatusValue) -> L
             metrics_endpoint::render_app(&topology, workload::METRICS_PATH, METRICS_PORT),
             owned(&metrics_endpoint::APP_KEYS),
         );
+    }
+    if !snapshot.relations.grafana_dashboard.is_empty() {
+        // One value for every Grafana: compressed once.
+        let data = grafana_dashboard::render_app(&topology);
+        for relation in &snapshot.relations.grafana_dashboard {
+            write(
+                grafana_dashboard::ENDPOINT,
+                relation.id,
+                data.clone(),
+                owned(&grafana_dashboard::APP_KEYS),
+            );
+        }
     }
     if let Some(relation) = &snapshot.relations.logging {
         write(

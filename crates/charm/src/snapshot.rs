@@ -146,7 +146,7 @@ pub struct Relation {
 }
 
 /// Every relation the charm reads, by endpoint. Relations of endpoints whose feature is not
-/// built yet (tracing, dashboards) are not observed.
+/// built yet (tracing) are not observed.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Relations {
     /// `auth-proxy` (provides; one per protected app).
@@ -170,4 +170,7 @@ pub struct Relations {
     /// `logging` (requires, limit 1; Loki): the Loki units' databags and our app databag.
     #[serde(default)]
     pub logging: Option<Relation>,
+    /// `grafana-dashboard` (provides; Grafana): our app databag.
+    #[serde(default)]
+    pub grafana_dashboard: Vec<Relation>,
 }

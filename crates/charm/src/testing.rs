@@ -149,6 +149,14 @@ impl Snapshot {
         self
     }
 
+    /// A grafana-dashboard relation with Grafana.
+    pub fn with_grafana_dashboard(mut self, id: u64) -> Snapshot {
+        self.relations
+            .grafana_dashboard
+            .push(relation(id, "grafana", Databag::new()));
+        self
+    }
+
     /// A logging relation with Loki whose units wrote these `endpoint` values (`None`: not
     /// yet).
     pub fn with_logging(mut self, id: u64, units: &[(&str, Option<&str>)]) -> Snapshot {

@@ -153,6 +153,9 @@ fn generate(seed: u64) -> Snapshot {
     for id in 0..g.below(3) {
         s = s.with_metrics_endpoint(60 + id, "10.1.0.7");
     }
+    for id in 0..g.below(3) {
+        s = s.with_grafana_dashboard(80 + id);
+    }
     if g.coin() {
         let mut units = Vec::new();
         for unit in ["loki/0", "loki/1"] {
@@ -202,6 +205,7 @@ fn generate(seed: u64) -> Snapshot {
         .chain(r.peer.iter_mut())
         .chain(r.metrics_endpoint.iter_mut())
         .chain(r.logging.iter_mut())
+        .chain(r.grafana_dashboard.iter_mut())
     {
         rel.local_app_data = extra.next().unwrap_or_default();
     }
@@ -501,6 +505,23 @@ fn conforms(endpoint: &str, scope: Scope, data: &Databag) -> Result<(), String> 
             let ok = is_topology(&get("metadata")?)
                 && is_alert_rules(&get("alert_rules")?)
                 && data.len() == 2;
+            ok.then_some(()).ok_or(format!("{endpoint}: {data:?}"))
+        }
+        ("grafana-dashboard", Scope::App) => {
+            let dashboards = get("dashboards")?;
+            let template = &dashboards["templates"]["file:oathkeeper"];
+            let topology = &template["juju_topology"];
+            let ok = template["charm"] == "oathkeeper"
+                && template["content"].as_str().is_some_and(|c| {
+                    base64::Engine::decode(&base64::engine::general_purpose::STANDARD, c).is_ok()
+                })
+                && ["model", "model_uuid", "application", "unit"]
+                    .iter()
+                    .all(|k| topology[k].is_string())
+                && template["inject_dropdowns"] == true
+                && template["dashboard_alt_uid"].is_string()
+                && dashboards["uuid"].as_str().is_some_and(|u| u.len() == 36)
+                && data.len() == 1;
             ok.then_some(()).ok_or(format!("{endpoint}: {data:?}"))
         }
         other => Err(format!("unexpected write to {other:?}")),

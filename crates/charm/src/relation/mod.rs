@@ -8,6 +8,7 @@
 pub mod auth_proxy;
 pub mod certificates;
 pub mod forward_auth;
+pub mod grafana_dashboard;
 pub mod ingress;
 pub mod kratos_info;
 pub mod logging;
