@@ -6,22 +6,18 @@
 //! it); a local run without it skips these tests with a message.
 
 use std::collections::BTreeSet;
-use std::io::{Read as _, Write as _};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
-use harness::live::{eventually, free_port};
 use oathkeeper_charm::alert_rules::{self, Language, PROMETHEUS_RULES, promql_selectors};
 use oathkeeper_charm::relation::metrics_endpoint;
 use oathkeeper_charm::topology::{CHARM_NAME, Topology};
 use oathkeeper_charm::workload;
 
+use crate::scrape::{BUILT_IN, metrics_of_our_server};
+
 /// The workspace root.
 const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
-/// Prometheus' own series every scrape adds, which no exporter exposes.
-const BUILT_IN: &[&str] = &["up"];
 
 /// promtool on the PATH, or `None` with a loud message.
 fn promtool() -> Option<PathBuf> {
@@ -176,100 +172,9 @@ fn promtool_unit_tests_cover_and_pass_for_every_rule() {
     }
 }
 
-/// `GET path` on 127.0.0.1:`port` over HTTP/1.1: the status line and the body.
-fn get(port: u16, path: &str, headers: &str) -> Option<(String, String)> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\n{headers}Connection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    let (head, body) = response.split_once("\r\n\r\n")?;
-    Some((head.lines().next()?.to_owned(), body.to_owned()))
-}
-
-/// The metric names of an exposition: every sample's name, and each family's with the
-/// suffixes of its type.
-fn exposed(text: &str) -> BTreeSet<String> {
-    let mut names = BTreeSet::new();
-    for line in text.lines() {
-        if let Some(rest) = line.strip_prefix("# TYPE ") {
-            let mut parts = rest.split_whitespace();
-            let (Some(family), Some(kind)) = (parts.next(), parts.next()) else {
-                continue;
-            };
-            let suffixes: &[&str] = match kind {
-                "counter" => &["", "_total"],
-                "histogram" => &["_bucket", "_sum", "_count"],
-                "summary" => &["", "_sum", "_count"],
-                _ => &[""],
-            };
-            names.extend(suffixes.iter().map(|s| format!("{family}{s}")));
-        } else if !line.starts_with('#') && !line.is_empty() {
-            let end = line.find(['{', ' ']).unwrap_or(line.len());
-            names.insert(line[..end].to_owned());
-        }
-    }
-    names
-}
-
 #[test]
 fn every_metric_the_rules_query_is_exposed_by_our_server() {
-    // The server as the charm configures it (prefix oathkeeper_, /metrics/prometheus), on
-    // free ports, with one rules file.
-    let dir = tempfile::tempdir().unwrap();
-    let rules = dir.path().join("rules.json");
-    std::fs::write(
-        &rules,
-        r#"[{"id": "a", "match": {"url": "http://app.example.com/<.*>", "methods": ["GET"]},
-            "authenticators": [{"handler": "anonymous"}], "authorizer": {"handler": "allow"},
-            "mutators": [{"handler": "noop"}]}]"#,
-    )
-    .unwrap();
-    let mut config = workload::config(&workload::ConfigInputs::default());
-    let (api, metrics) = (free_port(), free_port());
-    config.serve.api.host = "127.0.0.1".into();
-    config.serve.api.port = Some(api);
-    config.serve.proxy.host = "127.0.0.1".into();
-    config.serve.proxy.port = Some(free_port());
-    config.serve.prometheus.host = "127.0.0.1".into();
-    config.serve.prometheus.port = metrics;
-    config.access_rules.repositories = vec![format!("file://{}", rules.display())];
-    let config_file = dir.path().join("oathkeeper.yaml");
-    std::fs::write(&config_file, config.to_yaml()).unwrap();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let result = runtime.block_on(oathkeeper::serve::run(
-            oathkeeper::settings::ConfigSource::File(config_file),
-            Box::new(oathkeeper_core::config::NoEnv),
-        ));
-        eprintln!("server stopped: {result:?}");
-    });
-    eventually("the API", || get(api, "/health/ready", "").is_some());
-    // One decision of each kind the rules look at: allowed, and a denial (no rule).
-    for host in ["app.example.com", "other.example.com"] {
-        let forwarded = format!(
-            "X-Forwarded-Method: GET\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: {host}\r\nX-Forwarded-Uri: /x\r\n"
-        );
-        assert!(get(api, "/decisions", &forwarded).is_some());
-    }
-    let (status, body) = get(metrics, workload::METRICS_PATH, "").unwrap();
-    assert!(status.contains(" 200 "), "{status}");
-    let mut exposed = exposed(&body);
-    // And once a source failed (its series, whatever the server creates at start).
-    std::fs::write(&rules, "[{").unwrap();
-    eventually("the reload error", || {
-        get(metrics, workload::METRICS_PATH, "")
-            .is_some_and(|(_, body)| body.contains("reload_errors_total{"))
-    });
-    let (_, body) = get(metrics, workload::METRICS_PATH, "").unwrap();
-    exposed.extend(self::exposed(&body));
+    let exposed = metrics_of_our_server();
     let mut missing = Vec::new();
     for file in PROMETHEUS_RULES {
         for group in alert_rules::render_file(file, Language::PromQl, &topology()).unwrap() {

@@ -52,6 +52,8 @@ struct World {
     ingress: Option<bool>,
     /// Related to Prometheus (metrics-endpoint).
     prometheus: bool,
+    /// Related to Grafana (grafana-dashboard).
+    grafana: bool,
     /// Related to Loki (logging), whose unit wrote: nothing (0), its endpoint (1), garbage (2).
     loki: Option<u8>,
     /// Which relation gets the relation-changed (modulo the relations present).
@@ -79,7 +81,7 @@ fn world() -> impl Strategy<Value = World> {
         traefik,
         (any::<bool>(), any::<bool>()),
         proptest::option::of(any::<bool>()),
-        (any::<bool>(), proptest::option::of(0u8..3)),
+        (any::<bool>(), any::<bool>(), proptest::option::of(0u8..3)),
         any::<usize>(),
     )
         .prop_map(
@@ -89,7 +91,7 @@ fn world() -> impl Strategy<Value = World> {
                 traefik,
                 (kratos, oathkeeper_info),
                 ingress,
-                (prometheus, loki),
+                (prometheus, grafana, loki),
                 changed,
             )| World {
                 leader,
@@ -103,6 +105,7 @@ fn world() -> impl Strategy<Value = World> {
                 oathkeeper_info,
                 ingress,
                 prometheus,
+                grafana,
                 loki,
                 changed,
             },
@@ -180,6 +183,9 @@ fn state(world: &World) -> State {
     }
     if world.prometheus {
         state = state.relation(Relation::new("metrics-endpoint", 8, "prometheus"));
+    }
+    if world.grafana {
+        state = state.relation(Relation::new("grafana-dashboard", 10, "grafana"));
     }
     if let Some(loki) = world.loki {
         let relation = Relation::new("logging", 9, "loki");
@@ -356,6 +362,7 @@ fn issue_15_the_tutorial_converges_and_then_writes_nothing() {
             oathkeeper_info: true,
             ingress: Some(true),
             prometheus: true,
+            grafana: true,
             loki: Some(1),
             changed: 0,
         };

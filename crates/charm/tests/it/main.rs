@@ -7,10 +7,12 @@
 mod actions;
 mod alert_rules;
 mod certificates;
+mod dashboard;
 mod hooks;
 mod idempotence;
 mod lifecycle;
 mod observability;
 mod pack;
 mod refresh;
+mod scrape;
 mod support;
