@@ -16,6 +16,17 @@ pub const APP: &str = "oathkeeper";
 /// The peer relation id of [`Snapshot::ready`].
 pub const PEER_ID: u64 = 0;
 
+/// The Juju topology of unit `oathkeeper/<n>` in model `iam` (the COS relations' fixtures).
+pub fn topology(unit_number: u32) -> crate::topology::Topology {
+    crate::topology::Topology {
+        model: "iam".into(),
+        model_uuid: MODEL_UUID.into(),
+        application: APP.into(),
+        unit: format!("{APP}/{unit_number}"),
+        charm_name: crate::topology::CHARM_NAME.into(),
+    }
+}
+
 /// An auth-proxy requirer config.
 pub fn requirer(urls: &[&str], endpoints: &[&str], headers: &[&str]) -> AuthProxyConfig {
     let owned = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect();

@@ -167,16 +167,9 @@ pub fn render_app(topology: &Topology) -> Databag {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::topology::CHARM_NAME;
 
     fn topology() -> Topology {
-        Topology {
-            model: "iam".into(),
-            model_uuid: "0b4a7c1e-0000-4000-8000-000000000000".into(),
-            application: "oathkeeper".into(),
-            unit: "oathkeeper/1".into(),
-            charm_name: CHARM_NAME.into(),
-        }
+        crate::testing::topology(1)
     }
 
     fn bag(endpoint: &str) -> Databag {

@@ -17,7 +17,9 @@ use oathkeeper_charm::relation::grafana_dashboard::{
 use serde_json::{Value, json};
 
 use crate::scrape::{BUILT_IN, metrics_of_our_server};
-use crate::support::{charm_dir, deployed, run_ok};
+use crate::support::{
+    assert_changed_then_broken_write_nothing, charm_dir, deployed, relation_sets, run_ok,
+};
 
 const UUID: &str = "0b4a7c1e-0000-4000-8000-000000000000";
 /// The dashboard as reviewed.
@@ -30,14 +32,6 @@ fn unit(leader: bool) -> State {
     let mut state = deployed(leader).relation(Relation::new("grafana-dashboard", 11, "grafana"));
     state.model.uuid = UUID.to_owned();
     state
-}
-
-fn relation_sets(out: &harness::Outcome) -> usize {
-    out.effects
-        .tool_calls
-        .iter()
-        .filter(|c| c.tool == "relation-set")
-        .count()
 }
 
 /// The `dashboards` value a leader publishes on joined.
@@ -119,20 +113,7 @@ fn grafana_dashboard_publishes_once_and_changed_and_broken_write_nothing() {
         "{value}"
     );
 
-    let changed = run_ok(
-        dir.path(),
-        &joined.state,
-        &Event::relation("grafana-dashboard", "changed", 11),
-    );
-    assert_eq!(relation_sets(&changed), 0);
-    let broken = run_ok(
-        dir.path(),
-        &changed.state,
-        &Event::relation("grafana-dashboard", "broken", 11),
-    );
-    assert!(broken.state.find_relation(11).is_none());
-    assert_eq!(relation_sets(&broken), 0);
-    assert_eq!(broken.state.unit_status, changed.state.unit_status);
+    assert_changed_then_broken_write_nothing(dir.path(), &joined.state, "grafana-dashboard", 11);
 }
 
 #[test]

@@ -6,7 +6,9 @@ use harness::state::Network;
 use harness::{Event, Relation, State, Status};
 use serde_json::{Value, json};
 
-use crate::support::{charm_dir, deployed, run_ok};
+use crate::support::{
+    assert_changed_then_broken_write_nothing, charm_dir, deployed, relation_sets, run_ok,
+};
 
 const UUID: &str = "0b4a7c1e-0000-4000-8000-000000000000";
 const LOKI_0: &str = "http://loki-0.loki-endpoints.cos.svc.cluster.local:3100/loki/api/v1/push";
@@ -30,14 +32,6 @@ fn loki(id: u64) -> Relation {
     Relation::new("logging", id, "loki")
         .remote_unit(0, endpoint(LOKI_0))
         .remote_unit(1, endpoint(LOKI_1))
-}
-
-fn relation_sets(out: &harness::Outcome) -> usize {
-    out.effects
-        .tool_calls
-        .iter()
-        .filter(|c| c.tool == "relation-set")
-        .count()
 }
 
 fn topology(unit: &str) -> Value {
@@ -120,20 +114,7 @@ fn metrics_endpoint_publishes_the_scrape_job_rules_and_unit_address_once() {
     // Juju's own keys stay.
     assert!(unit_bag.contains_key("ingress-address"), "{unit_bag:?}");
 
-    let changed = run_ok(
-        dir.path(),
-        &joined.state,
-        &Event::relation("metrics-endpoint", "changed", 8),
-    );
-    assert_eq!(relation_sets(&changed), 0);
-    let broken = run_ok(
-        dir.path(),
-        &changed.state,
-        &Event::relation("metrics-endpoint", "broken", 8),
-    );
-    assert!(broken.state.find_relation(8).is_none());
-    assert_eq!(relation_sets(&broken), 0);
-    assert_eq!(broken.state.unit_status, changed.state.unit_status);
+    assert_changed_then_broken_write_nothing(dir.path(), &joined.state, "metrics-endpoint", 8);
 }
 
 #[test]

@@ -172,3 +172,32 @@ impl Drop for HttpStub {
         }
     }
 }
+
+/// How many `relation-set` calls a hook made.
+pub fn relation_sets(out: &Outcome) -> usize {
+    out.effects
+        .tool_calls
+        .iter()
+        .filter(|c| c.tool == "relation-set")
+        .count()
+}
+
+/// After `joined`: `relation-changed` on `endpoint:id` writes no relation data, and
+/// `relation-broken` leaves no trace of the relation, writes nothing and keeps the status.
+pub fn assert_changed_then_broken_write_nothing(
+    dir: &Path,
+    joined: &State,
+    endpoint: &str,
+    id: u64,
+) {
+    let changed = run_ok(dir, joined, &Event::relation(endpoint, "changed", id));
+    assert_eq!(relation_sets(&changed), 0, "{endpoint} changed");
+    let broken = run_ok(
+        dir,
+        &changed.state,
+        &Event::relation(endpoint, "broken", id),
+    );
+    assert!(broken.state.find_relation(id).is_none());
+    assert_eq!(relation_sets(&broken), 0, "{endpoint} broken");
+    assert_eq!(broken.state.unit_status, changed.state.unit_status);
+}
