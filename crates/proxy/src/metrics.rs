@@ -40,7 +40,6 @@ use prometheus_client::encoding::{EncodeLabelSet, EncodeMetric, MetricEncoder, N
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::metrics::{MetricType, TypedMetric};
 use prometheus_client::registry::Registry;
 
@@ -202,33 +201,90 @@ const DECISION_BOUNDS_NANOS: [u64; 17] = [
     10_000_000_000,
 ];
 
+/// Upper bounds of `requests_duration_seconds`, in nanoseconds: Prometheus' default buckets,
+/// as upstream.
+const REQUEST_BOUNDS_NANOS: [u64; 11] = [
+    5_000_000,
+    10_000_000,
+    25_000_000,
+    50_000_000,
+    100_000_000,
+    250_000_000,
+    500_000_000,
+    1_000_000_000,
+    2_500_000_000,
+    5_000_000_000,
+    10_000_000_000,
+];
+
+/// Upper bounds of `session_store_duration_seconds`, in nanoseconds.
+const STORE_BOUNDS_NANOS: [u64; 12] = [
+    1_000_000,
+    2_500_000,
+    5_000_000,
+    10_000_000,
+    25_000_000,
+    50_000_000,
+    100_000_000,
+    250_000_000,
+    500_000_000,
+    1_000_000_000,
+    2_500_000_000,
+    5_000_000_000,
+];
+
 /// A histogram of durations in atomics, for the decision path: an observation is two relaxed
 /// `fetch_add`s (its bucket and the sum, in nanoseconds), where prometheus-client's
-/// [`Histogram`] takes a mutex that busy workers would contend on. The count is the sum of the
+/// `Histogram` takes a mutex that busy workers would contend on. The count is the sum of the
 /// buckets, read at scrape, so the `+Inf` bucket always equals it; the sum may lag the
 /// buckets by the observations in flight.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct LatencyHistogram(Arc<LatencyCells>);
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct LatencyCells {
-    /// Per bucket (not cumulative), the last one `+Inf`.
-    buckets: [AtomicU64; DECISION_BOUNDS_NANOS.len() + 1],
+    /// Upper bounds in nanoseconds, ascending.
+    bounds: &'static [u64],
+    /// Per bucket (not cumulative): one per bound, the last one `+Inf`.
+    buckets: Box<[AtomicU64]>,
     sum_nanos: AtomicU64,
 }
 
 impl LatencyHistogram {
+    /// An empty histogram with these upper bounds (nanoseconds, ascending) and `+Inf`.
+    pub fn new(bounds: &'static [u64]) -> LatencyHistogram {
+        LatencyHistogram(Arc::new(LatencyCells {
+            bounds,
+            buckets: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
+            sum_nanos: AtomicU64::new(0),
+        }))
+    }
+
     /// Records one duration.
     pub fn observe(&self, elapsed: Duration) {
         let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
-        // Most decisions land in the first buckets: a forward scan stops early.
-        let i = DECISION_BOUNDS_NANOS
+        let cells = &*self.0;
+        // Most observations land in the first buckets: a forward scan stops early.
+        let i = cells
+            .bounds
             .iter()
             .position(|bound| nanos <= *bound)
-            .unwrap_or(DECISION_BOUNDS_NANOS.len());
-        self.0.buckets[i].fetch_add(1, Ordering::Relaxed);
-        self.0.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
+            .unwrap_or(cells.bounds.len());
+        cells.buckets[i].fetch_add(1, Ordering::Relaxed);
+        cells.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
     }
+}
+
+impl Default for LatencyHistogram {
+    /// A decision histogram (`decision_duration_seconds`' bounds).
+    fn default() -> LatencyHistogram {
+        LatencyHistogram::new(&DECISION_BOUNDS_NANOS)
+    }
+}
+
+/// A request histogram (`requests_duration_seconds`' bounds).
+fn request_histogram() -> LatencyHistogram {
+    LatencyHistogram::new(&REQUEST_BOUNDS_NANOS)
 }
 
 impl TypedMetric for LatencyHistogram {
@@ -237,15 +293,21 @@ impl TypedMetric for LatencyHistogram {
 
 impl EncodeMetric for LatencyHistogram {
     fn encode(&self, mut encoder: MetricEncoder<'_>) -> std::fmt::Result {
-        let mut buckets = [(f64::INFINITY, 0u64); DECISION_BOUNDS_NANOS.len() + 1];
-        for (i, (bound, count)) in buckets.iter_mut().enumerate() {
-            if let Some(nanos) = DECISION_BOUNDS_NANOS.get(i) {
-                *bound = *nanos as f64 / 1e9;
-            }
-            *count = self.0.buckets[i].load(Ordering::Relaxed);
-        }
+        let cells = &*self.0;
+        let buckets: Vec<(f64, u64)> = cells
+            .buckets
+            .iter()
+            .enumerate()
+            .map(|(i, count)| {
+                let bound = cells
+                    .bounds
+                    .get(i)
+                    .map_or(f64::INFINITY, |nanos| *nanos as f64 / 1e9);
+                (bound, count.load(Ordering::Relaxed))
+            })
+            .collect();
         let count = buckets.iter().map(|(_, n)| n).sum();
-        let sum = self.0.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
+        let sum = cells.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
         encoder.encode_histogram::<NoLabelSet>(sum, count, &buckets, None)
     }
 
@@ -254,13 +316,13 @@ impl EncodeMetric for LatencyHistogram {
     }
 }
 
-type Handles = (Counter, Histogram);
+type Handles = (Counter, LatencyHistogram);
 
 /// Every metric of the server.
 pub struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
-    durations: Family<RequestLabels, Histogram>,
+    durations: Family<RequestLabels, LatencyHistogram>,
     decision_handles: [[OnceLock<Handles>; STATUSES.len()]; METHODS.len()],
     /// `decisions_total` and `decision_duration_seconds` by [`result_index`].
     results: [(Counter, LatencyHistogram); 1 + KINDS.len()],
@@ -273,7 +335,7 @@ pub struct Metrics {
     cache_hits: Counter,
     cache_misses: Counter,
     store_calls: [Counter; OUTCOMES.len()],
-    store_duration: Histogram,
+    store_duration: LatencyHistogram,
     handshake_errors: [Counter; HANDSHAKE_FAILURES.len()],
 }
 
@@ -283,20 +345,13 @@ impl std::fmt::Debug for Metrics {
     }
 }
 
-fn duration_histogram() -> Histogram {
-    // Prometheus' default buckets, as upstream.
-    Histogram::new([
-        0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-    ])
-}
-
 impl Metrics {
     /// Registers every metric under `prefix`.
     pub fn new(prefix: &str) -> Metrics {
         let mut registry = Registry::default();
         let requests = Family::<RequestLabels, Counter>::default();
-        let durations = Family::<RequestLabels, Histogram>::new_with_constructor(
-            duration_histogram as fn() -> Histogram,
+        let durations = Family::<RequestLabels, LatencyHistogram>::new_with_constructor(
+            request_histogram as fn() -> LatencyHistogram,
         );
         let decisions = Family::<ResultLabels, Counter>::default();
         let decision_durations = Family::<ResultLabels, LatencyHistogram>::default();
@@ -369,9 +424,7 @@ impl Metrics {
             "Session-store calls by outcome",
             calls.clone(),
         );
-        let store_duration = Histogram::new([
-            0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
-        ]);
+        let store_duration = LatencyHistogram::new(&STORE_BOUNDS_NANOS);
         registry.register(
             format!("{prefix}session_store_duration_seconds"),
             "Session-store call latency in seconds",
@@ -451,7 +504,7 @@ impl Metrics {
     pub fn session_store(&self, outcome: SessionStoreOutcome, elapsed: Duration) {
         let i = OUTCOMES.iter().position(|o| *o == outcome).unwrap_or(0);
         self.store_calls[i].inc();
-        self.store_duration.observe(elapsed.as_secs_f64());
+        self.store_duration.observe(elapsed);
     }
 
     /// Records a request to an API route.
@@ -469,9 +522,7 @@ impl Metrics {
             status_code: status,
         };
         self.requests.get_or_create(&labels).inc();
-        self.durations
-            .get_or_create(&labels)
-            .observe(elapsed.as_secs_f64());
+        self.durations.get_or_create(&labels).observe(elapsed);
     }
 
     /// Records a decision: its request metrics, its result and its duration.
@@ -499,7 +550,7 @@ impl Metrics {
                     )
                 });
                 counter.inc();
-                histogram.observe(elapsed.as_secs_f64());
+                histogram.observe(elapsed);
             }
             _ => self.observe_request(method, "decisions", status, elapsed),
         }
@@ -625,6 +676,37 @@ mod tests {
         ] {
             assert!(text.lines().any(|l| l == line), "no {line} in\n{text}");
         }
+    }
+
+    #[test]
+    fn request_and_session_store_durations_keep_their_buckets_without_a_lock() {
+        let metrics = Metrics::new("p_");
+        metrics.observe_decision(&http::Method::GET, 200, None, Duration::from_millis(7));
+        metrics.observe_request(&http::Method::GET, "rules", 200, Duration::from_millis(30));
+        metrics.session_store(SessionStoreOutcome::Ok, Duration::from_millis(3));
+        let text = metrics.encode();
+        let decisions =
+            r#"service="oathkeeper-api",method="GET",request="decisions",status_code="200""#;
+        for line in [
+            // Prometheus' default buckets, as upstream.
+            format!(r#"p_requests_duration_seconds_bucket{{le="0.005",{decisions}}} 0"#),
+            format!(r#"p_requests_duration_seconds_bucket{{le="0.01",{decisions}}} 1"#),
+            format!(r#"p_requests_duration_seconds_bucket{{le="10.0",{decisions}}} 1"#),
+            format!(r#"p_requests_duration_seconds_count{{{decisions}}} 1"#),
+            r#"p_session_store_duration_seconds_bucket{le="0.0025"} 0"#.to_owned(),
+            r#"p_session_store_duration_seconds_bucket{le="0.005"} 1"#.to_owned(),
+            r#"p_session_store_duration_seconds_bucket{le="+Inf"} 1"#.to_owned(),
+            r#"p_session_store_duration_seconds_sum 0.003"#.to_owned(),
+        ] {
+            assert!(text.lines().any(|l| l == line), "no {line} in\n{text}");
+        }
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with("p_requests_duration_seconds_count{")
+                    && l.contains(r#"request="rules""#)
+                    && l.ends_with(" 1")),
+            "{text}"
+        );
     }
 
     #[test]
