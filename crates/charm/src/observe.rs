@@ -352,7 +352,9 @@ struct Reads {
 }
 
 /// Per endpoint, what to read (the leader's app-bag writes need the current bag to compare).
-fn reads(endpoint: &str, leader: bool) -> Reads {
+/// `refresh`: this is `upgrade-charm`, the one hook after which a unit's peer bag can still
+/// hold what upstream's charm left there.
+fn reads(endpoint: &str, leader: bool, refresh: bool) -> Reads {
     let remote_only = Reads {
         remote_app: true,
         local_app: false,
@@ -361,11 +363,12 @@ fn reads(endpoint: &str, leader: bool) -> Reads {
         unit_data: false,
     };
     match endpoint {
-        // Our unit bag too: upstream's CertHandler left the private key there.
+        // Our unit bag too after a refresh: upstream's CertHandler left the private key there
+        // (read once, not on every hook: nothing of ours ever writes it back).
         peer::ENDPOINT => Reads {
             remote_app: false,
             local_app: true,
-            local_unit: true,
+            local_unit: refresh,
             units: true,
             unit_data: false,
         },
@@ -406,13 +409,14 @@ fn reads(endpoint: &str, leader: bool) -> Reads {
 }
 
 fn relations(io: &Io, leader: bool) -> Result<Relations, HookError> {
+    let refresh = io.env.hook_name.as_deref() == Some("upgrade-charm");
     let read = |endpoint: &str| -> Result<Vec<Relation>, HookError> {
         let mut found = Vec::new();
         for id in io.tools.relation_ids(endpoint)? {
             if Some(id.id) == breaking(io) {
                 continue;
             }
-            found.push(relation(io, &id, reads(endpoint, leader))?);
+            found.push(relation(io, &id, reads(endpoint, leader, refresh))?);
         }
         Ok(found)
     };
