@@ -35,7 +35,7 @@ const APP_PATH: &str = "/spark";
 /// The identity headers the charm asks the proxies to copy.
 const HEADERS: [&str; 2] = ["X-User", "X-Email"];
 /// Kept-alive clients of the load.
-const CLIENTS: usize = 4;
+pub(crate) const CLIENTS: usize = 4;
 /// Certificate rotations during the load.
 const ROTATIONS: usize = 5;
 

@@ -22,7 +22,7 @@ use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 
 use crate::flow::*;
-use crate::tls::{Load, LoadResult};
+use crate::tls::{CLIENTS, Load, LoadResult};
 
 /// The certificates relation.
 const CERTS_ID: u64 = 20;
@@ -30,8 +30,6 @@ const CERTS_ID: u64 = 20;
 const PROVIDER: &str = "self-signed-certificates";
 /// Certificates re-issued during the load.
 const ROTATIONS: usize = 3;
-/// Kept-alive clients of the load.
-const CLIENTS: usize = 4;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Front {
