@@ -54,9 +54,9 @@ pub struct Config {
     /// Logging.
     #[serde(default, skip_serializing_if = "is_default")]
     pub log: Log,
-    /// Tracing (accepted for compatibility; exporters are configured elsewhere).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tracing: Option<Value>,
+    /// Tracing: OpenTelemetry spans of decisions, exported over OTLP/HTTP.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub tracing: Tracing,
     /// Profiling mode (accepted for compatibility).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profiling: Option<String>,
@@ -570,6 +570,70 @@ pub struct Log {
     pub additional_redacted_headers: Vec<String>,
 }
 
+/// `tracing`, as Ory's services spell it (`ory/x` `otelx`): `provider: otel` with
+/// `providers.otlp` exports spans over OTLP/HTTP. Only `otel` is exported; the `jaeger` and
+/// `zipkin` blocks are accepted so that an upstream config still loads.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tracing {
+    /// `otel`, `jaeger`, `zipkin`, or empty (off).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub provider: String,
+    /// The `service.name` resource attribute.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_name: Option<String>,
+    /// The `deployment.environment` resource attribute.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment_environment: Option<String>,
+    /// Per-provider settings.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub providers: TracingProviders,
+}
+
+/// `tracing.providers`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TracingProviders {
+    /// `tracing.providers.otlp`.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub otlp: Otlp,
+    /// `tracing.providers.jaeger` (accepted, not exported).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jaeger: Option<Value>,
+    /// `tracing.providers.zipkin` (accepted, not exported).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zipkin: Option<Value>,
+}
+
+/// `tracing.providers.otlp`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Otlp {
+    /// The collector as `host:port` (upstream's form, no scheme), to which `/v1/traces` is
+    /// added.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub server_url: String,
+    /// Plain HTTP instead of HTTPS.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub insecure: bool,
+    /// Sampling.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub sampling: OtlpSampling,
+    /// The `Authorization` header value sent to the collector.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization_header: Option<String>,
+}
+
+/// `tracing.providers.otlp.sampling`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OtlpSampling {
+    /// The share of traces started here that are recorded, 0 to 1 (a sampled parent from
+    /// the proxy's `traceparent` is always followed). Unset: upstream's zero value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sampling_ratio: Option<f64>,
+}
+
 /// Why a config could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -634,6 +698,8 @@ enum Kind {
     Str,
     Int,
     Bool,
+    /// A number (`1`, `0.25`).
+    Float,
     /// A JSON array, or a comma-separated list.
     List,
     /// A JSON document (maps such as `headers`).
@@ -687,6 +753,17 @@ fn env_keys() -> Vec<(String, Kind)> {
     add("log.redaction_text".into(), Str);
     add("log.additional_redacted_headers".into(), List);
     add("errors.fallback".into(), List);
+    for (k, kind) in [
+        ("provider", Str),
+        ("service_name", Str),
+        ("deployment_environment", Str),
+        ("providers.otlp.server_url", Str),
+        ("providers.otlp.insecure", Bool),
+        ("providers.otlp.sampling.sampling_ratio", Float),
+        ("providers.otlp.authorization_header", Str),
+    ] {
+        add(format!("tracing.{k}"), kind);
+    }
     for (family, ids) in [
         ("authenticators", Authenticators::IDS),
         ("authorizers", Authorizers::IDS),
@@ -755,6 +832,13 @@ fn apply_env(tree: &mut Value, env: &dyn Source) -> Result<(), ConfigError> {
                     .map_err(|_| bad(format!("\"{raw}\" is not an integer")))?
                     .into(),
             ),
+            Kind::Float => raw
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .and_then(serde_json::Number::from_f64)
+                .map(Value::Number)
+                .ok_or_else(|| bad(format!("\"{raw}\" is not a number")))?,
             Kind::Bool => Value::Bool(match raw.trim() {
                 "true" | "1" | "TRUE" | "True" => true,
                 "false" | "0" | "FALSE" | "False" => false,

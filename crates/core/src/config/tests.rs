@@ -177,6 +177,59 @@ fn env_var_names_follow_upstream() {
     );
 }
 
+#[test]
+fn upstream_charm_tracing_env_configures_otlp_and_extra_variables_are_ignored() {
+    // The Python charm's env (spec/charm-parity.md §4.8), including `TRACING_ENABLED`, which
+    // no config key reads.
+    let c = parse_config(
+        "",
+        &env(&[
+            ("TRACING_ENABLED", "True"),
+            ("TRACING_PROVIDER", "otel"),
+            ("TRACING_PROVIDERS_OTLP_SERVER_URL", "tempo-0.tempo:4318"),
+            ("TRACING_PROVIDERS_OTLP_INSECURE", "True"),
+            ("TRACING_PROVIDERS_OTLP_SAMPLING_SAMPLING_RATIO", "1"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(c.tracing.provider, "otel");
+    assert_eq!(c.tracing.providers.otlp.server_url, "tempo-0.tempo:4318");
+    assert!(c.tracing.providers.otlp.insecure);
+    assert_eq!(c.tracing.providers.otlp.sampling.sampling_ratio, Some(1.0));
+    let c = parse_config(
+        "",
+        &env(&[("TRACING_PROVIDERS_OTLP_SAMPLING_SAMPLING_RATIO", "0.01")]),
+    )
+    .unwrap();
+    assert_eq!(c.tracing.providers.otlp.sampling.sampling_ratio, Some(0.01));
+}
+
+#[test]
+fn tracing_ratio_that_is_not_a_number_names_the_variable() {
+    let e = parse_config(
+        "",
+        &env(&[("TRACING_PROVIDERS_OTLP_SAMPLING_SAMPLING_RATIO", "most")]),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("TRACING_PROVIDERS_OTLP_SAMPLING_SAMPLING_RATIO"),
+        "{e}"
+    );
+}
+
+#[test]
+fn upstream_tracing_blocks_parse_and_round_trip() {
+    let text = "tracing:\n  provider: otel\n  service_name: gate\n  providers:\n    otlp:\n      server_url: collector:4318\n      insecure: true\n      sampling: {sampling_ratio: 0.5}\n      authorization_header: Bearer x\n    jaeger: {local_agent_address: 'j:6831'}\n";
+    let c = parse_config(text, &NoEnv).unwrap();
+    assert_eq!(c.tracing.service_name.as_deref(), Some("gate"));
+    assert_eq!(parse_config(&c.to_yaml(), &NoEnv).unwrap(), c);
+    let e = parse_config("tracing: {providers: {otlp: {server: x}}}", &NoEnv)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("tracing.providers.otlp"), "{e}");
+}
+
 mod round_trip {
     use proptest::prelude::*;
     use proptest::strategy::Strategy;
