@@ -3,7 +3,8 @@
 
 use crate::config::{
     AccessRules, Config, Cors, ErrorHandlers, Errors, FILE_SCHEME, HandlerSwitch,
-    KUBERNETES_SCHEME, Listener, Log, LogFormat, LogLevel, Prometheus, Serve,
+    KUBERNETES_SCHEME, Listener, Log, LogFormat, LogLevel, Otlp, OtlpSampling, Prometheus, Serve,
+    Tracing, TracingProviders,
 };
 use crate::handler::when::Clause;
 use crate::handler::{header, redirect, session_store, www_authenticate};
@@ -29,6 +30,11 @@ pub const HEADER_TEMPLATES: [(&str, &str); 3] = [
     ("X-Email", "{{ print .Extra.identity.traits.email }}"),
     ("X-Name", "{{ print .Extra.identity.traits.name }}"),
 ];
+/// `tracing.provider` when a collector is related: OpenTelemetry (upstream's `otel`).
+pub const TRACING_PROVIDER: &str = "otel";
+/// The share of traces recorded when a collector is related: all of them, as upstream's charm
+/// (`TRACING_PROVIDERS_OTLP_SAMPLING_SAMPLING_RATIO=1`).
+pub const TRACING_SAMPLING_RATIO: f64 = 1.0;
 /// Where the workload finds the rules files when the rules ConfigMap is mounted.
 pub const ACCESS_RULES_DIR: &str = "/etc/config/access-rules";
 
@@ -155,6 +161,27 @@ pub fn oathkeeper_config(inputs: &ConfigInputs<'_>) -> Config {
     config.mutators.noop = HandlerSwitch::enabled();
     config.mutators.header = HandlerSwitch::enabled_with(&header::Config::new(headers));
     config
+}
+
+/// The `tracing` block when a collector is related: spans exported over OTLP/HTTP to
+/// `server_url` (`host:port`, upstream's form; the server adds `/v1/traces`), over plain HTTP
+/// when `insecure`, every trace sampled ([`TRACING_SAMPLING_RATIO`]).
+pub fn tracing(server_url: &str, insecure: bool) -> Tracing {
+    Tracing {
+        provider: TRACING_PROVIDER.to_owned(),
+        providers: TracingProviders {
+            otlp: Otlp {
+                server_url: server_url.to_owned(),
+                insecure,
+                sampling: OtlpSampling {
+                    sampling_ratio: Some(TRACING_SAMPLING_RATIO),
+                },
+                authorization_header: None,
+            },
+            ..TracingProviders::default()
+        },
+        ..Tracing::default()
+    }
 }
 
 #[cfg(test)]

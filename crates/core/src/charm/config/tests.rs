@@ -59,3 +59,23 @@ fn only_known_requested_headers_beyond_x_user_are_rendered() {
         ])
     );
 }
+
+#[test]
+fn the_tracing_block_reads_back_with_upstreams_values() {
+    let mut config = oathkeeper_config(&ConfigInputs::default());
+    assert_eq!(config.tracing, crate::config::Tracing::default());
+    config.tracing = tracing("tempo-0.tempo-endpoints.cos.svc.cluster.local:4318", true);
+    let text = config.to_yaml();
+    let read = parse_config(&text, &NoEnv).unwrap();
+    assert_eq!(read, config);
+    let otlp = &read.tracing.providers.otlp;
+    assert_eq!(read.tracing.provider, "otel");
+    assert_eq!(
+        otlp.server_url,
+        "tempo-0.tempo-endpoints.cos.svc.cluster.local:4318"
+    );
+    assert!(otlp.insecure);
+    assert_eq!(otlp.sampling.sampling_ratio, Some(1.0));
+    assert_eq!(otlp.authorization_header, None);
+    assert!(!tracing("tempo:443", false).providers.otlp.insecure);
+}
