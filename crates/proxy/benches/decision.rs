@@ -136,8 +136,7 @@ fn decisions(c: &mut Criterion) {
                 let snap = snapshot(n, &kratos);
                 for (name, p, status) in &scenarios {
                     // Also warms the session cache.
-                    let answer =
-                        rt.block_on(decide(&snap, p, Peer::default(), &Cx { metrics: &metrics }));
+                    let answer = rt.block_on(decide(&snap, p, Peer::default(), &Cx::new(&metrics)));
                     assert_eq!(answer.0.status(), *status, "{name}: {:?}", answer.1);
                 }
                 snap
@@ -147,11 +146,7 @@ fn decisions(c: &mut Criterion) {
             group.bench_with_input(BenchmarkId::new(*name, n), p, |b, p| {
                 let snap = snap();
                 b.to_async(&rt).iter(|| async {
-                    black_box(
-                        decide(snap, p, Peer::default(), &Cx { metrics: &metrics })
-                            .await
-                            .0,
-                    )
+                    black_box(decide(snap, p, Peer::default(), &Cx::new(&metrics)).await.0)
                 })
             });
         }

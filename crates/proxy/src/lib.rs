@@ -26,3 +26,4 @@ pub mod template;
 #[cfg(test)]
 mod testing;
 pub mod tls;
+pub mod traces;

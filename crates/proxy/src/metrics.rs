@@ -19,6 +19,9 @@
 //! - `<prefix>tls_handshake_errors_total{reason}`: API connections that never got to HTTP over
 //!   TLS: `timeout` (no handshake within the read timeout), `failed` (the handshake failed),
 //!   `plain_http` (a plain HTTP request to the TLS port, answered 400).
+//! - `<prefix>tracing_export_errors_total` and `<prefix>tracing_spans_dropped_total`: span
+//!   exports to the OTLP collector that failed, and spans lost (export queue full, or in a
+//!   failed export); both at 0 from the start ([`crate::traces`]).
 //! - `<prefix>last_reload_success_timestamp_seconds`: when the served snapshot last became what
 //!   the config and every rules source hold (at start, and at each reload that leaves none of
 //!   them stale); 0 while that has not happened yet.
@@ -162,6 +165,12 @@ fn result_label(i: usize) -> &'static str {
         None => "allowed",
         Some(k) => KINDS[k].as_str(),
     }
+}
+
+/// The `result` label of a decision (`allowed`, or the denial kind), as in
+/// `decisions_total` and `decision_duration_seconds`.
+pub fn decision_result(denial: Option<Kind>) -> &'static str {
+    result_label(result_index(denial))
 }
 
 /// The slot of a decision's result in [`Metrics::results`] (see [`result_label`]); a `match`,
@@ -337,6 +346,18 @@ pub struct Metrics {
     store_calls: [Counter; OUTCOMES.len()],
     store_duration: LatencyHistogram,
     handshake_errors: [Counter; HANDSHAKE_FAILURES.len()],
+    tracing: TracingCounters,
+}
+
+/// The counters of the span exporter ([`crate::traces`]); clones share the counts.
+#[derive(Debug, Clone, Default)]
+pub struct TracingCounters {
+    /// `tracing_export_errors_total`: export requests to the collector that failed (refused,
+    /// unreachable, timed out, or answered other than 2xx).
+    pub export_errors: Counter,
+    /// `tracing_spans_dropped_total`: spans lost, because the export queue was full or their
+    /// export failed.
+    pub spans_dropped: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -436,6 +457,17 @@ impl Metrics {
             "API connections that never got to HTTP over TLS, by reason",
             handshakes.clone(),
         );
+        let tracing = TracingCounters::default();
+        registry.register(
+            format!("{prefix}tracing_export_errors"),
+            "Span exports to the OTLP collector that failed",
+            tracing.export_errors.clone(),
+        );
+        registry.register(
+            format!("{prefix}tracing_spans_dropped"),
+            "Spans dropped: export queue full or export failed",
+            tracing.spans_dropped.clone(),
+        );
         // One statement each: `get_or_create` returns a read guard that lives to the end of
         // the statement, and a second call in the same statement would wait for it forever.
         let cache_hits = cache.get_or_create(&ResultLabels { result: "hit" }).clone();
@@ -483,7 +515,13 @@ impl Metrics {
             store_calls,
             store_duration,
             handshake_errors,
+            tracing,
         }
+    }
+
+    /// The span exporter's counters.
+    pub fn tracing(&self) -> &TracingCounters {
+        &self.tracing
     }
 
     /// Counts an API connection that never got to HTTP over TLS.

@@ -126,6 +126,9 @@ pub struct State {
     /// What new API connections are served with: `None` is plain HTTP. Loaded once per
     /// accepted connection; swapped by the TLS reloader ([`crate::tls`]).
     pub tls: ArcSwapOption<rustls::ServerConfig>,
+    /// The span exporter of the config in use ([`crate::traces`]), swapped when the
+    /// `tracing` block changes.
+    pub traces: crate::traces::Traces,
 }
 
 /// Why the first load failed (later failures keep the last good state instead).
@@ -510,10 +513,17 @@ impl Loader {
         let mut empty = false;
         let parsed = text.and_then(|text| {
             empty = text.trim().is_empty();
-            parse_config(&text, self.env.as_ref()).map_err(|source| LoadError::Config {
-                path: label.to_owned(),
-                source,
-            })
+            parse_config(&text, self.env.as_ref())
+                .and_then(|config| {
+                    // The `tracing` block is checked here, so a bad one keeps the last good
+                    // config like any other invalid key.
+                    crate::traces::plan(&config.tracing)?;
+                    Ok(config)
+                })
+                .map_err(|source| LoadError::Config {
+                    path: label.to_owned(),
+                    source,
+                })
         });
         match parsed {
             Ok(config) => {
@@ -771,6 +781,7 @@ impl State {
             status: ArcSwap::from_pointee(status),
             metrics,
             tls: ArcSwapOption::empty(),
+            traces: crate::traces::Traces::default(),
         }
     }
 
@@ -1022,6 +1033,8 @@ async fn reload(
         }
         if let Some(config) = loader.config() {
             shared.apply_tls(tls.refresh(config.serve.api.tls.as_ref()));
+            // A changed `tracing` block swaps the exporter (no restart).
+            shared.traces.apply(&config.tracing, &shared.metrics);
         }
         (loader, tls)
     });

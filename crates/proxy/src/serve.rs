@@ -45,6 +45,7 @@ pub async fn run(source: ConfigSource, env: Box<dyn Source + Send + Sync>) -> an
         "http"
     };
     state.tls.store(tls_config);
+    state.traces.apply(&config.tracing, &state.metrics);
     let api_addr = address(&config.serve.api.host, config.serve.api_port())?;
     let metrics_addr = address(&config.serve.prometheus.host, config.serve.prometheus.port)?;
     // Before anything listens (not earlier, so a signal during the first load still ends the
@@ -85,13 +86,15 @@ pub async fn run(source: ConfigSource, env: Box<dyn Source + Send + Sync>) -> an
     tokio::task::spawn_blocking(move || {
         crate::reload::log_diagnostics(&first.snapshot.load().overlap_diagnostics())
     });
-    let watch_task = tokio::spawn(watch(loader, tls, state));
+    let watch_task = tokio::spawn(watch(loader, tls, Arc::clone(&state)));
     shutdown.await;
     tracing::info!("shutting down");
     let _ = stop_tx.send(true);
     watch_task.abort();
     let _ = api_task.await;
     let _ = metrics_task.await;
+    // The spans of the last decisions, bounded.
+    state.traces.shutdown().await;
     Ok(())
 }
 

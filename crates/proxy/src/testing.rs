@@ -120,7 +120,7 @@ pub(crate) async fn ask(
             ip: Some("127.0.0.1".parse().unwrap()),
             tls: false,
         },
-        &Cx { metrics: &metrics },
+        &Cx::new(&metrics),
     )
     .await
     .0

@@ -60,7 +60,7 @@ fn the_charms_decisions_stay_within_their_allocation_budget() {
     }];
     let snapshot = compile(&config, &files, Default::default());
     let metrics = Metrics::new("");
-    let cx = Cx { metrics: &metrics };
+    let cx = Cx::new(&metrics);
     let parts = |uri: &str, accept: &str, cookie: Option<&str>| {
         let mut request = Request::builder()
             .uri("/decisions")

@@ -168,7 +168,7 @@ async fn raw_utf8_in_a_forwarded_path_is_matched_as_sent() {
     );
     let (parts, ()) = request.body(()).unwrap().into_parts();
     let metrics = crate::metrics::Metrics::new("");
-    let (response, outcome) = decide(&s, &parts, Peer::default(), &Cx { metrics: &metrics }).await;
+    let (response, outcome) = decide(&s, &parts, Peer::default(), &Cx::new(&metrics)).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(outcome.url, "http://h/caf\u{e9}");
 }
@@ -193,7 +193,7 @@ async fn the_scheme_follows_the_connection_when_no_x_forwarded_proto_is_sent() {
         }
         let (parts, ()) = request.body(()).unwrap().into_parts();
         let peer = Peer { ip: None, tls };
-        let (response, outcome) = decide(&s, &parts, peer, &Cx { metrics: &metrics }).await;
+        let (response, outcome) = decide(&s, &parts, peer, &Cx::new(&metrics)).await;
         assert_eq!(response.status(), status, "{proto:?} tls={tls}");
         assert_eq!(outcome.url, url, "{proto:?} tls={tls}");
     }
@@ -562,7 +562,7 @@ fn the_decision_future_stays_small() {
         .unwrap()
         .into_parts();
     let metrics = crate::metrics::Metrics::new("");
-    let cx = Cx { metrics: &metrics };
+    let cx = Cx::new(&metrics);
     let future = decide(&s, &parts, Peer::default(), &cx);
     let size = std::mem::size_of_val(&future);
     assert!(size < 2048, "the decision future is {size} bytes");

@@ -9,10 +9,12 @@ use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use crate::audit::{AuditLog, Entry};
 use crate::decision::{DECISIONS_PATH, Outcome, Peer, decide};
 use crate::http::cors::Cors;
+use crate::metrics::decision_result;
 use crate::pipeline::error_handler::json::herodot_error;
 use crate::pipeline::{Cx, ResponseBody};
 use crate::reload::State;
 use crate::snapshot::Snapshot;
+use crate::traces::Finish;
 
 /// The version reported by `/version` and `oathkeeper version`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -87,16 +89,29 @@ impl Api {
         let (mut response, label) = if is_decision {
             // One load per request; the snapshot is not held across awaits of other requests.
             let snapshot = self.state.snapshot.load_full();
+            // Tracing off: one atomic load.
+            let trace = self.state.traces.start(&parts.method, &parts.headers);
             let (response, outcome) = decide(
                 &snapshot,
                 &parts,
                 peer,
                 &Cx {
                     metrics: &self.state.metrics,
+                    trace: trace.as_ref(),
                 },
             )
             .await;
             let kind = outcome.denial.as_ref().map(|d| d.kind);
+            if let Some(trace) = trace {
+                trace.finish(&Finish {
+                    method: outcome.method,
+                    url: &outcome.url,
+                    rule: outcome.rule.map(|r| snapshot.compiled[r].id.as_str()),
+                    result: decision_result(kind),
+                    denied: kind.is_some(),
+                    status: response.status().as_u16(),
+                });
+            }
             let elapsed = started.elapsed();
             audit(
                 &self.audit,

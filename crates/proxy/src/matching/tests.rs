@@ -220,7 +220,7 @@ mutators: {noop: {enabled: true}}
             .unwrap()
             .into_parts();
         let metrics = crate::metrics::Metrics::new("");
-        let cx = Cx { metrics: &metrics };
+        let cx = Cx::new(&metrics);
         let decided = decide(snapshot, &parts, Peer::default(), &cx);
         tokio::time::timeout(PATIENCE, decided)
             .await

@@ -177,11 +177,24 @@ impl Pipeline {
     }
 }
 
-/// What a request's handlers may use beyond the request: metrics (and, later, a clock).
+/// What a request's handlers may use beyond the request: metrics, the decision's span (and,
+/// later, a clock). Two references: copying it costs nothing.
 #[derive(Debug, Clone, Copy)]
 pub struct Cx<'a> {
     /// Metrics.
     pub metrics: &'a Metrics,
+    /// The decision's span, when it is sampled: the session store's calls are its children.
+    pub trace: Option<&'a crate::traces::DecisionSpan>,
+}
+
+impl<'a> Cx<'a> {
+    /// A context without a span.
+    pub fn new(metrics: &'a Metrics) -> Cx<'a> {
+        Cx {
+            metrics,
+            trace: None,
+        }
+    }
 }
 
 /// Session stores by handler id and merged config, kept across reloads.

@@ -104,7 +104,7 @@ async fn ask_raw(
         request = request.header(*n, http::HeaderValue::from_bytes(v).unwrap());
     }
     let (parts, ()) = request.body(()).unwrap().into_parts();
-    decide(snapshot, &parts, Peer::default(), &Cx { metrics })
+    decide(snapshot, &parts, Peer::default(), &Cx::new(metrics))
         .await
         .0
 }
@@ -183,7 +183,7 @@ async fn preserve_query_off_sends_the_decision_query() {
         .unwrap()
         .into_parts();
     assert_eq!(
-        decide(&s, &parts, Peer::default(), &Cx { metrics: &metrics })
+        decide(&s, &parts, Peer::default(), &Cx::new(&metrics))
             .await
             .0
             .status(),
@@ -582,7 +582,7 @@ async fn bearer_token_from_a_query_parameter() {
         .body(())
         .unwrap()
         .into_parts();
-    let r = decide(&s, &parts, Peer::default(), &Cx { metrics: &metrics })
+    let r = decide(&s, &parts, Peer::default(), &Cx::new(&metrics))
         .await
         .0;
     assert_eq!(r.status(), 200);

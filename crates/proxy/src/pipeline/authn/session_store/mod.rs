@@ -270,6 +270,9 @@ impl SessionStore {
                     .get_or_fetch(outbound.key(), self.fetch(&outbound, cx))
                     .await;
                 cx.metrics.session_cache(lookup == Lookup::Hit);
+                if let Some(trace) = cx.trace {
+                    trace.session_cache(lookup == Lookup::Hit);
+                }
                 result
             }
         }
@@ -278,7 +281,24 @@ impl SessionStore {
     async fn fetch(&self, outbound: &Outbound, cx: &Cx<'_>) -> Result<Verdict, Denial> {
         let started = Instant::now();
         let result = match outbound.to_request() {
-            Ok(request) => self.call(request).await,
+            Ok(mut request) => match cx.trace {
+                None => self.call(request).await,
+                Some(trace) => {
+                    // A child span of the decision, whose `traceparent` Kratos joins.
+                    let span =
+                        trace.store_call(&request.method, &request.uri, &mut request.headers);
+                    let result = self.call(request).await;
+                    let (status, error) = match &result {
+                        Ok(_) => (Some(200), None),
+                        Err(Failure::Status(status, _)) => (Some(status.as_u16()), None),
+                        Err(Failure::Timeout) => (None, Some("timeout")),
+                        Err(Failure::Unreachable(_)) => (None, Some("unreachable")),
+                        Err(Failure::Invalid(_)) => (None, Some("invalid")),
+                    };
+                    span.finish(status, error);
+                    result
+                }
+            },
             Err(e) => Err(Failure::Invalid(e.reason())),
         };
         let outcome = match &result {

@@ -132,7 +132,7 @@ async fn issue_12_the_original_path_never_moves_the_call_to_another_host() {
         ),
     ];
     let metrics = Metrics::new("");
-    let cx = Cx { metrics: &metrics };
+    let cx = Cx::new(&metrics);
     let headers = cookie(b"ory_kratos_session=s");
     for (path, sent) in cases {
         let verdict = store.check(&original(&path, None, &headers), &cx).await;
@@ -156,7 +156,7 @@ async fn issue_12_the_original_query_is_set_as_a_query() {
         real.addr
     ));
     let metrics = Metrics::new("");
-    let cx = Cx { metrics: &metrics };
+    let cx = Cx::new(&metrics);
     let headers = cookie(b"s=1");
     let query = format!("t=1#@{}/x&u=a b/?c", evil.addr);
     let verdict = store
