@@ -16,7 +16,9 @@ pub mod anonymous;
 pub mod cookie;
 pub mod header;
 pub mod json;
+pub mod jwt;
 pub mod redirect;
+pub mod scope;
 pub mod session_store;
 pub mod when;
 pub mod www_authenticate;
@@ -133,6 +135,20 @@ fn decode<T: DeserializeOwned>(config: &Value) -> Result<T, ConfigError> {
     T::deserialize(config).map_err(ConfigError::Decode)
 }
 
+/// Decodes a merged block into a handler's `Config`, a type error naming the key's path
+/// (`scope_strategy: unknown variant ...`) as an unknown key already does.
+fn decode_named<T: DeserializeOwned>(config: &Value) -> Result<T, ConfigError> {
+    serde_path_to_error::deserialize(config).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path == "." || inner.to_string().contains("unknown field") {
+            ConfigError::Decode(inner)
+        } else {
+            ConfigError::Decode(serde::de::Error::custom(format!("{path}: {inner}")))
+        }
+    })
+}
+
 /// Handlers without config accept only an empty object (or nothing).
 fn no_config(config: &Value) -> Result<(), ConfigError> {
     match config {
@@ -156,6 +172,8 @@ pub enum AuthenticatorConfig {
     CookieSession(session_store::Config),
     /// `bearer_token`.
     BearerToken(session_store::Config),
+    /// `jwt`.
+    Jwt(jwt::Config),
 }
 
 impl AuthenticatorConfig {
@@ -174,6 +192,11 @@ impl AuthenticatorConfig {
                 let c: session_store::Config = decode(config)?;
                 c.check_bearer_token()?;
                 Self::BearerToken(c)
+            }
+            "jwt" => {
+                let c: jwt::Config = decode_named(config)?;
+                c.check()?;
+                Self::Jwt(c)
             }
             _ => return Err(ConfigError::Unsupported),
         })

@@ -72,6 +72,7 @@ fn decoding_refuses_what_the_server_refuses() {
             json!({"token_from": {"header": "x", "cookie": "y"}}),
         ),
         ("jwt", json!({})),
+        ("oauth2_introspection", json!({})),
     ];
     for (id, config) in bad {
         assert!(
@@ -80,7 +81,7 @@ fn decoding_refuses_what_the_server_refuses() {
         );
     }
     assert!(matches!(
-        AuthenticatorConfig::decode("jwt", &json!({})),
+        AuthenticatorConfig::decode("oauth2_introspection", &json!({})),
         Err(ConfigError::Unsupported)
     ));
     assert!(

@@ -224,7 +224,7 @@ mutators: {noop: {enabled: true}}
 fn typos_in_global_handler_configs_are_reported_at_load() {
     let s = compile_text(
         "
-authenticators: {anonymous: {enabled: true, config: {subjekt: x}}, jwt: {enabled: true}}
+authenticators: {anonymous: {enabled: true, config: {subjekt: x}}, oauth2_client_credentials: {enabled: true}}
 mutators: {header: {enabled: true}}
 errors: {handlers: {redirect: {enabled: true}}}
 ",
@@ -237,8 +237,10 @@ errors: {handlers: {redirect: {enabled: true}}}
         "{w:?}"
     );
     assert!(
-        w.iter()
-            .any(|m| m.starts_with("authenticators.jwt") && m.contains("not supported")),
+        w.iter().any(
+            |m| m.starts_with("authenticators.oauth2_client_credentials")
+                && m.contains("not supported")
+        ),
         "{w:?}"
     );
     assert!(

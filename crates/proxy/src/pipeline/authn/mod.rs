@@ -78,6 +78,12 @@ impl Authenticator {
                 })?;
                 Authenticator::BearerToken(bearer_token::BearerToken::new(specific, store))
             }
+            AuthenticatorConfig::Jwt(_) => {
+                return Err(CompileError::UnsupportedHandler {
+                    family,
+                    id: id.to_owned(),
+                });
+            }
         })
     }
 
