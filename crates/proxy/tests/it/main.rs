@@ -15,3 +15,4 @@ mod server;
 mod session;
 mod support;
 mod tls;
+mod traces;
