@@ -17,6 +17,7 @@ pub mod http;
 pub mod k8s;
 pub mod matching;
 pub mod metrics;
+pub mod outbound;
 pub mod pipeline;
 pub mod reload;
 pub mod serve;
