@@ -23,6 +23,8 @@
 //! - `loadbench tls` ([`tls`]): the API over TLS against plain HTTP in the same run: kept-alive
 //!   throughput and latency under wrk, and the cost of a new connection with a full or a
 //!   resumed TLS 1.3 handshake.
+//! - `loadbench traces` ([`traces`]): OpenTelemetry spans of decisions, tracing off against on
+//!   at sampling ratio 1.0 and 0.01 (exporting to a sink), in the same run.
 //! - `loadbench fixture`: the rules and `oathkeeper.yaml` of a run, to start
 //!   `oathkeeper serve` by hand on the same data (for profilers).
 //! - `loadbench hook` ([`hook`]): the charm's hooks under the harness.
@@ -34,6 +36,7 @@ mod load;
 mod request;
 mod server;
 mod tls;
+mod traces;
 
 use std::path::{Path, PathBuf};
 
@@ -64,6 +67,9 @@ enum Cmd {
     /// and a new connection per request with a full or a resumed TLS 1.3 handshake. Run it
     /// under `taskset -c 1` (the servers are on CPU 0).
     Tls(tls::Options),
+    /// OpenTelemetry spans of decisions: requests/s and CPU per request with tracing off, on
+    /// at ratio 1.0 and 0.01 (exporting to a sink), as ratios against off in the same run.
+    Traces(traces::Options),
     /// CPU time of oathkeeper with the rules loaded and no traffic (should be 0).
     Idle {
         /// The oathkeeper binary.
@@ -149,6 +155,7 @@ fn main() -> anyhow::Result<()> {
             metrics_port,
         } => fixture(rules, &out, kratos, port, metrics_port),
         Cmd::Tls(options) => tls::run(&options),
+        Cmd::Traces(options) => traces::run(&options),
         Cmd::Run(options) => load::run(options),
     }
 }

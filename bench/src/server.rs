@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
-use oathkeeper_core::config::{LogLevel, Tls};
+use oathkeeper_core::config::{Config, LogLevel, Tls};
 use oathkeeper_core::testing::{bench_config, many_rules};
 
 /// The interface every server of a run listens on.
@@ -200,6 +200,8 @@ pub(crate) struct Server {
     pub(crate) ready: Duration,
     /// The rules file it reads (oathkeeper only).
     pub(crate) rules: Option<PathBuf>,
+    /// Where its metrics are served (oathkeeper only).
+    pub(crate) metrics: Option<SocketAddr>,
 }
 
 impl Server {
@@ -259,6 +261,7 @@ impl Launch {
             log,
             ready,
             rules: None,
+            metrics: None,
         })
     }
 
@@ -317,19 +320,36 @@ impl Launch {
         kratos: &str,
         tls: Option<(Tls, &Probe)>,
     ) -> anyhow::Result<Server> {
-        let (api, metrics) = (free_port()?, free_port()?);
-        let rules = dir.join(format!("rules-{n}-{api}.json"));
-        write_rules(&rules, n)?;
-        let config = dir.join(format!("oathkeeper-{api}.yaml"));
         let (tls, probe): (Option<Tls>, &Probe) = match tls {
             Some((tls, probe)) => (Some(tls), probe),
             None => (None, &status_of),
         };
-        write_config_with(&config, &rules, api, metrics, kratos, tls)?;
+        self.oathkeeper_edited(binary, dir, n, kratos, probe, |config| {
+            config.serve.api.tls = tls;
+        })
+    }
+
+    /// [`Launch::oathkeeper`] with the config changed by `edit` (after the benchmark's
+    /// settings), its readiness asked with `probe`.
+    pub(crate) fn oathkeeper_edited(
+        &self,
+        binary: &Path,
+        dir: &Path,
+        n: usize,
+        kratos: &str,
+        probe: &Probe,
+        edit: impl FnOnce(&mut Config),
+    ) -> anyhow::Result<Server> {
+        let (api, metrics) = (free_port()?, free_port()?);
+        let rules = dir.join(format!("rules-{n}-{api}.json"));
+        write_rules(&rules, n)?;
+        let config = dir.join(format!("oathkeeper-{api}.yaml"));
+        write_config_edited(&config, &rules, api, metrics, kratos, edit)?;
         let args = vec!["serve".into(), "-c".into(), config.into()];
         let log = dir.join(format!("oathkeeper-{n}-{api}.log"));
         let mut server = self.start(binary, args, log, loopback(api), ("/health/ready", probe))?;
         server.rules = Some(rules);
+        server.metrics = Some(loopback(metrics));
         Ok(server)
     }
 }
@@ -395,14 +415,28 @@ pub(crate) fn write_config_with(
     kratos: &str,
     tls: Option<Tls>,
 ) -> anyhow::Result<()> {
+    write_config_edited(path, rules, api, metrics, kratos, |config| {
+        config.serve.api.tls = tls;
+    })
+}
+
+/// [`write_config`] with the config changed by `edit` last.
+pub(crate) fn write_config_edited(
+    path: &Path,
+    rules: &Path,
+    api: u16,
+    metrics: u16,
+    kratos: &str,
+    edit: impl FnOnce(&mut Config),
+) -> anyhow::Result<()> {
     let mut config = bench_config(kratos);
-    config.serve.api.tls = tls;
     config.log.level = LogLevel::Error;
     config.serve.api.host = LOOPBACK.to_owned();
     config.serve.api.port = Some(api);
     config.serve.prometheus.host = LOOPBACK.to_owned();
     config.serve.prometheus.port = metrics;
     config.access_rules.repositories = vec![format!("file://{}", rules.display())];
+    edit(&mut config);
     std::fs::write(path, config.to_yaml())?;
     Ok(())
 }
