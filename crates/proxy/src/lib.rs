@@ -14,6 +14,7 @@ pub mod cli;
 pub mod decision;
 pub mod denial;
 pub mod http;
+pub mod jwks;
 pub mod k8s;
 pub mod matching;
 pub mod metrics;
