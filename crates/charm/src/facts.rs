@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 use crate::relation::auth_proxy::{self, AuthProxyConfig};
 use crate::relation::kratos_info::{self, KratosInfo};
 use crate::relation::logging::{self, LokiEndpoint};
+use crate::relation::tracing::{self, OtlpReceiver};
 use crate::relation::{FieldError, certificates, forward_auth, ingress};
 use crate::rules::{self, RuleFile};
 use crate::snapshot::{ClusterState, Snapshot};
@@ -55,6 +56,9 @@ pub(crate) struct Facts {
     pub tls: crate::tls::TlsDecision,
     /// The valid push endpoints of the Loki units (`logging`), by unit.
     pub loki: Vec<LokiEndpoint>,
+    /// Tempo's `otlp_http` receiver (`tracing`), when related with valid data: invalid data
+    /// configures no tracing (and is named in the status).
+    pub tracing: Option<OtlpReceiver>,
 }
 
 impl Facts {
@@ -135,6 +139,14 @@ impl Facts {
                         .invalid_other
                         .push(((logging::ENDPOINT, relation.remote_app.clone()), e)),
                 }
+            }
+        }
+        if let Some(relation) = &snapshot.relations.tracing {
+            match tracing::parse_provider(&relation.remote_app_data) {
+                Ok(receiver) => facts.tracing = receiver,
+                Err(e) => facts
+                    .invalid_other
+                    .push(((tracing::ENDPOINT, relation.remote_app.clone()), e)),
             }
         }
         facts.tls = crate::tls::decide(snapshot);

@@ -20,7 +20,7 @@ use crate::kubernetes::{
 };
 use crate::relation::{
     auth_proxy, certificates, forward_auth, grafana_dashboard, ingress, kratos_info, logging,
-    metrics_endpoint, oathkeeper_info, peer,
+    metrics_endpoint, oathkeeper_info, peer, tracing,
 };
 use crate::snapshot::{
     CharmConfig, ClusterState, Container, Relation, Relations, Snapshot, UnitAddress,
@@ -399,6 +399,11 @@ fn reads(endpoint: &str, leader: bool, refresh: bool) -> Reads {
             unit_data: true,
             ..remote_only
         },
+        // Our request (leader) is in our app databag; Tempo answers in its app databag.
+        tracing::ENDPOINT => Reads {
+            local_app: leader,
+            ..remote_only
+        },
         // Our request is in our unit databag; the provider answers in its app databag.
         certificates::ENDPOINT => Reads {
             local_unit: true,
@@ -431,6 +436,7 @@ fn relations(io: &Io, leader: bool) -> Result<Relations, HookError> {
         metrics_endpoint: read(metrics_endpoint::ENDPOINT)?,
         logging: read(logging::ENDPOINT)?.into_iter().next(),
         grafana_dashboard: read(grafana_dashboard::ENDPOINT)?,
+        tracing: read(tracing::ENDPOINT)?.into_iter().next(),
     })
 }
 

@@ -11,7 +11,7 @@ use crate::kubernetes::{
 };
 use crate::relation::{
     Databag, auth_proxy, certificates, forward_auth, grafana_dashboard, ingress, kratos_info,
-    logging, metrics_endpoint, oathkeeper_info, peer,
+    logging, metrics_endpoint, oathkeeper_info, peer, tracing,
 };
 use crate::snapshot::{ClusterState, Relation, Snapshot};
 use crate::status::StatusValue;
@@ -175,6 +175,7 @@ pub fn find_relation<'a>(
         metrics_endpoint::ENDPOINT => &r.metrics_endpoint,
         logging::ENDPOINT => r.logging.as_slice(),
         grafana_dashboard::ENDPOINT => &r.grafana_dashboard,
+        tracing::ENDPOINT => r.tracing.as_slice(),
         _ => &[],
     };
     many.iter().find(|rel| rel.id == relation_id)
@@ -197,6 +198,7 @@ fn find_relation_mut<'a>(
         metrics_endpoint::ENDPOINT => &mut r.metrics_endpoint,
         logging::ENDPOINT => r.logging.as_mut_slice(),
         grafana_dashboard::ENDPOINT => &mut r.grafana_dashboard,
+        tracing::ENDPOINT => r.tracing.as_mut_slice(),
         _ => &mut [],
     };
     many.iter_mut().find(|rel| rel.id == relation_id)

@@ -17,7 +17,7 @@ use crate::kubernetes::{
 use crate::relation::forward_auth::{self, ForwardAuthConfig};
 use crate::relation::ingress::{self, IngressRequest};
 use crate::relation::oathkeeper_info::{self, OathkeeperInfo};
-use crate::relation::{Databag, grafana_dashboard, logging, metrics_endpoint, peer};
+use crate::relation::{Databag, grafana_dashboard, logging, metrics_endpoint, peer, tracing};
 use crate::rules;
 use crate::snapshot::{ClusterState, Snapshot};
 use crate::status::StatusValue;
@@ -92,6 +92,12 @@ pub fn reconcile(snapshot: &Snapshot) -> Desired {
                     facts.config_source,
                     &snapshot.model,
                     tls.serve.then_some(host.as_str()),
+                    // Ory's server reads tracing only at start: the environment, and a
+                    // restart when it changes. Ours reads the config file live.
+                    facts
+                        .tracing
+                        .as_ref()
+                        .filter(|_| facts.ory_server.is_some()),
                 )
             }),
         unit_relation_data,
@@ -201,6 +207,14 @@ fn leader_desired(snapshot: &Snapshot, facts: &Facts, status: &StatusValue) -> L
             owned(&logging::APP_KEYS),
         );
     }
+    if let Some(relation) = &snapshot.relations.tracing {
+        write(
+            tracing::ENDPOINT,
+            relation.id,
+            tracing::render_requirer(),
+            owned(&tracing::APP_KEYS),
+        );
+    }
     if let Some(relation) = &snapshot.relations.peer {
         let bookkeeping = facts
             .valid_files()
@@ -286,6 +300,7 @@ fn kubernetes_desired(
         headers: facts.headers.iter().map(String::as_str).collect(),
         watched_namespace: (facts.config_source == workload::ConfigSource::KubernetesApi)
             .then_some(snapshot.model.as_str()),
+        tracing: facts.tracing.as_ref(),
     });
     let config_maps = BTreeMap::from([
         (

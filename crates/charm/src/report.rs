@@ -39,7 +39,7 @@ pub fn observed(snapshot: &Snapshot) -> String {
         },
     );
     let r = &snapshot.relations;
-    let endpoints: [(&str, Vec<&Relation>); 7] = [
+    let endpoints: [(&str, Vec<&Relation>); 11] = [
         ("auth-proxy", r.auth_proxy.iter().collect()),
         ("forward-auth", r.forward_auth.iter().collect()),
         ("oathkeeper-info", r.oathkeeper_info.iter().collect()),
@@ -47,6 +47,10 @@ pub fn observed(snapshot: &Snapshot) -> String {
         ("ingress", r.ingress.iter().collect()),
         ("oathkeeper", r.peer.iter().collect()),
         ("certificates", r.certificates.iter().collect()),
+        ("metrics-endpoint", r.metrics_endpoint.iter().collect()),
+        ("grafana-dashboard", r.grafana_dashboard.iter().collect()),
+        ("logging", r.logging.iter().collect()),
+        ("tracing", r.tracing.iter().collect()),
     ];
     let related: Vec<String> = endpoints
         .iter()

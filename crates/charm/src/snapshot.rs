@@ -138,15 +138,15 @@ pub struct Relation {
     /// The remote application's databag.
     pub remote_app_data: Databag,
     /// Our application's databag: observed for the peer relation and, on the leader, where we
-    /// write app data (forward-auth, oathkeeper-info, ingress); empty otherwise.
+    /// write app data (forward-auth, oathkeeper-info, ingress, the COS relations); empty
+    /// otherwise.
     pub local_app_data: Databag,
     /// Our unit's databag: observed where we write unit data (ingress, certificates, and the
     /// peer relation, where upstream's private key may linger); empty otherwise.
     pub local_unit_data: Databag,
 }
 
-/// Every relation the charm reads, by endpoint. Relations of endpoints whose feature is not
-/// built yet (tracing) are not observed.
+/// Every relation the charm reads, by endpoint.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Relations {
     /// `auth-proxy` (provides; one per protected app).
@@ -173,4 +173,8 @@ pub struct Relations {
     /// `grafana-dashboard` (provides; Grafana): our app databag.
     #[serde(default)]
     pub grafana_dashboard: Vec<Relation>,
+    /// `tracing` (requires, limit 1; Tempo): the provider's app databag (its receivers) and,
+    /// on the leader, ours (the protocols we request).
+    #[serde(default)]
+    pub tracing: Option<Relation>,
 }

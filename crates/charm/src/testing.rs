@@ -15,6 +15,13 @@ pub const MODEL_UUID: &str = "0b4a7c1e-0000-4000-8000-000000000000";
 pub const APP: &str = "oathkeeper";
 /// The peer relation id of [`Snapshot::ready`].
 pub const PEER_ID: u64 = 0;
+/// Tempo's `otlp_http` receiver in the tracing fixtures.
+pub const TEMPO_URL: &str = "http://tempo-0.tempo-endpoints.cos.svc.cluster.local:4318";
+
+/// Tempo's `receivers` answer (spec §5.7) with an `otlp_http` receiver at `url`.
+pub fn tempo_receivers(url: &str) -> String {
+    format!(r#"[{{"protocol": {{"name": "otlp_http", "type": "http"}}, "url": "{url}"}}]"#)
+}
 
 /// The Juju topology of unit `oathkeeper/<n>` in model `iam` (the COS relations' fixtures).
 pub fn topology(unit_number: u32) -> crate::topology::Topology {
@@ -183,6 +190,16 @@ impl Snapshot {
             })
             .collect();
         self.relations.logging = Some(rel);
+        self
+    }
+
+    /// A tracing relation with Tempo, whose app databag holds `receivers` (`None`: not
+    /// written yet).
+    pub fn with_tracing(mut self, id: u64, receivers: Option<&str>) -> Snapshot {
+        let data = receivers
+            .map(|r| bag(&[(crate::relation::tracing::RECEIVERS, r)]))
+            .unwrap_or_default();
+        self.relations.tracing = Some(relation(id, "tempo", data));
         self
     }
 

@@ -12,6 +12,7 @@ use oathkeeper_core::config::KUBERNETES_SCHEME;
 
 use crate::kubernetes::{ACCESS_RULES_CONFIG_MAP, OATHKEEPER_CONFIG_MAP};
 use crate::relation::kratos_info::KratosInfo;
+use crate::relation::tracing::OtlpReceiver;
 
 pub use oathkeeper_core::charm::config::{ACCESS_RULES_DIR, METRICS_PATH, METRICS_PORT};
 
@@ -186,6 +187,8 @@ pub struct ConfigInputs<'a> {
     /// With [`ConfigSource::KubernetesApi`], the model: the rules are the whole `access-rules`
     /// ConfigMap, watched as `k8s://<model>/access-rules`, instead of one mounted file per key.
     pub watched_namespace: Option<&'a str>,
+    /// Tempo's receiver, when related: the `tracing` block (our server applies it live).
+    pub tracing: Option<&'a OtlpReceiver>,
 }
 
 /// `oathkeeper.yaml` (spec §6.6): equal, once parsed, to upstream's template.
@@ -197,14 +200,59 @@ pub fn config(inputs: &ConfigInputs<'_>) -> Config {
         },
         None => Repositories::Mounted(inputs.rule_files.clone()),
     };
-    charm_config::oathkeeper_config(&charm_config::ConfigInputs {
+    let mut config = charm_config::oathkeeper_config(&charm_config::ConfigInputs {
         login_url: inputs
             .kratos
             .and_then(|k| k.login_browser_endpoint.as_deref()),
         sessions_url: inputs.kratos.and_then(|k| k.sessions_endpoint.as_deref()),
         repositories,
         headers: inputs.headers.clone(),
-    })
+    });
+    if let Some(receiver) = inputs.tracing {
+        config.tracing = charm_config::tracing(&receiver.server_url, receiver.insecure);
+    }
+    config
+}
+
+/// `TRACING_ENABLED`: upstream's, which Ory's server ignores (its `provider` switches).
+pub const TRACING_ENABLED_ENV: &str = "TRACING_ENABLED";
+/// `tracing.provider` as an environment variable.
+pub const TRACING_PROVIDER_ENV: &str = "TRACING_PROVIDER";
+/// `tracing.providers.otlp.server_url` as an environment variable.
+pub const TRACING_SERVER_URL_ENV: &str = "TRACING_PROVIDERS_OTLP_SERVER_URL";
+/// `tracing.providers.otlp.insecure` as an environment variable.
+pub const TRACING_INSECURE_ENV: &str = "TRACING_PROVIDERS_OTLP_INSECURE";
+/// `tracing.providers.otlp.sampling.sampling_ratio` as an environment variable.
+pub const TRACING_SAMPLING_RATIO_ENV: &str = "TRACING_PROVIDERS_OTLP_SAMPLING_SAMPLING_RATIO";
+
+/// Every variable of [`ory_tracing_env`].
+pub const ORY_TRACING_ENV_KEYS: [&str; 5] = [
+    TRACING_ENABLED_ENV,
+    TRACING_PROVIDER_ENV,
+    TRACING_SERVER_URL_ENV,
+    TRACING_INSECURE_ENV,
+    TRACING_SAMPLING_RATIO_ENV,
+];
+
+/// The service environment that points Ory's server at `receiver`: upstream's `TRACING_*`
+/// variables (spec §4.8) with the values a real Pebble plan shows for them (`true`, `1`).
+/// Ory's server reads tracing only at start, so a change restarts it (the layer changes).
+// Differs from upstream: `insecure` follows the receiver's scheme (upstream: always true), and
+// the change applies now, not at the next restart.
+pub fn ory_tracing_env(receiver: &OtlpReceiver) -> BTreeMap<String, String> {
+    [
+        (TRACING_ENABLED_ENV, "true".to_owned()),
+        (
+            TRACING_PROVIDER_ENV,
+            charm_config::TRACING_PROVIDER.to_owned(),
+        ),
+        (TRACING_SERVER_URL_ENV, receiver.server_url.clone()),
+        (TRACING_INSECURE_ENV, receiver.insecure.to_string()),
+        (TRACING_SAMPLING_RATIO_ENV, "1".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
 }
 
 /// The text of `oathkeeper.yaml`: [`config`] serialised.
@@ -215,16 +263,23 @@ pub fn render_config(inputs: &ConfigInputs<'_>) -> String {
 /// The Pebble layer (spec §4.8) over http: service `oathkeeper` reading from `config_source`,
 /// check `alive`.
 pub fn layer(config_source: ConfigSource, model: &str) -> Layer {
-    layer_for(config_source, model, None)
+    layer_for(config_source, model, None, None)
 }
 
 /// The Pebble layer; with `https_host` (`<app>.<model>.svc.cluster.local`), the server reads
-/// its certificate and key from the pushed files and the `alive` check uses https to that name.
+/// its certificate and key from the pushed files and the `alive` check uses https to that name;
+/// with `ory_tracing`, Ory's server exports spans there ([`ory_tracing_env`]). Our server
+/// reads tracing from its config file, live: it never gets these variables.
 // Differs from upstream: the files' paths are in the environment, not the certificate and key
 // themselves (upstream put the private key in the plan, base64-encoded), so a rotation
 // changes only the files: our server reloads them live, without a restart.
-pub fn layer_for(config_source: ConfigSource, model: &str, https_host: Option<&str>) -> Layer {
-    let environment = match https_host {
+pub fn layer_for(
+    config_source: ConfigSource,
+    model: &str,
+    https_host: Option<&str>,
+    ory_tracing: Option<&OtlpReceiver>,
+) -> Layer {
+    let mut environment = match https_host {
         Some(_) => BTreeMap::from([
             (
                 crate::tls::CERT_PATH_ENV.to_owned(),
@@ -237,6 +292,7 @@ pub fn layer_for(config_source: ConfigSource, model: &str, https_host: Option<&s
         ]),
         None => BTreeMap::new(),
     };
+    environment.extend(ory_tracing.map(ory_tracing_env).unwrap_or_default());
     let alive_url = https_host.map_or_else(|| ALIVE_URL.to_owned(), alive_url_https);
     Layer {
         summary: Some("oathkeeper-operator layer".to_owned()),

@@ -176,6 +176,22 @@ fn generate(seed: u64) -> Snapshot {
         s = s.with_logging(70, &units);
     }
     if g.coin() {
+        let receivers = match g.below(5) {
+            0 => None,
+            1 => Some("not json".to_owned()),
+            2 => Some(crate::testing::tempo_receivers(
+                "http://tempo:4318/v1/traces",
+            )),
+            3 => Some(crate::testing::tempo_receivers(crate::testing::TEMPO_URL)),
+            _ => Some(crate::testing::tempo_receivers("https://tempo-1.cos:4318")),
+        };
+        s = s.with_tracing(90, receivers.as_deref());
+    }
+    if g.coin() {
+        // Ory's server (kept by a refresh): tracing goes through the environment.
+        s.container.server = Some(crate::workload::Server::Ory("v0.40.6".to_owned()));
+    }
+    if g.coin() {
         // A Loki unit that is gone, still in the plan.
         s.container.plan.log_targets.insert(
             "loki/5".into(),
@@ -206,6 +222,7 @@ fn generate(seed: u64) -> Snapshot {
         .chain(r.metrics_endpoint.iter_mut())
         .chain(r.logging.iter_mut())
         .chain(r.grafana_dashboard.iter_mut())
+        .chain(r.tracing.iter_mut())
     {
         rel.local_app_data = extra.next().unwrap_or_default();
     }
@@ -522,6 +539,11 @@ fn conforms(endpoint: &str, scope: Scope, data: &Databag) -> Result<(), String> 
                 && template["dashboard_alt_uid"].is_string()
                 && dashboards["uuid"].as_str().is_some_and(|u| u.len() == 36)
                 && data.len() == 1;
+            ok.then_some(()).ok_or(format!("{endpoint}: {data:?}"))
+        }
+        ("tracing", Scope::App) => {
+            // The library's requirer model: a JSON list of protocol names; we ask for one.
+            let ok = get("receivers")? == serde_json::json!(["otlp_http"]) && data.len() == 1;
             ok.then_some(()).ok_or(format!("{endpoint}: {data:?}"))
         }
         other => Err(format!("unexpected write to {other:?}")),

@@ -606,6 +606,7 @@ fn non_leader_computes_status_but_no_leader_state() {
 
 mod server_compiles;
 mod tls;
+mod tracing;
 
 /// What Ory's Go server 0.40.6 prints for `oathkeeper version`.
 const ORY_VERSION: &str =

@@ -15,6 +15,7 @@ pub mod logging;
 pub mod metrics_endpoint;
 pub mod oathkeeper_info;
 pub mod peer;
+pub mod tracing;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

@@ -83,6 +83,7 @@ fn spec_6_6_config_with_kratos_rules_and_three_headers() {
         ],
         headers: vec!["X-Name", "X-Email", "X-User"],
         watched_namespace: None,
+        tracing: None,
     });
     assert_eq!(parsed(&rendered), parsed(SPEC_6_6));
 }

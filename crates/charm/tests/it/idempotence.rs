@@ -56,6 +56,8 @@ struct World {
     grafana: bool,
     /// Related to Loki (logging), whose unit wrote: nothing (0), its endpoint (1), garbage (2).
     loki: Option<u8>,
+    /// Related to Tempo (tracing), which wrote: nothing (0), its receivers (1), garbage (2).
+    tempo: Option<u8>,
     /// Which relation gets the relation-changed (modulo the relations present).
     changed: usize,
 }
@@ -81,7 +83,12 @@ fn world() -> impl Strategy<Value = World> {
         traefik,
         (any::<bool>(), any::<bool>()),
         proptest::option::of(any::<bool>()),
-        (any::<bool>(), any::<bool>(), proptest::option::of(0u8..3)),
+        (
+            any::<bool>(),
+            any::<bool>(),
+            proptest::option::of(0u8..3),
+            proptest::option::of(0u8..3),
+        ),
         any::<usize>(),
     )
         .prop_map(
@@ -91,7 +98,7 @@ fn world() -> impl Strategy<Value = World> {
                 traefik,
                 (kratos, oathkeeper_info),
                 ingress,
-                (prometheus, grafana, loki),
+                (prometheus, grafana, loki, tempo),
                 changed,
             )| World {
                 leader,
@@ -107,6 +114,7 @@ fn world() -> impl Strategy<Value = World> {
                 prometheus,
                 grafana,
                 loki,
+                tempo,
                 changed,
             },
         )
@@ -199,6 +207,17 @@ fn state(world: &World) -> State {
                 )],
             ),
             _ => relation.remote_unit(0, [("endpoint", "{}")]),
+        });
+    }
+    if let Some(tempo) = world.tempo {
+        let relation = Relation::new("tracing", 11, "tempo");
+        state = state.relation(match tempo {
+            0 => relation,
+            1 => relation.remote_app_data([(
+                "receivers",
+                r#"[{"protocol": {"name": "otlp_http", "type": "http"}, "url": "http://tempo-0.tempo-endpoints.cos.svc.cluster.local:4318"}]"#,
+            )]),
+            _ => relation.remote_app_data([("receivers", "[{}]")]),
         });
     }
     state
@@ -364,6 +383,7 @@ fn issue_15_the_tutorial_converges_and_then_writes_nothing() {
             prometheus: true,
             grafana: true,
             loki: Some(1),
+            tempo: Some(1),
             changed: 0,
         };
         if let Err(e) = check(dir.path(), &api, &world) {

@@ -16,3 +16,4 @@ mod pack;
 mod refresh;
 mod scrape;
 mod support;
+mod tracing;
