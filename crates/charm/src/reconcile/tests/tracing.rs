@@ -155,3 +155,38 @@ fn a_new_url_changes_only_the_config_for_ours_and_replans_orys() {
         assert_eq!(replans, server.is_ory(), "{server:?}: {effects:?}");
     }
 }
+
+#[test]
+fn every_receiver_the_charm_accepts_is_exported_to_by_our_server_at_its_v1_traces() {
+    use oathkeeper::traces::{Plan, plan as server_plan};
+    for (url, endpoint) in [
+        (TEMPO_URL, format!("http://{TEMPO_HOST_PORT}/v1/traces")),
+        (
+            "https://tempo.cos.svc.cluster.local:4318/",
+            "https://tempo.cos.svc.cluster.local:4318/v1/traces".to_owned(),
+        ),
+        ("http://tempo", "http://tempo:80/v1/traces".to_owned()),
+        (
+            "https://tempo.example.com",
+            "https://tempo.example.com:443/v1/traces".to_owned(),
+        ),
+        (
+            "http://10.1.2.3:4318",
+            "http://10.1.2.3:4318/v1/traces".to_owned(),
+        ),
+        (
+            "http://[fd00::1]:4318",
+            "http://[fd00::1]:4318/v1/traces".to_owned(),
+        ),
+    ] {
+        let tracing = rendered_config(&reconcile(&answered(url))).tracing;
+        match server_plan(&tracing) {
+            Ok(Plan::Export(export)) => {
+                assert_eq!(export.endpoint.to_string(), endpoint, "{url}");
+                assert_eq!(export.sampling_ratio, 1.0);
+                assert_eq!(export.authorization, None);
+            }
+            other => panic!("{url}: {other:?}"),
+        }
+    }
+}
