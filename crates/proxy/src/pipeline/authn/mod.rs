@@ -6,6 +6,7 @@
 pub mod anonymous;
 pub mod bearer_token;
 pub mod cookie_session;
+pub mod jwt;
 pub mod session_store;
 
 use oathkeeper_core::handler::session_store::{
@@ -37,6 +38,8 @@ pub enum Authenticator {
     CookieSession(cookie_session::CookieSession),
     /// `bearer_token`.
     BearerToken(bearer_token::BearerToken),
+    /// `jwt`.
+    Jwt(jwt::Jwt),
 }
 
 impl Authenticator {
@@ -99,6 +102,7 @@ impl Authenticator {
             // would make every decision's future that large, copied on every request.
             Authenticator::CookieSession(a) => Box::pin(a.authenticate(request, session, cx)).await,
             Authenticator::BearerToken(a) => Box::pin(a.authenticate(request, session, cx)).await,
+            Authenticator::Jwt(a) => Box::pin(a.authenticate(request, session)).await,
             Authenticator::Noop => Ok(AuthnOutcome::Authenticated),
             Authenticator::Anonymous(a) => Ok(a.authenticate(request, session)),
             Authenticator::Unauthorized => {
