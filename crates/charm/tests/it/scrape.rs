@@ -18,7 +18,7 @@ use crate::support::HttpStub;
 pub const BUILT_IN: &[&str] = &["up"];
 
 /// `GET path` on 127.0.0.1:`port` over HTTP/1.1: the status line and the body.
-fn get(port: u16, path: &str, headers: &str) -> Option<(String, String)> {
+pub fn get(port: u16, path: &str, headers: &str) -> Option<(String, String)> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     write!(

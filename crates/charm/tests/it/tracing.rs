@@ -7,18 +7,25 @@
 //! The libraries write their databags with Python's `json.dumps`; the provider's answer here is
 //! made by `$OPS_PYTHON` (else `python3`) the same way, and our request is compared with what
 //! it makes of `["otlp_http"]` (the tempo libraries themselves are not available offline).
+//!
+//! Last, our server runs in the test with the config the charm rendered, exports to the
+//! receiver Tempo announced, and follows it when it moves, in the same process.
 
 use std::io::Write as _;
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
+use harness::live::{eventually, free_port};
 use harness::pebble::File;
 use harness::{Event, Outcome, Relation, State, Status};
 use oathkeeper_core::config::{Config, NoEnv, Tracing, parse_config};
 
+use crate::scrape::get;
 use crate::support::{
-    ORY_VERSION_OUTPUT, assert_changed_then_broken_write_nothing, charm_dir, config_map, deployed,
-    relation_sets, run_ok, with_image,
+    HttpStub, ORY_VERSION_OUTPUT, assert_changed_then_broken_write_nothing, charm_dir, config_map,
+    deployed, relation_sets, run_ok, with_image,
 };
 
 const ID: u64 = 12;
@@ -349,4 +356,103 @@ fn invalid_tempo_data_configures_nothing_and_blocks_naming_app_and_field() {
         assert_eq!(fixed.state.unit_status.name, "active");
         assert_exports_to(&config(&fixed.state).tracing, host_port(TEMPO_0));
     }
+}
+
+/// An OTLP/HTTP receiver on 127.0.0.1: counts the requests to `/v1/traces`.
+fn receiver() -> (HttpStub, Arc<AtomicUsize>) {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&hits);
+    let stub = HttpStub::start(move |target| {
+        if target == "/v1/traces" {
+            counted.fetch_add(1, Ordering::SeqCst);
+        }
+        (200, "{}".to_owned())
+    });
+    (stub, hits)
+}
+
+/// The config the charm rendered in `state`, with the listeners on 127.0.0.1 and the rules
+/// read from `rules` (the test has no Kubernetes API for the server).
+fn local_config(state: &State, ports: (u16, u16, u16), rules: &Path) -> String {
+    let mut config = config(state);
+    config.serve.api.host = "127.0.0.1".into();
+    config.serve.api.port = Some(ports.0);
+    config.serve.proxy.host = "127.0.0.1".into();
+    config.serve.proxy.port = Some(ports.1);
+    config.serve.prometheus.host = "127.0.0.1".into();
+    config.serve.prometheus.port = ports.2;
+    config.access_rules.repositories = vec![format!("file://{}", rules.display())];
+    config.to_yaml()
+}
+
+/// Decisions on our server's API until `hits` grows.
+fn decide_until_exported(api: u16, hits: &AtomicUsize, what: &str) {
+    let headers = "X-Forwarded-Method: GET\r\nX-Forwarded-Proto: http\r\n\
+                   X-Forwarded-Host: app.example.com\r\nX-Forwarded-Uri: /x\r\n";
+    let before = hits.load(Ordering::SeqCst);
+    eventually(what, || {
+        let (status, _) = get(api, "/decisions", headers).unwrap_or_default();
+        assert!(status.is_empty() || status.contains(" 200 "), "{status}");
+        hits.load(Ordering::SeqCst) > before
+    });
+}
+
+#[test]
+fn our_server_as_the_charm_configures_it_exports_to_tempo_and_follows_a_move_live() {
+    let dir = charm_dir();
+    let (tempo_0, hits_0) = receiver();
+    let (tempo_1, hits_1) = receiver();
+    let url = |stub: &HttpStub| format!("http://127.0.0.1:{}", stub.port());
+    let joined = run_ok(
+        dir.path(),
+        &started(dir.path(), true, false),
+        &Event::relation("tracing", "joined", ID),
+    )
+    .state;
+    let answered = run_ok(
+        dir.path(),
+        &answer(&joined, Some(&url(&tempo_0))),
+        &Event::relation("tracing", "changed", ID),
+    )
+    .state;
+
+    let scratch = tempfile::tempdir().unwrap();
+    let rules = scratch.path().join("rules.json");
+    std::fs::write(
+        &rules,
+        r#"[{"id": "a", "match": {"url": "http://app.example.com/<.*>", "methods": ["GET"]},
+            "authenticators": [{"handler": "anonymous"}], "authorizer": {"handler": "allow"},
+            "mutators": [{"handler": "noop"}]}]"#,
+    )
+    .unwrap();
+    let ports = (free_port(), free_port(), free_port());
+    let config_file = scratch.path().join("oathkeeper.yaml");
+    std::fs::write(&config_file, local_config(&answered, ports, &rules)).unwrap();
+    let server_file = config_file.clone();
+    // One server process for the whole test: a restart would be a new one.
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let result = runtime.block_on(oathkeeper::serve::run(
+            oathkeeper::settings::ConfigSource::File(server_file),
+            Box::new(NoEnv),
+        ));
+        eprintln!("server stopped: {result:?}");
+    });
+    let api = ports.0;
+    eventually("the API", || get(api, "/health/ready", "").is_some());
+    decide_until_exported(api, &hits_0, "spans at tempo-0's receiver");
+    assert_eq!(hits_1.load(Ordering::SeqCst), 0);
+
+    // Tempo moves: the charm renders the new receiver and the running server follows it.
+    let moved = run_ok(
+        dir.path(),
+        &answer(&answered, Some(&url(&tempo_1))),
+        &Event::relation("tracing", "changed", ID),
+    );
+    assert_eq!(pebble_writes(&moved), Vec::<String>::new());
+    std::fs::write(&config_file, local_config(&moved.state, ports, &rules)).unwrap();
+    decide_until_exported(api, &hits_1, "spans at tempo-1's receiver");
 }
