@@ -81,12 +81,7 @@ impl Authenticator {
                 })?;
                 Authenticator::BearerToken(bearer_token::BearerToken::new(specific, store))
             }
-            AuthenticatorConfig::Jwt(_) => {
-                return Err(CompileError::UnsupportedHandler {
-                    family,
-                    id: id.to_owned(),
-                });
-            }
+            AuthenticatorConfig::Jwt(c) => Authenticator::Jwt(jwt::Jwt::compile(&c)?),
         })
     }
 

@@ -1,0 +1,683 @@
+//! The `jwt` authenticator against a fake JSON Web Key Set server that counts fetches
+//! (spec/oathkeeper-workload.md §3.1 "jwt details", "JWKS fetching"; issue 20), through the
+//! library's decision function. Tokens are signed here with `ring` directly, independently of
+//! the `jsonwebtoken` crate the server verifies with.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use arc_swap::ArcSwap;
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use http::{Request, Response};
+use oathkeeper::decision::{Peer, decide};
+use oathkeeper::metrics::Metrics;
+use oathkeeper::pipeline::{Cx, ResponseBody};
+use oathkeeper::snapshot::{RuleFile, Severity, Snapshot, compile};
+use oathkeeper_core::config::{NoEnv, parse_config};
+use oathkeeper_core::rule::parse_rules;
+use ring::rand::SystemRandom;
+use ring::signature::{self, KeyPair as _};
+use rustls::pki_types::PrivatePkcs8KeyDer;
+use rustls::pki_types::pem::PemObject as _;
+use serde_json::{Value, json};
+
+use crate::support::{Answer, FakeKratos};
+
+/// A 2048-bit RSA test key (PKCS#8), made with `openssl genpkey` for these tests only.
+const RSA_PKCS8: &str = r"-----BEGIN PRIVATE KEY-----
+MIIEvgIBADANBgkqhkiG9w0BAQEFAASCBKgwggSkAgEAAoIBAQCilOw4T4aY2xq/
+eyXjP8DKMi+V5spZ3qm0FKPPlx+LXWTf54aTPgair2GHRvLo0Jw56aCeZ2jdkGED
+IDs9DznUl4rt5Q1zHqkLD3tcA/W/l5OTD/VzynPcy0IczhoXMl/nEBCVAqfSBfNs
+38k3kY2pQg/olwtH6O7PQVJaqGAxHnUVxzEPCtSd+LPOnNk0eEjHheOuMzQiU4cJ
+BVCLjEQV2HWOUlUu5A9CwIqtnOGC/tkhR+rHr2Y9hYI2XnQGJIB2x2P3YKXrxpbo
+39drMf6BKc6JdcAd47ISQaZhEO4/6HYBtpCrtjtHimI1G9tXwfJgUI2iA/ygT9UW
+soZ+Qvo5AgMBAAECggEAPmnbUTa+Xhnm59FX1yiXU0f22p4R2nRPQ7GUvVGvq2m8
+GvSfxhDOrU+UqkEDaXsELntQzN639C7D/1Y1R5h7w/A1RmRjSGlhzbwwyD9A7T88
+SP2cZco3tnBVPgelHniZNnQFWZ7+W/Mq4wX6EhoPfwW8Y7bwfreeTfQusFzpKJGC
+/mWUJdxN4sIrFTICTsHvJSO+e/aYCQXLYS9NxFokN8WJhhrdD7jEkggO4t2pIS6D
+peM5FxckQDgfyNfdfOBbpwL+7rVyItW0B4pPtRbKTwC2/pFAJ14yspg1aK+cym3O
+RnjPY3RVj8H89ThxgN/H77WModEhX/qRab5AaIjdrQKBgQDSG0cPOtp8+jAKvk03
+MGUehkbGjamXBSALDTZPOsX+zUW8HwkKAkCq8HenR6k2lJJtNdG86qQVUkDIXtyS
+tEXI6APfRzRt23tVOqQd14tmwncV4FbxyvjREMHKVwf+ON/tXP0QsyAvFcB87TPu
+2Rs9X3LJGWBzCN3rj+V7I1x19wKBgQDGGCfYiCTy17+bI+XGNjdZb9m4jCFWYR90
+i7NWypqnUCVjTffuLS3lF3mwlWn5zTRwWiO4B8xjftOeEEn7493WKUI4tlr/EatV
+PsUO5xKmdeIwZofg+AnXdqs3ZNv6dOubwo7D3jbwZ6QOf7QAjAdfymIDLeNLOeTb
+wZjfxslFTwKBgQCvsbW7S5i3F7Oi2D3Tn7l/TAPVN1MQgW2pMDQxDtHQ37CnvkAd
+yYJwL0Ovc6JRjO3hOzcXRhNN7QlVRNYoK22LslDCnlV+ZCH/RFlGxx7AIG/asE2k
+RfnJQbz7yclaUg8W+0J3e4K3PPZIwUZDPfOkX7Op7HmV2F1TBXJ9hTVlQwKBgF+V
+skxaTTHchvkOFkZRTN3cCbtx6ngqvynWav/bHUrUcmX7bkHADSA49qANSKifqsj3
+xbp8ENSFkwj3JSvlJNq859ZDr57aYMjuU9nACBDIWw8tui0EooMUIMPG6BpvJmzv
+MUIzzGCuMcxJNIr7BmfjWO3dy4o18kdToDeCTQYjAoGBAIW1Tzt4/t3nK8Tan8+G
+9O5tLeltkM1BqK4mSPQ+OWHObLaPMXOw+NAKZhXM7qfcOhlZxBt+UScs6avZm7U1
+rwshiNaeitagsxEH/CmfLJfT7hPc9+tt9yx6RMxPtl9xL8p7zviaC0zmxgahlejC
+cDOjc8SlDkn6yoVAY78skYEG
+-----END PRIVATE KEY-----
+";
+
+/// Another one: it signs tokens the set's key does not verify.
+const RSA_OTHER_PKCS8: &str = r"-----BEGIN PRIVATE KEY-----
+MIIEvAIBADANBgkqhkiG9w0BAQEFAASCBKYwggSiAgEAAoIBAQCHY7oWdPcBYSB/
+79HWyXYPcQIUDfzMAq7n0ihJRJ7OnySGcS0bgfavL7UUK/j1YNtWaPcZht7c7vrV
+LCTPe3rVXmvr/lq4dJwulxJWgbWSe9wLsM1UyXWPFrbeVeCWP1YHDhM4sMG24c90
+ISlzF8uEOZWdBel2exoTxEWxoG70hNYT3xUQoRayj46s1j/FUnSfUuW0I0LpE6wY
+QYS4iUFkHLVdIgZHalpAQ13BCmlLhq1ny3DZgMvU0PBiWvNXCl5+Sid9aur8vcQU
+nT5M0ybf3/n/xkfv/zAghIC6PgsWUOvz/0+zYjLys95ecbDjtK0E6HZh9LCWSu27
+Kb2bUdVtAgMBAAECggEACO5h+fXEzpU86tuj5M6c6GdcyvxiOwYJSjchm7W4YSp7
+4xeHsXsZDhTwVdCRx4QYbAKYHFm6jWoBZ3sWQY6ke3tTVLnOe8ELhYJHPign1W4w
+xZ+n5+ozRFlr/k49dsPeVbBOwcxdNwZ95CwE2zgMX6BZ14YqkLuNrJSjwVQzRZN+
+Jr8kL6BOuJ0skrTaZORcf7aC1Bafq9Cb0As/IuZsh48uFf1NXUOuNAv78GzSVBOy
+lnPTebVotoYNviweDHpknI525uEyZrSthDQeWsZH7rGoptndUZNBGeh0mgrTJTJ+
+xKHq4r1Sys3mWcP3szMOirhGDBhGKF7dZ/iOlFmaoQKBgQC+9wpTbwoxWduahm7s
+tXJUU00o0D+tOlb0S4qACcYhKfH6tkqBhB/F1KAjX9HSKcejP2y1b8dmR60TnE8J
+w7TNmjb/cJbdVPjNLLUXNdorY2aSY8zZF87Vn0v95K9x5e4TBN0SAKsYjzBdYTRW
+lR49q4Ds69dfLDyi1bxD2pqgjQKBgQC1f2+TxLRCt8sNGe2xBXBGqeggx46+h5Cc
+OedAt7rLq2rdZpXybK/psOSWTRorKOjhQtROoi1uu8zgAJLhFl1zdtWAaF5RX4XU
+FHFwRUkHRXzsHc04GqNls5gkap6eoq1P2/tKnMdTdtI0sjIeao0nUB5gTNZwF/9p
+zRt9ZmcAYQKBgBif/JnjsLnKb5IOkdE+WJ7dGw8PQ5bP9hSMhTCbkgwGv6hnx1XK
+Ntqo33mQSptCPfckH52J63mZ9oyX1G1a6j61CzCHUTz7TxYOFNAIZri/maN48Rpx
+gn9zijYUPjd+weN79hHzOhzxoff4p+oeUob7TaW/h8dDChKpYxyQ3O2lAoGADVzB
+gTaVMuhHKcLD7imBV6KAtZEboEloyye0L96XARGwv3YjCgMYfHMKkUpB5/WOF6+M
+4/EquSFYdxFzvuCfprWUCG0mrIUE3FVY+LQRKVjjVprnFf9YEk/DnsK+xN0jN2Lx
+wE+EmU+BMGICMJ0VoVRTuDFQBFav9kEkifn1EWECgYBbAyh2xaSMoVMm9q3sd9mW
+GiwakGhClIo+pI+2pwT3aGZUEIeqKdUiHN0jIMjJIUXH4d9eQb4k/LiUBwLCKkkN
+m7C1ZpkTR44FDH63o3c49E/JfAzjTAC9Ifek+0hKuc4frbpEP4+kkC/KBw40Blwq
+7ClxpQBrXrQVOaJXhyTioQ==
+-----END PRIVATE KEY-----
+";
+
+/// A test signing key: its private half signs with `ring`, its public half is a JWK.
+enum Key {
+    Rsa(signature::RsaKeyPair),
+    Ec(signature::EcdsaKeyPair),
+    Ed(signature::Ed25519KeyPair),
+}
+
+impl Key {
+    fn rsa() -> Key {
+        Key::rsa_from(RSA_PKCS8)
+    }
+
+    fn rsa_other() -> Key {
+        Key::rsa_from(RSA_OTHER_PKCS8)
+    }
+
+    fn rsa_from(pem: &str) -> Key {
+        let der = PrivatePkcs8KeyDer::from_pem_slice(pem.as_bytes()).unwrap();
+        Key::Rsa(signature::RsaKeyPair::from_pkcs8(der.secret_pkcs8_der()).unwrap())
+    }
+
+    fn ec() -> Key {
+        let rng = SystemRandom::new();
+        let alg = &signature::ECDSA_P256_SHA256_FIXED_SIGNING;
+        let pkcs8 = signature::EcdsaKeyPair::generate_pkcs8(alg, &rng).unwrap();
+        Key::Ec(signature::EcdsaKeyPair::from_pkcs8(alg, pkcs8.as_ref(), &rng).unwrap())
+    }
+
+    fn ed() -> Key {
+        let pkcs8 = signature::Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).unwrap();
+        Key::Ed(signature::Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap())
+    }
+
+    /// The public JWK, `use: sig`, with id `kid`.
+    fn jwk(&self, kid: &str) -> Value {
+        let b64 = |bytes: &[u8]| URL_SAFE_NO_PAD.encode(bytes);
+        match self {
+            Key::Rsa(k) => {
+                let c: signature::RsaPublicKeyComponents<Vec<u8>> = k.public().into();
+                json!({"kty": "RSA", "use": "sig", "kid": kid, "n": b64(&c.n), "e": b64(&c.e)})
+            }
+            Key::Ec(k) => {
+                let point = k.public_key().as_ref();
+                json!({"kty": "EC", "use": "sig", "kid": kid, "crv": "P-256",
+                       "x": b64(&point[1..33]), "y": b64(&point[33..65])})
+            }
+            Key::Ed(k) => {
+                json!({"kty": "OKP", "use": "sig", "kid": kid, "crv": "Ed25519",
+                       "x": b64(k.public_key().as_ref())})
+            }
+        }
+    }
+
+    /// A compact JWS of `claims` with header `{alg, kid}` (and `typ`).
+    fn sign(&self, alg: &str, kid: Option<&str>, claims: &Value) -> String {
+        let mut header = json!({"alg": alg, "typ": "JWT"});
+        if let Some(kid) = kid {
+            header["kid"] = json!(kid);
+        }
+        let message = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        );
+        let rng = SystemRandom::new();
+        let signature = match (self, alg) {
+            (Key::Rsa(k), "RS256" | "PS256") => {
+                let padding: &dyn signature::RsaEncoding = if alg == "RS256" {
+                    &signature::RSA_PKCS1_SHA256
+                } else {
+                    &signature::RSA_PSS_SHA256
+                };
+                let mut sig = vec![0; k.public().modulus_len()];
+                k.sign(padding, &rng, message.as_bytes(), &mut sig).unwrap();
+                sig
+            }
+            (Key::Ec(k), _) => k.sign(&rng, message.as_bytes()).unwrap().as_ref().to_vec(),
+            (Key::Ed(k), _) => k.sign(message.as_bytes()).as_ref().to_vec(),
+            (Key::Rsa(_), other) => panic!("no RSA signing for {other}"),
+        };
+        format!("{message}.{}", URL_SAFE_NO_PAD.encode(signature))
+    }
+}
+
+fn jwks(keys: &[Value]) -> String {
+    json!({ "keys": keys }).to_string()
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// Claims for subject `sub`, valid for an hour.
+fn claims(sub: &str) -> Value {
+    json!({"sub": sub, "iat": now() - 10, "exp": now() + 3600, "email": "ann@example.com"})
+}
+
+/// A fake key-set server whose set can be swapped, counting fetches.
+struct FakeJwks {
+    server: FakeKratos,
+    body: Arc<ArcSwap<Answer>>,
+}
+
+impl FakeJwks {
+    async fn start(answer: Answer) -> FakeJwks {
+        let body = Arc::new(ArcSwap::from_pointee(answer));
+        let b = Arc::clone(&body);
+        let server = FakeKratos::start(move |_| {
+            let a = b.load();
+            Answer {
+                status: a.status,
+                headers: Vec::new(),
+                body: a.body.clone(),
+                delay: a.delay,
+            }
+        })
+        .await;
+        FakeJwks { server, body }
+    }
+
+    async fn serving(keys: &[Value]) -> FakeJwks {
+        FakeJwks::start(Answer::ok(jwks(keys))).await
+    }
+
+    fn set(&self, keys: &[Value]) {
+        self.body.store(Arc::new(Answer::ok(jwks(keys))));
+    }
+
+    fn url(&self) -> String {
+        format!("{}/.well-known/jwks.json", self.server.url())
+    }
+
+    fn fetches(&self) -> usize {
+        self.server.calls()
+    }
+}
+
+/// A snapshot with `jwt` enabled globally with `global` (a JSON object), and one rule over
+/// `https://example.com<.*>` authenticating with `authenticators` (JSON), then `allow` and a
+/// header mutator setting `X-User` from the subject and `X-Email` from the claims.
+fn snapshot(global: &Value, authenticators: &Value) -> Snapshot {
+    let config = json!({
+        "authenticators": {
+            "jwt": {"enabled": true, "config": global},
+            "noop": {"enabled": true},
+        },
+        "authorizers": {"allow": {"enabled": true}},
+        "mutators": {"header": {"enabled": true, "config": {"headers": {
+            "X-User": "{{ print .Subject }}",
+            "X-Email": "{{ print .Extra.email }}",
+        }}}},
+    });
+    let config = parse_config(&config.to_string(), &NoEnv).unwrap();
+    let rules = json!([{
+        "id": "api",
+        "match": {"url": "<^(https|http)>://example.com<.*>", "methods": ["GET"]},
+        "authenticators": authenticators,
+        "authorizer": {"handler": "allow"},
+        "mutators": [{"handler": "header"}],
+    }]);
+    let files = [RuleFile {
+        repository: "test".into(),
+        rules: parse_rules(rules.to_string().as_bytes()).unwrap(),
+    }];
+    let snapshot = compile(&config, &files, Default::default());
+    let errors: Vec<_> = snapshot
+        .diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    snapshot
+}
+
+/// `jwt` alone, its config from the global block.
+fn jwt_only() -> Value {
+    json!([{"handler": "jwt"}])
+}
+
+async fn ask(snapshot: &Snapshot, path: &str, headers: &[(&str, &str)]) -> Response<ResponseBody> {
+    let metrics = Metrics::new("");
+    let mut request = Request::builder()
+        .uri(path)
+        .header("X-Forwarded-Method", "GET")
+        .header("X-Forwarded-Proto", "https")
+        .header("X-Forwarded-Host", "example.com")
+        .header("X-Forwarded-Uri", "/api");
+    for (n, v) in headers {
+        request = request.header(*n, *v);
+    }
+    let (parts, ()) = request.body(()).unwrap().into_parts();
+    decide(snapshot, &parts, Peer::default(), &Cx::new(&metrics))
+        .await
+        .0
+}
+
+async fn ask_bearer(snapshot: &Snapshot, token: &str) -> Response<ResponseBody> {
+    let bearer = format!("Bearer {token}");
+    ask(snapshot, "/decisions", &[("Authorization", &bearer)]).await
+}
+
+fn header<'r>(r: &'r Response<ResponseBody>, name: &str) -> Option<&'r str> {
+    r.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+#[tokio::test]
+async fn a_valid_token_is_a_200_with_the_subject_and_claims_as_headers() {
+    let key = Key::rsa();
+    let idp = FakeJwks::serving(&[key.jwk("k1")]).await;
+    let s = snapshot(&json!({"jwks_urls": [idp.url()]}), &jwt_only());
+    let r = ask_bearer(&s, &key.sign("RS256", Some("k1"), &claims("user-1"))).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(header(&r, "x-user"), Some("user-1"));
+    assert_eq!(header(&r, "x-email"), Some("ann@example.com"));
+    let again = ask_bearer(&s, &key.sign("RS256", Some("k1"), &claims("user-2"))).await;
+    assert_eq!(header(&again, "x-user"), Some("user-2"));
+    assert_eq!(idp.fetches(), 1, "the key set is cached");
+}
+
+#[tokio::test]
+async fn each_supported_family_verifies_when_allowed() {
+    let (rsa, ec, ed) = (Key::rsa(), Key::ec(), Key::ed());
+    let idp = FakeJwks::serving(&[rsa.jwk("rsa"), ec.jwk("ec"), ed.jwk("ed")]).await;
+    let all = json!(["RS256", "PS256", "ES256", "EdDSA"]);
+    let s = snapshot(
+        &json!({"jwks_urls": [idp.url()], "allowed_algorithms": all}),
+        &jwt_only(),
+    );
+    for token in [
+        rsa.sign("RS256", Some("rsa"), &claims("rs")),
+        rsa.sign("PS256", Some("rsa"), &claims("ps")),
+        ec.sign("ES256", Some("ec"), &claims("es")),
+        ed.sign("EdDSA", Some("ed"), &claims("ed")),
+    ] {
+        let r = ask_bearer(&s, &token).await;
+        assert_eq!(r.status(), 200, "{token}");
+    }
+    // The default allows RS256 only.
+    let default = snapshot(&json!({"jwks_urls": [idp.url()]}), &jwt_only());
+    assert_eq!(
+        ask_bearer(&default, &ec.sign("ES256", Some("ec"), &claims("es")))
+            .await
+            .status(),
+        401
+    );
+    // A key is used only for its own type: an EC token naming the RSA key's kid.
+    assert_eq!(
+        ask_bearer(&s, &ec.sign("ES256", Some("rsa"), &claims("x")))
+            .await
+            .status(),
+        401
+    );
+}
+
+#[tokio::test]
+async fn forged_tokens_are_401() {
+    let key = Key::rsa();
+    let other = Key::rsa_other();
+    let idp = FakeJwks::serving(&[key.jwk("k1")]).await;
+    let hs = json!(["RS256", "HS256"]);
+    let s = snapshot(
+        &json!({"jwks_urls": [idp.url()], "allowed_algorithms": hs}),
+        &jwt_only(),
+    );
+    let good = key.sign("RS256", Some("k1"), &claims("u"));
+    let (head, rest) = good.split_once('.').unwrap();
+    let (_, sig) = rest.split_once('.').unwrap();
+    let tampered = format!(
+        "{head}.{}.{sig}",
+        URL_SAFE_NO_PAD.encode(claims("admin").to_string())
+    );
+    // HS256 keyed with the RSA public key's JWK text: the classic algorithm confusion.
+    let public = key.jwk("k1").to_string();
+    let hs_token = {
+        let message = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(json!({"alg": "HS256", "kid": "k1"}).to_string()),
+            URL_SAFE_NO_PAD.encode(claims("admin").to_string())
+        );
+        let mac = ring::hmac::sign(
+            &ring::hmac::Key::new(ring::hmac::HMAC_SHA256, public.as_bytes()),
+            message.as_bytes(),
+        );
+        format!("{message}.{}", URL_SAFE_NO_PAD.encode(mac.as_ref()))
+    };
+    let none_token = format!(
+        "{}.{}.",
+        URL_SAFE_NO_PAD.encode(json!({"alg": "none", "kid": "k1"}).to_string()),
+        URL_SAFE_NO_PAD.encode(claims("admin").to_string())
+    );
+    for token in [
+        tampered,
+        hs_token,
+        none_token,
+        other.sign("RS256", Some("k1"), &claims("admin")),
+        key.sign("RS256", None, &claims("no-kid")),
+        "a.b.c".to_owned(),
+    ] {
+        let r = ask_bearer(&s, &token).await;
+        assert_eq!(r.status(), 401, "{token}");
+        assert_eq!(header(&r, "x-user"), None);
+    }
+}
+
+#[tokio::test]
+async fn expired_not_yet_valid_and_future_issued_tokens_are_401() {
+    let key = Key::rsa();
+    let idp = FakeJwks::serving(&[key.jwk("k1")]).await;
+    let s = snapshot(&json!({"jwks_urls": [idp.url()]}), &jwt_only());
+    let t = now();
+    for (what, claims) in [
+        ("expired", json!({"sub": "u", "exp": t - 5})),
+        (
+            "not yet valid",
+            json!({"sub": "u", "nbf": t + 60, "exp": t + 3600}),
+        ),
+        (
+            "issued in the future",
+            json!({"sub": "u", "iat": t + 60, "exp": t + 3600}),
+        ),
+        ("exp not a number", json!({"sub": "u", "exp": "tomorrow"})),
+    ] {
+        let r = ask_bearer(&s, &key.sign("RS256", Some("k1"), &claims)).await;
+        assert_eq!(r.status(), 401, "{what}");
+    }
+    // Without exp a token does not expire, as upstream.
+    let r = ask_bearer(&s, &key.sign("RS256", Some("k1"), &json!({"sub": "u"}))).await;
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test]
+async fn audience_issuer_and_scope_are_checked() {
+    let key = Key::rsa();
+    let idp = FakeJwks::serving(&[key.jwk("k1")]).await;
+    let config = |extra: Value| {
+        let mut c = json!({"jwks_urls": [idp.url()]});
+        c.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        snapshot(&c, &jwt_only())
+    };
+    let token = |extra: Value| {
+        let mut c = claims("u");
+        c.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        key.sign("RS256", Some("k1"), &c)
+    };
+    let cases = [
+        // (config, claims, status)
+        (
+            json!({"target_audience": ["api", "web"]}),
+            json!({"aud": ["web", "api", "x"]}),
+            200,
+        ),
+        (
+            json!({"target_audience": ["api", "web"]}),
+            json!({"aud": ["api"]}),
+            401,
+        ),
+        (
+            json!({"target_audience": ["api"]}),
+            json!({"aud": "api"}),
+            200,
+        ),
+        (json!({"target_audience": ["api"]}), json!({}), 401),
+        (
+            json!({"trusted_issuers": ["https://a/", "https://b/"]}),
+            json!({"iss": "https://b/"}),
+            200,
+        ),
+        (
+            json!({"trusted_issuers": ["https://a/"]}),
+            json!({"iss": "https://evil/"}),
+            401,
+        ),
+        (json!({"trusted_issuers": ["https://a/"]}), json!({}), 401),
+        (
+            json!({"required_scope": ["photos.read"], "scope_strategy": "exact"}),
+            json!({"scp": ["photos.read"]}),
+            200,
+        ),
+        (
+            json!({"required_scope": ["photos.read"], "scope_strategy": "exact"}),
+            json!({"scope": "photos"}),
+            401,
+        ),
+        (
+            json!({"required_scope": ["photos.read"], "scope_strategy": "hierarchic"}),
+            json!({"scope": "openid photos"}),
+            200,
+        ),
+        (
+            json!({"required_scope": ["photos.read"], "scope_strategy": "hierarchic"}),
+            json!({"scopes": ["photos.write"]}),
+            401,
+        ),
+        (
+            json!({"required_scope": ["photos.read"], "scope_strategy": "wildcard"}),
+            json!({"scp": ["photos.*"]}),
+            200,
+        ),
+        (
+            json!({"required_scope": ["photos"], "scope_strategy": "wildcard"}),
+            json!({"scp": ["photos.*"]}),
+            401,
+        ),
+        (
+            json!({"required_scope": ["a", "b"], "scope_strategy": "exact"}),
+            json!({"scp": ["a"]}),
+            401,
+        ),
+        // Upstream refuses a required scope when the strategy is none.
+        (json!({"required_scope": ["a"]}), json!({"scp": ["a"]}), 401),
+        (json!({"scope_strategy": "exact"}), json!({}), 200),
+    ];
+    for (cfg, extra, status) in cases {
+        let s = config(cfg.clone());
+        let r = ask_bearer(&s, &token(extra.clone())).await;
+        assert_eq!(r.status(), status, "{cfg} {extra}");
+    }
+}
+
+#[tokio::test]
+async fn the_rule_config_merges_over_the_global_one() {
+    let key = Key::rsa();
+    let idp = FakeJwks::serving(&[key.jwk("k1")]).await;
+    let s = snapshot(
+        &json!({"jwks_urls": [idp.url()], "target_audience": ["global"]}),
+        &json!([{"handler": "jwt", "config": {"target_audience": ["rule"]}}]),
+    );
+    let with = |aud: &str| {
+        let mut c = claims("u");
+        c["aud"] = json!(aud);
+        key.sign("RS256", Some("k1"), &c)
+    };
+    assert_eq!(ask_bearer(&s, &with("rule")).await.status(), 200);
+    assert_eq!(ask_bearer(&s, &with("global")).await.status(), 401);
+}
+
+#[tokio::test]
+async fn tokens_are_found_where_token_from_says() {
+    let key = Key::rsa();
+    let idp = FakeJwks::serving(&[key.jwk("k1")]).await;
+    let token = key.sign("RS256", Some("k1"), &claims("u"));
+    let bearer = format!("Bearer {token}");
+    let cookie = format!("theme=dark; jwt={token}");
+    let query = format!("/decisions?access_token={token}");
+    type Case<'a> = (Value, &'a str, Vec<(&'a str, &'a str)>);
+    let cases: [Case<'_>; 3] = [
+        (
+            json!({"header": "X-Token"}),
+            "/decisions",
+            vec![("X-Token", token.as_str())],
+        ),
+        (
+            json!({"query_parameter": "access_token"}),
+            query.as_str(),
+            vec![],
+        ),
+        (
+            json!({"cookie": "jwt"}),
+            "/decisions",
+            vec![("Cookie", cookie.as_str())],
+        ),
+    ];
+    for (from, path, headers) in cases {
+        let s = snapshot(
+            &json!({"jwks_urls": [idp.url()], "token_from": from}),
+            &json!([{"handler": "jwt"}, {"handler": "noop"}]),
+        );
+        let r = ask(&s, path, &headers).await;
+        assert_eq!(header(&r, "x-user"), Some("u"), "{from}");
+        // The bearer header is not where this config looks: jwt is not responsible, noop is.
+        let r = ask(&s, "/decisions", &[("Authorization", bearer.as_str())]).await;
+        assert_eq!(r.status(), 200, "{from}");
+        assert_eq!(header(&r, "x-user"), Some(""), "{from}");
+    }
+}
+
+#[tokio::test]
+async fn opaque_or_missing_tokens_are_left_to_the_next_authenticator() {
+    let key = Key::rsa();
+    let idp = FakeJwks::serving(&[key.jwk("k1")]).await;
+    let s = snapshot(
+        &json!({"jwks_urls": [idp.url()]}),
+        &json!([{"handler": "jwt"}, {"handler": "noop"}]),
+    );
+    for headers in [
+        vec![],
+        vec![("Authorization", "Bearer opaque-token")],
+        vec![("Authorization", "Bearer a.b")],
+        vec![("Authorization", "Basic dTpw")],
+    ] {
+        let r = ask(&s, "/decisions", &headers).await;
+        assert_eq!(r.status(), 200, "{headers:?}");
+        assert_eq!(header(&r, "x-user"), Some(""), "{headers:?}");
+    }
+    let alone = snapshot(&json!({"jwks_urls": [idp.url()]}), &jwt_only());
+    let r = ask(&alone, "/decisions", &[("Authorization", "Bearer opaque")]).await;
+    assert_eq!(r.status(), 401, "no authenticator was responsible");
+}
+
+#[tokio::test]
+async fn a_new_kid_refetches_the_set_once_and_made_up_kids_are_rate_limited() {
+    let key = Key::rsa();
+    let idp = FakeJwks::serving(&[key.jwk("k1")]).await;
+    let s = snapshot(&json!({"jwks_urls": [idp.url()]}), &jwt_only());
+    assert_eq!(
+        ask_bearer(&s, &key.sign("RS256", Some("k1"), &claims("u")))
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(idp.fetches(), 1);
+    // Rotation: the provider publishes k2 and signs with it.
+    idp.set(&[key.jwk("k1"), key.jwk("k2")]);
+    let rotated = key.sign("RS256", Some("k2"), &claims("u2"));
+    let answers = futures::future::join_all((0..10).map(|_| ask_bearer(&s, &rotated))).await;
+    assert!(answers.iter().all(|r| r.status() == 200));
+    assert_eq!(
+        idp.fetches(),
+        2,
+        "ten requests with the new kid, one refetch"
+    );
+    // Made-up kids within the window: no more fetches.
+    for i in 0..5 {
+        let r = ask_bearer(
+            &s,
+            &key.sign("RS256", Some(&format!("bogus-{i}")), &claims("x")),
+        )
+        .await;
+        assert_eq!(r.status(), 401);
+    }
+    assert_eq!(idp.fetches(), 2, "unknown kids are rate-limited");
+    assert_eq!(ask_bearer(&s, &rotated).await.status(), 200);
+}
+
+#[tokio::test]
+async fn an_unreachable_or_hanging_key_set_fails_closed_within_max_wait() {
+    let key = Key::rsa();
+    let token = key.sign("RS256", Some("k1"), &claims("u"));
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/jwks", l.local_addr().unwrap());
+        drop(l);
+        url
+    };
+    let hanging = FakeJwks::start(Answer {
+        delay: Duration::from_secs(30),
+        ..Answer::ok(jwks(&[key.jwk("k1")]))
+    })
+    .await;
+    let failing = FakeJwks::start(Answer::status(500)).await;
+    for url in [closed, hanging.url(), failing.url()] {
+        let s = snapshot(
+            &json!({"jwks_urls": [url], "jwks_max_wait": "300ms"}),
+            &jwt_only(),
+        );
+        let started = Instant::now();
+        let r = ask_bearer(&s, &token).await;
+        assert_eq!(r.status(), 401, "{url}");
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{url}: {:?}",
+            started.elapsed()
+        );
+    }
+}
+
+#[tokio::test]
+async fn file_and_base64_key_sets_verify() {
+    let key = Key::ec();
+    let set = jwks(&[key.jwk("k1")]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("jwks.json");
+    std::fs::write(&path, &set).unwrap();
+    let token = key.sign("ES256", Some("k1"), &claims("u"));
+    for url in [
+        format!("file://{}", path.display()),
+        path.display().to_string(),
+        format!("base64://{}", STANDARD.encode(&set)),
+    ] {
+        let s = snapshot(
+            &json!({"jwks_urls": [url], "allowed_algorithms": ["ES256"]}),
+            &jwt_only(),
+        );
+        let r = ask_bearer(&s, &token).await;
+        assert_eq!(r.status(), 200, "{url}");
+        assert_eq!(header(&r, "x-user"), Some("u"));
+    }
+}
