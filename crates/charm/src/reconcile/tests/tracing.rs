@@ -76,6 +76,10 @@ fn with_orys_server_the_environment_carries_upstreams_tracing_variables() {
     assert_eq!(ORY_TRACING_ENV_KEYS.len(), expected.len());
     let https = reconcile(&ory(answered("https://tempo.cos.svc.cluster.local:4318")));
     assert_eq!(service_env(&https)[TRACING_INSECURE_ENV], "false");
+    // Every unit runs its own server: a non-leader sets the variables too.
+    let mut follower = ory(answered(TEMPO_URL));
+    follower.leader = false;
+    assert_eq!(service_env(&reconcile(&follower)), bag(&expected));
     // Not related, or not answered: no variable.
     for snapshot in [
         ory(Snapshot::ready().leader()),
