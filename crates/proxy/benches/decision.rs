@@ -2,8 +2,9 @@
 //! charm renders, at 10 and 10,000 rules, for each kind of request a protected app sees: an
 //! allowed endpoint, a protected path without a session (401 for an API client, 302 to the login
 //! page for a browser), with a session from the cache (an app on its own host and one under a
-//! path prefix of a shared host), and a URL no rule matches; and the header mutator's template
-//! rendering.
+//! path prefix of a shared host), and a URL no rule matches; a `jwt` decision with its key set
+//! cached (RS256 and ES256, keys from `base64://`, so no fetch is measured); and the header
+//! mutator's template rendering.
 //!
 //! Under callgrind, `--profile-time` runs one scenario without criterion's analysis:
 //! `valgrind --tool=callgrind target/release/deps/decision-* --bench --profile-time 5
@@ -154,6 +155,135 @@ fn decisions(c: &mut Criterion) {
     group.finish();
 }
 
+/// A `jwt` rule over `https://api.example.com/<.*>` (keys from `keys`, a JWKS) with the
+/// header mutator setting `X-User` from the subject.
+fn jwt_snapshot(keys: &serde_json::Value, algorithms: &[&str]) -> Snapshot {
+    use base64::Engine as _;
+    let jwks = base64::engine::general_purpose::STANDARD.encode(keys.to_string());
+    let config = serde_json::json!({
+        "authenticators": {"jwt": {"enabled": true, "config": {
+            "jwks_urls": [format!("base64://{jwks}")],
+            "allowed_algorithms": algorithms,
+            "target_audience": ["api"],
+        }}},
+        "authorizers": {"allow": {"enabled": true}},
+        "mutators": {"header": {"enabled": true, "config": {"headers": {
+            "X-User": "{{ print .Subject }}",
+        }}}},
+    });
+    let config =
+        oathkeeper_core::config::parse_config(&config.to_string(), &oathkeeper_core::config::NoEnv)
+            .unwrap();
+    let rules = serde_json::json!([{
+        "id": "api",
+        "match": {"url": "https://api.example.com/<.*>", "methods": ["GET"]},
+        "authenticators": [{"handler": "jwt"}],
+        "authorizer": {"handler": "allow"},
+        "mutators": [{"handler": "header"}],
+    }]);
+    let rules = oathkeeper_core::rule::parse_rules(rules.to_string().as_bytes()).unwrap();
+    compile(
+        &config,
+        &[RuleFile {
+            repository: "bench".into(),
+            rules,
+        }],
+        Default::default(),
+    )
+}
+
+/// A compact JWS over `claims`, header `{alg, kid}`, signature by `sign` (ring, independent
+/// of the verifier).
+fn jws(
+    alg: &str,
+    kid: &str,
+    claims: &serde_json::Value,
+    sign: impl Fn(&[u8]) -> Vec<u8>,
+) -> String {
+    use base64::Engine as _;
+    let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+    let header = serde_json::json!({"alg": alg, "kid": kid, "typ": "JWT"}).to_string();
+    let message = format!(
+        "{}.{}",
+        b64(header.as_bytes()),
+        b64(claims.to_string().as_bytes())
+    );
+    let signature = sign(message.as_bytes());
+    format!("{message}.{}", b64(&signature))
+}
+
+/// `jwt` decisions with the key set cached: RS256 (2048-bit key) and ES256 (P-256).
+fn jwt_decisions(c: &mut Criterion) {
+    use base64::Engine as _;
+    use ring::signature::{self, KeyPair as _};
+    use rustls::pki_types::PrivatePkcs8KeyDer;
+    use rustls::pki_types::pem::PemObject as _;
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let metrics = Metrics::new("");
+    let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+    let rng = ring::rand::SystemRandom::new();
+    let claims = serde_json::json!({
+        "sub": "user-1", "aud": "api", "iss": "https://idp.example.com/",
+        "iat": 1_700_000_000u64, "exp": 4_000_000_000u64, "scp": ["read", "write"],
+    });
+
+    let pem = include_str!("../tests/it/jwt-rsa.pem");
+    let der = PrivatePkcs8KeyDer::from_pem_slice(pem.as_bytes()).unwrap();
+    let rsa = signature::RsaKeyPair::from_pkcs8(der.secret_pkcs8_der()).unwrap();
+    let public: signature::RsaPublicKeyComponents<Vec<u8>> = rsa.public().into();
+    let rsa_jwk = serde_json::json!({"kty": "RSA", "use": "sig", "kid": "rsa",
+        "n": b64(&public.n), "e": b64(&public.e)});
+    let rs256 = jws("RS256", "rsa", &claims, |m| {
+        let mut sig = vec![0; rsa.public().modulus_len()];
+        rsa.sign(&signature::RSA_PKCS1_SHA256, &rng, m, &mut sig)
+            .unwrap();
+        sig
+    });
+
+    let alg = &signature::ECDSA_P256_SHA256_FIXED_SIGNING;
+    let pkcs8 = signature::EcdsaKeyPair::generate_pkcs8(alg, &rng).unwrap();
+    let ec = signature::EcdsaKeyPair::from_pkcs8(alg, pkcs8.as_ref(), &rng).unwrap();
+    let point = ec.public_key().as_ref();
+    let ec_jwk = serde_json::json!({"kty": "EC", "use": "sig", "kid": "ec", "crv": "P-256",
+        "x": b64(&point[1..33]), "y": b64(&point[33..65])});
+    let es256 = jws("ES256", "ec", &claims, |m| {
+        ec.sign(&rng, m).unwrap().as_ref().to_vec()
+    });
+
+    let keys = serde_json::json!({"keys": [rsa_jwk, ec_jwk]});
+    let snap = jwt_snapshot(&keys, &["RS256", "ES256"]);
+    let mut group = c.benchmark_group("decision");
+    for (name, token) in [
+        ("jwt_rs256_cached_jwks", rs256),
+        ("jwt_es256_cached_jwks", es256),
+    ] {
+        let p = {
+            let mut p = parts("api.example.com", "/v1/items", "application/json", None);
+            p.headers
+                .insert("authorization", format!("Bearer {token}").parse().unwrap());
+            p
+        };
+        let answer = rt.block_on(decide(&snap, &p, Peer::default(), &Cx::new(&metrics)));
+        assert_eq!(answer.0.status(), 200, "{name}: {:?}", answer.1);
+        assert_eq!(answer.0.headers()["x-user"], "user-1");
+        group.bench_with_input(BenchmarkId::new(name, 1), &p, |b, p| {
+            b.to_async(&rt).iter(|| async {
+                black_box(
+                    decide(&snap, p, Peer::default(), &Cx::new(&metrics))
+                        .await
+                        .0,
+                )
+            })
+        });
+    }
+    group.finish();
+}
+
 struct Dot(serde_json::Value);
 
 impl Data for Dot {
@@ -188,5 +318,5 @@ fn templates(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, decisions, templates);
+criterion_group!(benches, decisions, jwt_decisions, templates);
 criterion_main!(benches);

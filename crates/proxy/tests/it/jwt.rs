@@ -24,67 +24,12 @@ use serde_json::{Value, json};
 
 use crate::support::{Answer, FakeKratos};
 
-/// A 2048-bit RSA test key (PKCS#8), made with `openssl genpkey` for these tests only.
-const RSA_PKCS8: &str = r"-----BEGIN PRIVATE KEY-----
-MIIEvgIBADANBgkqhkiG9w0BAQEFAASCBKgwggSkAgEAAoIBAQCilOw4T4aY2xq/
-eyXjP8DKMi+V5spZ3qm0FKPPlx+LXWTf54aTPgair2GHRvLo0Jw56aCeZ2jdkGED
-IDs9DznUl4rt5Q1zHqkLD3tcA/W/l5OTD/VzynPcy0IczhoXMl/nEBCVAqfSBfNs
-38k3kY2pQg/olwtH6O7PQVJaqGAxHnUVxzEPCtSd+LPOnNk0eEjHheOuMzQiU4cJ
-BVCLjEQV2HWOUlUu5A9CwIqtnOGC/tkhR+rHr2Y9hYI2XnQGJIB2x2P3YKXrxpbo
-39drMf6BKc6JdcAd47ISQaZhEO4/6HYBtpCrtjtHimI1G9tXwfJgUI2iA/ygT9UW
-soZ+Qvo5AgMBAAECggEAPmnbUTa+Xhnm59FX1yiXU0f22p4R2nRPQ7GUvVGvq2m8
-GvSfxhDOrU+UqkEDaXsELntQzN639C7D/1Y1R5h7w/A1RmRjSGlhzbwwyD9A7T88
-SP2cZco3tnBVPgelHniZNnQFWZ7+W/Mq4wX6EhoPfwW8Y7bwfreeTfQusFzpKJGC
-/mWUJdxN4sIrFTICTsHvJSO+e/aYCQXLYS9NxFokN8WJhhrdD7jEkggO4t2pIS6D
-peM5FxckQDgfyNfdfOBbpwL+7rVyItW0B4pPtRbKTwC2/pFAJ14yspg1aK+cym3O
-RnjPY3RVj8H89ThxgN/H77WModEhX/qRab5AaIjdrQKBgQDSG0cPOtp8+jAKvk03
-MGUehkbGjamXBSALDTZPOsX+zUW8HwkKAkCq8HenR6k2lJJtNdG86qQVUkDIXtyS
-tEXI6APfRzRt23tVOqQd14tmwncV4FbxyvjREMHKVwf+ON/tXP0QsyAvFcB87TPu
-2Rs9X3LJGWBzCN3rj+V7I1x19wKBgQDGGCfYiCTy17+bI+XGNjdZb9m4jCFWYR90
-i7NWypqnUCVjTffuLS3lF3mwlWn5zTRwWiO4B8xjftOeEEn7493WKUI4tlr/EatV
-PsUO5xKmdeIwZofg+AnXdqs3ZNv6dOubwo7D3jbwZ6QOf7QAjAdfymIDLeNLOeTb
-wZjfxslFTwKBgQCvsbW7S5i3F7Oi2D3Tn7l/TAPVN1MQgW2pMDQxDtHQ37CnvkAd
-yYJwL0Ovc6JRjO3hOzcXRhNN7QlVRNYoK22LslDCnlV+ZCH/RFlGxx7AIG/asE2k
-RfnJQbz7yclaUg8W+0J3e4K3PPZIwUZDPfOkX7Op7HmV2F1TBXJ9hTVlQwKBgF+V
-skxaTTHchvkOFkZRTN3cCbtx6ngqvynWav/bHUrUcmX7bkHADSA49qANSKifqsj3
-xbp8ENSFkwj3JSvlJNq859ZDr57aYMjuU9nACBDIWw8tui0EooMUIMPG6BpvJmzv
-MUIzzGCuMcxJNIr7BmfjWO3dy4o18kdToDeCTQYjAoGBAIW1Tzt4/t3nK8Tan8+G
-9O5tLeltkM1BqK4mSPQ+OWHObLaPMXOw+NAKZhXM7qfcOhlZxBt+UScs6avZm7U1
-rwshiNaeitagsxEH/CmfLJfT7hPc9+tt9yx6RMxPtl9xL8p7zviaC0zmxgahlejC
-cDOjc8SlDkn6yoVAY78skYEG
------END PRIVATE KEY-----
-";
+/// A 2048-bit RSA test key (PKCS#8), made with `openssl genpkey` for these tests (and the
+/// `jwt` benchmark) only.
+const RSA_PKCS8: &str = include_str!("jwt-rsa.pem");
 
 /// Another one: it signs tokens the set's key does not verify.
-const RSA_OTHER_PKCS8: &str = r"-----BEGIN PRIVATE KEY-----
-MIIEvAIBADANBgkqhkiG9w0BAQEFAASCBKYwggSiAgEAAoIBAQCHY7oWdPcBYSB/
-79HWyXYPcQIUDfzMAq7n0ihJRJ7OnySGcS0bgfavL7UUK/j1YNtWaPcZht7c7vrV
-LCTPe3rVXmvr/lq4dJwulxJWgbWSe9wLsM1UyXWPFrbeVeCWP1YHDhM4sMG24c90
-ISlzF8uEOZWdBel2exoTxEWxoG70hNYT3xUQoRayj46s1j/FUnSfUuW0I0LpE6wY
-QYS4iUFkHLVdIgZHalpAQ13BCmlLhq1ny3DZgMvU0PBiWvNXCl5+Sid9aur8vcQU
-nT5M0ybf3/n/xkfv/zAghIC6PgsWUOvz/0+zYjLys95ecbDjtK0E6HZh9LCWSu27
-Kb2bUdVtAgMBAAECggEACO5h+fXEzpU86tuj5M6c6GdcyvxiOwYJSjchm7W4YSp7
-4xeHsXsZDhTwVdCRx4QYbAKYHFm6jWoBZ3sWQY6ke3tTVLnOe8ELhYJHPign1W4w
-xZ+n5+ozRFlr/k49dsPeVbBOwcxdNwZ95CwE2zgMX6BZ14YqkLuNrJSjwVQzRZN+
-Jr8kL6BOuJ0skrTaZORcf7aC1Bafq9Cb0As/IuZsh48uFf1NXUOuNAv78GzSVBOy
-lnPTebVotoYNviweDHpknI525uEyZrSthDQeWsZH7rGoptndUZNBGeh0mgrTJTJ+
-xKHq4r1Sys3mWcP3szMOirhGDBhGKF7dZ/iOlFmaoQKBgQC+9wpTbwoxWduahm7s
-tXJUU00o0D+tOlb0S4qACcYhKfH6tkqBhB/F1KAjX9HSKcejP2y1b8dmR60TnE8J
-w7TNmjb/cJbdVPjNLLUXNdorY2aSY8zZF87Vn0v95K9x5e4TBN0SAKsYjzBdYTRW
-lR49q4Ds69dfLDyi1bxD2pqgjQKBgQC1f2+TxLRCt8sNGe2xBXBGqeggx46+h5Cc
-OedAt7rLq2rdZpXybK/psOSWTRorKOjhQtROoi1uu8zgAJLhFl1zdtWAaF5RX4XU
-FHFwRUkHRXzsHc04GqNls5gkap6eoq1P2/tKnMdTdtI0sjIeao0nUB5gTNZwF/9p
-zRt9ZmcAYQKBgBif/JnjsLnKb5IOkdE+WJ7dGw8PQ5bP9hSMhTCbkgwGv6hnx1XK
-Ntqo33mQSptCPfckH52J63mZ9oyX1G1a6j61CzCHUTz7TxYOFNAIZri/maN48Rpx
-gn9zijYUPjd+weN79hHzOhzxoff4p+oeUob7TaW/h8dDChKpYxyQ3O2lAoGADVzB
-gTaVMuhHKcLD7imBV6KAtZEboEloyye0L96XARGwv3YjCgMYfHMKkUpB5/WOF6+M
-4/EquSFYdxFzvuCfprWUCG0mrIUE3FVY+LQRKVjjVprnFf9YEk/DnsK+xN0jN2Lx
-wE+EmU+BMGICMJ0VoVRTuDFQBFav9kEkifn1EWECgYBbAyh2xaSMoVMm9q3sd9mW
-GiwakGhClIo+pI+2pwT3aGZUEIeqKdUiHN0jIMjJIUXH4d9eQb4k/LiUBwLCKkkN
-m7C1ZpkTR44FDH63o3c49E/JfAzjTAC9Ifek+0hKuc4frbpEP4+kkC/KBw40Blwq
-7ClxpQBrXrQVOaJXhyTioQ==
------END PRIVATE KEY-----
-";
+const RSA_OTHER_PKCS8: &str = include_str!("jwt-rsa-other.pem");
 
 /// A test signing key: its private half signs with `ring`, its public half is a JWK.
 enum Key {
