@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 
 use crate::request::{self, Connection, Request};
-use crate::server::{Launch, NGINX, Server, clock_ticks_per_second, require};
+use crate::server::{Launch, NGINX, Server, clock_ticks_per_second, require, status_of};
 
 /// What `loadbench instr` measures (its command-line options).
 #[derive(Debug, clap::Args)]
@@ -51,6 +51,10 @@ pub(crate) struct Options {
     /// to read with `callgrind_annotate`.
     #[arg(long)]
     pub(crate) keep: Option<PathBuf>,
+    /// Export OpenTelemetry spans at this sampling ratio (0 to 1) to a sink (the bare hyper
+    /// baseline, outside callgrind): the export thread's work counts too.
+    #[arg(long)]
+    pub(crate) tracing_ratio: Option<f64>,
 }
 
 /// A server under callgrind and the dumps read from it so far.
@@ -197,6 +201,10 @@ pub(crate) fn instr(options: &Options) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let kratos = Launch::direct().helper(dir.path(), "kratos")?;
     let kratos_url = format!("http://{}", kratos.addr);
+    let sink = match options.tracing_ratio {
+        Some(_) => Some(Launch::direct().helper(dir.path(), "baseline")?),
+        None => None,
+    };
     let requests: Vec<Request> = request::all(options.rules)
         .into_iter()
         .filter(|r| {
@@ -233,7 +241,18 @@ pub(crate) fn instr(options: &Options) -> anyhow::Result<()> {
         let server = match label {
             "bare hyper" => launch.helper(dir.path(), "baseline")?,
             "nginx" => launch.nginx(dir.path())?,
-            _ => launch.oathkeeper(&options.oathkeeper, dir.path(), options.rules, &kratos_url)?,
+            _ => launch.oathkeeper_edited(
+                &options.oathkeeper,
+                dir.path(),
+                options.rules,
+                &kratos_url,
+                &status_of,
+                |config| {
+                    if let (Some(ratio), Some(sink)) = (options.tracing_ratio, &sink) {
+                        config.tracing = crate::traces::tracing_to(sink.addr, ratio);
+                    }
+                },
+            )?,
         };
         eprintln!("{label}: ready after {:.1} s", server.ready.as_secs_f64());
         let mut cg = Callgrind {

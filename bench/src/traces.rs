@@ -56,7 +56,7 @@ struct Measured {
 }
 
 /// The `tracing` block exporting to `sink` at `ratio`.
-fn tracing_to(sink: SocketAddr, ratio: f64) -> Tracing {
+pub(crate) fn tracing_to(sink: SocketAddr, ratio: f64) -> Tracing {
     Tracing {
         provider: "otel".into(),
         providers: TracingProviders {
