@@ -17,6 +17,7 @@ pub mod cookie;
 pub mod header;
 pub mod json;
 pub mod jwt;
+pub mod oauth2_introspection;
 pub mod redirect;
 pub mod scope;
 pub mod session_store;
@@ -174,6 +175,8 @@ pub enum AuthenticatorConfig {
     BearerToken(session_store::Config),
     /// `jwt`.
     Jwt(jwt::Config),
+    /// `oauth2_introspection`.
+    OAuth2Introspection(oauth2_introspection::Config),
 }
 
 impl AuthenticatorConfig {
@@ -197,6 +200,11 @@ impl AuthenticatorConfig {
                 let c: jwt::Config = decode_named(config)?;
                 c.check()?;
                 Self::Jwt(c)
+            }
+            "oauth2_introspection" => {
+                let c: oauth2_introspection::Config = decode_named(config)?;
+                c.check()?;
+                Self::OAuth2Introspection(c)
             }
             _ => return Err(ConfigError::Unsupported),
         })

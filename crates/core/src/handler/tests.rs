@@ -72,7 +72,7 @@ fn decoding_refuses_what_the_server_refuses() {
             json!({"token_from": {"header": "x", "cookie": "y"}}),
         ),
         ("jwt", json!({})),
-        ("oauth2_introspection", json!({})),
+        ("oauth2_client_credentials", json!({})),
     ];
     for (id, config) in bad {
         assert!(
@@ -81,7 +81,7 @@ fn decoding_refuses_what_the_server_refuses() {
         );
     }
     assert!(matches!(
-        AuthenticatorConfig::decode("oauth2_introspection", &json!({})),
+        AuthenticatorConfig::decode("oauth2_client_credentials", &json!({})),
         Err(ConfigError::Unsupported)
     ));
     assert!(

@@ -7,6 +7,7 @@ pub mod anonymous;
 pub mod bearer_token;
 pub mod cookie_session;
 pub mod jwt;
+pub mod oauth2_introspection;
 pub mod session_store;
 
 use oathkeeper_core::handler::session_store::{
@@ -40,6 +41,8 @@ pub enum Authenticator {
     BearerToken(bearer_token::BearerToken),
     /// `jwt`.
     Jwt(jwt::Jwt),
+    /// `oauth2_introspection`.
+    OAuth2Introspection(oauth2_introspection::OAuth2Introspection),
 }
 
 impl Authenticator {
@@ -82,6 +85,9 @@ impl Authenticator {
                 Authenticator::BearerToken(bearer_token::BearerToken::new(specific, store))
             }
             AuthenticatorConfig::Jwt(c) => Authenticator::Jwt(jwt::Jwt::compile(&c)?),
+            AuthenticatorConfig::OAuth2Introspection(c) => Authenticator::OAuth2Introspection(
+                oauth2_introspection::OAuth2Introspection::compile(&c, config)?,
+            ),
         })
     }
 
@@ -98,6 +104,9 @@ impl Authenticator {
             Authenticator::CookieSession(a) => Box::pin(a.authenticate(request, session, cx)).await,
             Authenticator::BearerToken(a) => Box::pin(a.authenticate(request, session, cx)).await,
             Authenticator::Jwt(a) => Box::pin(a.authenticate(request, session)).await,
+            Authenticator::OAuth2Introspection(a) => {
+                Box::pin(a.authenticate(request, session)).await
+            }
             Authenticator::Noop => Ok(AuthnOutcome::Authenticated),
             Authenticator::Anonymous(a) => Ok(a.authenticate(request, session)),
             Authenticator::Unauthorized => {
