@@ -7,6 +7,7 @@
 mod audit;
 mod cli;
 mod hardening;
+mod introspection;
 mod jwt;
 mod k8s;
 mod metrics;

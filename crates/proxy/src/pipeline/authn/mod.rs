@@ -86,7 +86,7 @@ impl Authenticator {
             }
             AuthenticatorConfig::Jwt(c) => Authenticator::Jwt(jwt::Jwt::compile(&c)?),
             AuthenticatorConfig::OAuth2Introspection(c) => Authenticator::OAuth2Introspection(
-                oauth2_introspection::OAuth2Introspection::compile(&c, config)?,
+                oauth2_introspection::OAuth2Introspection::compile(&c)?,
             ),
         })
     }

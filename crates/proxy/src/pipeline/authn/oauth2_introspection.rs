@@ -212,8 +212,8 @@ fn invalid(key: &str, value: &str, reason: impl Into<String>) -> CompileError {
 }
 
 impl OAuth2Introspection {
-    /// Compiles `config`; `merged` (the merged config as given) keys the shared endpoint.
-    pub fn compile(config: &Config, merged: &Value) -> std::result::Result<Self, CompileError> {
+    /// Compiles `config`.
+    pub fn compile(config: &Config) -> std::result::Result<Self, CompileError> {
         let location = TokenLocation::compile(config.token_source().map_err(key_error)?, ID)?;
         let headers = config
             .introspection_request_headers()
@@ -247,7 +247,7 @@ impl OAuth2Introspection {
             headers,
             preserve_host: config.preserve_host(),
             use_cache,
-            endpoint: endpoint(config, merged)?,
+            endpoint: endpoint(config)?,
         })
     }
 
@@ -534,9 +534,20 @@ fn form_pair(name: &str, value: &str) -> String {
     format!("{}={}", encode(name), encode(value))
 }
 
-/// The shared endpoint for `config` (merged text `merged`), built when no live one has it.
-fn endpoint(config: &Config, merged: &Value) -> std::result::Result<Arc<Endpoint>, CompileError> {
-    let key = merged.to_string();
+/// The shared endpoint for `config`, built when no live one has it. Keyed by what shapes the
+/// call and the cache (URL, headers, host, grant, retry, cache settings), not by the checks
+/// (audience, issuers, scopes), which run on every hit: rules differing only in those share
+/// one cache.
+fn endpoint(config: &Config) -> std::result::Result<Arc<Endpoint>, CompileError> {
+    let key = serde_json::json!([
+        config.introspection_url,
+        config.introspection_request_headers,
+        config.preserve_host(),
+        config.pre_authorization,
+        config.retry,
+        config.cache,
+    ])
+    .to_string();
     if let Some(endpoint) = REGISTRY.load().get(&key).and_then(Weak::upgrade) {
         return Ok(endpoint);
     }
