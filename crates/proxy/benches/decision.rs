@@ -3,8 +3,9 @@
 //! allowed endpoint, a protected path without a session (401 for an API client, 302 to the login
 //! page for a browser), with a session from the cache (an app on its own host and one under a
 //! path prefix of a shared host), and a URL no rule matches; a `jwt` decision with its key set
-//! cached (RS256 and ES256, keys from `base64://`, so no fetch is measured); and the header
-//! mutator's template rendering.
+//! cached (RS256 and ES256, keys from `base64://`, so no fetch is measured); an
+//! `oauth2_introspection` decision answered from its cache; and the header mutator's template
+//! rendering.
 //!
 //! Under callgrind, `--profile-time` runs one scenario without criterion's analysis:
 //! `valgrind --tool=callgrind target/release/deps/decision-* --bench --profile-time 5
@@ -29,6 +30,11 @@ const SESSION: &str = r#"{"id":"s","active":true,"expires_at":"2099-01-01T00:00:
 
 /// A fake Kratos answering every whoami with one session, on a background thread.
 fn fake_kratos() -> String {
+    fake_server(SESSION)
+}
+
+/// A fake server answering every request with `body`, on a background thread.
+fn fake_server(body: &'static str) -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     std::thread::spawn(move || {
@@ -44,7 +50,7 @@ fn fake_kratos() -> String {
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(|_req| async {
                         Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(
-                            Bytes::from_static(SESSION.as_bytes()),
+                            Bytes::from_static(body.as_bytes()),
                         )))
                     });
                     let _ = hyper::server::conn::http1::Builder::new()
@@ -284,6 +290,72 @@ fn jwt_decisions(c: &mut Criterion) {
     group.finish();
 }
 
+const INTROSPECTION: &str = r#"{"active":true,"sub":"user-1","client_id":"app","scope":"read write","aud":["api"],"iss":"https://hydra/","exp":4000000000,"ext":{"tenant":"t1"}}"#;
+
+/// An `oauth2_introspection` decision answered from the cache (the endpoint is a fake,
+/// asked once while warming up).
+fn introspection_decisions(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let metrics = Metrics::new("");
+    let hydra = fake_server(INTROSPECTION);
+    let config = serde_json::json!({
+        "authenticators": {"oauth2_introspection": {"enabled": true, "config": {
+            "introspection_url": format!("{hydra}/oauth2/introspect"),
+            "scope_strategy": "exact",
+            "required_scope": ["read"],
+            "target_audience": ["api"],
+            "cache": {"enabled": true, "ttl": "1h"},
+        }}},
+        "authorizers": {"allow": {"enabled": true}},
+        "mutators": {"header": {"enabled": true, "config": {"headers": {
+            "X-User": "{{ print .Subject }}",
+        }}}},
+    });
+    let config =
+        oathkeeper_core::config::parse_config(&config.to_string(), &oathkeeper_core::config::NoEnv)
+            .unwrap();
+    let rules = serde_json::json!([{
+        "id": "api",
+        "match": {"url": "https://api.example.com/<.*>", "methods": ["GET"]},
+        "authenticators": [{"handler": "oauth2_introspection"}],
+        "authorizer": {"handler": "allow"},
+        "mutators": [{"handler": "header"}],
+    }]);
+    let rules = oathkeeper_core::rule::parse_rules(rules.to_string().as_bytes()).unwrap();
+    let snap = compile(
+        &config,
+        &[RuleFile {
+            repository: "bench".into(),
+            rules,
+        }],
+        Default::default(),
+    );
+    let mut p = parts("api.example.com", "/v1/items", "application/json", None);
+    p.headers.insert(
+        "authorization",
+        "Bearer ory_at_0123456789abcdef0123456789abcdef"
+            .parse()
+            .unwrap(),
+    );
+    let answer = rt.block_on(decide(&snap, &p, Peer::default(), &Cx::new(&metrics)));
+    assert_eq!(answer.0.status(), 200, "{:?}", answer.1);
+    let mut group = c.benchmark_group("decision");
+    group.bench_with_input(BenchmarkId::new("introspection_cached", 1), &p, |b, p| {
+        b.to_async(&rt).iter(|| async {
+            black_box(
+                decide(&snap, p, Peer::default(), &Cx::new(&metrics))
+                    .await
+                    .0,
+            )
+        })
+    });
+    group.finish();
+}
+
 struct Dot(serde_json::Value);
 
 impl Data for Dot {
@@ -318,5 +390,11 @@ fn templates(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, decisions, jwt_decisions, templates);
+criterion_group!(
+    benches,
+    decisions,
+    jwt_decisions,
+    introspection_decisions,
+    templates
+);
 criterion_main!(benches);
