@@ -4,8 +4,9 @@
 //! hyper baseline, `loadbench baseline`, which answers every export 200: an empty
 //! `ExportTraceServiceResponse`). Metrics are on in all three (they always are).
 //!
-//! The three servers are pinned to CPU 0 and measured in turn, twice; wrk runs on CPU 1 and so
-//! does the sink, as a collector would be on another machine. Each exporting server's
+//! The three servers are pinned to CPU 0 and measured in turn, twice; wrk runs on CPU 1. The
+//! sink, like the fake Kratos, is a helper pinned to CPU 0 too (one request per 512 spans:
+//! little next to the decisions, but not nothing). Each exporting server's
 //! `tracing_export_errors_total` and `tracing_spans_dropped_total` are read after the run: a
 //! span dropped is a span whose export was not paid for.
 
