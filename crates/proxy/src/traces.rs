@@ -20,7 +20,8 @@
 //! counted in `tracing_export_errors_total` and `tracing_spans_dropped_total`.
 //!
 //! Cost: with tracing off, a decision pays one atomic load and a branch ([`Traces::start`]);
-//! an unsampled decision builds one non-recording span and nothing else.
+//! a root decision not sampled pays a random draw and builds no span ([`Root`]); an incoming
+//! unsampled `traceparent` builds one non-recording span.
 //!
 //! Hot reload: [`Traces::apply`] builds a new provider when the `tracing` block changes and
 //! swaps it in atomically; the old one is shut down off the request path, bounded.
