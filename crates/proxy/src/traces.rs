@@ -505,11 +505,9 @@ impl DecisionSpan {
             .span_builder(method.as_str().to_owned())
             .with_kind(SpanKind::Client)
             .start_with_context(tracer, &self.context);
-        let scheme = url.scheme_str().unwrap_or("http");
-        let authority = url.authority().map_or("", |a| a.as_str());
         span.set_attributes([
             KeyValue::new("http.request.method", method.as_str().to_owned()),
-            KeyValue::new("url.full", format!("{scheme}://{authority}{}", url.path())),
+            KeyValue::new("url.full", store_url(url)),
             KeyValue::new("server.address", url.host().unwrap_or("").to_owned()),
         ]);
         if let Some(port) = url.port_u16() {
@@ -567,6 +565,17 @@ impl DecisionSpan {
     /// The decision span's context (trace and span id).
     pub fn span_context(&self) -> &SpanContext {
         self.span.span_context()
+    }
+}
+
+/// The session store's URL as a span records it: scheme, host, port and path; never the
+/// query or user information.
+fn store_url(url: &Uri) -> String {
+    let scheme = url.scheme_str().unwrap_or("http");
+    let host = url.host().unwrap_or("");
+    match url.port_u16() {
+        Some(port) => format!("{scheme}://{host}:{port}{}", url.path()),
+        None => format!("{scheme}://{host}{}", url.path()),
     }
 }
 
@@ -669,6 +678,23 @@ mod tests {
             sampling_ratio: Some(1.5),
         };
         assert!(plan(&t).unwrap_err().to_string().contains("sampling_ratio"));
+    }
+
+    #[test]
+    fn the_store_url_in_a_span_has_no_query_and_no_user_information() {
+        for (url, recorded) in [
+            (
+                "http://kratos:4433/sessions/whoami?token=x",
+                "http://kratos:4433/sessions/whoami",
+            ),
+            (
+                "https://user:secret@kratos/sessions/whoami",
+                "https://kratos/sessions/whoami",
+            ),
+            ("http://[::1]:80/whoami", "http://[::1]:80/whoami"),
+        ] {
+            assert_eq!(store_url(&url.parse().unwrap()), recorded);
+        }
     }
 
     #[test]
