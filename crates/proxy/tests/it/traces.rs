@@ -482,3 +482,29 @@ async fn a_server_url_with_a_scheme_is_refused_on_reload_and_the_last_good_confi
     .await
     .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_jaeger_config_loads_with_a_warning_naming_the_key_and_exports_nothing() {
+    let receiver = Receiver::start(Mode::Accept).await;
+    let dir = charm_files("http://127.0.0.1:9");
+    let mut tracing = otel(&receiver.server_url(), Some(1.0));
+    tracing.provider = "jaeger".into();
+    write_tracing(dir.path(), tracing);
+    tokio::task::spawn_blocking(move || {
+        let log = dir.path().join("oathkeeper.log");
+        let s = Server::start_with_stderr(
+            Some(&dir.path().join("oathkeeper.yaml")),
+            &[("LOG_LEVEL", "info")],
+            std::process::Stdio::from(std::fs::File::create(&log).unwrap()),
+        );
+        assert_eq!(s.decide("https://example.com/welcome", &[]).status, 200);
+        let warned = eventually(Duration::from_secs(5), || {
+            std::fs::read_to_string(&log).is_ok_and(|l| l.contains("tracing.provider"))
+        });
+        assert!(warned, "{}", std::fs::read_to_string(&log).unwrap());
+        std::thread::sleep(Duration::from_millis(1500));
+        assert!(receiver.spans().is_empty());
+    })
+    .await
+    .unwrap();
+}
