@@ -3,7 +3,8 @@
 //! allowed endpoint, a protected path without a session (401 for an API client, 302 to the login
 //! page for a browser), with a session from the cache (an app on its own host and one under a
 //! path prefix of a shared host), and a URL no rule matches; a `jwt` decision with its key set
-//! cached (RS256 and ES256, keys from `base64://`, so no fetch is measured); an
+//! cached (RS256 and ES256, keys from `base64://`, so no fetch is measured; a repeated token is
+//! answered by the verified-token cache) and the verification of a first-seen token; an
 //! `oauth2_introspection` decision answered from its cache; and the header mutator's template
 //! rendering.
 //!
@@ -264,6 +265,22 @@ fn jwt_decisions(c: &mut Criterion) {
     let keys = serde_json::json!({"keys": [rsa_jwk, ec_jwk]});
     let snap = jwt_snapshot(&keys, &["RS256", "ES256"]);
     let mut group = c.benchmark_group("decision");
+    // A token seen for the first time: header, key lookup, signature and claims (what a
+    // decision costs on a miss of the verified-token cache).
+    let set = oathkeeper::jwks::KeySet::parse(keys.to_string().as_bytes()).unwrap();
+    let mut config = oathkeeper_core::handler::jwt::Config::new(["base64://e30"]);
+    config.allowed_algorithms = Some(vec!["RS256".into(), "ES256".into()]);
+    config.target_audience = Some(vec!["api".into()]);
+    let verifier = oathkeeper::pipeline::authn::jwt::Verifier::compile(&config).unwrap();
+    for (name, token) in [("jwt_verify_rs256", &rs256), ("jwt_verify_es256", &es256)] {
+        group.bench_function(BenchmarkId::new(name, 1), |b| {
+            b.iter(|| {
+                let header = verifier.header(black_box(token)).unwrap();
+                let key = set.get(&header.kid).unwrap();
+                black_box(verifier.verify(token, &header, key, std::time::SystemTime::now()))
+            })
+        });
+    }
     for (name, token) in [
         ("jwt_rs256_cached_jwks", rs256),
         ("jwt_es256_cached_jwks", es256),

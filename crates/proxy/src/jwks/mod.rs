@@ -454,6 +454,11 @@ impl KeySources {
         self.sources.iter().map(|s| s.location())
     }
 
+    /// The key `kid` in the current sets, without fetching (a stale set starts a refresh).
+    pub fn current(&self, kid: &str) -> Option<Arc<VerifyingKey>> {
+        self.sources.iter().find_map(|s| s.lookup(kid))
+    }
+
     /// The key `kid` from the first set that has it. When none has it, the sets that never
     /// loaded are fetched and the others refetched (rate-limited), and the lookup is retried
     /// after that fetch or `max_wait`, whichever comes first.

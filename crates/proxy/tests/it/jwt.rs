@@ -626,3 +626,34 @@ async fn file_and_base64_key_sets_verify() {
         assert_eq!(header(&r, "x-user"), Some("u"));
     }
 }
+
+#[tokio::test]
+async fn a_verified_token_is_kept_only_while_its_key_and_exp_hold() {
+    let key = Key::rsa();
+    let idp = FakeJwks::serving(&[key.jwk("k1")]).await;
+    let s = snapshot(
+        &json!({"jwks_urls": [idp.url()], "jwks_ttl": "1s"}),
+        &jwt_only(),
+    );
+    // A token expiring within two seconds: accepted, then refused once past its exp even
+    // though it was accepted (and kept) before.
+    let short = key.sign("RS256", Some("k1"), &json!({"sub": "u", "exp": now() + 2}));
+    assert_eq!(ask_bearer(&s, &short).await.status(), 200);
+    let long = key.sign("RS256", Some("k1"), &claims("u"));
+    assert_eq!(ask_bearer(&s, &long).await.status(), 200);
+    assert_eq!(ask_bearer(&s, &long).await.status(), 200);
+    // The provider drops k1. Once the stale set is refreshed, the kept token is refused.
+    idp.set(&[key.jwk("k2")]);
+    tokio::time::sleep(Duration::from_millis(3100)).await;
+    assert_eq!(ask_bearer(&s, &short).await.status(), 401, "past its exp");
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let mut status = 200;
+    while status == 200 && Instant::now() < deadline {
+        status = ask_bearer(&s, &long).await.status().as_u16();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        status, 401,
+        "a token whose key left the set is verified again, and refused"
+    );
+}

@@ -16,6 +16,10 @@
 //!    grant every `required_scope` per `scope_strategy`; `required_scope` with strategy `none`
 //!    refuses every token, as upstream.
 //!
+//! Beyond upstream, tokens accepted are kept (by BLAKE3 of the token, per handler, at most
+//! 10,000, each at most 60 s and never past its `exp`): a repeated token skips the signature
+//! check while the key that verified it is still the current key of its kid.
+//!
 //! Every failure is a 401, as upstream (which wraps every verifier error in `ErrUnauthorized`);
 //! keys that cannot be had (no key set ever fetched) are the identity provider's failure, so
 //! their kind is `upstream_failure`, still with 401. The subject is `sub` (empty when not a
@@ -23,6 +27,7 @@
 //! (the original `scp`/`scope`/`scopes` key removed), as upstream.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::StatusCode;
@@ -370,6 +375,51 @@ pub struct Jwt {
     verifier: Verifier,
     keys: KeySources,
     max_wait: Duration,
+    verified: moka::future::Cache<[u8; 32], Arc<Accepted>>,
+}
+
+/// Most tokens kept verified per handler.
+const VERIFIED_MAX_ENTRIES: u64 = 10_000;
+/// Longest a verified token is kept (a token without `exp` too).
+const VERIFIED_MAX_LIFE: Duration = Duration::from_secs(60);
+
+/// A token this handler accepted, and the key that verified it.
+#[derive(Debug)]
+pub struct Accepted {
+    subject: String,
+    extra: Arc<Value>,
+    kid: String,
+    key: Arc<VerifyingKey>,
+    /// Until when it may be kept: its `exp`, capped by [`VERIFIED_MAX_LIFE`].
+    life: Duration,
+}
+
+struct AcceptedLife;
+
+impl moka::Expiry<[u8; 32], Arc<Accepted>> for AcceptedLife {
+    fn expire_after_create(
+        &self,
+        _key: &[u8; 32],
+        value: &Arc<Accepted>,
+        _now: std::time::Instant,
+    ) -> Option<Duration> {
+        Some(value.life)
+    }
+}
+
+/// How long an accepted token with these claims may be kept at `now`: until `exp` (the entry
+/// must never outlive the token), at most [`VERIFIED_MAX_LIFE`].
+fn accepted_life(claims: &Map<String, Value>, now: SystemTime) -> Duration {
+    let Some(exp) = claims.get("exp").and_then(Value::as_f64) else {
+        return VERIFIED_MAX_LIFE;
+    };
+    let now = now
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
+        .as_secs_f64();
+    // `exp` itself is still valid (the check is `exp < now`): keep it up to `exp`, floored.
+    let left = (exp.floor() - now).max(0.0);
+    Duration::from_secs_f64(left.min(VERIFIED_MAX_LIFE.as_secs_f64()))
 }
 
 impl Jwt {
@@ -409,6 +459,10 @@ impl Jwt {
             verifier,
             keys: KeySources::new(sources),
             max_wait,
+            verified: moka::future::Cache::builder()
+                .max_capacity(VERIFIED_MAX_ENTRIES)
+                .expire_after(AcceptedLife)
+                .build(),
         })
     }
 
@@ -424,14 +478,53 @@ impl Jwt {
         if token.split('.').count() != 3 {
             return Ok(AuthnOutcome::NotResponsible);
         }
-        let verified = self.check(&token).await.map_err(Rejection::into_denial)?;
-        session.subject = verified.subject;
-        session.extra = Some(std::sync::Arc::new(Value::Object(verified.claims)));
+        let accepted = self.accept(&token).await.map_err(Rejection::into_denial)?;
+        session.subject.clone_from(&accepted.subject);
+        session.extra = Some(Arc::clone(&accepted.extra));
         Ok(AuthnOutcome::Authenticated)
     }
 
-    /// Verifies `token`: header, key, signature and claims.
+    /// The token accepted: from the tokens this handler verified before when the key that
+    /// verified it is still the current key of its kid (a refreshed or rotated set gives new
+    /// keys, so its tokens are verified again), else verified now and kept (only accepted
+    /// tokens are kept, never past their `exp`). Verification is a function of the token, the
+    /// key and the time, and every time-dependent check is bounded by the entry's life.
+    async fn accept(&self, token: &str) -> Result<Arc<Accepted>, Rejection> {
+        let digest = *blake3::hash(token.as_bytes()).as_bytes();
+        if let Some(hit) = self.verified.get(&digest).await
+            && self
+                .keys
+                .current(&hit.kid)
+                .is_some_and(|key| Arc::ptr_eq(&key, &hit.key))
+        {
+            return Ok(hit);
+        }
+        let now = SystemTime::now();
+        let (header, key) = self.key(token).await?;
+        let verified = self.verifier.verify(token, &header, &key, now)?;
+        let life = accepted_life(&verified.claims, now);
+        let accepted = Arc::new(Accepted {
+            subject: verified.subject,
+            extra: Arc::new(Value::Object(verified.claims)),
+            kid: header.kid,
+            key,
+            life,
+        });
+        if !life.is_zero() {
+            self.verified.insert(digest, Arc::clone(&accepted)).await;
+        }
+        Ok(accepted)
+    }
+
+    /// Verifies `token`: header, key, signature and claims (no cache).
     pub async fn check(&self, token: &str) -> Result<Verified, Rejection> {
+        let (header, key) = self.key(token).await?;
+        self.verifier
+            .verify(token, &header, &key, SystemTime::now())
+    }
+
+    /// The token's header and the key its kid names.
+    async fn key(&self, token: &str) -> Result<(TokenHeader, Arc<VerifyingKey>), Rejection> {
         let header = self.verifier.header(token)?;
         let key = self
             .keys
@@ -450,8 +543,7 @@ impl Jwt {
                     header.kid
                 )),
             })?;
-        self.verifier
-            .verify(token, &header, &key, SystemTime::now())
+        Ok((header, key))
     }
 }
 
@@ -491,6 +583,20 @@ mod tests {
         assert_eq!(strings(Some(&json!(["a", 2, "b"]))), ["a", "b"]);
         assert!(strings(Some(&json!(3))).is_empty());
         assert!(strings(None).is_empty());
+    }
+
+    #[test]
+    fn accepted_tokens_are_kept_at_most_until_exp() {
+        let now = UNIX_EPOCH + Duration::from_secs(1000);
+        let life = |claims: Value| {
+            let Value::Object(m) = claims else { panic!() };
+            accepted_life(&m, now)
+        };
+        assert_eq!(life(json!({})), VERIFIED_MAX_LIFE);
+        assert_eq!(life(json!({"exp": 1010})), Duration::from_secs(10));
+        assert_eq!(life(json!({"exp": 1010.9})), Duration::from_secs(10));
+        assert_eq!(life(json!({"exp": 100_000})), VERIFIED_MAX_LIFE);
+        assert_eq!(life(json!({"exp": 999})), Duration::ZERO);
     }
 
     #[test]
