@@ -19,6 +19,8 @@ pub mod json;
 pub mod jwt;
 pub mod oauth2_introspection;
 pub mod redirect;
+pub mod remote;
+pub mod remote_json;
 pub mod scope;
 pub mod session_store;
 pub mod when;
@@ -218,6 +220,10 @@ pub enum AuthorizerConfig {
     Allow,
     /// `deny`: refuses every request with 403.
     Deny,
+    /// `remote`: asks another service, sending the original request's headers.
+    Remote(remote::Config),
+    /// `remote_json`: asks another service with a JSON payload.
+    RemoteJson(remote_json::Config),
 }
 
 impl AuthorizerConfig {
@@ -226,6 +232,16 @@ impl AuthorizerConfig {
         match id {
             "allow" => no_config(config).map(|()| Self::Allow),
             "deny" => no_config(config).map(|()| Self::Deny),
+            "remote" => {
+                let c: remote::Config = decode_named(config)?;
+                c.check()?;
+                Ok(Self::Remote(c))
+            }
+            "remote_json" => {
+                let c: remote_json::Config = decode_named(config)?;
+                c.check()?;
+                Ok(Self::RemoteJson(c))
+            }
             _ => Err(ConfigError::Unsupported),
         }
     }

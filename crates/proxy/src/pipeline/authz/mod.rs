@@ -25,6 +25,12 @@ impl Authorizer {
         Ok(match typed {
             AuthorizerConfig::Allow => Authorizer::Allow,
             AuthorizerConfig::Deny => Authorizer::Deny,
+            AuthorizerConfig::Remote(_) | AuthorizerConfig::RemoteJson(_) => {
+                return Err(CompileError::UnsupportedHandler {
+                    family: Family::Authorizer,
+                    id: id.to_owned(),
+                });
+            }
         })
     }
 
