@@ -56,29 +56,39 @@ const GRANT_MAX_LIFE: Duration = Duration::from_secs(3600);
 
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
-/// What the endpoint said about a token (RFC 7662, upstream's field types).
+/// What the endpoint said about a token (RFC 7662, upstream's field types; as Go's decoder,
+/// `null` leaves a field at its zero value).
 #[derive(Debug, Default, Deserialize)]
 struct Result {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     active: bool,
     #[serde(default)]
     ext: Option<Map<String, Value>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     sub: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     username: String,
     #[serde(default, deserialize_with = "audience")]
     aud: Vec<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     iss: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     client_id: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     scope: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     exp: i64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     token_use: String,
+}
+
+/// A field whose `null` is its default.
+fn nullable<'de, D, T>(d: D) -> std::result::Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Option::<T>::deserialize(d).map(Option::unwrap_or_default)
 }
 
 /// `aud`: a string or an array of strings (anything else does not decode, as upstream).
@@ -666,6 +676,11 @@ mod tests {
         assert_eq!(many.aud, ["a", "b"]);
         assert!(serde_json::from_str::<Result>(r#"{"aud":[1]}"#).is_err());
         assert!(serde_json::from_str::<Result>(r#"{"active":"yes"}"#).is_err());
+        let nulls: Result = serde_json::from_str(
+            r#"{"active":true,"sub":null,"username":null,"aud":null,"exp":null,"ext":null}"#,
+        )
+        .unwrap();
+        assert!(nulls.active && nulls.sub.is_empty() && nulls.aud.is_empty() && nulls.exp == 0);
     }
 
     #[test]
