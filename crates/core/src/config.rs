@@ -797,6 +797,48 @@ fn env_keys() -> Vec<(String, Kind)> {
             add(format!("authenticators.{id}.config.{k}"), kind);
         }
     }
+    // `jwt` and `oauth2_introspection`, key by key (nested blocks too, so a secret such as
+    // `..._PRE_AUTHORIZATION_CLIENT_SECRET` can come from the environment alone).
+    for (k, kind) in [
+        ("jwks_urls", List),
+        ("required_scope", List),
+        ("target_audience", List),
+        ("trusted_issuers", List),
+        ("allowed_algorithms", List),
+        ("scope_strategy", Str),
+        ("token_from", Json),
+        ("jwks_max_wait", Str),
+        ("jwks_ttl", Str),
+    ] {
+        add(format!("authenticators.jwt.config.{k}"), kind);
+    }
+    for (k, kind) in [
+        ("introspection_url", Str),
+        ("scope_strategy", Str),
+        ("required_scope", List),
+        ("target_audience", List),
+        ("trusted_issuers", List),
+        ("prefix", Str),
+        ("preserve_host", Bool),
+        ("introspection_request_headers", Json),
+        ("token_from", Json),
+        ("pre_authorization", Json),
+        ("pre_authorization.enabled", Bool),
+        ("pre_authorization.client_id", Str),
+        ("pre_authorization.client_secret", Str),
+        ("pre_authorization.token_url", Str),
+        ("pre_authorization.audience", Str),
+        ("pre_authorization.scope", List),
+        ("retry", Json),
+        ("retry.max_delay", Str),
+        ("retry.give_up_after", Str),
+        ("cache", Json),
+        ("cache.enabled", Bool),
+        ("cache.ttl", Str),
+        ("cache.max_cost", Int),
+    ] {
+        add(format!("authenticators.oauth2_introspection.config.{k}"), kind);
+    }
     add("authenticators.anonymous.config.subject".into(), Str);
     add("mutators.header.config.headers".into(), Json);
     add("mutators.cookie.config.cookies".into(), Json);

@@ -358,6 +358,47 @@ mod tests {
     }
 
     #[test]
+    fn keys_come_from_the_environment_as_upstream_names_them() {
+        use std::collections::BTreeMap;
+
+        let env: BTreeMap<String, String> = [
+            (
+                "AUTHENTICATORS_JWT_CONFIG_JWKS_URLS",
+                "https://a/jwks, file:///etc/b.json",
+            ),
+            (
+                "AUTHENTICATORS_JWT_CONFIG_ALLOWED_ALGORITHMS",
+                "[\"ES256\"]",
+            ),
+            ("AUTHENTICATORS_JWT_CONFIG_JWKS_TTL", "5m"),
+            (
+                "AUTHENTICATORS_OAUTH2_INTROSPECTION_CONFIG_PRE_AUTHORIZATION_CLIENT_SECRET",
+                "s3cret",
+            ),
+            (
+                "AUTHENTICATORS_OAUTH2_INTROSPECTION_CONFIG_CACHE_MAX_COST",
+                "10",
+            ),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let config = crate::config::parse_config("{}", &env).unwrap();
+        let jwt = config.authenticators.jwt.config.unwrap();
+        let AuthenticatorConfig::Jwt(c) = AuthenticatorConfig::decode("jwt", &jwt).unwrap() else {
+            panic!()
+        };
+        assert_eq!(c.jwks_urls().unwrap().len(), 2);
+        assert_eq!(c.allowed_algorithms().unwrap(), ["ES256"]);
+        assert_eq!(c.jwks_ttl().unwrap(), Duration::from_secs(300));
+        let introspection = config.authenticators.oauth2_introspection.config.unwrap();
+        assert_eq!(
+            introspection,
+            json!({"pre_authorization": {"client_secret": "s3cret"}, "cache": {"max_cost": 10}})
+        );
+    }
+
+    #[test]
     fn jwks_urls_are_required_and_reported_by_name() {
         for config in [json!({}), json!({"jwks_urls": []})] {
             assert!(matches!(
