@@ -837,7 +837,10 @@ fn env_keys() -> Vec<(String, Kind)> {
         ("cache.ttl", Str),
         ("cache.max_cost", Int),
     ] {
-        add(format!("authenticators.oauth2_introspection.config.{k}"), kind);
+        add(
+            format!("authenticators.oauth2_introspection.config.{k}"),
+            kind,
+        );
     }
     add("authenticators.anonymous.config.subject".into(), Str);
     add("mutators.header.config.headers".into(), Json);
