@@ -219,7 +219,7 @@ impl JwksSource {
         let (location, shown, loaded) = match location {
             JwksLocation::Http(url) => {
                 let target = Target::parse(url)?;
-                let client = outbound::Client::build(&outbound::Policy {
+                let client = outbound::Client::shared(&outbound::Policy {
                     connect_timeout: CONNECT_TIMEOUT,
                     timeout: FETCH_TIMEOUT,
                     max_body: MAX_JWKS_BYTES,

@@ -264,7 +264,30 @@ impl fmt::Debug for Client {
     }
 }
 
+/// Clients by policy: every handler with the same policy shares one client (one pool, one
+/// reading of the roots). Written only when handlers compile; the set of distinct policies is
+/// the configuration's, so it stays small.
+static SHARED: std::sync::LazyLock<arc_swap::ArcSwap<std::collections::HashMap<Policy, Client>>> =
+    std::sync::LazyLock::new(arc_swap::ArcSwap::default);
+
 impl Client {
+    /// The client for `policy`, shared with every other caller of the same policy; built on
+    /// first use.
+    pub fn shared(policy: &Policy) -> Result<Client, BuildError> {
+        if let Some(client) = SHARED.load().get(policy) {
+            return Ok(client.clone());
+        }
+        let built = Client::build(policy)?;
+        SHARED.rcu(|clients| {
+            let mut clients = std::collections::HashMap::clone(clients);
+            clients
+                .entry(policy.clone())
+                .or_insert_with(|| built.clone());
+            clients
+        });
+        Ok(SHARED.load().get(policy).cloned().unwrap_or(built))
+    }
+
     /// Builds a client following `policy`. Reads the system roots and the extra CA files.
     pub fn build(policy: &Policy) -> Result<Client, BuildError> {
         let roots = roots(&policy.extra_ca_files)?;

@@ -235,3 +235,28 @@ async fn an_extra_ca_file_is_trusted_for_https() {
     let a = trusting.get(&target, HeaderMap::new()).await.unwrap();
     assert_eq!(&a.body[..], b"ok");
 }
+
+#[tokio::test]
+async fn one_policy_shares_one_client() {
+    let base = server(Some(answer("200 OK", "", b"ok")), Duration::ZERO).await;
+    let policy = Policy {
+        timeout: Duration::from_millis(1234),
+        ..Policy::default()
+    };
+    let registered = || SHARED.load().contains_key(&policy);
+    assert!(!registered());
+    let _a = Client::shared(&policy).unwrap();
+    assert!(registered(), "built once and kept");
+    let before = SHARED.load().len();
+    let b = Client::shared(&policy).unwrap();
+    assert_eq!(
+        SHARED.load().len(),
+        before,
+        "one entry per policy"
+    );
+    let target = Target::parse(&base).unwrap();
+    assert_eq!(
+        &b.get(&target, HeaderMap::new()).await.unwrap().body[..],
+        b"ok"
+    );
+}

@@ -565,7 +565,7 @@ fn endpoint(config: &Config) -> std::result::Result<Arc<Endpoint>, CompileError>
     let target = Target::parse(url).map_err(|e| invalid("introspection_url", &e.url, e.reason))?;
     let max_delay = config.max_delay().map_err(key_error)?;
     let give_up_after = config.give_up_after().map_err(key_error)?;
-    let client = outbound::Client::build(&outbound::Policy {
+    let client = outbound::Client::shared(&outbound::Policy {
         connect_timeout: max_delay,
         timeout: give_up_after,
         max_body: MAX_BODY,
