@@ -657,3 +657,58 @@ async fn a_verified_token_is_kept_only_while_its_key_and_exp_hold() {
         "a token whose key left the set is verified again, and refused"
     );
 }
+
+/// The real binary: `jwt` enabled in the file, its key set from the environment as upstream
+/// names the variable, a rule from a file; a token it verifies is a 200 with `X-User`.
+#[test]
+fn the_server_verifies_tokens_with_keys_from_the_environment() {
+    let key = Key::ec();
+    let dir = tempfile::tempdir().unwrap();
+    let rules = json!([{
+        "id": "api",
+        "match": {"url": "http://api.example.com/<.*>", "methods": ["GET"]},
+        "authenticators": [{"handler": "jwt"}],
+        "authorizer": {"handler": "allow"},
+        "mutators": [{"handler": "header"}],
+    }]);
+    std::fs::write(dir.path().join("rules.json"), rules.to_string()).unwrap();
+    let config = format!(
+        "access_rules: {{repositories: ['file://{}']}}\n\
+         authenticators: {{jwt: {{enabled: true, config: {{allowed_algorithms: [ES256]}}}}}}\n\
+         authorizers: {{allow: {{enabled: true}}}}\n\
+         mutators: {{header: {{enabled: true, config: {{headers: {{X-User: '{{{{ print .Subject }}}}'}}}}}}}}\n",
+        dir.path().join("rules.json").display()
+    );
+    let config_path = dir.path().join("oathkeeper.yaml");
+    std::fs::write(&config_path, config).unwrap();
+    let jwks_url = format!("base64://{}", STANDARD.encode(jwks(&[key.jwk("k1")])));
+    let server = crate::support::Server::start_with_env(
+        Some(&config_path),
+        &[("AUTHENTICATORS_JWT_CONFIG_JWKS_URLS", jwks_url.as_str())],
+    );
+    let token = key.sign("ES256", Some("k1"), &claims("env-user"));
+    let bearer = format!("Bearer {token}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut reply = server.decide(
+        "http://api.example.com/items",
+        &[("Authorization", &bearer)],
+    );
+    while reply.status == 404 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+        reply = server.decide(
+            "http://api.example.com/items",
+            &[("Authorization", &bearer)],
+        );
+    }
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.header("x-user"), Some("env-user"));
+    let forged = format!(
+        "Bearer {}",
+        Key::ec().sign("ES256", Some("k1"), &claims("x"))
+    );
+    let reply = server.decide(
+        "http://api.example.com/items",
+        &[("Authorization", &forged)],
+    );
+    assert_eq!(reply.status, 401);
+}
