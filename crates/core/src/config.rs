@@ -842,6 +842,22 @@ fn env_keys() -> Vec<(String, Kind)> {
             kind,
         );
     }
+    for (k, kind) in [
+        ("token_url", Str),
+        ("required_scope", List),
+        ("retry", Json),
+        ("retry.max_delay", Str),
+        ("retry.give_up_after", Str),
+        ("cache", Json),
+        ("cache.enabled", Bool),
+        ("cache.ttl", Str),
+        ("cache.max_tokens", Int),
+    ] {
+        add(
+            format!("authenticators.oauth2_client_credentials.config.{k}"),
+            kind,
+        );
+    }
     add("authenticators.anonymous.config.subject".into(), Str);
     add("mutators.header.config.headers".into(), Json);
     add("mutators.cookie.config.cookies".into(), Json);

@@ -17,6 +17,7 @@ pub mod cookie;
 pub mod header;
 pub mod json;
 pub mod jwt;
+pub mod oauth2_client_credentials;
 pub mod oauth2_introspection;
 pub mod redirect;
 pub mod remote;
@@ -179,6 +180,8 @@ pub enum AuthenticatorConfig {
     Jwt(jwt::Config),
     /// `oauth2_introspection`.
     OAuth2Introspection(oauth2_introspection::Config),
+    /// `oauth2_client_credentials`.
+    OAuth2ClientCredentials(oauth2_client_credentials::Config),
 }
 
 impl AuthenticatorConfig {
@@ -207,6 +210,11 @@ impl AuthenticatorConfig {
                 let c: oauth2_introspection::Config = decode_named(config)?;
                 c.check()?;
                 Self::OAuth2Introspection(c)
+            }
+            "oauth2_client_credentials" => {
+                let c: oauth2_client_credentials::Config = decode_named(config)?;
+                c.check()?;
+                Self::OAuth2ClientCredentials(c)
             }
             _ => return Err(ConfigError::Unsupported),
         })

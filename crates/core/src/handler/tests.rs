@@ -81,7 +81,7 @@ fn decoding_refuses_what_the_server_refuses() {
         );
     }
     assert!(matches!(
-        AuthenticatorConfig::decode("oauth2_client_credentials", &json!({})),
+        AuthorizerConfig::decode("keto_engine_acp_ory", &json!({})),
         Err(ConfigError::Unsupported)
     ));
     assert!(

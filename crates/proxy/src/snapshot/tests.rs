@@ -224,7 +224,8 @@ mutators: {noop: {enabled: true}}
 fn typos_in_global_handler_configs_are_reported_at_load() {
     let s = compile_text(
         "
-authenticators: {anonymous: {enabled: true, config: {subjekt: x}}, oauth2_client_credentials: {enabled: true}}
+authenticators: {anonymous: {enabled: true, config: {subjekt: x}}}
+authorizers: {keto_engine_acp_ory: {enabled: true}}
 mutators: {header: {enabled: true}}
 errors: {handlers: {redirect: {enabled: true}}}
 ",
@@ -238,7 +239,7 @@ errors: {handlers: {redirect: {enabled: true}}}
     );
     assert!(
         w.iter().any(
-            |m| m.starts_with("authenticators.oauth2_client_credentials")
+            |m| m.starts_with("authorizers.keto_engine_acp_ory")
                 && m.contains("not supported")
         ),
         "{w:?}"

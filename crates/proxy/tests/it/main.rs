@@ -6,6 +6,7 @@
 
 mod audit;
 mod cli;
+mod client_credentials;
 mod hardening;
 mod introspection;
 mod jwt;

@@ -6,7 +6,9 @@
 pub mod anonymous;
 pub mod bearer_token;
 pub mod cookie_session;
+mod grant;
 pub mod jwt;
+pub mod oauth2_client_credentials;
 pub mod oauth2_introspection;
 pub mod session_store;
 
@@ -43,6 +45,8 @@ pub enum Authenticator {
     Jwt(jwt::Jwt),
     /// `oauth2_introspection`.
     OAuth2Introspection(oauth2_introspection::OAuth2Introspection),
+    /// `oauth2_client_credentials`.
+    OAuth2ClientCredentials(oauth2_client_credentials::OAuth2ClientCredentials),
 }
 
 impl Authenticator {
@@ -88,6 +92,11 @@ impl Authenticator {
             AuthenticatorConfig::OAuth2Introspection(c) => Authenticator::OAuth2Introspection(
                 oauth2_introspection::OAuth2Introspection::compile(&c)?,
             ),
+            AuthenticatorConfig::OAuth2ClientCredentials(c) => {
+                Authenticator::OAuth2ClientCredentials(
+                    oauth2_client_credentials::OAuth2ClientCredentials::compile(&c)?,
+                )
+            }
         })
     }
 
@@ -105,6 +114,9 @@ impl Authenticator {
             Authenticator::BearerToken(a) => Box::pin(a.authenticate(request, session, cx)).await,
             Authenticator::Jwt(a) => Box::pin(a.authenticate(request, session)).await,
             Authenticator::OAuth2Introspection(a) => {
+                Box::pin(a.authenticate(request, session)).await
+            }
+            Authenticator::OAuth2ClientCredentials(a) => {
                 Box::pin(a.authenticate(request, session)).await
             }
             Authenticator::Noop => Ok(AuthnOutcome::Authenticated),

@@ -29,28 +29,24 @@ use std::sync::{Arc, LazyLock, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
-use base64::Engine as _;
-use bytes::Bytes;
-use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
-use http_body_util::Full;
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use oathkeeper_core::handler::oauth2_introspection::{Config, Grant};
 use oathkeeper_core::handler::scope::ScopeStrategy;
 use oathkeeper_core::handler::{Family, KeyError};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::outbound::{self, Answer, CallError, Problem, Target};
+use crate::outbound::{self, Target};
 use crate::pipeline::{CompileError, Denial, OriginalRequest, Session};
 
 use super::AuthnOutcome;
+use super::grant::{self, GrantError, Retrying, form_pair};
 use super::jwt::TokenLocation;
 
 const ID: &str = "oauth2_introspection";
 
 /// Largest introspection or token answer read.
 const MAX_BODY: usize = 256 * 1024;
-/// Shortest pause between two attempts.
-const FIRST_BACKOFF: Duration = Duration::from_millis(50);
 /// Longest a grant token is kept when its answer has no `expires_in`.
 const GRANT_MAX_LIFE: Duration = Duration::from_secs(3600);
 
@@ -120,10 +116,8 @@ struct Introspected {
 
 /// The parts kept across reloads: client, grant, cache.
 struct Endpoint {
-    client: outbound::Client,
+    retrying: Retrying,
     target: Target,
-    max_delay: Duration,
-    give_up_after: Duration,
     grant: Option<GrantClient>,
     cache: Option<moka::future::Cache<[u8; 32], Arc<Introspected>>>,
 }
@@ -132,7 +126,7 @@ impl std::fmt::Debug for Endpoint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Endpoint")
             .field("target", &self.target.to_string())
-            .field("give_up_after", &self.give_up_after)
+            .field("give_up_after", &self.retrying.give_up_after)
             .field("cache", &self.cache.as_ref().map(|c| c.entry_count()))
             .finish_non_exhaustive()
     }
@@ -330,7 +324,7 @@ impl OAuth2Introspection {
         host: Option<&str>,
     ) -> std::result::Result<Arc<Introspected>, Denial> {
         let endpoint = &self.endpoint;
-        let deadline = Instant::now() + endpoint.give_up_after;
+        let deadline = Instant::now() + endpoint.retrying.give_up_after;
         let mut form = form_pair("token", token);
         if let Some(scope) = &self.sent_scope {
             form.push('&');
@@ -351,7 +345,9 @@ impl OAuth2Introspection {
             let bearer = grant.token(endpoint, deadline).await?;
             headers.insert(http::header::AUTHORIZATION, bearer);
         }
-        let answer = send_with_retry(endpoint, &endpoint.target, &headers, &form, deadline)
+        let answer = endpoint
+            .retrying
+            .post_form(&endpoint.target, &headers, &form, deadline)
             .await
             .map_err(|e| Denial::upstream(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
         match answer.status {
@@ -414,34 +410,27 @@ impl GrantClient {
         deadline: Instant,
     ) -> std::result::Result<HeaderValue, Denial> {
         let fetch = async {
-            let mut headers = HeaderMap::new();
-            headers.insert(
-                http::header::CONTENT_TYPE,
-                HeaderValue::from_static("application/x-www-form-urlencoded"),
-            );
-            headers.insert(http::header::AUTHORIZATION, self.authorization.clone());
-            let answer = send_with_retry(endpoint, &self.target, &headers, &self.form, deadline)
-                .await
-                .map_err(|e| Denial::upstream(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-            if answer.status != StatusCode::OK {
-                return Err(Denial::upstream(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    format!(
-                        "the pre-authorization token endpoint answered {}",
-                        answer.status.as_u16()
-                    ),
-                ));
-            }
-            #[derive(Deserialize)]
-            struct TokenAnswer {
-                access_token: String,
-                #[serde(default)]
-                expires_in: Option<f64>,
-            }
-            let token: TokenAnswer = serde_json::from_slice(&answer.body).map_err(|_| {
+            let token = grant::request_token(
+                &endpoint.retrying,
+                &self.target,
+                &self.authorization,
+                &self.form,
+                deadline,
+            )
+            .await
+            .map_err(|e| {
                 Denial::upstream(
                     StatusCode::INTERNAL_SERVER_ERROR,
-                    "the pre-authorization token answer does not decode",
+                    match e {
+                        GrantError::Call(e) => e.to_string(),
+                        GrantError::Status(status, _) => format!(
+                            "the pre-authorization token endpoint answered {}",
+                            status.as_u16()
+                        ),
+                        GrantError::Decode => {
+                            "the pre-authorization token answer does not decode".to_owned()
+                        }
+                    },
                 )
             })?;
             let value =
@@ -454,10 +443,7 @@ impl GrantClient {
             // Refreshed a little before it expires, as x/oauth2 does (10 s early).
             let life = token
                 .expires_in
-                .filter(|s| s.is_finite() && *s > 0.0)
-                .map_or(GRANT_MAX_LIFE, |s| {
-                    Duration::from_secs_f64(s.min(GRANT_MAX_LIFE.as_secs_f64()))
-                })
+                .map_or(GRANT_MAX_LIFE, |d| d.min(GRANT_MAX_LIFE))
                 .saturating_sub(Duration::from_secs(10));
             Ok((value, life))
         };
@@ -466,47 +452,6 @@ impl GrantClient {
             .await
             .map(|(value, _)| value)
             .map_err(|denial| Denial::clone(&denial))
-    }
-}
-
-/// Sends `POST target` with `form` until an answer that is not a 5xx, retrying transport
-/// failures and 5xx answers while the budget lasts.
-async fn send_with_retry(
-    endpoint: &Endpoint,
-    target: &Target,
-    headers: &HeaderMap,
-    form: &str,
-    deadline: Instant,
-) -> std::result::Result<Answer, CallError> {
-    let mut backoff = FIRST_BACKOFF;
-    loop {
-        let remaining = deadline.saturating_duration_since(Instant::now());
-        let timed_out = || CallError {
-            method: Method::POST,
-            url: target.to_string(),
-            problem: Problem::Timeout(endpoint.give_up_after),
-        };
-        if remaining.is_zero() {
-            return Err(timed_out());
-        }
-        let mut request = http::Request::new(Full::new(Bytes::from(form.to_owned())));
-        *request.method_mut() = Method::POST;
-        *request.uri_mut() = target.uri().clone();
-        *request.headers_mut() = headers.clone();
-        let outcome = tokio::time::timeout(remaining, endpoint.client.send(request, target))
-            .await
-            .map_err(|_| timed_out())
-            .and_then(|r| r);
-        let retry = match &outcome {
-            Ok(answer) => answer.status.is_server_error(),
-            Err(e) => matches!(e.problem, Problem::Transport(_)),
-        };
-        let pause = backoff.min(endpoint.max_delay);
-        if !retry || Instant::now() + pause >= deadline {
-            return outcome;
-        }
-        tokio::time::sleep(pause).await;
-        backoff = backoff.saturating_mul(2);
     }
 }
 
@@ -524,24 +469,6 @@ fn rate_limited(headers: &HeaderMap) -> Denial {
     );
     denial.headers = Some(Box::new(passed));
     denial
-}
-
-/// `name=value`, form-encoded.
-fn form_pair(name: &str, value: &str) -> String {
-    let encode = |text: &str| -> String {
-        let mut out = String::with_capacity(text.len());
-        for b in text.bytes() {
-            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'*') {
-                out.push(char::from(b));
-            } else if b == b' ' {
-                out.push('+');
-            } else {
-                out.push_str(&format!("%{b:02X}"));
-            }
-        }
-        out
-    };
-    format!("{}={}", encode(name), encode(value))
 }
 
 /// The shared endpoint for `config`, built when no live one has it. Keyed by what shapes the
@@ -593,10 +520,12 @@ fn endpoint(config: &Config) -> std::result::Result<Arc<Endpoint>, CompileError>
         None
     };
     let fresh = Arc::new(Endpoint {
-        client,
+        retrying: Retrying {
+            client,
+            max_delay,
+            give_up_after,
+        },
         target,
-        max_delay,
-        give_up_after,
         grant,
         cache,
     });
@@ -618,27 +547,9 @@ fn endpoint(config: &Config) -> std::result::Result<Arc<Endpoint>, CompileError>
 fn grant_client(grant: &Grant<'_>) -> std::result::Result<GrantClient, CompileError> {
     let target = Target::parse(grant.token_url)
         .map_err(|e| invalid("pre_authorization.token_url", &e.url, e.reason))?;
-    // RFC 6749 §2.3.1: id and secret form-encoded, then Basic.
-    let encode = |t: &str| form_pair("", t)[1..].to_owned();
-    let credentials = format!(
-        "{}:{}",
-        encode(grant.client_id),
-        encode(grant.client_secret)
-    );
-    let authorization = HeaderValue::try_from(format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(credentials)
-    ))
-    .map_err(|_| invalid("pre_authorization.client_id", grant.client_id, "not usable"))?;
-    let mut form = form_pair("grant_type", "client_credentials");
-    if !grant.scope.is_empty() {
-        form.push('&');
-        form.push_str(&form_pair("scope", &grant.scope.join(" ")));
-    }
-    if let Some(audience) = grant.audience {
-        form.push('&');
-        form.push_str(&form_pair("audience", audience));
-    }
+    let authorization = grant::basic_authorization(grant.client_id, grant.client_secret)
+        .ok_or_else(|| invalid("pre_authorization.client_id", grant.client_id, "not usable"))?;
+    let form = grant::grant_form(grant.scope, grant.audience);
     Ok(GrantClient {
         target,
         authorization,
@@ -653,14 +564,6 @@ fn grant_client(grant: &Grant<'_>) -> std::result::Result<GrantClient, CompileEr
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn forms_are_encoded() {
-        assert_eq!(
-            form_pair("token", "a b+c&d=é"),
-            "token=a+b%2Bc%26d%3D%C3%A9"
-        );
-    }
 
     #[test]
     fn results_decode_with_upstreams_types() {
