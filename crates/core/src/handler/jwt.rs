@@ -249,8 +249,8 @@ fn positive_duration(key: &'static str, text: &str) -> Result<Duration, KeyError
     Ok(d)
 }
 
-/// Reads one `jwks_urls` entry.
-fn jwks_location(url: &str) -> Result<JwksLocation<'_>, KeyError> {
+/// Reads one `jwks_urls` entry (also `id_token`'s `jwks_url`; errors name `jwks_urls`).
+pub fn jwks_location(url: &str) -> Result<JwksLocation<'_>, KeyError> {
     let invalid = |reason: &str| KeyError::invalid("jwks_urls", url, reason);
     if url.starts_with('/') {
         return Ok(JwksLocation::File(url));

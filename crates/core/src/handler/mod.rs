@@ -15,6 +15,7 @@
 pub mod anonymous;
 pub mod cookie;
 pub mod header;
+pub mod id_token;
 pub mod json;
 pub mod jwt;
 pub mod oauth2_client_credentials;
@@ -264,6 +265,8 @@ pub enum MutatorConfig {
     Header(header::Config),
     /// `cookie`.
     Cookie(cookie::Config),
+    /// `id_token`.
+    IdToken(id_token::Config),
 }
 
 impl MutatorConfig {
@@ -273,6 +276,11 @@ impl MutatorConfig {
             "noop" => no_config(config).map(|()| Self::Noop),
             "header" => Ok(Self::Header(decode(config)?)),
             "cookie" => Ok(Self::Cookie(decode(config)?)),
+            "id_token" => {
+                let c: id_token::Config = decode_named(config)?;
+                c.check()?;
+                Ok(Self::IdToken(c))
+            }
             _ => Err(ConfigError::Unsupported),
         }
     }

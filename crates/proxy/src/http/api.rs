@@ -168,7 +168,10 @@ impl Api {
                 Some("version"),
             ),
             "/.well-known/jwks.json" => (
-                json(StatusCode::OK, &serde_json::json!({"keys": []})),
+                json(
+                    StatusCode::OK,
+                    &signing_public_keys(&self.state.snapshot.load()),
+                ),
                 Some(".well-known"),
             ),
             "/rules" => (self.list_rules(query), Some("rules")),
@@ -254,6 +257,39 @@ pub fn json<T: serde::Serialize + ?Sized>(status: StatusCode, body: &T) -> Respo
 }
 
 /// A JSON answer whose body is already JSON text (the stored rules).
+/// `{"keys": [...]}`: the public half of every key in the key sets of the `id_token` mutators
+/// in use, the first of each `kid` (keys without one are all kept). Read from the current
+/// snapshot and each set's current keys, so it follows reloads and key refreshes.
+fn signing_public_keys(snapshot: &Snapshot) -> serde_json::Value {
+    let mut sources: Vec<&Arc<crate::jwks::JwksSource>> = Vec::new();
+    for rule in &snapshot.compiled {
+        let Ok(pipeline) = &rule.pipeline else {
+            continue;
+        };
+        for mutator in pipeline.mutators.iter() {
+            if let crate::pipeline::mutate::Mutator::IdToken(t) = mutator
+                && !sources.iter().any(|s| Arc::ptr_eq(s, t.keys()))
+            {
+                sources.push(t.keys());
+            }
+        }
+    }
+    let mut kids = std::collections::HashSet::new();
+    let mut keys = Vec::new();
+    for set in sources.iter().filter_map(|s| s.public_keys()) {
+        for key in set.iter() {
+            let fresh = match key.get("kid").and_then(serde_json::Value::as_str) {
+                Some(kid) => kids.insert(kid.to_owned()),
+                None => true,
+            };
+            if fresh {
+                keys.push(key.clone());
+            }
+        }
+    }
+    serde_json::json!({ "keys": keys })
+}
+
 fn json_text(status: StatusCode, body: String) -> Response<ResponseBody> {
     json_bytes(status, body.into_bytes())
 }

@@ -14,6 +14,8 @@ use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey};
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::signing::{SigningKey, SigningKeyError, first_signing_key, public_keys};
+
 /// Most keys a set may hold.
 pub const MAX_KEYS: usize = 100;
 
@@ -89,6 +91,10 @@ impl VerifyingKey {
 pub struct KeySet {
     keys: HashMap<Box<str>, Arc<VerifyingKey>>,
     skipped: usize,
+    /// The first private key, when the set has one (`id_token`), or why it cannot sign.
+    signer: Option<Result<Arc<SigningKey>, SigningKeyError>>,
+    /// The public half of every asymmetric key, in order (`/.well-known/jwks.json`).
+    public: Arc<[Value]>,
 }
 
 /// The set as text gives it: the caller bounds the text, so the keys are bounded too.
@@ -105,7 +111,13 @@ impl KeySet {
         if raw.keys.len() > MAX_KEYS {
             return Err(ParseError::TooManyKeys(raw.keys.len()));
         }
-        let mut set = KeySet::default();
+        let mut set = KeySet {
+            signer: first_signing_key(&raw.keys)
+                .transpose()
+                .map(|r| r.map(Arc::new)),
+            public: public_keys(&raw.keys).into(),
+            ..KeySet::default()
+        };
         for key in raw.keys {
             match Jwk::deserialize(&key)
                 .ok()
@@ -133,6 +145,17 @@ impl KeySet {
     /// Whether no key can verify.
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
+    }
+
+    /// The key that signs (`id_token`): the first private key of the set. `None` when the
+    /// set has no private key; an error when that key cannot sign.
+    pub fn signer(&self) -> Option<&Result<Arc<SigningKey>, SigningKeyError>> {
+        self.signer.as_ref()
+    }
+
+    /// The public half of every asymmetric key of the set, never a private member.
+    pub fn public(&self) -> &Arc<[Value]> {
+        &self.public
     }
 
     /// How many keys of the set were skipped as unusable.

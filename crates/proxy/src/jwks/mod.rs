@@ -26,6 +26,7 @@
 //! missing.
 
 pub mod keys;
+pub mod signing;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -44,6 +45,7 @@ use tokio::sync::watch;
 use crate::outbound::{self, Target};
 
 pub use keys::{KeySet, Mismatch, VerifyingKey};
+pub use signing::SigningKey;
 
 /// Largest key set read, in bytes.
 pub const MAX_JWKS_BYTES: usize = 512 * 1024;
@@ -275,6 +277,69 @@ impl JwksSource {
             self.trigger(Reason::Refresh);
         }
         loaded.keys.get(kid).cloned()
+    }
+
+    /// The signing key of the current set (fresh or stale; a stale set starts a refresh):
+    /// the first private key of the set, or why there is none.
+    pub fn signer(self: &Arc<Self>) -> Result<Arc<SigningKey>, String> {
+        let loaded = self.loaded.load();
+        let Some(loaded) = loaded.as_ref() else {
+            self.trigger(Reason::Refresh);
+            return Err(format!("{}: the key set is not loaded", self.shown));
+        };
+        if !matches!(self.location, Location::Inline) && loaded.at.elapsed() >= self.ttl {
+            self.trigger(Reason::Refresh);
+        }
+        match loaded.keys.signer() {
+            Some(Ok(key)) => Ok(Arc::clone(key)),
+            Some(Err(e)) => Err(format!("{}: {e}", self.shown)),
+            None => Err(format!("{}: the key set has no private key", self.shown)),
+        }
+    }
+
+    /// The public half of every asymmetric key of the current set (none before the first
+    /// load).
+    pub fn public_keys(&self) -> Option<Arc<[serde_json::Value]>> {
+        self.loaded
+            .load()
+            .as_ref()
+            .map(|l| Arc::clone(l.keys.public()))
+    }
+
+    /// Whether the set is read at once when asked ([`JwksSource::load_now`]): inline and
+    /// file sets, not HTTP ones.
+    pub fn is_local(&self) -> bool {
+        !matches!(self.location, Location::Http { .. })
+    }
+
+    /// Reads a `file://` set now, on the calling thread (bounded by [`MAX_JWKS_BYTES`]), when
+    /// none was loaded yet; what went wrong otherwise. HTTP sets are left to their background
+    /// fetch. For handlers that must judge their keys when they compile (`id_token`).
+    pub fn load_now(&self) -> Result<(), String> {
+        let Location::File(path) = &self.location else {
+            return Ok(());
+        };
+        if self.has_keys() {
+            return Ok(());
+        }
+        use std::io::Read as _;
+        let mut text = Vec::new();
+        let limit = u64::try_from(MAX_JWKS_BYTES).unwrap_or(u64::MAX) + 1;
+        std::fs::File::open(path)
+            .and_then(|f| f.take(limit).read_to_end(&mut text))
+            .map_err(|e| format!("{}: {e}", self.shown))?;
+        if text.len() > MAX_JWKS_BYTES {
+            return Err(format!(
+                "{}: larger than {MAX_JWKS_BYTES} bytes",
+                self.shown
+            ));
+        }
+        let keys = KeySet::parse(&text).map_err(|e| format!("{}: {e}", self.shown))?;
+        self.loaded.store(Some(Arc::new(Loaded {
+            keys,
+            at: Instant::now(),
+        })));
+        Ok(())
     }
 
     /// Whether some set was ever loaded.

@@ -7,6 +7,7 @@
 
 pub mod cookie;
 pub mod header;
+pub mod id_token;
 
 use std::collections::BTreeMap;
 use std::fmt::Display;
@@ -32,6 +33,8 @@ pub enum Mutator {
     Header(header::Header),
     /// `cookie`.
     Cookie(cookie::Cookie),
+    /// `id_token`.
+    IdToken(id_token::IdToken),
 }
 
 impl Mutator {
@@ -47,6 +50,7 @@ impl Mutator {
             MutatorConfig::Noop => Mutator::Noop,
             MutatorConfig::Header(c) => Mutator::Header(header::Header::compile(&c, cx)?),
             MutatorConfig::Cookie(c) => Mutator::Cookie(cookie::Cookie::compile(&c, cx)?),
+            MutatorConfig::IdToken(c) => Mutator::IdToken(id_token::IdToken::compile(&c, cx)?),
         })
     }
 
@@ -63,6 +67,7 @@ impl Mutator {
             Mutator::Noop => Ok(()),
             Mutator::Header(h) => h.mutate(request, session, buffer),
             Mutator::Cookie(c) => c.mutate(request, session, buffer),
+            Mutator::IdToken(t) => t.mutate(request, session, buffer),
         }
     }
 }
