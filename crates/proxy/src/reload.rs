@@ -23,6 +23,7 @@
 //! connections); the rest of `serve` and `log` need a restart (logged as such when they change).
 
 pub mod read;
+pub mod remote;
 mod repository;
 
 pub use read::{MAX_SOURCE_BYTES, ReadError, Role};
@@ -178,6 +179,9 @@ pub struct Loader {
     config_error: Option<String>,
     stores: crate::pipeline::SessionStores,
     kubernetes: crate::k8s::Sources,
+    /// The fetch tasks of `http(s)://` repositories (they wake the reload loop as
+    /// `kubernetes` does).
+    remotes: remote::Remotes,
     reader: Reader,
     /// The stamps of every source at the start of the last load, when they can be trusted
     /// to say "nothing changed": all reads succeeded and no file was written too recently.
@@ -224,6 +228,16 @@ pub enum Loaded {
 impl Loader {
     /// A loader for `source`, with environment overrides from `env`.
     pub fn new(source: ConfigSource, env: Box<dyn Source + Send + Sync>) -> Loader {
+        let kubernetes = crate::k8s::Sources::default();
+        let refresh = match env.get(remote::REFRESH_ENV) {
+            None => remote::DEFAULT_REFRESH,
+            Some(text) => remote::Remotes::parse_refresh(&text).unwrap_or_else(|e| {
+                tracing::warn!(variable = remote::REFRESH_ENV, value = %text, error = %e,
+                    default = ?remote::DEFAULT_REFRESH, "invalid refresh interval; using the default");
+                remote::DEFAULT_REFRESH
+            }),
+        };
+        let remotes = remote::Remotes::new(kubernetes.changed(), refresh);
         Loader {
             source,
             env,
@@ -235,7 +249,8 @@ impl Loader {
             config_hash: None,
             config_error: None,
             stores: HashMap::new(),
-            kubernetes: crate::k8s::Sources::default(),
+            kubernetes,
+            remotes,
             reader: Reader::default(),
             stamps: None,
             progress: Arc::new(ArcSwapOption::empty()),
@@ -294,6 +309,7 @@ impl Loader {
         match repo {
             Repository::File(path) => Some(read::stamp(path)),
             Repository::Kubernetes(_) => Some(Stamp::Kubernetes(self.kubernetes.generation(url))),
+            Repository::Remote(_) => Some(Stamp::Remote(self.remotes.generation(url))),
             // Their content is part of the config's text.
             Repository::Inline(_) | Repository::Invalid(_) => None,
         }
@@ -355,6 +371,28 @@ impl Loader {
         data.into_iter()
             .map(|(key, text)| (format!("{url}#{key}"), Ok(text.into_bytes())))
             .collect()
+    }
+
+    /// The rules file of an `http(s)://` repository as its last fetch left it, or why there
+    /// is none: pending until the first fetch ends; a failed fetch is an error (so the last
+    /// good rules serve, and the failure is logged, counted and shown stale).
+    fn remote_file(
+        &mut self,
+        url: &str,
+        target: &crate::outbound::Target,
+        status: &mut LoadStatus,
+    ) -> Result<Vec<u8>, String> {
+        let observed = self.remotes.observe(url, target)?;
+        if !observed.fetched {
+            let why = "waiting for the first fetch".to_owned();
+            status.pending.insert(url.to_owned(), why.clone());
+            return Err(format!("{url}: {why}"));
+        }
+        match (observed.error, observed.body) {
+            (Some(error), _) => Err(error),
+            (None, Some(body)) => Ok(body.to_vec()),
+            (None, None) => Err(format!("{url}: no answer yet")),
+        }
     }
 
     /// The config text of a `k8s://` config source.
@@ -569,6 +607,8 @@ impl Loader {
             if let Repository::Kubernetes(target) = repo {
                 self.step("listing", Some(url));
                 files.extend(self.kubernetes_files(url, target, status, metrics));
+            } else if let Repository::Remote(target) = repo {
+                files.push((url.clone(), self.remote_file(url, target, status)));
             } else {
                 self.step("reading", Some(url));
                 let fetched = self.fetch(url, repo).map_err(|e| {
@@ -587,6 +627,12 @@ impl Loader {
             watched.push(url);
         }
         self.kubernetes.retain(&watched);
+        let remote: Vec<&str> = configured
+            .iter()
+            .filter(|(_, repo)| matches!(repo, Repository::Remote(_)))
+            .map(|(url, _)| url.as_str())
+            .collect();
+        self.remotes.retain(&remote);
         if self.source == ConfigSource::Example {
             files.push((
                 EXAMPLE_RULES_SOURCE.to_owned(),
@@ -649,6 +695,10 @@ impl Loader {
                     self.last_good.insert(repo, LastGood { rules, empty });
                     continue;
                 }
+                // Not listed or fetched yet: readiness says so; nothing failed.
+                (Err(_), FileOutcome::Loaded(_)) if status.pending.contains_key(&repo) => {
+                    continue;
+                }
                 (Err(message), FileOutcome::Loaded(_)) => message,
                 (Ok(_), FileOutcome::Rejected { reason, .. }) => reason,
                 (Err(message), FileOutcome::Rejected { reason, .. }) => {
@@ -696,6 +746,10 @@ impl Loader {
             // invariant: the caller lists ConfigMaps itself; reached only by mistake.
             Repository::Kubernetes(_) => Err(FetchError::Other(format!(
                 "{url}: a ConfigMap is listed, not fetched"
+            ))),
+            // invariant: the caller reads what the fetch task left; reached only by mistake.
+            Repository::Remote(_) => Err(FetchError::Other(format!(
+                "{url}: an http(s) repository is fetched in the background"
             ))),
         }
     }

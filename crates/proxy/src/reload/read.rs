@@ -299,6 +299,9 @@ pub enum Stamp {
     Unavailable(std::io::ErrorKind),
     /// A `k8s://` source: how many updates its watch has published (`None` before it runs).
     Kubernetes(Option<u64>),
+    /// An `http(s)://` source: how many changes its fetch task has published (`None` before
+    /// it runs).
+    Remote(Option<u64>),
 }
 
 impl Stamp {

@@ -15,6 +15,8 @@ pub(crate) enum Repository {
     Inline(String),
     /// `k8s://<namespace>/<configmap>`: every key of the ConfigMap is a rules file.
     Kubernetes(Target),
+    /// `http://` or `https://`: one rules file, fetched and refreshed ([`super::remote`]).
+    Remote(crate::outbound::Target),
     /// A URL this server cannot read, and why (names the URL).
     Invalid(String),
 }
@@ -31,10 +33,14 @@ impl Repository {
         if let Some(path) = url.strip_prefix(FILE_SCHEME) {
             return Repository::File(PathBuf::from(path));
         }
+        if url.starts_with("http://") || url.starts_with("https://") {
+            return crate::outbound::Target::parse(url)
+                .map_or_else(|e| Repository::Invalid(e.to_string()), Repository::Remote);
+        }
         if url.contains("://") {
             return Repository::Invalid(format!(
                 "{url}: unsupported repository scheme (supported: {FILE_SCHEME}, \
-                 {INLINE_SCHEME}, {KUBERNETES_SCHEME}, plain paths)"
+                 {INLINE_SCHEME}, {KUBERNETES_SCHEME}, http://, https://, plain paths)"
             ));
         }
         Repository::File(PathBuf::from(url))
@@ -60,6 +66,12 @@ mod tests {
             Repository::Inline("W10=".into())
         );
         assert_eq!(
+            Repository::parse("https://example.com/rules.json"),
+            Repository::Remote(
+                crate::outbound::Target::parse("https://example.com/rules.json").unwrap()
+            )
+        );
+        assert_eq!(
             Repository::parse("k8s://iam/access-rules"),
             Repository::Kubernetes(Target {
                 namespace: Some("iam".into()),
@@ -70,10 +82,15 @@ mod tests {
 
     #[test]
     fn unreadable_urls_say_why_and_name_the_url() {
-        let Repository::Invalid(why) = Repository::parse("https://example.com/rules.json") else {
-            panic!("an https repository is not supported");
+        let Repository::Invalid(why) = Repository::parse("s3://bucket/rules.json") else {
+            panic!("an s3 repository is not supported");
         };
-        assert!(why.starts_with("https://example.com/rules.json: unsupported repository scheme"));
+        assert!(why.starts_with("s3://bucket/rules.json: unsupported repository scheme"));
+        let Repository::Invalid(why) = Repository::parse("https://user:pw@example.com/r.json")
+        else {
+            panic!("user info in a repository URL is refused");
+        };
+        assert!(why.contains("user info"), "{why}");
         let Repository::Invalid(why) = Repository::parse("k8s://iam") else {
             panic!("a k8s:// URL without a ConfigMap is invalid");
         };

@@ -14,6 +14,7 @@ mod jwt;
 mod k8s;
 mod metrics;
 mod reload;
+mod remote_rules;
 mod robustness;
 mod server;
 mod session;
