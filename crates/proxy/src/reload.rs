@@ -19,6 +19,10 @@
 //! After each load it also looks at the API's TLS pair (`serve.api.tls` of the config in use,
 //! and its files, watched the same way): [`crate::tls`] says what a change does.
 //!
+//! `http(s)://` repositories are fetched and refreshed by background tasks ([`remote`]); a load
+//! reads what their last fetch left, stamped by a change count as a `k8s://` source is, so it
+//! never waits on the network.
+//!
 //! Everything but `serve` and `log` applies live, and so does `serve.api.tls` (to new
 //! connections); the rest of `serve` and `log` need a restart (logged as such when they change).
 

@@ -3,7 +3,7 @@
 //! thread, and an idle server's loads stay cheap).
 //!
 //! One task per repository URL, started the first time a load names it and stopped when the
-//! config no longer does ([`Remotes::retain`]). Each task `GET`s the URL through the
+//! config no longer does (`Remotes::retain`). Each task `GET`s the URL through the
 //! [`crate::outbound`] policy (connect timeout 5 s, whole exchange [`FETCH_TIMEOUT`], body at
 //! most [`crate::reload::MAX_SOURCE_BYTES`]), then again every refresh interval
 //! ([`DEFAULT_REFRESH`], or `ACCESS_RULES_REFRESH_INTERVAL`), sending `If-None-Match` with the

@@ -4,7 +4,7 @@
 //! As upstream (`authenticator_oauth2_client_credentials.go`): responsible only when the request
 //! has `Authorization: Basic` credentials (anything else is "not responsible"); user and
 //! password are URL-unescaped (an invalid escape is a 401); the grant asks for
-//! `required_scope` (see [`super::grant`] for the call). A token answer with an access token
+//! `required_scope` (the call is `grant.rs`'s). A token answer with an access token
 //! authenticates the request with subject = the client id. Statuses as upstream maps them:
 //! the endpoint's 503, 500, 504, 404 and 429 are passed on (429 with `Retry-After` and
 //! `X-Ratelimit-*`), any other non-200 or an empty access token is a 401, and no answer at all
