@@ -27,6 +27,8 @@ enum Served {
     Status(u16),
     /// The connection is closed without an answer.
     Down,
+    /// No answer for a minute.
+    Hang,
 }
 
 /// A fake rules server on 127.0.0.1 counting requests and conditional ones.
@@ -90,6 +92,9 @@ impl RulesServer {
                             let mut response = Response::new(Full::new(Bytes::new()));
                             match &**s.load() {
                                 Served::Down => return Err("down"),
+                                Served::Hang => {
+                                    tokio::time::sleep(Duration::from_secs(60)).await;
+                                }
                                 Served::Status(status) => {
                                     *response.status_mut() = StatusCode::from_u16(*status).unwrap();
                                 }
@@ -299,4 +304,33 @@ async fn a_repository_down_at_start_serves_no_rules_until_it_answers() {
     assert_eq!(status(&s), 404);
     repo.serve(served("allow", "v1"));
     assert!(eventually(settle(), || status(&s) == 200));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hanging_repository_is_stale_after_the_fetch_timeout_and_never_blocks_decisions() {
+    let repo = RulesServer::start(served("allow", "v1")).await;
+    let dir = tempfile::tempdir().unwrap();
+    let s = server(&dir, &repo.url);
+    assert!(eventually(settle(), || status(&s) == 200));
+    repo.serve(Served::Hang);
+    let started = std::time::Instant::now();
+    let mut decisions = 0;
+    let stale = eventually(Duration::from_secs(15), || {
+        assert_eq!(
+            status(&s),
+            200,
+            "decisions are served while the fetch hangs"
+        );
+        decisions += 1;
+        let ready = s.get("/health/ready", &[]);
+        ready.body.contains(&repo.url) && ready.body.contains("timed out")
+    });
+    assert!(stale, "a hanging fetch is a failure once it times out");
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(12),
+        "bounded by the 10 s fetch timeout: {took:?}"
+    );
+    assert!(decisions > 10);
+    assert_eq!(s.get("/health/ready", &[]).status, 200);
 }
