@@ -238,3 +238,26 @@ async fn fetch(client: &outbound::Client, target: &Target, validators: &mut Vali
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refresh_intervals_are_go_durations_of_at_least_100ms() {
+        assert_eq!(
+            Remotes::parse_refresh("1m30s").unwrap(),
+            Duration::from_secs(90)
+        );
+        assert_eq!(
+            Remotes::parse_refresh("100ms").unwrap(),
+            Duration::from_millis(100)
+        );
+        assert!(
+            Remotes::parse_refresh("10ms")
+                .unwrap_err()
+                .contains("at least")
+        );
+        assert!(Remotes::parse_refresh("soon").is_err());
+    }
+}
