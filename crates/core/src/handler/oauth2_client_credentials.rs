@@ -196,6 +196,44 @@ mod tests {
     }
 
     #[test]
+    fn keys_come_from_the_environment_as_upstream_names_them() {
+        use std::collections::BTreeMap;
+
+        let env: BTreeMap<String, String> = [
+            (
+                "AUTHENTICATORS_OAUTH2_CLIENT_CREDENTIALS_CONFIG_TOKEN_URL",
+                "https://hydra/oauth2/token",
+            ),
+            (
+                "AUTHENTICATORS_OAUTH2_CLIENT_CREDENTIALS_CONFIG_REQUIRED_SCOPE",
+                "a,b",
+            ),
+            (
+                "AUTHENTICATORS_OAUTH2_CLIENT_CREDENTIALS_CONFIG_CACHE_ENABLED",
+                "true",
+            ),
+            (
+                "AUTHENTICATORS_OAUTH2_CLIENT_CREDENTIALS_CONFIG_RETRY_GIVE_UP_AFTER",
+                "3s",
+            ),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let config = crate::config::parse_config("{}", &env).unwrap();
+        let block = config
+            .authenticators
+            .oauth2_client_credentials
+            .config
+            .unwrap();
+        let c = decode(&block).unwrap();
+        assert_eq!(c.token_url().unwrap(), "https://hydra/oauth2/token");
+        assert_eq!(c.required_scope(), ["a", "b"]);
+        assert!(c.cache_enabled());
+        assert_eq!(c.give_up_after().unwrap(), Duration::from_secs(3));
+    }
+
+    #[test]
     fn errors_name_the_key() {
         assert!(matches!(
             decode(&json!({})),
