@@ -407,11 +407,117 @@ fn templates(c: &mut Criterion) {
     }
 }
 
+/// An `id_token` rule over `https://app.example.com/<.*>`: `anonymous`, `allow`, and
+/// `id_token` signing with `key` (a private JWK, inline) claims that read the path when
+/// `per_path`.
+fn id_token_snapshot(key: &str, per_path: bool) -> Snapshot {
+    use base64::Engine as _;
+    let key: serde_json::Value = serde_json::from_str(key).unwrap();
+    let jwks = base64::engine::general_purpose::STANDARD
+        .encode(serde_json::json!({ "keys": [key] }).to_string());
+    let claims = if per_path {
+        r#"{"aud": ["app"], "path": "{{ print .MatchContext.URL.Path }}"}"#
+    } else {
+        r#"{"aud": ["app"], "email": "{{ print .Subject }}@example.com"}"#
+    };
+    let config = serde_json::json!({
+        "authenticators": {"anonymous": {"enabled": true, "config": {"subject": "user-1"}}},
+        "authorizers": {"allow": {"enabled": true}},
+        "mutators": {"id_token": {"enabled": true, "config": {
+            "issuer_url": "https://gateway.example",
+            "jwks_url": format!("base64://{jwks}"),
+            "claims": claims,
+        }}},
+    });
+    let config =
+        oathkeeper_core::config::parse_config(&config.to_string(), &oathkeeper_core::config::NoEnv)
+            .unwrap();
+    let rules = serde_json::json!([{
+        "id": "app",
+        "match": {"url": "https://app.example.com/<.*>", "methods": ["GET"]},
+        "authenticators": [{"handler": "anonymous"}],
+        "authorizer": {"handler": "allow"},
+        "mutators": [{"handler": "id_token"}],
+    }]);
+    let rules = oathkeeper_core::rule::parse_rules(rules.to_string().as_bytes()).unwrap();
+    compile(
+        &config,
+        &[RuleFile {
+            repository: "bench".into(),
+            rules,
+        }],
+        Default::default(),
+    )
+}
+
+/// `id_token` decisions: the token cached (same subject and claims), and minted for every
+/// request (claims that read the path, a new path each time): RS256 (2048-bit) and ES256.
+fn id_token_decisions(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let metrics = Metrics::new("");
+    let mut group = c.benchmark_group("decision");
+    let keys = [
+        ("rs256", include_str!("../tests/it/id_token-rsa.jwk.json")),
+        ("es256", include_str!("../tests/it/id_token-ec.jwk.json")),
+    ];
+    for (alg, key) in keys {
+        let cached = id_token_snapshot(key, false);
+        let p = parts("app.example.com", "/v1/items", "application/json", None);
+        let answer = rt.block_on(decide(&cached, &p, Peer::default(), &Cx::new(&metrics)));
+        assert_eq!(answer.0.status(), 200, "{alg}: {:?}", answer.1);
+        assert!(answer.0.headers().contains_key("authorization"));
+        group.bench_with_input(
+            BenchmarkId::new(format!("id_token_{alg}_cached"), 1),
+            &p,
+            |b, p| {
+                b.to_async(&rt).iter(|| async {
+                    black_box(
+                        decide(&cached, p, Peer::default(), &Cx::new(&metrics))
+                            .await
+                            .0,
+                    )
+                })
+            },
+        );
+        let minting = id_token_snapshot(key, true);
+        let mut n = 0u64;
+        group.bench_function(BenchmarkId::new(format!("id_token_{alg}_mint"), 1), |b| {
+            b.iter_batched(
+                || {
+                    n += 1;
+                    parts(
+                        "app.example.com",
+                        &format!("/v1/items/{n}"),
+                        "application/json",
+                        None,
+                    )
+                },
+                |p| {
+                    rt.block_on(async {
+                        black_box(
+                            decide(&minting, &p, Peer::default(), &Cx::new(&metrics))
+                                .await
+                                .0,
+                        )
+                    })
+                },
+                criterion::BatchSize::SmallInput,
+            )
+        });
+    }
+    group.finish();
+}
+
 criterion_group!(
     benches,
     decisions,
     jwt_decisions,
     introspection_decisions,
+    id_token_decisions,
     templates
 );
 criterion_main!(benches);

@@ -224,3 +224,105 @@ pub fn public_keys(keys: &[Value]) -> Vec<Value> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use jsonwebtoken::jwk::Jwk;
+    use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+    use serde_json::json;
+
+    use super::*;
+
+    const RSA: &str = include_str!("../../tests/it/id_token-rsa.jwk.json");
+    const EC: &str = include_str!("../../tests/it/id_token-ec.jwk.json");
+    /// An Ed25519 test key (seed and public key), made with Python's `cryptography`.
+    const ED: &str = r#"{"kty": "OKP", "crv": "Ed25519", "kid": "ed-1", "d": "rKWYjILscahOUkylY0oJFSY1eZ6Uj5nmAOlIFm6nzvI", "x": "mAZy0w01xL4X0HifvaFYw_XBlWw3O8z1Td4Fu5ngej4"}"#;
+
+    fn key(text: &str) -> Value {
+        serde_json::from_str(text).unwrap()
+    }
+
+    fn with(text: &str, member: &str, value: &str) -> Value {
+        let mut k = key(text);
+        k[member] = Value::from(value);
+        k
+    }
+
+    /// Signs `{"sub":"ann"}` with the first private key of `keys` and verifies it with
+    /// `jsonwebtoken` and the public half this module serves.
+    fn round_trip(keys: &[Value], alg: Algorithm) {
+        let signer = first_signing_key(keys).unwrap().unwrap();
+        assert_eq!(signer.alg(), format!("{alg:?}"));
+        let token = signer.sign(br#"{"sub":"ann"}"#).unwrap();
+        let public = public_keys(keys);
+        let jwk: Jwk = serde_json::from_value(public[0].clone()).unwrap();
+        let mut validation = Validation::new(alg);
+        validation.required_spec_claims.clear();
+        validation.validate_exp = false;
+        let claims = jsonwebtoken::decode::<Value>(
+            &token,
+            &DecodingKey::from_jwk(&jwk).unwrap(),
+            &validation,
+        )
+        .unwrap_or_else(|e| panic!("{alg:?}: {e}"))
+        .claims;
+        assert_eq!(claims["sub"], "ann");
+    }
+
+    #[test]
+    fn every_supported_algorithm_signs_what_an_independent_library_verifies() {
+        round_trip(&[key(RSA)], Algorithm::RS256);
+        for (alg, a) in [
+            ("RS384", Algorithm::RS384),
+            ("RS512", Algorithm::RS512),
+            ("PS256", Algorithm::PS256),
+            ("PS384", Algorithm::PS384),
+            ("PS512", Algorithm::PS512),
+        ] {
+            round_trip(&[with(RSA, "alg", alg)], a);
+        }
+        round_trip(&[key(EC)], Algorithm::ES256);
+        round_trip(&[key(ED)], Algorithm::EdDSA);
+    }
+
+    #[test]
+    fn the_first_private_signing_key_signs() {
+        let mut public = key(RSA);
+        for m in ["d", "p", "q", "dp", "dq", "qi"] {
+            public.as_object_mut().unwrap().remove(m);
+        }
+        let enc = with(RSA, "use", "enc");
+        let secret = json!({"kty": "oct", "kid": "hs", "k": "c2VjcmV0"});
+        let keys = [public.clone(), enc, secret, key(EC), key(ED)];
+        let signer = first_signing_key(&keys).unwrap().unwrap();
+        assert_eq!((signer.alg(), signer.kid()), ("ES256", Some("ec-1")));
+        assert!(first_signing_key(&[public]).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_first_private_key_that_cannot_sign_is_an_error_naming_it() {
+        let err = |k: Value| first_signing_key(&[k]).unwrap_err().to_string();
+        assert!(err(with(RSA, "d", "AQAB")).starts_with("key rsa-1: rejected"));
+        assert!(err(with(RSA, "alg", "ES256")).contains("cannot sign with an RSA key"));
+        assert!(err(with(EC, "alg", "ES384")).contains("does not match curve P-256"));
+        assert!(err(with(EC, "crv", "P-521")).contains("not supported"));
+        let mut no_kid = key(EC);
+        no_kid.as_object_mut().unwrap().remove("kid");
+        assert!(err(with(&no_kid.to_string(), "x", "!!")).starts_with("key #0"));
+    }
+
+    #[test]
+    fn public_halves_never_hold_private_members_nor_secrets() {
+        let secret = json!({"kty": "oct", "kid": "hs", "k": "c2VjcmV0"});
+        let public = public_keys(&[key(RSA), key(EC), key(ED), secret]);
+        let kids: Vec<_> = public.iter().map(|k| k["kid"].clone()).collect();
+        assert_eq!(kids, ["rsa-1", "ec-1", "ed-1"]);
+        for k in &public {
+            for m in ["d", "p", "q", "dp", "dq", "qi", "oth", "k"] {
+                assert!(k.get(m).is_none(), "{m} in {k}");
+            }
+        }
+        assert_eq!(public[0]["n"], key(RSA)["n"]);
+        assert_eq!(public[1]["y"], key(EC)["y"]);
+    }
+}

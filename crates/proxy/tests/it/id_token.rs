@@ -9,19 +9,22 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use jsonwebtoken::jwk::Jwk;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use oathkeeper::decision::{Peer, decide};
+use oathkeeper::metrics::Metrics;
+use oathkeeper::pipeline::{Cx, ResponseBody};
 use oathkeeper::snapshot::{RuleFile, Severity, compile};
 use oathkeeper_core::config::{NoEnv, parse_config};
 use oathkeeper_core::rule::parse_rules;
 use serde_json::{Value, json};
 
-use crate::support::{ConfigMapDir, Reply, Server, eventually};
+use crate::support::{Answer, ConfigMapDir, FakeKratos, Reply, Server, eventually};
 
 /// A 2048-bit RSA key with its private members, made with Python's `cryptography` for these
-/// tests only.
-const RSA_JWK: &str = r#"{"kty": "RSA", "kid": "rsa-1", "use": "sig", "alg": "RS256", "n": "tT60FajIEfFZD9doAOSS2NsyvSsqLsT0HTHzhHommzHZ5v1vkwbevwLtvtLMf8JdwpBRqyEIz3wPaFHzDUXX3SzrC02xXVUDkpRyo1LIw0yyXwYBVopmCEufRsXDdlxOiiJa8Yj5LlKDM0deQK4Xr76Ju6dvM1uGQmYGQ1Z58iHwDJTIkZFmifHaWhl6kSytTkAPiMljtnaqxAGF4K_-ABNOCats-0NQO0qK3fANVU0ztXN8d2-8JXH_uDBuWpBfTl4Auc5V5TbGdojz8qRuhuhRBz_6OaEnuOWXRvj7BdU8nXRtIm2nUEXVIvsO-iUzORDQzWjJXKE84RN-M-S7Uw", "e": "AQAB", "d": "IbnIQtuEVypk2zjHBpuB485uE5tLnyZREnmwCa-9LVXKaVwxfddibYK7AK4zFXbygXjfaYudGxbHuy68nnSnpWVtW04aufZO0uDCsDeAWi8UZfA1IYhhUhvYSJAWPhkRGE0qRRWq4H7EIS-fj0OV7sLy2DNg0tquEf7wHWmjCXYMsuu9twWFhXkxt33uOhj_kz4iIVyZ2SY_lPIOAp_USWWxfUbzYZ56QQW-k6uFN_6exhotrQi6OTiD0-UFspcPcAYrUecT68HuqYtcFKqO9bY83tpvHq6kIQqUmwEtqp3VBttB6QEA8bsZyxGBJa1gYqBS1iZvLdbWxUSMjq12oQ", "p": "7KjKAh2c7f0dRbOJGF_Jl6yTuB5COOVdnJBnFo7JcKzqCisx5nWxUnxryyjiQ4DpGw_vuw-bRYQNLx_sDBx77YOGWf7l3a7p7YK7JmXeMK6E25bL-Zwm12SDLQvPSiEXh0nkNCzVa0wvm2gxUZCl8iuvQS7Ex2xobug51lGN_HE", "q": "xA6TUkl7lht1GqaHh9-TX5pfwQndUJumUVShsvar_FOvuPw2IGy37UGWsOYnELsDyfPbzS2BTs8u7UL1Ow7k-wRDq4PLkSeA9lo5dXdOkqXrSYArfvGenP_1uYcDIpzVDyM7u9cdpBnVdBr9NVDXW2seD7RHJvEfykET5FDiJgM", "dp": "CJZPTihY62HF0COlk9bV78T5TzL54CqibO3ob68arBX6IAhVNTGMD5woJSUEoMJqsuqvHjCAx9L0z4LvA7l83a9qDpXrLVINdurJc6k6mLWcaINeP15lImepQtcs3Fm7CtOpjiMaU1xeVds__t-qxdDD-S-DQGE0oOGYR6iJ6GE", "dq": "CSLcvqLp_W6-IEXOXwiOJ5BcEfTRuWXndDbLajmQfiuwLqCiLRSj5Yx-5zNycpckcA7LGV6bff6toyTRpLTm-sOSG7YCkHsUyWYe81hh8veEZWJxpHLB_3L2EnU2MjC4xQHRUMmPegwyJDz1u7xOrNXrCrRN9IScBKLPuH4Ea90", "qi": "P6z_vTAAwK3Qg5vlSAb1vetG2IXTpNAT6RwXZAN4371oGIVHYlXJHCgHDFskEKxwUrm01GIJoX-ZUF0SKcy8KrpkYbe39DGiL2l4aMSxs0AKmGsuVLJn-jv_wu3Tr5H0l2OfDDp6h1D-w9kIN6oD4tc87HYqtMuXRxLZshu6hyA"}"#;
+/// tests (and the `id_token` benchmark) only.
+const RSA_JWK: &str = include_str!("id_token-rsa.jwk.json");
 
 /// A P-256 key with its private member, made the same way.
-const EC_JWK: &str = r#"{"kty": "EC", "kid": "ec-1", "use": "sig", "crv": "P-256", "x": "5tNW-bbEGRzQkqVRY9riOmgVbAZMHx9H_6RpsGWXEN0", "y": "2E5eyXIw0uu892KZM1jcY26x5_BFoght9Gv1lIPZp-Q", "d": "tqZ4HXcP2MN7JeYdhEmDFptH_EmVBDgnyAsurUK_at0"}"#;
+const EC_JWK: &str = include_str!("id_token-ec.jwk.json");
 
 /// Members no public key may show.
 const PRIVATE_MEMBERS: &[&str] = &["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
@@ -277,8 +280,8 @@ fn reload_switches_the_signing_keys_and_the_served_set() {
     assert_eq!(verify(&token, &s.jwks(), Algorithm::ES256)["sub"], "ann");
 }
 
-/// Compiles one `id_token` rule signing with `jwks_url`; the error diagnostics.
-fn load_errors(jwks_url: &str) -> Vec<String> {
+/// Compiles one `id_token` rule signing with `jwks_url`.
+fn load(jwks_url: &str) -> oathkeeper::snapshot::Snapshot {
     let config = json!({
         "authenticators": {"anonymous": {"enabled": true}},
         "authorizers": {"allow": {"enabled": true}},
@@ -290,6 +293,11 @@ fn load_errors(jwks_url: &str) -> Vec<String> {
         rules: parse_rules(rules(jwks_url, "1m").as_bytes()).unwrap(),
     }];
     compile(&config, &files, Default::default())
+}
+
+/// The error diagnostics of [`load`].
+fn load_errors(jwks_url: &str) -> Vec<String> {
+    load(jwks_url)
         .diagnostics
         .iter()
         .filter(|d| d.severity == Severity::Error)
@@ -345,4 +353,63 @@ fn a_key_set_that_cannot_sign_fails_the_rule_at_load_naming_it() {
         load_errors(&format!("file://{}", good.display())),
         Vec::<String>::new()
     );
+}
+
+/// A decision for `http://app.example/ann/x` through the library.
+async fn ask(snapshot: &oathkeeper::snapshot::Snapshot) -> http::Response<ResponseBody> {
+    let metrics = Metrics::new("");
+    let (parts, ()) = http::Request::builder()
+        .uri("/decisions")
+        .header("X-Forwarded-Method", "GET")
+        .header("X-Forwarded-Proto", "http")
+        .header("X-Forwarded-Host", "app.example")
+        .header("X-Forwarded-Uri", "/ann/x")
+        .body(())
+        .unwrap()
+        .into_parts();
+    decide(snapshot, &parts, Peer::default(), &Cx::new(&metrics))
+        .await
+        .0
+}
+
+#[tokio::test]
+async fn an_http_key_set_signs_once_fetched_and_fails_closed_without_a_private_key() {
+    let public_only = {
+        let mut ec: Value = serde_json::from_str(EC_JWK).unwrap();
+        ec.as_object_mut().unwrap().remove("d");
+        json!({ "keys": [ec] }).to_string()
+    };
+    let idp = FakeKratos::start(move |seen| {
+        if seen.path == "/public.json" {
+            Answer::ok(public_only.clone())
+        } else {
+            Answer::ok(set(&[EC_JWK]))
+        }
+    })
+    .await;
+
+    // An http(s) set is fetched in the background: the rule loads, and signs once it has keys.
+    let good = load(&format!("{}/private.json", idp.url()));
+    let mut status = 0;
+    for _ in 0..100 {
+        status = ask(&good).await.status().as_u16();
+        if status == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(status, 200, "signs once the set is fetched");
+    let answer = ask(&good).await;
+    let token = answer.headers()["authorization"].to_str().unwrap();
+    assert_eq!(token_header(&token["Bearer ".len()..])["kid"], "ec-1");
+
+    // A set without a private key: every request is refused with 500, never unsigned.
+    let bad = load(&format!("{}/public.json", idp.url()));
+    for _ in 0..10 {
+        let answer = ask(&bad).await;
+        assert_eq!(answer.status(), 500);
+        assert!(answer.headers().get("authorization").is_none());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(idp.calls() >= 2, "both sets were fetched");
 }
