@@ -17,7 +17,7 @@ use oathkeeper_core::candidate::{Candidate, Forwarded, connection_scheme, match_
 use oathkeeper_core::matcher::Strategy;
 
 use crate::matching::Matching;
-use crate::pipeline::error_handler::respond;
+use crate::pipeline::error_handler::{json::json_error, respond};
 use crate::pipeline::{Cx, Denial, OriginalRequest, ResponseBody, Session};
 use crate::snapshot::Snapshot;
 
@@ -97,8 +97,16 @@ pub async fn decide<'a>(
             },
         ),
         Err((rule, denial)) => {
-            let errors = rule.map_or(&[][..], |p| &snapshot.compiled[p].errors[..]);
-            let response = respond(errors, &snapshot.fallback, &denial, &request);
+            // The rule's error handlers answer every failure, the internal ones included (a
+            // step that cannot run), as upstream; error handlers that cannot be built are a 500.
+            let errors = rule.map_or(Ok(&[][..]), |p| snapshot.compiled[p].errors.as_deref());
+            let response = match errors {
+                Ok(errors) => respond(errors, &snapshot.fallback, &denial, &request),
+                Err(broken) => {
+                    tracing::warn!(reason = broken.reason(), "no error handler could answer");
+                    json_error(&broken.denial(), false)
+                }
+            };
             (
                 response,
                 Outcome {
@@ -128,10 +136,7 @@ async fn judge(
         .await
         .map_err(|denial| (None, denial))?;
     let failed = |denial: Denial| (Some(position), denial);
-    let pipeline = snapshot.compiled[position]
-        .pipeline
-        .as_ref()
-        .map_err(|error| failed(Denial::internal(error.to_string())))?;
+    let pipeline = &snapshot.compiled[position].pipeline;
     let mut captures = Vec::new();
     if snapshot.strategy == Strategy::Regexp {
         let matcher = &snapshot.index.entries()[position].matcher;

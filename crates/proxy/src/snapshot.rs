@@ -8,8 +8,10 @@
 //! allow that the missing rule overlapped; so the whole file is set aside and its last good
 //! version (see [`compile_files`]) serves instead, or none on a first load. A rule whose
 //! handlers cannot be compiled (unknown, disabled, bad config, bad template) still matches and
-//! answers 500, as upstream: its URL space fails closed, and a config change that disables a
-//! handler takes effect rather than reviving an old file.
+//! is reported; a request fails with a 500 at the step that cannot run, after the steps before
+//! it (upstream's order: an unauthenticated request is still a 401), and through the rule's
+//! error handlers. Its URL space fails closed, and a config change that disables a handler
+//! takes effect rather than reviving an old file.
 
 mod stored;
 
@@ -26,7 +28,7 @@ use oathkeeper_core::merge::deep_merge;
 use oathkeeper_core::rule::{Handler, Rule};
 
 use crate::pipeline::error_handler::{ErrorHandler, Fallback};
-use crate::pipeline::{CompileCx, Pipeline, SessionStores, authn, authz, mutate};
+use crate::pipeline::{Broken, CompileCx, Pipeline, SessionStores, Step, authn, authz, mutate};
 
 pub use crate::pipeline::CompileError;
 pub use stored::{Rules, StoredRules};
@@ -105,11 +107,14 @@ pub struct CompiledRule {
     pub id: String,
     /// The repository it came from.
     pub repository: Arc<str>,
-    /// The pipeline, or why the rule answers 500. Rules with the same handlers and handler
-    /// configs share one.
-    pub pipeline: Result<Arc<Pipeline>, CompileError>,
-    /// The rule's own error handlers (shared like the pipeline).
-    pub errors: Arc<[ErrorHandler]>,
+    /// The pipeline; a step that cannot run fails requests that reach it. Rules with the same
+    /// handlers and handler configs share one.
+    pub pipeline: Arc<Pipeline>,
+    /// The rule's own error handlers (shared like the pipeline), or why they cannot be built
+    /// (a failing request then gets a 500).
+    pub errors: Step<Arc<[ErrorHandler]>>,
+    /// The first problem of the rule, as reported at load, if any.
+    pub problem: Option<Arc<str>>,
 }
 
 /// Everything a decision reads, swapped atomically on reload.
@@ -316,7 +321,9 @@ struct Shared {
 #[derive(Clone)]
 struct SharedPipeline {
     pipeline: Arc<Pipeline>,
-    errors: Arc<[ErrorHandler]>,
+    errors: Step<Arc<[ErrorHandler]>>,
+    /// The first compile error, as reported at load.
+    problem: Option<Arc<str>>,
     /// A template reads `.MatchContext`: the rule's capture groups are needed.
     match_context: bool,
 }
@@ -324,11 +331,7 @@ struct SharedPipeline {
 impl Shared {
     /// The pipeline of `rule`, compiled unless a rule with the same handlers already has one;
     /// and whether its templates read the match context (also for a pipeline that fails).
-    fn pipeline(
-        &mut self,
-        config: &Config,
-        rule: &Rule,
-    ) -> (Result<SharedPipeline, CompileError>, bool) {
+    fn pipeline(&mut self, config: &Config, rule: &Rule) -> (SharedPipeline, bool) {
         // Keyed by content, never by rule id: every input of `compile_rule` besides `config`.
         let key = serde_json::to_string(&(
             &rule.authenticators,
@@ -338,21 +341,22 @@ impl Shared {
         ))
         .ok();
         if let Some(hit) = key.as_ref().and_then(|k| self.pipelines.get(k)) {
-            return (Ok(hit.clone()), hit.match_context);
+            return (hit.clone(), hit.match_context);
         }
         self.cx.begin_rule();
-        let compiled = compile_rule(config, rule, &mut self.cx);
+        let (pipeline, errors, problem) = compile_rule(config, rule, &mut self.cx);
         let match_context = self.cx.rule_uses_match_context();
-        let compiled = compiled.map(|(pipeline, errors)| SharedPipeline {
+        let shared = SharedPipeline {
             pipeline: Arc::new(pipeline),
-            errors: errors.into(),
+            errors: errors.map(Arc::from),
+            problem: problem.map(|e| e.to_string().into()),
             match_context,
-        });
-        // Failures are not kept: each failing rule gets its own error.
-        if let (Some(key), Ok(shared)) = (key, &compiled) {
+        };
+        // Kept with its problem: each rule using it reports it under its own id.
+        if let Some(key) = key {
             self.pipelines.insert(key, shared.clone());
         }
-        (compiled, match_context)
+        (shared, match_context)
     }
 }
 
@@ -416,16 +420,12 @@ fn compile_file(
             continue;
         }
         let (compiled, match_context) = shared.pipeline(config, rule);
-        let (pipeline, errors, problem) = match compiled {
-            Ok(shared) => (Ok(shared.pipeline), shared.errors, None),
-            Err(error) => {
-                let problem = diagnostic(format!(
-                    "rule \"{}\": {error}; requests matching it get 500",
-                    rule.id
-                ));
-                (Err(error), Arc::default(), Some(problem))
-            }
-        };
+        let problem = compiled.problem.as_ref().map(|error| {
+            diagnostic(format!(
+                "rule \"{}\": {error}; requests matching it get 500 at that step",
+                rule.id
+            ))
+        });
         let matcher = match shared.compiler.compile(&rule.matcher.url, match_context) {
             Ok(m) => m,
             Err(e) => {
@@ -443,8 +443,9 @@ fn compile_file(
                 rule: CompiledRule {
                     id: rule.id.clone(),
                     repository: Arc::clone(repository),
-                    pipeline,
-                    errors,
+                    pipeline: compiled.pipeline,
+                    errors: compiled.errors,
+                    problem: compiled.problem,
                 },
                 diagnostic: problem,
             });
@@ -537,42 +538,53 @@ fn compile_fallback(config: &Config) -> Box<[Fallback]> {
         .collect()
 }
 
+/// Compiles every step of `rule`: a step that cannot be built becomes a [`Broken`] one, which
+/// fails the requests that reach it. Also the first problem, in the order the report has
+/// always used: a missing step, then the handlers in pipeline order, then the error handlers.
 fn compile_rule(
     config: &Config,
     rule: &Rule,
     cx: &mut CompileCx,
-) -> Result<(Pipeline, Box<[ErrorHandler]>), CompileError> {
+) -> (Pipeline, Step<Box<[ErrorHandler]>>, Option<CompileError>) {
+    let mut problem = None;
     if rule.authenticators.is_empty() {
-        return Err(CompileError::NoAuthenticators);
-    }
-    if rule.authorizer.handler.is_empty() {
-        return Err(CompileError::NoAuthorizer);
-    }
-    if rule.mutators.is_empty() {
-        return Err(CompileError::NoMutators);
+        problem = Some(CompileError::NoAuthenticators);
+    } else if rule.authorizer.handler.is_empty() {
+        problem = Some(CompileError::NoAuthorizer);
+    } else if rule.mutators.is_empty() {
+        problem = Some(CompileError::NoMutators);
     }
     let authenticators = rule
         .authenticators
         .iter()
         .map(|h| {
             let switch = config.authenticators.get(&h.handler);
-            let config = rule_config(Family::Authenticator, h, switch)?;
-            authn::Authenticator::compile(&h.handler, &config, cx)
+            let compiled = rule_config(Family::Authenticator, h, switch)
+                .and_then(|config| authn::Authenticator::compile(&h.handler, &config, cx));
+            step(&mut problem, compiled)
         })
-        .collect::<Result<_, _>>()?;
-    let authorizer = {
+        .collect();
+    let authorizer = if rule.authorizer.handler.is_empty() {
+        Err(Broken::new(&CompileError::NoAuthorizer))
+    } else {
         let h = &rule.authorizer;
-        let merged = rule_config(Family::Authorizer, h, config.authorizers.get(&h.handler))?;
-        authz::Authorizer::compile(&h.handler, &merged, cx)?
+        let compiled = rule_config(Family::Authorizer, h, config.authorizers.get(&h.handler))
+            .and_then(|merged| authz::Authorizer::compile(&h.handler, &merged, cx));
+        step(&mut problem, compiled)
     };
-    let mutators = rule
-        .mutators
-        .iter()
-        .map(|h| {
-            let config = rule_config(Family::Mutator, h, config.mutators.get(&h.handler))?;
-            mutate::Mutator::compile(&h.handler, &config, cx)
-        })
-        .collect::<Result<_, _>>()?;
+    let mutators = if rule.mutators.is_empty() {
+        Err(Broken::new(&CompileError::NoMutators))
+    } else {
+        let compiled = rule
+            .mutators
+            .iter()
+            .map(|h| {
+                let config = rule_config(Family::Mutator, h, config.mutators.get(&h.handler))?;
+                mutate::Mutator::compile(&h.handler, &config, cx)
+            })
+            .collect::<Result<_, _>>();
+        step(&mut problem, compiled)
+    };
     let errors = rule
         .errors
         .iter()
@@ -581,15 +593,26 @@ fn compile_rule(
             let merged = rule_config(Family::ErrorHandler, h, switch)?;
             ErrorHandler::compile(&h.handler, &merged)
         })
-        .collect::<Result<_, _>>()?;
-    Ok((
+        .collect::<Result<_, _>>();
+    let errors = step(&mut problem, errors);
+    (
         Pipeline {
             authenticators,
             authorizer,
             mutators,
         },
         errors,
-    ))
+        problem,
+    )
+}
+
+/// `compiled` as a step, its error kept in `problem` when it is the first.
+fn step<T>(problem: &mut Option<CompileError>, compiled: Result<T, CompileError>) -> Step<T> {
+    compiled.map_err(|error| {
+        let broken = Broken::new(&error);
+        problem.get_or_insert(error);
+        broken
+    })
 }
 
 /// The merged config of the rule's handler `h`, which must exist and be enabled.

@@ -331,7 +331,13 @@ async fn handler_outcomes_map_to_upstream_statuses() {
             get("/decisions/deny", &h, StatusCode::FORBIDDEN),
             get("/decisions/unauth", &h, StatusCode::UNAUTHORIZED),
             get("/decisions/disabled", &h, StatusCode::INTERNAL_SERVER_ERROR)
-                .why("a rule using a disabled handler answers 500"),
+                .why("a rule using a disabled handler answers 500 at that step"),
+            get(
+                "/decisions/disabled",
+                &[("Host", "h"), ("Authorization", "Basic x")],
+                StatusCode::UNAUTHORIZED,
+            )
+            .why("the authenticator answers before the disabled mutator is reached"),
         ],
     )
     .await;
@@ -566,4 +572,150 @@ fn the_decision_future_stays_small() {
     let future = decide(&s, &parts, Peer::default(), &cx);
     let size = std::mem::size_of_val(&future);
     assert!(size < 2048, "the decision future is {size} bytes");
+}
+
+/// Upstream's step order and error flow (issue 20 item 5), case by case after upstream's
+/// decision tests (`api/decision_test.go`: no authorizer, no mutator, failing authenticator,
+/// failing mutator, `deny` answered by the rule's `www_authenticate`) and the issue's own: a
+/// rule runs authenticate → authorize → mutate and fails at the step that fails, a step that
+/// cannot run (missing, disabled, unknown handler) being a 500 there; and every failure, the
+/// internal ones included, goes through the rule's error handlers.
+#[tokio::test]
+async fn steps_run_in_upstreams_order_and_fail_where_they_fail() {
+    use oathkeeper_core::handler::redirect;
+    use oathkeeper_core::handler::when::Clause;
+    use oathkeeper_core::rule::Handler;
+
+    let mut config = simple_config();
+    let mut on_internal = redirect::Config::new("https://status.example/");
+    on_internal.when = Some(vec![Clause {
+        error: vec!["internal_server_error".to_owned()],
+        request: None,
+    }]);
+    config.errors.handlers.redirect = HandlerSwitch::enabled_with(&on_internal);
+    // `cookie` (mutator) and `cookie_session` (authenticator) stay disabled.
+    let errors = |ids: &[&str]| -> Vec<Handler> {
+        ids.iter().map(|id| crate::testing::handler(id)).collect()
+    };
+    let mut no_authz = rule("no-authz", "http://h/no-authz").authn("anonymous");
+    no_authz.authorizer = crate::testing::handler("");
+    let mut no_mutator = rule("no-mutator", "http://h/no-mutator").authn("anonymous");
+    no_mutator.mutators.clear();
+    let mut authn_fails = rule("authn-fails", "http://h/authn-fails").authn("unauthorized");
+    authn_fails.authorizer = crate::testing::handler("");
+    authn_fails.mutators.clear();
+    let mut one_mutator_fails =
+        rule("one-mutator-fails", "http://h/one-mutator-fails").authn("anonymous");
+    one_mutator_fails.mutators = errors(&["noop", "cookie"]);
+    let mut deny_www = rule("deny-www", "http://h/deny-www")
+        .authn("anonymous")
+        .authz("deny");
+    deny_www.errors = errors(&["www_authenticate"]);
+    let mut internal_redirect = rule("internal-redirect", "http://h/internal-redirect")
+        .authn("anonymous")
+        .mutator("cookie");
+    internal_redirect.errors = errors(&["redirect"]);
+    let mut unauth_redirect = rule("unauth-redirect", "http://h/unauth-redirect")
+        .authn("unauthorized")
+        .mutator("cookie");
+    unauth_redirect.errors = errors(&["redirect"]);
+    let mut later_authn_disabled = rule("later-authn", "http://h/later-authn");
+    later_authn_disabled.authenticators = errors(&["anonymous", "cookie_session"]);
+    let mut first_authn_disabled = rule("first-authn", "http://h/first-authn");
+    first_authn_disabled.authenticators = errors(&["cookie_session", "anonymous"]);
+    let mut broken_errors = rule("broken-errors", "http://h/broken-errors").authn("anonymous");
+    broken_errors.errors = errors(&["magic"]);
+    let s = snapshot(
+        &config,
+        vec![vec![
+            no_authz,
+            no_mutator,
+            authn_fails,
+            one_mutator_fails,
+            deny_www,
+            internal_redirect,
+            unauth_redirect,
+            rule("disabled-mutator", "http://h/disabled-mutator")
+                .authn("anonymous")
+                .mutator("cookie"),
+            rule("deny-disabled-mutator", "http://h/deny-disabled-mutator")
+                .authn("anonymous")
+                .authz("deny")
+                .mutator("cookie"),
+            rule("unknown-authz", "http://h/unknown-authz")
+                .authn("anonymous")
+                .authz("magic"),
+            later_authn_disabled,
+            first_authn_disabled,
+            broken_errors,
+        ]],
+    );
+    // `anonymous` is not responsible when the request carries credentials.
+    let anon = [("Host", "h")];
+    let creds = [("Host", "h"), ("Authorization", "Basic x")];
+    const UNAUTHORIZED: StatusCode = StatusCode::UNAUTHORIZED;
+    const FORBIDDEN: StatusCode = StatusCode::FORBIDDEN;
+    const FOUND: StatusCode = StatusCode::FOUND;
+    const ERROR: StatusCode = StatusCode::INTERNAL_SERVER_ERROR;
+    check(
+        &s,
+        &[
+            get("/decisions/no-authz", &creds, UNAUTHORIZED)
+                .why("upstream: no authorizer, but the authenticator answers first"),
+            get("/decisions/no-authz", &anon, ERROR).why("authenticated: no authorizer is a 500"),
+            get("/decisions/no-mutator", &anon, ERROR).why("upstream: no mutator is a 500"),
+            get("/decisions/authn-fails", &anon, UNAUTHORIZED)
+                .why("upstream: the failing authenticator answers before the missing steps"),
+            get("/decisions/one-mutator-fails", &anon, ERROR)
+                .why("upstream: one failing mutator is a 500"),
+            get("/decisions/deny-www", &anon, UNAUTHORIZED)
+                .why("upstream: deny answered by the rule's www_authenticate"),
+            get("/decisions/disabled-mutator", &creds, UNAUTHORIZED)
+                .why("unauthenticated: the disabled mutator is never reached"),
+            get("/decisions/disabled-mutator", &anon, ERROR)
+                .why("authenticated and allowed: the disabled mutator is a 500"),
+            get("/decisions/deny-disabled-mutator", &anon, FORBIDDEN)
+                .why("deny answers before a disabled mutator matters"),
+            get("/decisions/unknown-authz", &creds, UNAUTHORIZED),
+            get("/decisions/unknown-authz", &anon, ERROR),
+            get("/decisions/internal-redirect", &anon, FOUND)
+                .why("an internal error goes through the rule's error handlers"),
+            get("/decisions/unauth-redirect", &anon, UNAUTHORIZED)
+                .why("redirect only answers internal errors: json answers the 401"),
+            get("/decisions/later-authn", &anon, OK)
+                .why("a responsible authenticator before a disabled one"),
+            get("/decisions/later-authn", &creds, ERROR)
+                .why("not responsible: the disabled authenticator is reached"),
+            get("/decisions/first-authn", &anon, ERROR)
+                .why("a disabled first authenticator fails before the next is tried"),
+            get("/decisions/broken-errors", &anon, OK)
+                .why("error handlers matter only when something fails"),
+            get("/decisions/broken-errors", &creds, ERROR)
+                .why("a failure with error handlers that cannot be built is a 500"),
+        ],
+    )
+    .await;
+    // The load-time report is unchanged: every rule with a step that cannot run is named.
+    let reported: Vec<_> = s
+        .diagnostics
+        .iter()
+        .filter_map(|d| d.rule.clone())
+        .collect();
+    for id in [
+        "no-authz",
+        "no-mutator",
+        "authn-fails",
+        "one-mutator-fails",
+        "internal-redirect",
+        "unauth-redirect",
+        "disabled-mutator",
+        "deny-disabled-mutator",
+        "unknown-authz",
+        "later-authn",
+        "first-authn",
+        "broken-errors",
+    ] {
+        assert!(reported.iter().any(|r| r == id), "{id}: {reported:?}");
+    }
+    assert!(!reported.iter().any(|r| r == "deny-www"), "{reported:?}");
 }

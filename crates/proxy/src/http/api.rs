@@ -263,10 +263,10 @@ pub fn json<T: serde::Serialize + ?Sized>(status: StatusCode, body: &T) -> Respo
 fn signing_public_keys(snapshot: &Snapshot) -> serde_json::Value {
     let mut sources: Vec<&Arc<crate::jwks::JwksSource>> = Vec::new();
     for rule in &snapshot.compiled {
-        let Ok(pipeline) = &rule.pipeline else {
+        let Ok(mutators) = &rule.pipeline.mutators else {
             continue;
         };
-        for mutator in pipeline.mutators.iter() {
+        for mutator in mutators.iter() {
             if let crate::pipeline::mutate::Mutator::IdToken(t) = mutator
                 && !sources.iter().any(|s| Arc::ptr_eq(s, t.keys()))
             {

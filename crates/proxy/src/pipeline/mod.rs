@@ -2,8 +2,12 @@
 //!
 //! Every handler is compiled once per reload from its global config deep-merged with the
 //! rule's config ([`oathkeeper_core::merge::deep_merge`]); a request only runs the compiled
-//! enums. [`Pipeline::run`] reads top to bottom: authenticators in order until one is
-//! responsible, the authorizer, then every mutator.
+//! enums. [`Pipeline::run`] reads top to bottom, in upstream's order: authenticators in order
+//! until one is responsible, the authorizer, then every mutator. A step that cannot run (its
+//! handler is missing, unknown, disabled or misconfigured: a [`Broken`] step, reported at load)
+//! fails the request with a 500 **when it is reached**, as upstream's request handler fails at
+//! the handler it cannot load: an unauthenticated request to a rule with a disabled mutator is
+//! still a 401, a `deny` still a 403.
 
 pub mod authn;
 pub mod authz;
@@ -27,7 +31,7 @@ use crate::template::{self, Template};
 pub type ResponseBody = http_body_util::Full<Bytes>;
 
 /// Why a rule's pipeline, or a handler of it, cannot be compiled. A rule with such an error
-/// still matches and answers 500.
+/// still matches, and a request reaching the step fails there with a 500.
 #[derive(Debug, thiserror::Error)]
 pub enum CompileError {
     /// The rule names a handler id the config does not have.
@@ -127,15 +131,39 @@ impl CompileError {
     }
 }
 
+/// A step of a rule's pipeline, or why it cannot run.
+pub type Step<T> = Result<T, Broken>;
+
+/// Why a step cannot run: its compile error, as text. Reaching it is a 500.
+#[derive(Debug, Clone)]
+pub struct Broken(Arc<str>);
+
+impl Broken {
+    /// The step that failed to compile with `error`.
+    pub fn new(error: &CompileError) -> Broken {
+        Broken(error.to_string().into())
+    }
+
+    /// Why, as the compile error said it.
+    pub fn reason(&self) -> &str {
+        &self.0
+    }
+
+    /// The denial of a request that reaches the step: a 500.
+    pub fn denial(&self) -> Denial {
+        Denial::internal(self.0.to_string())
+    }
+}
+
 /// The compiled pipeline of one rule.
 #[derive(Debug)]
 pub struct Pipeline {
-    /// Authenticators, in order.
-    pub authenticators: Box<[authn::Authenticator]>,
+    /// Authenticators, in order (none: a request fails with a 500).
+    pub authenticators: Box<[Step<authn::Authenticator>]>,
     /// The authorizer.
-    pub authorizer: authz::Authorizer,
-    /// Mutators, in order.
-    pub mutators: Box<[mutate::Mutator]>,
+    pub authorizer: Step<authz::Authorizer>,
+    /// Mutators, in order (one that cannot run fails the step).
+    pub mutators: Step<Box<[mutate::Mutator]>>,
 }
 
 impl Pipeline {
@@ -150,9 +178,14 @@ impl Pipeline {
             captures,
             ..Session::default()
         };
+        if self.authenticators.is_empty() {
+            return Err(Denial::internal(CompileError::NoAuthenticators.to_string()));
+        }
         let mut authenticated = false;
         for authenticator in self.authenticators.iter() {
             match authenticator
+                .as_ref()
+                .map_err(Broken::denial)?
                 .authenticate(request, &mut session, cx)
                 .await?
             {
@@ -168,9 +201,14 @@ impl Pipeline {
                 "No authentication handler was responsible for handling the authentication request",
             ));
         }
-        self.authorizer.authorize()?;
+        self.authorizer
+            .as_ref()
+            .map_err(Broken::denial)?
+            .authorize(request, &mut session)
+            .await?;
+        let mutators = self.mutators.as_ref().map_err(Broken::denial)?;
         let mut buffer = String::new();
-        for mutator in self.mutators.iter() {
+        for mutator in mutators.iter() {
             mutator.mutate(request, &mut session, &mut buffer)?;
         }
         Ok(session)

@@ -62,7 +62,7 @@ fn handler_problems_invalidate_the_rule_but_keep_it_matching() {
         5,
         "invalid rules still match (and answer 500)"
     );
-    assert!(s.compiled.iter().all(|r| r.pipeline.is_err()));
+    assert!(s.compiled.iter().all(|r| r.problem.is_some()));
 }
 
 fn rule(id: &str, url: &str) -> String {
@@ -239,8 +239,7 @@ errors: {handlers: {redirect: {enabled: true}}}
     );
     assert!(
         w.iter().any(
-            |m| m.starts_with("authorizers.keto_engine_acp_ory")
-                && m.contains("not supported")
+            |m| m.starts_with("authorizers.keto_engine_acp_ory") && m.contains("not supported")
         ),
         "{w:?}"
     );
@@ -276,7 +275,7 @@ fn rules_with_the_same_handlers_share_one_pipeline_and_its_match_context() {
             rule("e", "http://e/<.*>", r#"[{"handler":"magic"}]"#),
         ),
     );
-    let pipeline = |i: usize| s.compiled[i].pipeline.as_ref().unwrap();
+    let pipeline = |i: usize| &s.compiled[i].pipeline;
     assert!(
         Arc::ptr_eq(pipeline(0), pipeline(1)),
         "same handlers, one pipeline"
