@@ -15,6 +15,7 @@
 pub mod anonymous;
 pub mod cookie;
 pub mod header;
+pub mod hydrator;
 pub mod id_token;
 pub mod json;
 pub mod jwt;
@@ -267,6 +268,8 @@ pub enum MutatorConfig {
     Cookie(cookie::Config),
     /// `id_token`.
     IdToken(id_token::Config),
+    /// `hydrator`.
+    Hydrator(hydrator::Config),
 }
 
 impl MutatorConfig {
@@ -280,6 +283,11 @@ impl MutatorConfig {
                 let c: id_token::Config = decode_named(config)?;
                 c.check()?;
                 Ok(Self::IdToken(c))
+            }
+            "hydrator" => {
+                let c: hydrator::Config = decode_named(config)?;
+                c.check()?;
+                Ok(Self::Hydrator(c))
             }
             _ => Err(ConfigError::Unsupported),
         }

@@ -209,7 +209,7 @@ impl Pipeline {
         let mutators = self.mutators.as_ref().map_err(Broken::denial)?;
         let mut buffer = String::new();
         for mutator in mutators.iter() {
-            mutator.mutate(request, &mut session, &mut buffer)?;
+            mutator.mutate(request, &mut session, &mut buffer).await?;
         }
         Ok(session)
     }

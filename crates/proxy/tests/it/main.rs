@@ -8,6 +8,7 @@ mod audit;
 mod cli;
 mod client_credentials;
 mod hardening;
+mod hydrator;
 mod id_token;
 mod introspection;
 mod jwt;

@@ -7,6 +7,7 @@
 
 pub mod cookie;
 pub mod header;
+pub mod hydrator;
 pub mod id_token;
 
 use std::collections::BTreeMap;
@@ -35,6 +36,8 @@ pub enum Mutator {
     Cookie(cookie::Cookie),
     /// `id_token`.
     IdToken(id_token::IdToken),
+    /// `hydrator`.
+    Hydrator(Box<hydrator::Hydrator>),
 }
 
 impl Mutator {
@@ -51,11 +54,15 @@ impl Mutator {
             MutatorConfig::Header(c) => Mutator::Header(header::Header::compile(&c, cx)?),
             MutatorConfig::Cookie(c) => Mutator::Cookie(cookie::Cookie::compile(&c, cx)?),
             MutatorConfig::IdToken(c) => Mutator::IdToken(id_token::IdToken::compile(&c, cx)?),
+            MutatorConfig::Hydrator(c) => {
+                Mutator::Hydrator(Box::new(hydrator::Hydrator::compile(&c)?))
+            }
         })
     }
 
-    /// Adds this mutator's headers to the session.
-    pub fn mutate(
+    /// Adds this mutator's headers to the session (`hydrator` calls its API: the only one
+    /// that waits).
+    pub async fn mutate(
         &self,
         request: &OriginalRequest<'_>,
         session: &mut Session,
@@ -68,6 +75,8 @@ impl Mutator {
             Mutator::Header(h) => h.mutate(request, session, buffer),
             Mutator::Cookie(c) => c.mutate(request, session, buffer),
             Mutator::IdToken(t) => t.mutate(request, session, buffer),
+            // Boxed: its call's state would grow every decision's future, hydrator or not.
+            Mutator::Hydrator(h) => Box::pin(h.mutate(request, session)).await,
         }
     }
 }
