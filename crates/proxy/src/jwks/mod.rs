@@ -1,5 +1,7 @@
-//! JSON Web Key Sets as verifying-key sources: fetched, parsed once, cached, refreshed in the
-//! background (the `jwt` authenticator's `jwks_urls`; `id_token` will read the same).
+//! JSON Web Key Sets as key sources: fetched, parsed once, cached, refreshed in the background
+//! (the `jwt` authenticator's `jwks_urls` verify with them; the `id_token` mutator's `jwks_url`
+//! signs with its first private key, [`signing`], and `/.well-known/jwks.json` serves their
+//! public halves).
 //!
 //! One [`JwksSource`] per location and TTL, shared by every handler and rule that names it and
 //! kept across reloads while a snapshot uses it (a registry of weak references, touched only
@@ -14,7 +16,7 @@
 //!
 //! **Unknown key ids** (rotation). A kid missing from the set starts a refetch, at most one
 //! per location per [`UNKNOWN_KID_WINDOW`], so tokens with made-up kids cannot make us hammer
-//! the identity provider. Concurrent requests share one fetch ([`JwksSource::trigger`]); a
+//! the identity provider. Concurrent requests share one fetch (`JwksSource::trigger`); a
 //! request waits for it at most `jwks_max_wait`, then looks again.
 //!
 //! **Fail closed.** A location never fetched successfully has no keys: its requests wait for
