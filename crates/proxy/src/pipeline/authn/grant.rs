@@ -141,6 +141,11 @@ pub(super) async fn request_token(
     if answer.status != StatusCode::OK {
         return Err(GrantError::Status(answer.status, answer.headers));
     }
+    read_token(&answer.body)
+}
+
+/// Reads a token endpoint's 200 answer.
+pub(super) fn read_token(body: &[u8]) -> Result<Token, GrantError> {
     #[derive(Deserialize)]
     struct TokenAnswer {
         #[serde(default)]
@@ -148,8 +153,7 @@ pub(super) async fn request_token(
         #[serde(default)]
         expires_in: Option<f64>,
     }
-    let token: TokenAnswer =
-        serde_json::from_slice(&answer.body).map_err(|_| GrantError::Decode)?;
+    let token: TokenAnswer = serde_json::from_slice(body).map_err(|_| GrantError::Decode)?;
     Ok(Token {
         access_token: token.access_token.unwrap_or_default(),
         expires_in: token

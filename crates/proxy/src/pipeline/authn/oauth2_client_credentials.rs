@@ -164,6 +164,16 @@ impl OAuth2ClientCredentials {
     }
 }
 
+/// A token endpoint's 200 answer `body` as the grants read it (this authenticator's and
+/// `oauth2_introspection`'s `pre_authorization`): the access token (may be empty) and
+/// `expires_in`, or `None` when it does not decode. For the fuzz target.
+#[doc(hidden)]
+pub fn read_token_answer(body: &[u8]) -> Option<(String, Option<Duration>)> {
+    grant::read_token(body)
+        .ok()
+        .map(|token| (token.access_token, token.expires_in))
+}
+
 /// Upstream's mapping of a failed grant to an answer.
 fn refusal(error: GrantError) -> Denial {
     match error {

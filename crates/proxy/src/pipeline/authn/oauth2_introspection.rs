@@ -363,43 +363,58 @@ impl OAuth2Introspection {
                 ));
             }
         }
-        let result: Result = serde_json::from_slice(&answer.body).map_err(|e| {
-            Denial::upstream(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("the introspection answer does not decode: {e}"),
-            )
-        })?;
-        if !result.token_use.is_empty() && result.token_use != "access_token" {
-            return Err(Denial::forbidden(format!(
-                "Use of introspected token is not an access token but \"{}\"",
-                result.token_use
-            )));
-        }
-        if !result.active {
-            return Err(Denial::unauthorized("Access token is not active"));
-        }
-        if result.exp > 0 && until(result.exp).is_zero() {
-            return Err(Denial::unauthorized("Access token expired"));
-        }
-        let mut extra = result.ext.unwrap_or_default();
-        extra.insert("username".into(), Value::String(result.username));
-        extra.insert("client_id".into(), Value::String(result.client_id));
-        extra.insert("scope".into(), Value::String(result.scope.clone()));
-        if !result.aud.is_empty() {
-            extra.insert(
-                "aud".into(),
-                Value::Array(result.aud.iter().cloned().map(Value::String).collect()),
-            );
-        }
-        Ok(Arc::new(Introspected {
-            subject: result.sub,
-            extra: Arc::new(Value::Object(extra)),
-            aud: result.aud,
-            iss: result.iss,
-            scopes: result.scope.split(' ').map(str::to_owned).collect(),
-            exp: result.exp,
-        }))
+        read(&answer.body)
     }
+
+    /// What `authenticate` makes of an endpoint's 200 answer `body` under this config: the
+    /// answer read as [`Self::authenticate`] reads it, then this config's checks; the subject
+    /// and extra a session would get. For the fuzz target.
+    #[doc(hidden)]
+    pub fn read_answer(&self, body: &[u8]) -> std::result::Result<(String, Arc<Value>), Denial> {
+        let result = read(body)?;
+        self.check(&result)?;
+        Ok((result.subject.clone(), Arc::clone(&result.extra)))
+    }
+}
+
+/// Reads an endpoint's 200 answer: an active access token's result, or the denial.
+fn read(body: &[u8]) -> std::result::Result<Arc<Introspected>, Denial> {
+    let result: Result = serde_json::from_slice(body).map_err(|e| {
+        Denial::upstream(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the introspection answer does not decode: {e}"),
+        )
+    })?;
+    if !result.token_use.is_empty() && result.token_use != "access_token" {
+        return Err(Denial::forbidden(format!(
+            "Use of introspected token is not an access token but \"{}\"",
+            result.token_use
+        )));
+    }
+    if !result.active {
+        return Err(Denial::unauthorized("Access token is not active"));
+    }
+    if result.exp > 0 && until(result.exp).is_zero() {
+        return Err(Denial::unauthorized("Access token expired"));
+    }
+    let mut extra = result.ext.unwrap_or_default();
+    extra.insert("username".into(), Value::String(result.username));
+    extra.insert("client_id".into(), Value::String(result.client_id));
+    extra.insert("scope".into(), Value::String(result.scope.clone()));
+    if !result.aud.is_empty() {
+        extra.insert(
+            "aud".into(),
+            Value::Array(result.aud.iter().cloned().map(Value::String).collect()),
+        );
+    }
+    Ok(Arc::new(Introspected {
+        subject: result.sub,
+        extra: Arc::new(Value::Object(extra)),
+        aud: result.aud,
+        iss: result.iss,
+        scopes: result.scope.split(' ').map(str::to_owned).collect(),
+        exp: result.exp,
+    }))
 }
 
 impl GrantClient {

@@ -218,26 +218,41 @@ impl Hydrator {
                 return Err(fail(format!("{} answered {other}", self.target)));
             }
         }
-        let answered: Answered = serde_json::from_slice(&answer.body)
-            .map_err(|e| fail(format!("the answer is not a session: {e}")))?;
-        if answered.subject != subject {
-            return Err(fail(
-                "the answer's subject is not the session's (invalid JSON object)".to_owned(),
-            ));
-        }
-        let mut header = HeaderMap::new();
-        for (name, values) in answered.header.unwrap_or_default() {
-            let name = HeaderName::try_from(name.as_str())
-                .map_err(|_| fail(format!("invalid header name {name:?}")))?;
-            for value in values {
-                header.append(name.clone(), super::header_value(&value));
-            }
-        }
-        Ok(Hydrated {
-            extra: answered.extra.filter(|e| !e.is_null()).map(Arc::new),
-            header,
-        })
+        read_answer(&answer.body, subject).map_err(fail)
     }
+}
+
+/// What the mutator makes of the API's 200 answer `body` for a session of `subject`: the
+/// extra (absent or `null`: none) and headers that replace the session's, or why the answer
+/// is refused (it does not decode, names another subject, or a header name is invalid).
+/// For the fuzz target.
+#[doc(hidden)]
+pub fn read_hydrator_answer(
+    body: &[u8],
+    subject: &str,
+) -> Result<(Option<Arc<Value>>, HeaderMap), String> {
+    read_answer(body, subject).map(|h| (h.extra, h.header))
+}
+
+/// Reads the API's 200 answer for a session of `subject`.
+fn read_answer(body: &[u8], subject: &str) -> Result<Hydrated, String> {
+    let answered: Answered =
+        serde_json::from_slice(body).map_err(|e| format!("the answer is not a session: {e}"))?;
+    if answered.subject != subject {
+        return Err("the answer's subject is not the session's (invalid JSON object)".to_owned());
+    }
+    let mut header = HeaderMap::new();
+    for (name, values) in answered.header.unwrap_or_default() {
+        let name = HeaderName::try_from(name.as_str())
+            .map_err(|_| format!("invalid header name {name:?}"))?;
+        for value in values {
+            header.append(name.clone(), super::header_value(&value));
+        }
+    }
+    Ok(Hydrated {
+        extra: answered.extra.filter(|e| !e.is_null()).map(Arc::new),
+        header,
+    })
 }
 
 /// Headers of the decision request that describe its own connection or body, not the client.
