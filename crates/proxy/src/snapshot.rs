@@ -134,6 +134,9 @@ pub struct Snapshot {
     pub diagnostics: Vec<Diagnostic>,
     /// Session stores (clients and caches) in use, to be reused by the next compile.
     pub session_stores: SessionStores,
+    /// The key sets the global `id_token` config signs with (when it names one), whose public
+    /// halves `/.well-known/jwks.json` serves beside the rules' sets, as upstream does.
+    pub global_signing_keys: Option<Arc<crate::jwks::JwksSource>>,
 }
 
 impl Snapshot {
@@ -213,7 +216,7 @@ pub fn compile_files(
             });
         }
     }
-    check_global_handlers(config, &mut shared.cx, &mut diagnostics);
+    let global_signing_keys = check_global_handlers(config, &mut shared.cx, &mut diagnostics);
     let strategy = config.access_rules.matching_strategy;
     let mut entries = Vec::new();
     let mut compiled = Vec::new();
@@ -303,6 +306,7 @@ pub fn compile_files(
         strategy,
         diagnostics,
         session_stores: shared.cx.into_stores(),
+        global_signing_keys,
     };
     (snapshot, outcomes)
 }
@@ -464,8 +468,14 @@ const CONFIG: &str = "config";
 /// Compiles every enabled handler's global config on its own, so that a typo or a wrong type
 /// in `oathkeeper.yaml` is reported at load even before a rule uses the handler. Keys a rule
 /// may still supply (missing required keys) are not reported here.
-fn check_global_handlers(config: &Config, cx: &mut CompileCx, diagnostics: &mut Vec<Diagnostic>) {
+/// Returns the key source of the global `id_token` config, when it compiles.
+fn check_global_handlers(
+    config: &Config,
+    cx: &mut CompileCx,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<Arc<crate::jwks::JwksSource>> {
     let mut problems = Vec::new();
+    let mut signing_keys = None;
     check_family(
         Family::Authenticator,
         Authenticators::IDS,
@@ -485,7 +495,13 @@ fn check_global_handlers(config: &Config, cx: &mut CompileCx, diagnostics: &mut 
         Mutators::IDS,
         |id| config.mutators.get(id),
         &mut problems,
-        |id, c| mutate::Mutator::compile(id, c, cx).map(drop),
+        |id, c| {
+            let mutator = mutate::Mutator::compile(id, c, cx)?;
+            if let mutate::Mutator::IdToken(t) = &mutator {
+                signing_keys = Some(Arc::clone(t.keys()));
+            }
+            Ok(())
+        },
     );
     check_family(
         Family::ErrorHandler,
@@ -505,6 +521,7 @@ fn check_global_handlers(config: &Config, cx: &mut CompileCx, diagnostics: &mut 
             message: format!("{key}: {error}"),
         });
     }
+    signing_keys
 }
 
 /// Compiles the global config of every enabled handler of one family, collecting failures

@@ -258,10 +258,11 @@ pub fn json<T: serde::Serialize + ?Sized>(status: StatusCode, body: &T) -> Respo
 
 /// A JSON answer whose body is already JSON text (the stored rules).
 /// `{"keys": [...]}`: the public half of every key in the key sets of the `id_token` mutators
-/// in use, the first of each `kid` (keys without one are all kept). Read from the current
+/// in use (the global config's, then the rules'), the first of each `kid` (keys without one are all kept). Read from the current
 /// snapshot and each set's current keys, so it follows reloads and key refreshes.
 fn signing_public_keys(snapshot: &Snapshot) -> serde_json::Value {
-    let mut sources: Vec<&Arc<crate::jwks::JwksSource>> = Vec::new();
+    let mut sources: Vec<&Arc<crate::jwks::JwksSource>> =
+        snapshot.global_signing_keys.iter().collect();
     for rule in &snapshot.compiled {
         let Ok(mutators) = &rule.pipeline.mutators else {
             continue;

@@ -77,11 +77,19 @@ struct Setup {
 
 impl Setup {
     fn start(files: &[(&str, &str)]) -> Setup {
+        Setup::start_with(files, CONFIG)
+    }
+
+    /// Starts with `config`, where `__REPOS__` becomes the rules file and `__DIR__` the volume.
+    fn start_with(files: &[(&str, &str)], config: &str) -> Setup {
         let volume = ConfigMapDir::new(files);
         let config_dir = tempfile::tempdir().unwrap();
         let path = config_dir.path().join("oathkeeper.yaml");
         let repo = format!("file://{}", volume.path("rules.json").display());
-        std::fs::write(&path, CONFIG.replace("__REPOS__", &repo)).unwrap();
+        let config = config
+            .replace("__REPOS__", &repo)
+            .replace("__DIR__", &volume.dir.path().display().to_string());
+        std::fs::write(&path, config).unwrap();
         let server = Server::start(&path);
         Setup {
             volume,
@@ -412,4 +420,55 @@ async fn an_http_key_set_signs_once_fetched_and_fails_closed_without_a_private_k
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(idp.calls() >= 2, "both sets were fetched");
+}
+
+#[test]
+fn the_global_signing_set_is_served_beside_the_rules_sets() {
+    let config = "
+authenticators: {anonymous: {enabled: true}}
+authorizers: {allow: {enabled: true}}
+mutators:
+  id_token:
+    enabled: true
+    config: {issuer_url: https://gateway.example, jwks_url: file://__DIR__/rsa.json}
+access_rules:
+  repositories: [__REPOS__]
+";
+    let files = |rules: &str| {
+        [
+            ("rsa.json", set(&[RSA_JWK])),
+            ("ec.json", set(&[EC_JWK])),
+            ("rules.json", rules.to_owned()),
+        ]
+    };
+    let f = files("[]");
+    let f: Vec<(&str, &str)> = f.iter().map(|(n, c)| (*n, c.as_str())).collect();
+    let mut s = Setup::start_with(&f, config);
+    let kids = |s: &Setup| -> Vec<String> {
+        s.jwks()["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["kid"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert!(
+        eventually(Duration::from_secs(5), || kids(&s) == ["rsa-1"]),
+        "no rule uses id_token: the global set alone, {:?}",
+        kids(&s)
+    );
+    assert_public_only(&s.jwks());
+
+    // A rule signing with another set adds its keys.
+    let ec = s.key_url("ec.json");
+    let f = files(&rules(&ec, "1m"));
+    let f: Vec<(&str, &str)> = f.iter().map(|(n, c)| (*n, c.as_str())).collect();
+    s.volume.update(&f);
+    assert!(
+        eventually(Duration::from_secs(5), || kids(&s) == ["rsa-1", "ec-1"]),
+        "{:?}",
+        kids(&s)
+    );
+    let token = s.token("/ann/x");
+    assert_eq!(verify(&token, &s.jwks(), Algorithm::ES256)["sub"], "ann");
 }
