@@ -5,8 +5,8 @@
 //! path prefix of a shared host), and a URL no rule matches; a `jwt` decision with its key set
 //! cached (RS256 and ES256, keys from `base64://`, so no fetch is measured; a repeated token is
 //! answered by the verified-token cache) and the verification of a first-seen token; an
-//! `oauth2_introspection` decision answered from its cache; and the header mutator's template
-//! rendering.
+//! `oauth2_introspection` decision answered from its cache; a `remote_json` decision against a
+//! local fake; and the header mutator's template rendering.
 //!
 //! Under callgrind, `--profile-time` runs one scenario without criterion's analysis:
 //! `valgrind --tool=callgrind target/release/deps/decision-* --bench --profile-time 5
@@ -373,6 +373,61 @@ fn introspection_decisions(c: &mut Criterion) {
     group.finish();
 }
 
+/// A `remote_json` decision: `anonymous`, then a payload rendered and `POST`ed to a local fake
+/// that allows (loopback HTTP/1.1, pooled connection), then the header mutator.
+fn remote_json_decisions(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let metrics = Metrics::new("");
+    let keto = fake_server("{\"allowed\":true}");
+    let config = serde_json::json!({
+        "authenticators": {"anonymous": {"enabled": true}},
+        "authorizers": {"remote_json": {"enabled": true, "config": {
+            "remote": format!("{keto}/relation-tuples/check"),
+            "payload": r#"{"namespace":"apps","object":"{{ print .MatchContext.URL.Path }}","relation":"read","subject_id":"{{ print .Subject }}"}"#,
+        }}},
+        "mutators": {"header": {"enabled": true, "config": {"headers": {
+            "X-User": "{{ print .Subject }}",
+        }}}},
+    });
+    let config =
+        oathkeeper_core::config::parse_config(&config.to_string(), &oathkeeper_core::config::NoEnv)
+            .unwrap();
+    let rules = serde_json::json!([{
+        "id": "api",
+        "match": {"url": "https://api.example.com/<.*>", "methods": ["GET"]},
+        "authenticators": [{"handler": "anonymous"}],
+        "authorizer": {"handler": "remote_json"},
+        "mutators": [{"handler": "header"}],
+    }]);
+    let rules = oathkeeper_core::rule::parse_rules(rules.to_string().as_bytes()).unwrap();
+    let snap = compile(
+        &config,
+        &[RuleFile {
+            repository: "bench".into(),
+            rules,
+        }],
+        Default::default(),
+    );
+    let p = parts("api.example.com", "/v1/items", "application/json", None);
+    let answer = rt.block_on(decide(&snap, &p, Peer::default(), &Cx::new(&metrics)));
+    assert_eq!(answer.0.status(), 200, "{:?}", answer.1);
+    let mut group = c.benchmark_group("decision");
+    group.bench_with_input(BenchmarkId::new("remote_json_local", 1), &p, |b, p| {
+        b.to_async(&rt).iter(|| async {
+            black_box(
+                decide(&snap, p, Peer::default(), &Cx::new(&metrics))
+                    .await
+                    .0,
+            )
+        })
+    });
+    group.finish();
+}
+
 struct Dot(serde_json::Value);
 
 impl Data for Dot {
@@ -518,6 +573,7 @@ criterion_group!(
     jwt_decisions,
     introspection_decisions,
     id_token_decisions,
+    remote_json_decisions,
     templates
 );
 criterion_main!(benches);
