@@ -344,6 +344,13 @@ impl JwksSource {
         Ok(())
     }
 
+    /// Whether `keys` would replace a set that signs with one that cannot: a refresh of an
+    /// `id_token` set that lost its private key (or broke it) is a failed refresh.
+    fn loses_its_signer(&self, keys: &KeySet) -> bool {
+        let signs = |k: &KeySet| matches!(k.signer(), Some(Ok(_)));
+        !signs(keys) && self.loaded.load().as_ref().is_some_and(|l| signs(&l.keys))
+    }
+
     /// Whether some set was ever loaded.
     fn has_keys(&self) -> bool {
         self.loaded.load().is_some()
@@ -397,6 +404,10 @@ impl JwksSource {
     /// Fetches, keeps the set when it parses, and tells the waiters.
     async fn refresh(&self) {
         match self.fetch().await {
+            Ok(keys) if self.loses_its_signer(&keys) => tracing::warn!(
+                jwks_url = %self.shown,
+                "the refreshed JSON Web Key Set has no usable private key; keeping the last good one"
+            ),
             Ok(keys) => {
                 if keys.skipped() > 0 {
                     tracing::debug!(

@@ -273,3 +273,37 @@ fn sources_are_shared_by_location_and_ttl_while_in_use() {
         "the registry does not keep a source alive"
     );
 }
+
+#[tokio::test]
+async fn a_refresh_without_a_usable_private_key_keeps_the_last_signing_set() {
+    let private: serde_json::Value =
+        serde_json::from_str(include_str!("../../tests/it/id_token-ec.jwk.json")).unwrap();
+    let mut public = private.clone();
+    public.as_object_mut().unwrap().remove("d");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("keys.json");
+    let write = |key: &serde_json::Value| {
+        std::fs::write(&path, json!({"keys": [key]}).to_string()).unwrap();
+    };
+    write(&private);
+    let file = path.to_str().unwrap();
+    let source = Arc::new(JwksSource::new(JwksLocation::File(file), LONG, LONG, GAP).unwrap());
+    source.load_now().unwrap();
+    assert_eq!(source.signer().unwrap().kid(), Some("ec-1"));
+
+    write(&public);
+    source.refresh().await;
+    assert_eq!(
+        source.signer().unwrap().kid(),
+        Some("ec-1"),
+        "the last set that signs stays"
+    );
+
+    // A set that never signed is replaced as before (a verifying set), and a new private key
+    // replaces the old one.
+    let mut other = private.clone();
+    other["kid"] = json!("ec-2");
+    write(&other);
+    source.refresh().await;
+    assert_eq!(source.signer().unwrap().kid(), Some("ec-2"));
+}
