@@ -16,6 +16,7 @@ mod k8s;
 mod metrics;
 mod reload;
 mod remote_rules;
+mod remote_authz;
 mod robustness;
 mod server;
 mod session;
