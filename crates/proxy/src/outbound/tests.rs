@@ -249,11 +249,7 @@ async fn one_policy_shares_one_client() {
     assert!(registered(), "built once and kept");
     let before = SHARED.load().len();
     let b = Client::shared(&policy).unwrap();
-    assert_eq!(
-        SHARED.load().len(),
-        before,
-        "one entry per policy"
-    );
+    assert_eq!(SHARED.load().len(), before, "one entry per policy");
     let target = Target::parse(&base).unwrap();
     assert_eq!(
         &b.get(&target, HeaderMap::new()).await.unwrap().body[..],
