@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{KeyError, present};
+pub use super::Retry;
+use super::{KeyError, positive_duration, present};
 
 /// Default `api.retry.max_delay`: the connect timeout and the longest pause between attempts.
 pub const DEFAULT_MAX_DELAY: &str = "100ms";
@@ -74,18 +75,6 @@ pub struct Basic {
     pub password: String,
 }
 
-/// `api.retry`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Retry {
-    /// Connect timeout and longest pause between attempts (default 100ms).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_delay: Option<String>,
-    /// The whole budget of one call, retries included (default 1s).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub give_up_after: Option<String>,
-}
-
 /// `cache`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -130,16 +119,15 @@ impl Config {
 
     /// `api.retry.max_delay`, greater than zero.
     pub fn max_delay(&self) -> Result<Duration, KeyError> {
-        let text = self.retry().and_then(|r| r.max_delay.as_deref());
-        positive("api.retry.max_delay", text.unwrap_or(DEFAULT_MAX_DELAY))
+        Retry::max_delay(self.retry(), "api.retry.max_delay", DEFAULT_MAX_DELAY)
     }
 
     /// `api.retry.give_up_after`, greater than zero.
     pub fn give_up_after(&self) -> Result<Duration, KeyError> {
-        let text = self.retry().and_then(|r| r.give_up_after.as_deref());
-        positive(
+        Retry::give_up_after(
+            self.retry(),
             "api.retry.give_up_after",
-            text.unwrap_or(DEFAULT_GIVE_UP_AFTER),
+            DEFAULT_GIVE_UP_AFTER,
         )
     }
 
@@ -148,7 +136,7 @@ impl Config {
         let Some(cache) = self.cache.as_ref().filter(|c| c.enabled == Some(true)) else {
             return Ok(None);
         };
-        positive(
+        positive_duration(
             "cache.ttl",
             cache.ttl.as_deref().unwrap_or(DEFAULT_CACHE_TTL),
         )
@@ -162,15 +150,6 @@ impl Config {
         self.cache_ttl()?;
         self.url().map(drop)
     }
-}
-
-fn positive(key: &'static str, text: &str) -> Result<Duration, KeyError> {
-    let d =
-        envconf::parse_duration(text).map_err(|e| KeyError::invalid(key, text, e.to_string()))?;
-    if d.is_zero() {
-        return Err(KeyError::invalid(key, text, "must be greater than zero"));
-    }
-    Ok(d)
 }
 
 #[cfg(test)]

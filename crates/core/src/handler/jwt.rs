@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::scope::ScopeStrategy;
 use super::session_store::{TokenFrom, TokenSource};
-use super::{KeyError, present};
+use super::{KeyError, positive_duration, present};
 
 /// Default `allowed_algorithms`.
 pub const DEFAULT_ALGORITHM: &str = "RS256";
@@ -238,15 +238,6 @@ impl Config {
         self.jwks_ttl()?;
         self.jwks_urls().map(drop)
     }
-}
-
-fn positive_duration(key: &'static str, text: &str) -> Result<Duration, KeyError> {
-    let d =
-        envconf::parse_duration(text).map_err(|e| KeyError::invalid(key, text, e.to_string()))?;
-    if d.is_zero() {
-        return Err(KeyError::invalid(key, text, "must be greater than zero"));
-    }
-    Ok(d)
 }
 
 /// Reads one `jwks_urls` entry (also `id_token`'s `jwks_url`; errors name `jwks_urls`).

@@ -30,9 +30,10 @@ pub mod when;
 pub mod www_authenticate;
 
 use std::fmt;
+use std::time::Duration;
 
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
 /// The four handler families, as a rule names them.
@@ -321,6 +322,51 @@ impl ErrorHandlerConfig {
 /// `null` is refused as the plain type refuses it (use with `#[serde(default)]`).
 fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
     T::deserialize(d).map(Some)
+}
+
+/// `text` as a Go duration greater than zero, else an error naming `key`.
+fn positive_duration(key: &'static str, text: &str) -> Result<Duration, KeyError> {
+    let d =
+        envconf::parse_duration(text).map_err(|e| KeyError::invalid(key, text, e.to_string()))?;
+    if d.is_zero() {
+        return Err(KeyError::invalid(key, text, "must be greater than zero"));
+    }
+    Ok(d)
+}
+
+/// A handler's `retry` block (`api.retry` for the hydrator): the same two keys everywhere, with
+/// each handler's own defaults (its `DEFAULT_MAX_DELAY` and `DEFAULT_GIVE_UP_AFTER`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Retry {
+    /// Connect timeout and longest pause between attempts (default: the handler's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_delay: Option<String>,
+    /// The whole budget of one call, retries included (default: the handler's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub give_up_after: Option<String>,
+}
+
+impl Retry {
+    /// `max_delay` of `retry`, else `default`, greater than zero; an error names `key`.
+    pub fn max_delay(
+        retry: Option<&Retry>,
+        key: &'static str,
+        default: &str,
+    ) -> Result<Duration, KeyError> {
+        let text = retry.and_then(|r| r.max_delay.as_deref());
+        positive_duration(key, text.unwrap_or(default))
+    }
+
+    /// `give_up_after` of `retry`, else `default`, greater than zero; an error names `key`.
+    pub fn give_up_after(
+        retry: Option<&Retry>,
+        key: &'static str,
+        default: &str,
+    ) -> Result<Duration, KeyError> {
+        let text = retry.and_then(|r| r.give_up_after.as_deref());
+        positive_duration(key, text.unwrap_or(default))
+    }
 }
 
 #[cfg(test)]

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::oauth2_introspection::Retry;
-use super::{KeyError, present};
+pub use super::Retry;
+use super::{KeyError, positive_duration, present};
 
 /// Default `retry.max_delay`: the connect timeout and the longest pause between attempts.
 pub const DEFAULT_MAX_DELAY: &str = "1s";
@@ -98,14 +98,16 @@ impl Config {
 
     /// `retry.max_delay`, greater than zero.
     pub fn max_delay(&self) -> Result<Duration, KeyError> {
-        let text = self.retry.as_ref().and_then(|r| r.max_delay.as_deref());
-        positive_duration("retry.max_delay", text.unwrap_or(DEFAULT_MAX_DELAY))
+        Retry::max_delay(self.retry.as_ref(), "retry.max_delay", DEFAULT_MAX_DELAY)
     }
 
     /// `retry.give_up_after`, greater than zero.
     pub fn give_up_after(&self) -> Result<Duration, KeyError> {
-        let text = self.retry.as_ref().and_then(|r| r.give_up_after.as_deref());
-        positive_duration("retry.give_up_after", text.unwrap_or(DEFAULT_GIVE_UP_AFTER))
+        Retry::give_up_after(
+            self.retry.as_ref(),
+            "retry.give_up_after",
+            DEFAULT_GIVE_UP_AFTER,
+        )
     }
 
     /// Whether successful grants are cached.
@@ -137,15 +139,6 @@ impl Config {
         self.cache_ttl()?;
         self.token_url().map(drop)
     }
-}
-
-fn positive_duration(key: &'static str, text: &str) -> Result<Duration, KeyError> {
-    let d =
-        envconf::parse_duration(text).map_err(|e| KeyError::invalid(key, text, e.to_string()))?;
-    if d.is_zero() {
-        return Err(KeyError::invalid(key, text, "must be greater than zero"));
-    }
-    Ok(d)
 }
 
 #[cfg(test)]

@@ -11,9 +11,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use super::Retry;
 use super::scope::ScopeStrategy;
 use super::session_store::{TokenFrom, TokenSource};
-use super::{KeyError, present};
+use super::{KeyError, positive_duration, present};
 
 /// Default `retry.max_delay`: the connect timeout and the longest pause between attempts.
 pub const DEFAULT_MAX_DELAY: &str = "500ms";
@@ -134,18 +135,6 @@ pub struct PreAuthorization {
         skip_serializing_if = "Option::is_none"
     )]
     pub scope: Option<Vec<String>>,
-}
-
-/// `retry`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Retry {
-    /// Connect timeout and longest pause between attempts (default 500ms).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_delay: Option<String>,
-    /// The whole budget of one introspection (default 1s).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub give_up_after: Option<String>,
 }
 
 /// `cache`.
@@ -291,14 +280,16 @@ impl Config {
 
     /// `retry.max_delay`, greater than zero.
     pub fn max_delay(&self) -> Result<Duration, KeyError> {
-        let text = self.retry.as_ref().and_then(|r| r.max_delay.as_deref());
-        positive_duration("retry.max_delay", text.unwrap_or(DEFAULT_MAX_DELAY))
+        Retry::max_delay(self.retry.as_ref(), "retry.max_delay", DEFAULT_MAX_DELAY)
     }
 
     /// `retry.give_up_after`, greater than zero.
     pub fn give_up_after(&self) -> Result<Duration, KeyError> {
-        let text = self.retry.as_ref().and_then(|r| r.give_up_after.as_deref());
-        positive_duration("retry.give_up_after", text.unwrap_or(DEFAULT_GIVE_UP_AFTER))
+        Retry::give_up_after(
+            self.retry.as_ref(),
+            "retry.give_up_after",
+            DEFAULT_GIVE_UP_AFTER,
+        )
     }
 
     /// Whether results are cached.
@@ -350,15 +341,6 @@ fn required<'a>(value: &'a Option<String>, key: &'static str) -> Result<&'a str,
         .as_deref()
         .filter(|v| !v.is_empty())
         .ok_or(KeyError::Missing { key })
-}
-
-fn positive_duration(key: &'static str, text: &str) -> Result<Duration, KeyError> {
-    let d =
-        envconf::parse_duration(text).map_err(|e| KeyError::invalid(key, text, e.to_string()))?;
-    if d.is_zero() {
-        return Err(KeyError::invalid(key, text, "must be greater than zero"));
-    }
-    Ok(d)
 }
 
 #[cfg(test)]

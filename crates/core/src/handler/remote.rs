@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use super::Retry;
 use super::{KeyError, present};
 
 /// Default `retry.max_delay`: the connect timeout and the longest pause between attempts.
@@ -49,18 +50,6 @@ pub struct Config {
     pub retry: Option<Retry>,
 }
 
-/// `retry`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Retry {
-    /// Connect timeout and longest pause between attempts (default 500ms).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_delay: Option<String>,
-    /// The whole budget of one authorization, retries included (default 1s).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub give_up_after: Option<String>,
-}
-
 impl Config {
     /// `remote`, set and not empty.
     pub fn remote(&self) -> Result<&str, KeyError> {
@@ -87,14 +76,16 @@ impl Config {
 
     /// `retry.max_delay`, greater than zero.
     pub fn max_delay(&self) -> Result<Duration, KeyError> {
-        let text = self.retry.as_ref().and_then(|r| r.max_delay.as_deref());
-        positive_duration("retry.max_delay", text.unwrap_or(DEFAULT_MAX_DELAY))
+        Retry::max_delay(self.retry.as_ref(), "retry.max_delay", DEFAULT_MAX_DELAY)
     }
 
     /// `retry.give_up_after`, greater than zero.
     pub fn give_up_after(&self) -> Result<Duration, KeyError> {
-        let text = self.retry.as_ref().and_then(|r| r.give_up_after.as_deref());
-        positive_duration("retry.give_up_after", text.unwrap_or(DEFAULT_GIVE_UP_AFTER))
+        Retry::give_up_after(
+            self.retry.as_ref(),
+            "retry.give_up_after",
+            DEFAULT_GIVE_UP_AFTER,
+        )
     }
 
     /// Every key checked (what decoding runs); a missing `remote` is reported last.
@@ -103,16 +94,6 @@ impl Config {
         self.give_up_after()?;
         self.remote().map(drop)
     }
-}
-
-/// `text` as a Go duration greater than zero, else an error naming `key`.
-pub(crate) fn positive_duration(key: &'static str, text: &str) -> Result<Duration, KeyError> {
-    let d =
-        envconf::parse_duration(text).map_err(|e| KeyError::invalid(key, text, e.to_string()))?;
-    if d.is_zero() {
-        return Err(KeyError::invalid(key, text, "must be greater than zero"));
-    }
-    Ok(d)
 }
 
 #[cfg(test)]
