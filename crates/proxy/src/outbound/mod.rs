@@ -414,5 +414,8 @@ fn roots(extra: &[PathBuf]) -> Result<RootCertStore, BuildError> {
     Ok(roots)
 }
 
+mod retry;
+pub use retry::{RetryPolicy, server_error_or_transport};
+
 #[cfg(test)]
 mod tests;

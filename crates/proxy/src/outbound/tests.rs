@@ -1,3 +1,4 @@
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -255,4 +256,88 @@ async fn one_policy_shares_one_client() {
         &b.get(&target, HeaderMap::new()).await.unwrap().body[..],
         b"ok"
     );
+}
+
+/// A server on 127.0.0.1 answering every connection with `answer`, counting the connections
+/// (each answer closes its connection, so one a call).
+async fn counting_server(answer: Vec<u8>) -> (Target, std::sync::Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let count = std::sync::Arc::new(AtomicUsize::new(0));
+    let counted = std::sync::Arc::clone(&count);
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            counted.fetch_add(1, Ordering::SeqCst);
+            let answer = answer.clone();
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = stream.read(&mut buf).await;
+                let _ = stream.write_all(&answer).await;
+            });
+        }
+    });
+    (Target::parse(&format!("http://{addr}/")).unwrap(), count)
+}
+
+fn retry_policy(max_delay: Duration, give_up_after: Duration, max_attempts: u32) -> RetryPolicy {
+    RetryPolicy {
+        first_pause: Duration::from_millis(1),
+        max_delay,
+        give_up_after,
+        max_attempts,
+        retries: server_error_or_transport,
+    }
+}
+
+async fn post(target: &Target, policy: &RetryPolicy) -> Result<Answer, CallError> {
+    let deadline = Instant::now() + policy.give_up_after;
+    client(Duration::from_secs(5), 1024)
+        .post_retrying(
+            target,
+            target.uri(),
+            &HeaderMap::new(),
+            Bytes::from_static(b"x"),
+            policy,
+            deadline,
+        )
+        .await
+}
+
+#[tokio::test]
+async fn a_retried_5xx_is_sent_again_until_the_attempts_run_out_and_the_last_answer_is_given() {
+    let (target, count) = counting_server(answer("503 Service Unavailable", "", b"")).await;
+    let policy = retry_policy(Duration::from_millis(5), Duration::from_secs(5), 3);
+    let a = post(&target, &policy).await.unwrap();
+    assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(count.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test]
+async fn an_answer_the_policy_does_not_retry_is_sent_once() {
+    let (target, count) = counting_server(answer("404 Not Found", "", b"")).await;
+    let policy = retry_policy(Duration::from_millis(5), Duration::from_secs(5), 5);
+    let a = post(&target, &policy).await.unwrap();
+    assert_eq!(a.status, StatusCode::NOT_FOUND);
+    assert_eq!(count.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn without_an_attempt_cap_the_budget_ends_the_retries() {
+    let (target, count) = counting_server(answer("500 Internal Server Error", "", b"")).await;
+    let policy = retry_policy(
+        Duration::from_millis(100),
+        Duration::from_millis(300),
+        u32::MAX,
+    );
+    let started = Instant::now();
+    let a = post(&target, &policy).await.unwrap();
+    assert_eq!(a.status, StatusCode::INTERNAL_SERVER_ERROR);
+    // Pauses of 1, 2, 4 … 64 then 100ms: nine attempts fit in 300ms, a tenth pause would not.
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    let attempts = count.load(Ordering::SeqCst);
+    assert!((3..=12).contains(&attempts), "{attempts} attempts");
 }

@@ -11,11 +11,10 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Method, StatusCode};
-use http_body_util::Full;
+use http::{HeaderMap, HeaderValue, StatusCode};
 use serde::Deserialize;
 
-use crate::outbound::{self, Answer, CallError, Problem, Target};
+use crate::outbound::{self, Answer, CallError, Target};
 
 /// Shortest pause between two attempts.
 const FIRST_BACKOFF: Duration = Duration::from_millis(50);
@@ -42,36 +41,23 @@ impl Retrying {
         form: &str,
         deadline: Instant,
     ) -> Result<Answer, CallError> {
-        let mut backoff = FIRST_BACKOFF;
-        loop {
-            let remaining = deadline.saturating_duration_since(Instant::now());
-            let timed_out = || CallError {
-                method: Method::POST,
-                url: target.to_string(),
-                problem: Problem::Timeout(self.give_up_after),
-            };
-            if remaining.is_zero() {
-                return Err(timed_out());
-            }
-            let mut request = http::Request::new(Full::new(Bytes::from(form.to_owned())));
-            *request.method_mut() = Method::POST;
-            *request.uri_mut() = target.uri().clone();
-            *request.headers_mut() = headers.clone();
-            let outcome = tokio::time::timeout(remaining, self.client.send(request, target))
-                .await
-                .map_err(|_| timed_out())
-                .and_then(|r| r);
-            let retry = match &outcome {
-                Ok(answer) => answer.status.is_server_error(),
-                Err(e) => matches!(e.problem, Problem::Transport(_)),
-            };
-            let pause = backoff.min(self.max_delay);
-            if !retry || Instant::now() + pause >= deadline {
-                return outcome;
-            }
-            tokio::time::sleep(pause).await;
-            backoff = backoff.saturating_mul(2);
-        }
+        let policy = outbound::RetryPolicy {
+            first_pause: FIRST_BACKOFF,
+            max_delay: self.max_delay,
+            give_up_after: self.give_up_after,
+            max_attempts: u32::MAX,
+            retries: outbound::server_error_or_transport,
+        };
+        self.client
+            .post_retrying(
+                target,
+                target.uri(),
+                headers,
+                Bytes::from(form.to_owned()),
+                &policy,
+                deadline,
+            )
+            .await
     }
 }
 

@@ -33,11 +33,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
-use http_body_util::Full;
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use oathkeeper_core::handler::{Family, KeyError, remote};
 
-use crate::outbound::{self, Answer, CallError, Problem, Target};
+use crate::outbound::{self, Answer, CallError, Target};
 use crate::pipeline::{CompileCx, CompileError, Denial, OriginalRequest, Session, TemplateView};
 use crate::template::Template;
 
@@ -225,39 +224,23 @@ impl Remote {
     /// `POST remote` until an answer that is not a 5xx, retrying transport failures and 5xx
     /// answers while the budget and the attempts last.
     async fn send(&self, headers: &HeaderMap, body: Bytes) -> Result<Answer, CallError> {
-        let deadline = Instant::now() + self.give_up_after;
-        let mut backoff = FIRST_BACKOFF;
-        let mut attempt = 1;
-        loop {
-            let remaining = deadline.saturating_duration_since(Instant::now());
-            let timed_out = || CallError {
-                method: Method::POST,
-                url: self.target.to_string(),
-                problem: Problem::Timeout(self.give_up_after),
-            };
-            if remaining.is_zero() {
-                return Err(timed_out());
-            }
-            let mut request = http::Request::new(Full::new(body.clone()));
-            *request.method_mut() = Method::POST;
-            *request.uri_mut() = self.target.uri().clone();
-            *request.headers_mut() = headers.clone();
-            let outcome = tokio::time::timeout(remaining, self.client.send(request, &self.target))
-                .await
-                .map_err(|_| timed_out())
-                .and_then(|r| r);
-            let retry = match &outcome {
-                Ok(answer) => answer.status.is_server_error(),
-                Err(e) => matches!(e.problem, Problem::Transport(_)),
-            };
-            let pause = backoff.min(self.max_delay);
-            if !retry || attempt >= MAX_ATTEMPTS || Instant::now() + pause >= deadline {
-                return outcome;
-            }
-            tokio::time::sleep(pause).await;
-            backoff = backoff.saturating_mul(2);
-            attempt += 1;
-        }
+        let policy = outbound::RetryPolicy {
+            first_pause: FIRST_BACKOFF,
+            max_delay: self.max_delay,
+            give_up_after: self.give_up_after,
+            max_attempts: MAX_ATTEMPTS,
+            retries: outbound::server_error_or_transport,
+        };
+        self.client
+            .post_retrying(
+                &self.target,
+                self.target.uri(),
+                headers,
+                body,
+                &policy,
+                Instant::now() + self.give_up_after,
+            )
+            .await
     }
 }
 

@@ -16,20 +16,21 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use bytes::Bytes;
-use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
-use http_body_util::Full;
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri};
 use oathkeeper_core::handler::Family;
 use oathkeeper_core::handler::hydrator::Config;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use crate::outbound::{self, Target};
+use crate::outbound::{self, Problem, Target};
 use crate::pipeline::{CompileError, Denial, OriginalRequest, Session};
 
 const ID: &str = "hydrator";
 
 /// Most attempts of one call.
 pub const MAX_ATTEMPTS: u32 = 5;
+/// The first pause between two attempts (then doubled, up to `api.retry.max_delay`).
+const FIRST_PAUSE: Duration = Duration::from_millis(10);
 /// Most answers kept per mutator.
 pub const MAX_CACHED: u64 = 10_000;
 /// Largest answer read.
@@ -177,35 +178,32 @@ impl Hydrator {
             headers.insert(http::header::AUTHORIZATION, basic.clone());
         }
         let body = Bytes::from(body);
-        let deadline = Instant::now() + self.give_up_after;
-        let mut pause = Duration::from_millis(10).min(self.max_delay);
-        let mut attempt = 0;
-        let answer = loop {
-            attempt += 1;
-            let mut call = http::Request::new(Full::new(body.clone()));
-            *call.method_mut() = Method::POST;
-            *call.uri_mut() = uri.clone();
-            *call.headers_mut() = headers.clone();
-            let left = deadline.saturating_duration_since(Instant::now());
-            let outcome =
-                match tokio::time::timeout(left, self.client.send(call, &self.target)).await {
-                    Ok(Ok(answer)) if !answer.status.is_server_error() => break answer,
-                    Ok(Ok(answer)) => format!("{} answered {}", self.target, answer.status),
-                    Ok(Err(e)) => e.to_string(),
-                    Err(_) => {
-                        return Err(fail(format!(
-                            "{} gave no answer within {:?}",
-                            self.target, self.give_up_after
-                        )));
-                    }
-                };
-            let left = deadline.saturating_duration_since(Instant::now());
-            if attempt >= MAX_ATTEMPTS || left <= pause {
-                return Err(fail(outcome));
-            }
-            tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(self.max_delay);
+        let policy = outbound::RetryPolicy {
+            first_pause: FIRST_PAUSE,
+            max_delay: self.max_delay,
+            give_up_after: self.give_up_after,
+            max_attempts: MAX_ATTEMPTS,
+            // Every failed call and every 5xx is retried.
+            retries: |outcome| !matches!(outcome, Ok(a) if !a.status.is_server_error()),
         };
+        let answer = self
+            .client
+            .post_retrying(
+                &self.target,
+                &uri,
+                &headers,
+                body,
+                &policy,
+                Instant::now() + self.give_up_after,
+            )
+            .await
+            .map_err(|e| match e.problem {
+                Problem::Timeout(_) => fail(format!(
+                    "{} gave no answer within {:?}",
+                    self.target, self.give_up_after
+                )),
+                _ => fail(e.to_string()),
+            })?;
         match answer.status {
             StatusCode::OK => {}
             StatusCode::UNAUTHORIZED => {
