@@ -307,3 +307,17 @@ impl CompileCx {
         Ok(template)
     }
 }
+
+/// A 429 from a called service passed on with its `Retry-After` and `X-Ratelimit-*` headers
+/// (the session store, introspection, token endpoints and remote authorizers do alike).
+pub(crate) fn rate_limited(headers: &http::HeaderMap, reason: &'static str) -> Denial {
+    let mut passed = http::HeaderMap::new();
+    for (name, value) in headers {
+        if name == http::header::RETRY_AFTER || name.as_str().starts_with("x-ratelimit-") {
+            passed.append(name.clone(), value.clone());
+        }
+    }
+    let mut denial = Denial::upstream(http::StatusCode::TOO_MANY_REQUESTS, reason);
+    denial.headers = Some(Box::new(passed));
+    denial
+}

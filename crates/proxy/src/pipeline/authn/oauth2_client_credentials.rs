@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use base64::Engine as _;
-use http::{HeaderMap, StatusCode};
+use http::StatusCode;
 use oathkeeper_core::handler::oauth2_client_credentials::Config;
 use oathkeeper_core::handler::{Family, KeyError};
 
@@ -188,20 +188,7 @@ fn refusal(error: GrantError) -> Denial {
                 "the token endpoint did not answer the client-credentials grant",
             ),
             StatusCode::TOO_MANY_REQUESTS => {
-                let mut passed = HeaderMap::new();
-                for (name, value) in &headers {
-                    if name == http::header::RETRY_AFTER
-                        || name.as_str().starts_with("x-ratelimit-")
-                    {
-                        passed.append(name.clone(), value.clone());
-                    }
-                }
-                let mut denial = Denial::upstream(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "the token endpoint is rate limiting",
-                );
-                denial.headers = Some(Box::new(passed));
-                denial
+                crate::pipeline::rate_limited(&headers, "the token endpoint is rate limiting")
             }
             _ => Denial::unauthorized("the token endpoint refused the client credentials"),
         },

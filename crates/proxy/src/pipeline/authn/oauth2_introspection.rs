@@ -352,7 +352,12 @@ impl OAuth2Introspection {
             .map_err(|e| Denial::upstream(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
         match answer.status {
             StatusCode::OK => {}
-            StatusCode::TOO_MANY_REQUESTS => return Err(rate_limited(&answer.headers)),
+            StatusCode::TOO_MANY_REQUESTS => {
+                return Err(crate::pipeline::rate_limited(
+                    &answer.headers,
+                    "the introspection endpoint is rate limiting",
+                ));
+            }
             status => {
                 return Err(Denial::upstream(
                     StatusCode::INTERNAL_SERVER_ERROR,
@@ -468,22 +473,6 @@ impl GrantClient {
             .map(|(value, _)| value)
             .map_err(|denial| Denial::clone(&denial))
     }
-}
-
-/// A 429 passed on with its rate-limit headers.
-fn rate_limited(headers: &HeaderMap) -> Denial {
-    let mut passed = HeaderMap::new();
-    for (name, value) in headers {
-        if name == http::header::RETRY_AFTER || name.as_str().starts_with("x-ratelimit-") {
-            passed.append(name.clone(), value.clone());
-        }
-    }
-    let mut denial = Denial::upstream(
-        StatusCode::TOO_MANY_REQUESTS,
-        "the introspection endpoint is rate limiting",
-    );
-    denial.headers = Some(Box::new(passed));
-    denial
 }
 
 /// The shared endpoint for `config`, built when no live one has it. Keyed by what shapes the

@@ -194,7 +194,10 @@ impl Remote {
                 Ok(())
             }
             StatusCode::FORBIDDEN => Err(Denial::forbidden(FORBIDDEN)),
-            StatusCode::TOO_MANY_REQUESTS => Err(rate_limited(&answer.headers)),
+            StatusCode::TOO_MANY_REQUESTS => Err(crate::pipeline::rate_limited(
+                &answer.headers,
+                "the remote authorizer is rate limiting",
+            )),
             status => Err(Denial::upstream(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 format!(
@@ -242,20 +245,4 @@ impl Remote {
             )
             .await
     }
-}
-
-/// A 429 passed on with its rate-limit headers.
-fn rate_limited(headers: &HeaderMap) -> Denial {
-    let mut passed = HeaderMap::new();
-    for (name, value) in headers {
-        if name == header::RETRY_AFTER || name.as_str().starts_with("x-ratelimit-") {
-            passed.append(name.clone(), value.clone());
-        }
-    }
-    let mut denial = Denial::upstream(
-        StatusCode::TOO_MANY_REQUESTS,
-        "the remote authorizer is rate limiting",
-    );
-    denial.headers = Some(Box::new(passed));
-    denial
 }

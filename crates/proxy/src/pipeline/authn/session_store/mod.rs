@@ -484,20 +484,7 @@ impl Failure {
             ),
             Failure::Invalid(what) => Denial::malformed(what),
             Failure::Status(StatusCode::TOO_MANY_REQUESTS, headers) => {
-                let mut passed = HeaderMap::new();
-                for (name, value) in headers.iter() {
-                    if name == http::header::RETRY_AFTER
-                        || name.as_str().starts_with("x-ratelimit-")
-                    {
-                        passed.append(name.clone(), value.clone());
-                    }
-                }
-                let mut denial = Denial::upstream(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "the session store is rate limiting",
-                );
-                denial.headers = Some(Box::new(passed));
-                denial
+                crate::pipeline::rate_limited(&headers, "the session store is rate limiting")
             }
             Failure::Status(status, _) => {
                 Denial::unauthorized(format!("the session store answered {status}"))
