@@ -30,13 +30,12 @@
 pub mod keys;
 pub mod signing;
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock, Weak};
+use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
-use arc_swap::{ArcSwap, ArcSwapOption};
+use arc_swap::ArcSwapOption;
 use base64::Engine as _;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, StatusCode};
@@ -171,10 +170,10 @@ impl std::fmt::Debug for JwksSource {
 }
 
 /// Sources by location and TTL, while some snapshot holds them.
-type Registry = HashMap<(String, Duration), Weak<JwksSource>>;
+type Registry = crate::outbound::Registry<(String, Duration), JwksSource>;
 
 /// Written only when handlers compile (copy on write), never read by a request.
-static REGISTRY: LazyLock<ArcSwap<Registry>> = LazyLock::new(ArcSwap::default);
+static REGISTRY: LazyLock<Registry> = LazyLock::new(Registry::default);
 
 impl JwksSource {
     /// The shared source for `location` with keys fresh for `ttl`: the one a live handler
@@ -184,7 +183,7 @@ impl JwksSource {
         ttl: Duration,
     ) -> Result<Arc<JwksSource>, SourceError> {
         let key = (location_text(location), ttl);
-        if let Some(source) = REGISTRY.load().get(&key).and_then(Weak::upgrade) {
+        if let Some(source) = REGISTRY.get(&key) {
             return Ok(source);
         }
         let fresh = Arc::new(JwksSource::new(
@@ -194,19 +193,7 @@ impl JwksSource {
             RETRY_GAP,
         )?);
         // Two reloads compiling at once agree on one source: whichever registered first.
-        REGISTRY.rcu(|registry| {
-            let mut registry = Registry::clone(registry);
-            registry.retain(|_, weak| weak.strong_count() > 0);
-            if registry.get(&key).and_then(Weak::upgrade).is_none() {
-                registry.insert(key.clone(), Arc::downgrade(&fresh));
-            }
-            registry
-        });
-        let source = REGISTRY
-            .load()
-            .get(&key)
-            .and_then(Weak::upgrade)
-            .unwrap_or(fresh);
+        let source = REGISTRY.register(&key, fresh);
         if !source.has_keys() {
             source.trigger(Reason::Refresh);
         }

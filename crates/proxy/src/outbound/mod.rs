@@ -415,7 +415,9 @@ fn roots(extra: &[PathBuf]) -> Result<RootCertStore, BuildError> {
 }
 
 mod retry;
+mod shared;
 pub use retry::{RetryPolicy, server_error_or_transport};
+pub use shared::Registry;
 
 #[cfg(test)]
 mod tests;

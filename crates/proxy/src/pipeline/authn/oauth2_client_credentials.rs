@@ -21,10 +21,9 @@
 //! unchanged.
 
 use std::borrow::Cow;
-use std::sync::{Arc, LazyLock, Weak};
+use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
-use arc_swap::ArcSwap;
 use base64::Engine as _;
 use http::StatusCode;
 use oathkeeper_core::handler::oauth2_client_credentials::Config;
@@ -77,9 +76,9 @@ impl moka::Expiry<[u8; 32], Duration> for Lifetime {
 }
 
 /// Endpoints by config, while a snapshot uses them (written only when handlers compile).
-type Registry = std::collections::HashMap<String, Weak<Endpoint>>;
+type Registry = outbound::Registry<String, Endpoint>;
 
-static REGISTRY: LazyLock<ArcSwap<Registry>> = LazyLock::new(ArcSwap::default);
+static REGISTRY: LazyLock<Registry> = LazyLock::new(Registry::default);
 
 /// The compiled authenticator.
 #[derive(Debug)]
@@ -249,7 +248,7 @@ fn credentials_key(client_id: &str, secret: &str) -> [u8; 32] {
 /// The shared endpoint for `config`, built when no live one has it.
 fn endpoint(config: &Config) -> Result<Arc<Endpoint>, CompileError> {
     let key = serde_json::to_string(config).unwrap_or_default();
-    if let Some(endpoint) = REGISTRY.load().get(&key).and_then(Weak::upgrade) {
+    if let Some(endpoint) = REGISTRY.get(&key) {
         return Ok(endpoint);
     }
     let url = config.token_url().map_err(key_error)?;
@@ -279,19 +278,7 @@ fn endpoint(config: &Config) -> Result<Arc<Endpoint>, CompileError> {
         form: grant::grant_form(config.required_scope(), None),
         cache,
     });
-    REGISTRY.rcu(|registry| {
-        let mut registry = Registry::clone(registry);
-        registry.retain(|_, weak| weak.strong_count() > 0);
-        if registry.get(&key).and_then(Weak::upgrade).is_none() {
-            registry.insert(key.clone(), Arc::downgrade(&fresh));
-        }
-        registry
-    });
-    Ok(REGISTRY
-        .load()
-        .get(&key)
-        .and_then(Weak::upgrade)
-        .unwrap_or(fresh))
+    Ok(REGISTRY.register(&key, fresh))
 }
 
 #[cfg(test)]

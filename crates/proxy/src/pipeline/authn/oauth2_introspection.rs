@@ -25,10 +25,9 @@
 //! checked again on every hit. Clients, caches and grant tokens are kept across reloads while
 //! the config is unchanged.
 
-use std::sync::{Arc, LazyLock, Weak};
+use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use arc_swap::ArcSwap;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use oathkeeper_core::handler::oauth2_introspection::{Config, Grant};
 use oathkeeper_core::handler::scope::ScopeStrategy;
@@ -185,9 +184,9 @@ fn until(exp: i64) -> Duration {
 
 /// Endpoints by merged config, while a snapshot uses them (written only when handlers
 /// compile).
-type Registry = std::collections::HashMap<String, Weak<Endpoint>>;
+type Registry = outbound::Registry<String, Endpoint>;
 
-static REGISTRY: LazyLock<ArcSwap<Registry>> = LazyLock::new(ArcSwap::default);
+static REGISTRY: LazyLock<Registry> = LazyLock::new(Registry::default);
 
 /// The compiled authenticator.
 #[derive(Debug)]
@@ -489,7 +488,7 @@ fn endpoint(config: &Config) -> std::result::Result<Arc<Endpoint>, CompileError>
         config.cache,
     ])
     .to_string();
-    if let Some(endpoint) = REGISTRY.load().get(&key).and_then(Weak::upgrade) {
+    if let Some(endpoint) = REGISTRY.get(&key) {
         return Ok(endpoint);
     }
     let url = config.introspection_url().map_err(key_error)?;
@@ -533,19 +532,7 @@ fn endpoint(config: &Config) -> std::result::Result<Arc<Endpoint>, CompileError>
         grant,
         cache,
     });
-    REGISTRY.rcu(|registry| {
-        let mut registry = Registry::clone(registry);
-        registry.retain(|_, weak| weak.strong_count() > 0);
-        if registry.get(&key).and_then(Weak::upgrade).is_none() {
-            registry.insert(key.clone(), Arc::downgrade(&fresh));
-        }
-        registry
-    });
-    Ok(REGISTRY
-        .load()
-        .get(&key)
-        .and_then(Weak::upgrade)
-        .unwrap_or(fresh))
+    Ok(REGISTRY.register(&key, fresh))
 }
 
 fn grant_client(grant: &Grant<'_>) -> std::result::Result<GrantClient, CompileError> {
