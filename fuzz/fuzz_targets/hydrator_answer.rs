@@ -24,7 +24,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok((extra, headers)) = read_hydrator_answer(body, subject) else {
         return;
     };
-    let answer: Value = serde_json::from_slice(body).expect("an accepted answer is JSON");
+    let answer: Value = json(body);
     match answer.get("subject") {
         Some(Value::String(s)) => assert_eq!(s, subject, "another subject accepted"),
         None => assert!(subject.is_empty(), "no subject accepted for {subject:?}"),
@@ -67,3 +67,10 @@ fuzz_target!(|data: &[u8]| {
         );
     }
 });
+
+/// The answer as JSON. Invalid UTF-8 becomes U+FFFD first: serde_json skips a field the
+/// reader ignores without checking its bytes (as Go's decoder, which replaces them, accepts
+/// it), and the fields read are valid strings.
+fn json(body: &[u8]) -> Value {
+    serde_json::from_str(&String::from_utf8_lossy(body)).expect("an accepted answer is JSON")
+}

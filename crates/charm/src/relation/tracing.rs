@@ -109,7 +109,8 @@ fn collector(url: &str) -> Result<(String, bool), &'static str> {
     let (host, port) = match authority.strip_prefix('[') {
         Some(v6) => {
             let (address, after) = v6.split_once(']').ok_or("has an unclosed [")?;
-            if address.is_empty() || !address.chars().all(|c| c.is_ascii_hexdigit() || c == ':') {
+            // An IPv6 address in full (`[fd1]` has only allowed characters but is none).
+            if address.parse::<std::net::Ipv6Addr>().is_err() {
                 return Err("has an invalid IPv6 host");
             }
             let port = match after {
@@ -248,6 +249,23 @@ mod tests {
         }
     }
 
+    /// Found by the `tracing_receivers` fuzz target: hex digits and colons that are no address.
+    #[test]
+    fn a_bracketed_host_must_be_an_ipv6_address() {
+        for host in ["[fd1]", "[:]", "[1:2:3]", "[::1::2]", "[12345::]"] {
+            let url = format!("http://{host}:4318");
+            let error = parse_provider(&spec_answer(&url)).unwrap_err();
+            assert_eq!(
+                error.to_string(),
+                format!("receivers: the otlp_http URL {url:?} has an invalid IPv6 host"),
+            );
+        }
+        let ok = parse_provider(&spec_answer("http://[fd00::1]:4318"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(ok.server_url, "[fd00::1]:4318");
+    }
+
     #[test]
     fn a_receiver_url_that_is_not_an_http_root_is_refused() {
         for (url, problem) in [
@@ -272,6 +290,7 @@ mod tests {
             ("http://te mpo:4318", "has an invalid host"),
             ("http://[fd00::1", "has an unclosed ["),
             ("http://[zz]:4318", "has an invalid IPv6 host"),
+            ("http://[]:4318", "has an invalid IPv6 host"),
         ] {
             let error = parse_provider(&spec_answer(url)).unwrap_err();
             assert_eq!(
