@@ -3,16 +3,12 @@
 //! library's decision function.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::support;
 use base64::Engine as _;
 use bytes::Bytes;
-use http::{Request, Response, StatusCode};
-use http_body_util::{BodyExt as _, Full};
-use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use http::{Request, Response};
 use oathkeeper::decision::{Peer, decide};
 use oathkeeper::metrics::Metrics;
 use oathkeeper::pipeline::{Cx, ResponseBody};
@@ -20,7 +16,6 @@ use oathkeeper::snapshot::{RuleFile, Severity, Snapshot, compile};
 use oathkeeper_core::config::{NoEnv, parse_config};
 use oathkeeper_core::rule::parse_rules;
 use serde_json::{Value, json};
-use tokio::net::TcpListener;
 
 /// One call the fake saw: the `Authorization` header and the form body.
 #[derive(Debug, Clone)]
@@ -33,74 +28,25 @@ struct Call {
 type Reply = (u16, Value, Duration);
 
 /// A fake token endpoint on 127.0.0.1 recording calls.
-struct Fake {
-    url: String,
-    calls: Arc<tokio::sync::Mutex<Vec<Call>>>,
-    count: Arc<AtomicUsize>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Fake {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
+type Fake = support::Fake<Call>;
 
 impl Fake {
     async fn start(behaviour: impl Fn(&Call) -> Reply + Send + Sync + 'static) -> Fake {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/oauth2/token", listener.local_addr().unwrap());
-        let calls = Arc::new(tokio::sync::Mutex::new(Vec::new()));
-        let count = Arc::new(AtomicUsize::new(0));
-        let behaviour: Arc<dyn Fn(&Call) -> Reply + Send + Sync> = Arc::new(behaviour);
-        let (c, n) = (Arc::clone(&calls), Arc::clone(&count));
-        let task = tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let (c, n, b) = (Arc::clone(&c), Arc::clone(&n), Arc::clone(&behaviour));
-                tokio::spawn(async move {
-                    let service = service_fn(move |request: Request<Incoming>| {
-                        let (c, n, b) = (Arc::clone(&c), Arc::clone(&n), Arc::clone(&b));
-                        async move {
-                            let (parts, body) = request.into_parts();
-                            let body = body.collect().await.unwrap().to_bytes();
-                            let call = Call {
-                                authorization: parts
-                                    .headers
-                                    .get("authorization")
-                                    .map(|v| v.to_str().unwrap().to_owned())
-                                    .unwrap_or_default(),
-                                form: String::from_utf8_lossy(&body).into_owned(),
-                            };
-                            n.fetch_add(1, Ordering::SeqCst);
-                            let (status, body, delay) = b(&call);
-                            c.lock().await.push(call);
-                            tokio::time::sleep(delay).await;
-                            let mut response =
-                                Response::new(Full::new(Bytes::from(body.to_string())));
-                            *response.status_mut() = StatusCode::from_u16(status).unwrap();
-                            Ok::<_, std::convert::Infallible>(response)
-                        }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
-        Fake {
-            url,
-            calls,
-            count,
-            task,
-        }
-    }
-
-    fn calls(&self) -> usize {
-        self.count.load(Ordering::SeqCst)
-    }
-
-    async fn last(&self) -> Call {
-        self.calls.lock().await.last().cloned().expect("a call")
+        let read = |parts: http::request::Parts, body: Bytes| Call {
+            authorization: parts
+                .headers
+                .get("authorization")
+                .map(|v| v.to_str().unwrap().to_owned())
+                .unwrap_or_default(),
+            form: String::from_utf8_lossy(&body).into_owned(),
+        };
+        let reply = move |call: &Call, _| {
+            let (status, body, delay) = behaviour(call);
+            (status, Bytes::from(body.to_string()), delay, Vec::new())
+        };
+        let mut fake = Fake::serve(read, reply).await;
+        fake.url.push_str("/oauth2/token");
+        fake
     }
 }
 

@@ -2,16 +2,11 @@
 //! calls (spec/oathkeeper-workload.md §3.1 "oauth2_introspection details"; issue 20), through
 //! the library's decision function.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::support;
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
-use http_body_util::{BodyExt as _, Full};
-use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use oathkeeper::decision::{Peer, decide};
 use oathkeeper::metrics::Metrics;
 use oathkeeper::pipeline::{Cx, ResponseBody};
@@ -19,7 +14,6 @@ use oathkeeper::snapshot::{RuleFile, Severity, Snapshot, compile};
 use oathkeeper_core::config::{NoEnv, parse_config};
 use oathkeeper_core::rule::parse_rules;
 use serde_json::{Value, json};
-use tokio::net::TcpListener;
 
 /// One call the fake saw.
 #[derive(Debug, Clone)]
@@ -40,21 +34,9 @@ impl Call {
 
 /// (status, body, delay, headers) for a call.
 type Reply = (u16, Value, Duration, Vec<(&'static str, &'static str)>);
-type Behaviour = dyn Fn(&Call, usize) -> Reply + Send + Sync;
 
 /// A fake endpoint on 127.0.0.1 recording calls; `behaviour` gets the call and its number.
-struct Fake {
-    url: String,
-    calls: Arc<tokio::sync::Mutex<Vec<Call>>>,
-    count: Arc<AtomicUsize>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Fake {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
+type Fake = support::Fake<Call>;
 
 fn form(body: &[u8]) -> Vec<(String, String)> {
     let decode = |s: &str| {
@@ -74,59 +56,16 @@ fn form(body: &[u8]) -> Vec<(String, String)> {
 
 impl Fake {
     async fn start(behaviour: impl Fn(&Call, usize) -> Reply + Send + Sync + 'static) -> Fake {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let calls = Arc::new(tokio::sync::Mutex::new(Vec::new()));
-        let count = Arc::new(AtomicUsize::new(0));
-        let behaviour: Arc<Behaviour> = Arc::new(behaviour);
-        let (c, n) = (Arc::clone(&calls), Arc::clone(&count));
-        let task = tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let (c, n, b) = (Arc::clone(&c), Arc::clone(&n), Arc::clone(&behaviour));
-                tokio::spawn(async move {
-                    let service = service_fn(move |request: Request<Incoming>| {
-                        let (c, n, b) = (Arc::clone(&c), Arc::clone(&n), Arc::clone(&b));
-                        async move {
-                            let (parts, body) = request.into_parts();
-                            let body = body.collect().await.unwrap().to_bytes();
-                            let call = Call {
-                                path: parts.uri.path().to_owned(),
-                                headers: parts.headers,
-                                form: form(&body),
-                            };
-                            let number = n.fetch_add(1, Ordering::SeqCst);
-                            let (status, body, delay, headers) = b(&call, number);
-                            c.lock().await.push(call);
-                            tokio::time::sleep(delay).await;
-                            let mut response =
-                                Response::new(Full::new(Bytes::from(body.to_string())));
-                            *response.status_mut() = StatusCode::from_u16(status).unwrap();
-                            for (name, value) in headers {
-                                response.headers_mut().insert(name, value.parse().unwrap());
-                            }
-                            Ok::<_, std::convert::Infallible>(response)
-                        }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
-        Fake {
-            url,
-            calls,
-            count,
-            task,
-        }
-    }
-
-    fn calls(&self) -> usize {
-        self.count.load(Ordering::SeqCst)
-    }
-
-    async fn last(&self) -> Call {
-        self.calls.lock().await.last().cloned().expect("a call")
+        let read = |parts: http::request::Parts, body: Bytes| Call {
+            path: parts.uri.path().to_owned(),
+            headers: parts.headers,
+            form: form(&body),
+        };
+        let reply = move |call: &Call, number| {
+            let (status, body, delay, headers) = behaviour(call, number);
+            (status, Bytes::from(body.to_string()), delay, headers)
+        };
+        Fake::serve(read, reply).await
     }
 }
 
@@ -514,7 +453,7 @@ async fn pre_authorization_sends_a_cached_client_credentials_token() {
     );
     assert_eq!(ask(&s, Some("a")).await.status(), 200);
     assert_eq!(ask(&s, Some("b")).await.status(), 200);
-    let calls = idp.calls.lock().await.clone();
+    let calls = idp.all().await;
     let grants: Vec<_> = calls.iter().filter(|c| c.path == "/oauth2/token").collect();
     assert_eq!(grants.len(), 1, "the grant token is reused");
     let grant = grants[0];

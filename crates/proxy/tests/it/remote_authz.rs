@@ -2,16 +2,13 @@
 //! (spec/oathkeeper-workload.md §3.2; issue 20), through the library's decision function. The
 //! subject and extra come from `oauth2_introspection` against a second fake.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use tokio::net::TcpListener;
+
+use crate::support;
 use bytes::Bytes;
-use http::{Request, Response, StatusCode};
-use http_body_util::{BodyExt as _, Full};
-use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use http::{Request, Response};
 use oathkeeper::decision::{Peer, decide};
 use oathkeeper::metrics::Metrics;
 use oathkeeper::pipeline::{Cx, ResponseBody};
@@ -20,7 +17,6 @@ use oathkeeper_core::config::{NoEnv, parse_config};
 use oathkeeper_core::rule::parse_rules;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::net::TcpListener;
 
 /// One call the fake saw.
 #[derive(Debug, Clone)]
@@ -33,86 +29,32 @@ struct Call {
 
 /// (status, delay, headers) for a call.
 type Reply = (u16, Duration, Vec<(&'static str, &'static str)>);
-type Behaviour = dyn Fn(usize) -> Reply + Send + Sync;
 
 /// A fake endpoint on 127.0.0.1 recording calls; `behaviour` gets the call's number and the
 /// answer body is `{}` (or the introspection result for the token fake).
-struct Fake {
-    url: String,
-    calls: Arc<tokio::sync::Mutex<Vec<Call>>>,
-    count: Arc<AtomicUsize>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Fake {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
+type Fake = support::Fake<Call>;
 
 impl Fake {
     async fn start(
         body: &'static str,
         behaviour: impl Fn(usize) -> Reply + Send + Sync + 'static,
     ) -> Fake {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let calls = Arc::new(tokio::sync::Mutex::new(Vec::new()));
-        let count = Arc::new(AtomicUsize::new(0));
-        let behaviour: Arc<Behaviour> = Arc::new(behaviour);
-        let (c, n) = (Arc::clone(&calls), Arc::clone(&count));
-        let task = tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let (c, n, b) = (Arc::clone(&c), Arc::clone(&n), Arc::clone(&behaviour));
-                tokio::spawn(async move {
-                    let service = service_fn(move |request: Request<Incoming>| {
-                        let (c, n, b) = (Arc::clone(&c), Arc::clone(&n), Arc::clone(&b));
-                        async move {
-                            let (parts, incoming) = request.into_parts();
-                            let bytes = incoming.collect().await.unwrap().to_bytes();
-                            let call = Call {
-                                method: parts.method.to_string(),
-                                path: parts.uri.path().to_owned(),
-                                headers: parts.headers,
-                                body: String::from_utf8_lossy(&bytes).into_owned(),
-                            };
-                            let number = n.fetch_add(1, Ordering::SeqCst);
-                            let (status, delay, headers) = b(number);
-                            c.lock().await.push(call);
-                            tokio::time::sleep(delay).await;
-                            let mut response = Response::new(Full::new(Bytes::from(body)));
-                            *response.status_mut() = StatusCode::from_u16(status).unwrap();
-                            for (name, value) in headers {
-                                response.headers_mut().insert(name, value.parse().unwrap());
-                            }
-                            Ok::<_, std::convert::Infallible>(response)
-                        }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
-        Fake {
-            url,
-            calls,
-            count,
-            task,
-        }
+        let read = |parts: http::request::Parts, bytes: Bytes| Call {
+            method: parts.method.to_string(),
+            path: parts.uri.path().to_owned(),
+            headers: parts.headers,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+        };
+        let reply = move |_: &Call, number| {
+            let (status, delay, headers) = behaviour(number);
+            (status, Bytes::from(body), delay, headers)
+        };
+        Fake::serve(read, reply).await
     }
 
     /// A Keto-like check endpoint answering `reply(call number)`.
     async fn keto(reply: impl Fn(usize) -> Reply + Send + Sync + 'static) -> Fake {
         Fake::start("{}", reply).await
-    }
-
-    fn calls(&self) -> usize {
-        self.count.load(Ordering::SeqCst)
-    }
-
-    async fn last(&self) -> Call {
-        self.calls.lock().await.last().cloned().expect("a call")
     }
 }
 

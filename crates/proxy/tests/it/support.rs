@@ -1,4 +1,5 @@
-//! Test support: a fake session store (Kratos) that records calls, a raw HTTP/1.1 client, and
+//! Test support: a fake session store (Kratos) that records calls, a recording fake endpoint
+//! ([`Fake`]) for token, introspection and authorizer services, a raw HTTP/1.1 client, and
 //! a running `oathkeeper` binary.
 
 use std::collections::BTreeMap;
@@ -416,5 +417,97 @@ pub fn eventually(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
             return false;
         }
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// What a [`Fake`] answers one call: status, body, pause before answering, headers.
+pub type FakeReply = (u16, Bytes, Duration, Vec<(&'static str, &'static str)>);
+
+/// A fake HTTP endpoint on 127.0.0.1 (token, introspection, remote authorizer…): each call is
+/// read into a `C`, counted, answered with `reply(call, its number from 0)` and recorded.
+pub struct Fake<C> {
+    /// `http://127.0.0.1:port` (a caller may add a path).
+    pub url: String,
+    calls: Arc<tokio::sync::Mutex<Vec<C>>>,
+    count: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl<C> Drop for Fake<C> {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+type ReadCall<C> = dyn Fn(http::request::Parts, Bytes) -> C + Send + Sync;
+type ReplyTo<C> = dyn Fn(&C, usize) -> FakeReply + Send + Sync;
+
+impl<C: Clone + Send + 'static> Fake<C> {
+    /// Starts the fake.
+    pub async fn serve(
+        read: impl Fn(http::request::Parts, Bytes) -> C + Send + Sync + 'static,
+        reply: impl Fn(&C, usize) -> FakeReply + Send + Sync + 'static,
+    ) -> Fake<C> {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let calls = Arc::new(tokio::sync::Mutex::new(Vec::new()));
+        let count = Arc::new(AtomicUsize::new(0));
+        let read: Arc<ReadCall<C>> = Arc::new(read);
+        let reply: Arc<ReplyTo<C>> = Arc::new(reply);
+        let (c, n) = (Arc::clone(&calls), Arc::clone(&count));
+        let task = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let (c, n) = (Arc::clone(&c), Arc::clone(&n));
+                let (r, b) = (Arc::clone(&read), Arc::clone(&reply));
+                tokio::spawn(async move {
+                    let service = service_fn(move |request: Request<Incoming>| {
+                        let (c, n) = (Arc::clone(&c), Arc::clone(&n));
+                        let (r, b) = (Arc::clone(&r), Arc::clone(&b));
+                        async move {
+                            let (parts, body) = request.into_parts();
+                            let body = http_body_util::BodyExt::collect(body)
+                                .await
+                                .unwrap()
+                                .to_bytes();
+                            let call = r(parts, body);
+                            let number = n.fetch_add(1, Ordering::SeqCst);
+                            let (status, body, delay, headers) = b(&call, number);
+                            c.lock().await.push(call);
+                            tokio::time::sleep(delay).await;
+                            let mut response = Response::new(Full::new(body));
+                            *response.status_mut() = StatusCode::from_u16(status).unwrap();
+                            for (name, value) in headers {
+                                response.headers_mut().insert(name, value.parse().unwrap());
+                            }
+                            Ok::<_, std::convert::Infallible>(response)
+                        }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Fake {
+            url,
+            calls,
+            count,
+            task,
+        }
+    }
+
+    /// How many calls arrived.
+    pub fn calls(&self) -> usize {
+        self.count.load(Ordering::SeqCst)
+    }
+
+    /// Every call recorded, in order.
+    pub async fn all(&self) -> Vec<C> {
+        self.calls.lock().await.clone()
+    }
+
+    /// The last call recorded.
+    pub async fn last(&self) -> C {
+        self.calls.lock().await.last().cloned().expect("a call")
     }
 }
