@@ -139,6 +139,9 @@ pub(super) fn read_token(body: &[u8]) -> Result<Token, GrantError> {
         #[serde(default)]
         expires_in: Option<f64>,
     }
+    if !is_json_object(body) {
+        return Err(GrantError::Decode);
+    }
     let token: TokenAnswer = serde_json::from_slice(body).map_err(|_| GrantError::Decode)?;
     Ok(Token {
         access_token: token.access_token.unwrap_or_default(),
@@ -147,6 +150,14 @@ pub(super) fn read_token(body: &[u8]) -> Result<Token, GrantError> {
             .filter(|s| s.is_finite() && *s > 0.0)
             .map(|s| Duration::from_secs_f64(s.min(1e9))),
     })
+}
+
+/// Whether `body` starts (after JSON whitespace) as a JSON object: serde would also read a
+/// struct from an array, by position (`[]`, `["token", 3600]`), which no answer is.
+pub(super) fn is_json_object(body: &[u8]) -> bool {
+    body.iter()
+        .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+        .is_some_and(|&b| b == b'{')
 }
 
 /// `name=value`, form-encoded.
@@ -183,6 +194,16 @@ mod tests {
             grant_form(&["a".into(), "b".into()], Some("x y")),
             "grant_type=client_credentials&scope=a+b&audience=x+y"
         );
+    }
+
+    /// Found by the `oauth2_answers` fuzz target: `[]` was read as a token answer.
+    #[test]
+    fn a_token_answer_that_is_not_a_json_object_does_not_decode() {
+        for body in [&b"[]"[..], b"[\"t\", 3600]", b"\n[]", b"null"] {
+            assert!(matches!(read_token(body), Err(GrantError::Decode)));
+        }
+        let token = read_token(b"\r\n {\"access_token\":\"t\",\"expires_in\":60}").unwrap();
+        assert_eq!(token.access_token, "t");
     }
 
     #[test]

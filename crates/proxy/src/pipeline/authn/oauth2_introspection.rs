@@ -383,6 +383,13 @@ impl OAuth2Introspection {
 
 /// Reads an endpoint's 200 answer: an active access token's result, or the denial.
 fn read(body: &[u8]) -> std::result::Result<Arc<Introspected>, Denial> {
+    // A JSON object only: serde would also read a struct from an array (`[true]`, by position).
+    if !grant::is_json_object(body) {
+        return Err(Denial::upstream(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the introspection answer is not a JSON object",
+        ));
+    }
     let result: Result = serde_json::from_slice(body).map_err(|e| {
         Denial::upstream(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -575,6 +582,20 @@ mod tests {
         )
         .unwrap();
         assert!(nulls.active && nulls.sub.is_empty() && nulls.aud.is_empty() && nulls.exp == 0);
+    }
+
+    /// Found by the `oauth2_answers` fuzz target: serde reads a struct from an array too.
+    #[test]
+    fn an_answer_that_is_not_a_json_object_is_refused() {
+        for body in [&b"[true]"[..], b"[]", b" [true, null, \"ann\"]", b"true"] {
+            assert!(read(body).is_err(), "{}", String::from_utf8_lossy(body));
+        }
+        assert_eq!(
+            read(b" \n{\"active\":true,\"sub\":\"ann\"}")
+                .unwrap()
+                .subject,
+            "ann"
+        );
     }
 
     #[test]

@@ -234,6 +234,13 @@ pub fn read_hydrator_answer(
 
 /// Reads the API's 200 answer for a session of `subject`.
 fn read_answer(body: &[u8], subject: &str) -> Result<Hydrated, String> {
+    // A JSON object only: serde would also read a struct from an array (`["ann"]`, by position).
+    let first = body
+        .iter()
+        .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
+    if first != Some(&b'{') {
+        return Err("the answer is not a session (not a JSON object)".to_owned());
+    }
     let answered: Answered =
         serde_json::from_slice(body).map_err(|e| format!("the answer is not a session: {e}"))?;
     if answered.subject != subject {
@@ -332,6 +339,17 @@ fn session_json(request: &OriginalRequest<'_>, session: &Session) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by the `oauth2_answers` fuzz target (the same serde behaviour): a struct is also
+    /// read from an array, by position, so `["ann"]` was a session for subject `ann`.
+    #[test]
+    fn an_answer_that_is_not_a_json_object_is_refused() {
+        for body in [&b"[\"ann\"]"[..], b"[\"ann\", {\"x\": 1}]", b"[]", b"null"] {
+            assert!(read_answer(body, "ann").is_err());
+        }
+        let ok = read_answer(b" {\"subject\":\"ann\",\"extra\":{\"x\":1}}", "ann").unwrap();
+        assert_eq!(ok.extra.as_deref(), Some(&serde_json::json!({"x": 1})));
+    }
 
     #[test]
     fn header_names_are_keyed_as_go_does() {
