@@ -12,9 +12,7 @@ use http::{Request, Response};
 use oathkeeper::decision::{Peer, decide};
 use oathkeeper::metrics::Metrics;
 use oathkeeper::pipeline::{Cx, ResponseBody};
-use oathkeeper::snapshot::{RuleFile, Severity, Snapshot, compile};
-use oathkeeper_core::config::{NoEnv, parse_config};
-use oathkeeper_core::rule::parse_rules;
+use oathkeeper::snapshot::Snapshot;
 use serde_json::{Value, json};
 
 /// One call the fake saw: the `Authorization` header and the form body.
@@ -82,7 +80,6 @@ fn snapshot(config: &Value) -> Snapshot {
             "X-User": "{{ print .Subject }}",
         }}}},
     });
-    let config = parse_config(&config.to_string(), &NoEnv).unwrap();
     let rules = json!([{
         "id": "api",
         "match": {"url": "<^(https|http)>://example.com<.*>", "methods": ["GET"]},
@@ -90,18 +87,7 @@ fn snapshot(config: &Value) -> Snapshot {
         "authorizer": {"handler": "allow"},
         "mutators": [{"handler": "header"}],
     }]);
-    let files = [RuleFile {
-        repository: "test".into(),
-        rules: parse_rules(rules.to_string().as_bytes()).unwrap(),
-    }];
-    let snapshot = compile(&config, &files, Default::default());
-    let errors: Vec<_> = snapshot
-        .diagnostics
-        .iter()
-        .filter(|d| d.severity == Severity::Error)
-        .collect();
-    assert!(errors.is_empty(), "{errors:?}");
-    snapshot
+    support::compile_clean(&config, &rules)
 }
 
 async fn ask(snapshot: &Snapshot, authorization: Option<&str>) -> Response<ResponseBody> {

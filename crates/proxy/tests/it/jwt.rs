@@ -13,16 +13,14 @@ use http::{Request, Response};
 use oathkeeper::decision::{Peer, decide};
 use oathkeeper::metrics::Metrics;
 use oathkeeper::pipeline::{Cx, ResponseBody};
-use oathkeeper::snapshot::{RuleFile, Severity, Snapshot, compile};
-use oathkeeper_core::config::{NoEnv, parse_config};
-use oathkeeper_core::rule::parse_rules;
+use oathkeeper::snapshot::Snapshot;
 use ring::rand::SystemRandom;
 use ring::signature::{self, KeyPair as _};
 use rustls::pki_types::PrivatePkcs8KeyDer;
 use rustls::pki_types::pem::PemObject as _;
 use serde_json::{Value, json};
 
-use crate::support::{Answer, FakeKratos};
+use crate::support::{self, Answer, FakeKratos};
 
 /// A 2048-bit RSA test key (PKCS#8), made with `openssl genpkey` for these tests (and the
 /// `jwt` benchmark) only.
@@ -186,7 +184,6 @@ fn snapshot(global: &Value, authenticators: &Value) -> Snapshot {
             "X-Email": "{{ print .Extra.email }}",
         }}}},
     });
-    let config = parse_config(&config.to_string(), &NoEnv).unwrap();
     let rules = json!([{
         "id": "api",
         "match": {"url": "<^(https|http)>://example.com<.*>", "methods": ["GET"]},
@@ -194,18 +191,7 @@ fn snapshot(global: &Value, authenticators: &Value) -> Snapshot {
         "authorizer": {"handler": "allow"},
         "mutators": [{"handler": "header"}],
     }]);
-    let files = [RuleFile {
-        repository: "test".into(),
-        rules: parse_rules(rules.to_string().as_bytes()).unwrap(),
-    }];
-    let snapshot = compile(&config, &files, Default::default());
-    let errors: Vec<_> = snapshot
-        .diagnostics
-        .iter()
-        .filter(|d| d.severity == Severity::Error)
-        .collect();
-    assert!(errors.is_empty(), "{errors:?}");
-    snapshot
+    support::compile_clean(&config, &rules)
 }
 
 /// `jwt` alone, its config from the global block.

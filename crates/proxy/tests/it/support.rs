@@ -511,3 +511,27 @@ impl<C: Clone + Send + 'static> Fake<C> {
         self.calls.lock().await.last().cloned().expect("a call")
     }
 }
+
+/// The snapshot of `config` (JSON, as `oathkeeper.yaml` holds it) and the rule list `rules`
+/// (JSON), asserting it compiled without an error.
+pub fn compile_clean(
+    config: &serde_json::Value,
+    rules: &serde_json::Value,
+) -> oathkeeper::snapshot::Snapshot {
+    use oathkeeper::snapshot::{RuleFile, Severity, compile};
+    let config =
+        oathkeeper_core::config::parse_config(&config.to_string(), &oathkeeper_core::config::NoEnv)
+            .unwrap();
+    let files = [RuleFile {
+        repository: "test".into(),
+        rules: oathkeeper_core::rule::parse_rules(rules.to_string().as_bytes()).unwrap(),
+    }];
+    let snapshot = compile(&config, &files, Default::default());
+    let errors: Vec<_> = snapshot
+        .diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    snapshot
+}
