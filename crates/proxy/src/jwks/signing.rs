@@ -189,13 +189,19 @@ fn signing_key(jwk: &Map<String, Value>, kid: Option<String>) -> Result<SigningK
     header.insert("typ".into(), Value::from("JWT"));
     let mut encoded = URL_SAFE_NO_PAD.encode(Value::Object(header).to_string());
     encoded.push('.');
-    Ok(SigningKey {
+    let key = SigningKey {
         pair,
         alg,
         kid,
         header: encoded,
         rng: SystemRandom::new(),
-    })
+    };
+    // ring checks an RSA key's CRT members only in part when loading it, and checks every
+    // signature it makes: a wrong `dq` loads, then no signature ever comes out. Sign once here
+    // so that such a key is refused with the set, not on every token.
+    key.sign(b"{}")
+        .map_err(|_| "cannot sign: its private members do not match".to_owned())?;
+    Ok(key)
 }
 
 /// Public members by key type; anything else is dropped.
@@ -309,6 +315,19 @@ mod tests {
         let mut no_kid = key(EC);
         no_kid.as_object_mut().unwrap().remove("kid");
         assert!(err(with(&no_kid.to_string(), "x", "!!")).starts_with("key #0"));
+    }
+
+    /// Found by the `signing_keys` fuzz target: this `dq` (one character changed) loads in
+    /// ring, but every signature fails its check.
+    #[test]
+    fn a_key_whose_private_members_do_not_match_is_refused_when_the_set_loads() {
+        let dq = "CSLcvqLp_W6-IEXOXwiOJ5BcEfTRuWXndDbLajmQfiuwLqCiLRSj5Yx-5zNycpckcA7LGV6bff6toyTRpLTm-sOSG7YCkHsUyWYe81hh8veEZWJxpHLB_3L2EnU2MjC4xQHRUMmPegwyJDz1u7xOrNXrCrrN9IScBKLPuH4Ea90";
+        assert_ne!(key(RSA)["dq"], dq);
+        let err = first_signing_key(&[with(RSA, "dq", dq)]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "key rsa-1: cannot sign: its private members do not match"
+        );
     }
 
     #[test]
