@@ -15,7 +15,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::scope::ScopeStrategy;
-use super::session_store::{TokenFrom, TokenSource};
+use super::session_store::{TokenFrom, TokenSource, token_source};
 use super::{KeyError, positive_duration, present};
 
 /// Default `allowed_algorithms`.
@@ -186,29 +186,7 @@ impl Config {
     /// Where the token is: exactly one of `token_from`'s keys, or the bearer `Authorization`
     /// header without `token_from`.
     pub fn token_source(&self) -> Result<TokenSource<'_>, KeyError> {
-        match &self.token_from {
-            None => Ok(TokenSource::Bearer),
-            Some(TokenFrom {
-                header: Some(h),
-                query_parameter: None,
-                cookie: None,
-            }) => Ok(TokenSource::Header(h)),
-            Some(TokenFrom {
-                header: None,
-                query_parameter: Some(q),
-                cookie: None,
-            }) => Ok(TokenSource::Query(q)),
-            Some(TokenFrom {
-                header: None,
-                query_parameter: None,
-                cookie: Some(c),
-            }) => Ok(TokenSource::Cookie(c)),
-            Some(other) => Err(KeyError::invalid(
-                "token_from",
-                serde_json::to_string(other).unwrap_or_default(),
-                "needs exactly one of header, query_parameter, cookie",
-            )),
-        }
+        token_source(self.token_from.as_ref())
     }
 
     /// `jwks_max_wait`, greater than zero.

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 pub use super::Retry;
 use super::scope::ScopeStrategy;
-use super::session_store::{TokenFrom, TokenSource};
+use super::session_store::{TokenFrom, TokenSource, token_source};
 use super::{KeyError, positive_duration, present};
 
 /// Default `retry.max_delay`: the connect timeout and the longest pause between attempts.
@@ -234,29 +234,7 @@ impl Config {
 
     /// Where the token is.
     pub fn token_source(&self) -> Result<TokenSource<'_>, KeyError> {
-        match &self.token_from {
-            None => Ok(TokenSource::Bearer),
-            Some(TokenFrom {
-                header: Some(h),
-                query_parameter: None,
-                cookie: None,
-            }) => Ok(TokenSource::Header(h)),
-            Some(TokenFrom {
-                header: None,
-                query_parameter: Some(q),
-                cookie: None,
-            }) => Ok(TokenSource::Query(q)),
-            Some(TokenFrom {
-                header: None,
-                query_parameter: None,
-                cookie: Some(c),
-            }) => Ok(TokenSource::Cookie(c)),
-            Some(other) => Err(KeyError::invalid(
-                "token_from",
-                serde_json::to_string(other).unwrap_or_default(),
-                "needs exactly one of header, query_parameter, cookie",
-            )),
-        }
+        token_source(self.token_from.as_ref())
     }
 
     /// The grant, when `pre_authorization.enabled`; its `client_id`, `client_secret` and

@@ -301,28 +301,34 @@ impl Config {
     /// Where `bearer_token` finds the token: exactly one of `token_from`'s keys, or the bearer
     /// `Authorization` header without `token_from`.
     pub fn token_source(&self) -> Result<TokenSource<'_>, KeyError> {
-        match &self.token_from {
-            None => Ok(TokenSource::Bearer),
-            Some(TokenFrom {
-                header: Some(h),
-                query_parameter: None,
-                cookie: None,
-            }) => Ok(TokenSource::Header(h)),
-            Some(TokenFrom {
-                header: None,
-                query_parameter: Some(q),
-                cookie: None,
-            }) => Ok(TokenSource::Query(q)),
-            Some(TokenFrom {
-                header: None,
-                query_parameter: None,
-                cookie: Some(c),
-            }) => Ok(TokenSource::Cookie(c)),
-            Some(other) => Err(KeyError::invalid(
-                "token_from",
-                serde_json::to_string(other).unwrap_or_default(),
-                "needs exactly one of header, query_parameter, cookie",
-            )),
-        }
+        token_source(self.token_from.as_ref())
+    }
+}
+
+/// Where a token is: exactly one of `token_from`'s keys, or the bearer `Authorization` header
+/// without `token_from` (`bearer_token`, `jwt`, `oauth2_introspection`).
+pub fn token_source(token_from: Option<&TokenFrom>) -> Result<TokenSource<'_>, KeyError> {
+    match token_from {
+        None => Ok(TokenSource::Bearer),
+        Some(TokenFrom {
+            header: Some(h),
+            query_parameter: None,
+            cookie: None,
+        }) => Ok(TokenSource::Header(h)),
+        Some(TokenFrom {
+            header: None,
+            query_parameter: Some(q),
+            cookie: None,
+        }) => Ok(TokenSource::Query(q)),
+        Some(TokenFrom {
+            header: None,
+            query_parameter: None,
+            cookie: Some(c),
+        }) => Ok(TokenSource::Cookie(c)),
+        Some(other) => Err(KeyError::invalid(
+            "token_from",
+            serde_json::to_string(other).unwrap_or_default(),
+            "needs exactly one of header, query_parameter, cookie",
+        )),
     }
 }
